@@ -1,0 +1,46 @@
+"""xr_s5sr: ×4 super-resolution of Sentinel-5P L1B radiance (S5-DSCR) from xarray.
+
+Importing the package registers the ``.s5sr`` accessor on :class:`xarray.Dataset` and
+:class:`xarray.DataArray`. torch is imported lazily, only when a model is needed.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from xr_s5sr import accessor as _accessor  # noqa: F401  (registers .s5sr)
+from xr_s5sr import bands, degrade, errors, synthetic
+from xr_s5sr.errors import (
+    BandError,
+    ChannelMismatchError,
+    DimensionError,
+    InputDataError,
+    L1BFormatError,
+    OutputExistsError,
+    OutputPathError,
+    S5SRError,
+    WeightsError,
+)
+from xr_s5sr.io import open_l1b, to_netcdf, to_zarr
+from xr_s5sr.versions import show_versions
+
+__all__ = [
+    "BandError",
+    "ChannelMismatchError",
+    "DimensionError",
+    "InputDataError",
+    "L1BFormatError",
+    "OutputExistsError",
+    "OutputPathError",
+    "S5SRError",
+    "WeightsError",
+    "__version__",
+    "bands",
+    "degrade",
+    "errors",
+    "open_l1b",
+    "show_versions",
+    "synthetic",
+    "to_netcdf",
+    "to_zarr",
+]

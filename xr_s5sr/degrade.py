@@ -1,0 +1,440 @@
+"""Physical degradation model HR → LR of the S5P_SISR_Toolbox (SPEC §2), numpy and dask.
+
+Arrays only in this module's core (:func:`band_kernels`, :func:`degrade_array`); the thin
+:func:`degrade_dataset` wraps it for xarray objects and builds the LR grid coordinates.
+
+The model, per spectral channel:
+
+1. separable Gaussian-like MTF kernels designed by frequency sampling (41 taps) from the band's
+   GNyq values, windowed by a radial Kaiser window (as MATLAB ``fwind1``);
+2. the kernel built from ``GNyq_x`` filters along **scanline** (axis 0), the one from ``GNyq_y``
+   along **ground_pixel** (axis 1), with zeros outside the image and taps at offsets −20…19;
+3. decimation: LR pixel ``j`` is the filtered HR pixel ``4 j + 2``, for ``j < floor(n / 4)``.
+
+NaN handling: a NaN in the input makes NaN every LR pixel whose 40-tap support (along either
+axis) contains it, and no other pixel — the filter taps are all non-zero inside the support.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from xr_s5sr.bands import SCALE, get_band
+from xr_s5sr.errors import DimensionError, S5SRError
+
+if TYPE_CHECKING:
+    import dask.array
+    import xarray as xr
+
+#: Number of taps of the designed 2-D filter (SPEC §2 step 1).
+N_TAPS = 41
+#: Taps used at offsets −HALF_TAPS … HALF_TAPS−1 (the 41st tap is dropped, as in the toolbox).
+HALF_TAPS = N_TAPS // 2
+#: Kaiser window shape parameter of the frequency-sampling design.
+KAISER_BETA = 0.5
+
+NoiseSpec = Literal["lr", "hr"] | float | None
+
+
+def _gaussian_alpha(gnyq: float, ratio: int) -> float:
+    """Width of the Gaussian frequency response reaching ``gnyq`` at the LR Nyquist frequency."""
+    fcut = 1.0 / ratio
+    return float(np.sqrt(((N_TAPS - 1) * fcut / 2.0) ** 2 / (-2.0 * np.log(gnyq))))
+
+
+def _radial_kaiser_window() -> np.ndarray:
+    """2-D window made by rotating a 1-D Kaiser window, as MATLAB ``fwind1`` does."""
+    t = np.arange(-HALF_TAPS, HALF_TAPS + 1) / (N_TAPS - 1)
+    window_1d = np.kaiser(N_TAPS, KAISER_BETA)
+    t1, t2 = np.meshgrid(t, t)
+    radius = np.sqrt(t1**2 + t2**2)
+    window = np.interp(radius, t, window_1d)
+    window[radius > t[-1]] = 0.0
+    return window
+
+
+@lru_cache(maxsize=32)
+def _kernels_cached(gnyq_x: float, gnyq_y: float, ratio: int) -> tuple[np.ndarray, np.ndarray]:
+    t = np.arange(-HALF_TAPS, HALF_TAPS + 1, dtype=np.float64)
+    alpha_x = _gaussian_alpha(gnyq_x, ratio)
+    alpha_y = _gaussian_alpha(gnyq_y, ratio)
+    u, v = np.meshgrid(t, t)  # u: column index, v: row index
+    response = np.exp(-0.5 * (u / alpha_x) ** 2) * np.exp(-0.5 * (v / alpha_y) ** 2)
+    response /= response.max()
+    impulse = np.real(np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(response))))
+    impulse *= _radial_kaiser_window()
+    centre = impulse[HALF_TAPS, HALF_TAPS]
+    kernel_x = impulse[HALF_TAPS, :] / np.sqrt(centre)
+    kernel_y = impulse[:, HALF_TAPS] / np.sqrt(centre)
+    kernel_x = kernel_x / kernel_x.sum()
+    kernel_y = kernel_y / kernel_y.sum()
+    kernel_x.setflags(write=False)
+    kernel_y.setflags(write=False)
+    return kernel_x, kernel_y
+
+
+def mtf_kernels(gnyq_x: float, gnyq_y: float, ratio: int = SCALE) -> tuple[np.ndarray, np.ndarray]:
+    """1-D degradation kernels for given MTF values at Nyquist (SPEC §2 steps 1–4).
+
+    Parameters
+    ----------
+    gnyq_x, gnyq_y : float
+        MTF at the Nyquist frequency, in (0, 1).
+    ratio : int, default 4
+        Scale factor between the HR and LR grids.
+
+    Returns
+    -------
+    kernel_x, kernel_y : numpy.ndarray
+        Read-only float64 arrays of 41 taps each, summing to 1. ``kernel_x`` filters along
+        scanline (axis 0), ``kernel_y`` along ground_pixel (axis 1).
+    """
+    for name, value in (("gnyq_x", gnyq_x), ("gnyq_y", gnyq_y)):
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"{name} must lie in (0, 1), got {value!r}.")
+    return _kernels_cached(float(gnyq_x), float(gnyq_y), int(ratio))
+
+
+def band_kernels(band: int, ratio: int = SCALE) -> tuple[np.ndarray, np.ndarray]:
+    """1-D degradation kernels of an S5P band (scanline kernel, ground_pixel kernel).
+
+    Examples
+    --------
+    >>> kx, ky = band_kernels(3)
+    >>> round(float(kx[20]), 5), round(float(ky[20]), 5), round(float(kx.sum()), 12)
+    (0.39341, 0.23866, 1.0)
+    """
+    info = get_band(band)
+    return mtf_kernels(info.gnyq_x, info.gnyq_y, ratio)
+
+
+def _correlate_decimate_padded(
+    padded: np.ndarray, kernel: np.ndarray, axis: int, n_out: int, ratio: int
+) -> np.ndarray:
+    """Filter and decimate along ``axis`` an array already padded by ``HALF_TAPS`` on both sides.
+
+    Output ``j`` is ``sum_k kernel[k] * padded[ratio*j + ratio//2 + k]`` for ``k < 2*HALF_TAPS``,
+    i.e. only the kept LR samples are computed (4x less work than filtering then slicing).
+    """
+    accumulate = np.float64 if padded.dtype == np.float64 else np.float32
+    shape = list(padded.shape)
+    shape[axis] = n_out
+    out = np.zeros(shape, dtype=accumulate)
+    index: list[Any] = [slice(None)] * padded.ndim
+    first = ratio // 2
+    for k in range(2 * HALF_TAPS):
+        start = first + k
+        index[axis] = slice(start, start + ratio * (n_out - 1) + 1, ratio)
+        out += accumulate(kernel[k]) * padded[tuple(index)]
+    return out
+
+
+def _degrade_numpy(
+    x: np.ndarray, kernels: tuple[np.ndarray, np.ndarray], axes: tuple[int, int], ratio: int
+) -> np.ndarray:
+    out = x
+    for axis, kernel in zip(axes, kernels, strict=True):
+        n_out = out.shape[axis] // ratio
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (HALF_TAPS, HALF_TAPS)
+        out = _correlate_decimate_padded(np.pad(out, pad), kernel, axis, n_out, ratio)
+    return out
+
+
+def _degrade_dask(
+    x: dask.array.Array,
+    kernels: tuple[np.ndarray, np.ndarray],
+    axes: tuple[int, int],
+    ratio: int,
+) -> dask.array.Array:
+    import dask.array as da
+
+    out = x
+    for axis, kernel in zip(axes, kernels, strict=True):
+        # Chunks that are multiples of `ratio` keep every block aligned with the global
+        # decimation phase (LR j <-> HR ratio*j + ratio//2), which makes any chunking exact.
+        aligned = _aligned_chunks(out.chunks[axis], ratio)
+        if aligned != out.chunks[axis]:
+            out = out.rechunk({axis: aligned})
+        if out.numblocks[axis] == 1:
+            widths = [(0, 0)] * out.ndim
+            widths[axis] = (HALF_TAPS, HALF_TAPS)
+            padded = da.pad(out, widths)
+            padded = padded.rechunk({axis: padded.shape[axis]})
+        else:
+            padded = da.overlap.overlap(
+                out, depth={axis: HALF_TAPS}, boundary={axis: 0}, allow_rechunk=False
+            )
+        out_chunks = list(out.chunks)
+        out_chunks[axis] = tuple(c // ratio for c in out.chunks[axis])
+        out = da.map_blocks(
+            _block_correlate_decimate,
+            padded,
+            kernel=kernel,
+            axis=axis,
+            ratio=ratio,
+            chunks=tuple(out_chunks),
+            dtype=np.float64 if out.dtype == np.float64 else np.float32,
+            meta=np.empty(
+                (0,) * out.ndim, dtype=np.float64 if out.dtype == np.float64 else np.float32
+            ),
+        )
+    return out
+
+
+def _aligned_chunks(chunks: tuple[int, ...], ratio: int) -> tuple[int, ...]:
+    """Chunk sizes close to ``chunks`` that are multiples of ``ratio`` (but the last) and hold
+    at least the filter half-width, so a ``HALF_TAPS``-deep overlap never needs a rechunk."""
+    size = sum(chunks)
+    minimum = ratio * -(-HALF_TAPS // ratio)
+    target = max(minimum, ratio * round(max(chunks) / ratio))
+    if all(c % ratio == 0 and c >= HALF_TAPS for c in chunks[:-1]) and (
+        chunks[-1] >= HALF_TAPS or len(chunks) == 1
+    ):
+        return chunks
+    sizes = [target] * (size // target)
+    remainder = size - target * len(sizes)
+    if remainder:
+        if sizes and remainder < HALF_TAPS:
+            sizes[-1] += remainder
+        else:
+            sizes.append(remainder)
+    return tuple(sizes)
+
+
+def _block_correlate_decimate(
+    block: np.ndarray, kernel: np.ndarray, axis: int, ratio: int
+) -> np.ndarray:
+    core = block.shape[axis] - 2 * HALF_TAPS
+    return _correlate_decimate_padded(block, kernel, axis, core // ratio, ratio)
+
+
+def _noise_block(
+    block: np.ndarray,
+    seed: int,
+    sigma: float,
+    axis: int,
+    block_info: dict[Any, Any] | None = None,
+) -> np.ndarray:
+    """Add noise drawn row by row from (seed, global row index) over the *whole* array width,
+    then cut to the block: the values depend neither on the chunking nor on the block."""
+    if block_info:
+        full_shape = block_info[0]["shape"]
+        location = block_info[0]["array-location"]
+    else:
+        full_shape = block.shape
+        location = [(0, n) for n in block.shape]
+    tail_shape = tuple(n for i, n in enumerate(full_shape) if i != axis)
+    tail_index = tuple(slice(*loc) for i, loc in enumerate(location) if i != axis)
+    start, stop = location[axis]
+    noise = np.stack(
+        [
+            np.random.default_rng([seed, row]).standard_normal(tail_shape)[tail_index]
+            for row in range(start, stop)
+        ],
+        axis=axis,
+    )
+    return block + (sigma * noise).astype(block.dtype)
+
+
+def add_noise(x: Any, sigma: float, seed: int | None, axis: int = 0) -> Any:
+    """Add seeded Gaussian noise, reproducible for any chunking along ``axis``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or dask.array.Array
+        Radiance values.
+    sigma : float
+        Standard deviation, radiance units.
+    seed : int or None
+        Seed; None draws a fresh seed (not reproducible).
+    axis : int, default 0
+        Axis along which rows are seeded independently (scanline).
+    """
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**63))
+    axis = axis % x.ndim
+    if _is_dask(x):
+        return x.map_blocks(_noise_block, seed=seed, sigma=sigma, axis=axis, dtype=x.dtype)
+    return _noise_block(np.asarray(x), seed=seed, sigma=sigma, axis=axis)
+
+
+def _is_dask(x: object) -> bool:
+    return type(x).__module__.startswith("dask.")
+
+
+def _noise_sigma(noise: NoiseSpec, band: int) -> tuple[str | None, float]:
+    if noise is None:
+        return None, 0.0
+    if isinstance(noise, str):
+        if noise not in ("lr", "hr"):
+            raise ValueError(f"noise must be None, 'lr', 'hr' or a float sigma; got {noise!r}.")
+        sigma = get_band(band).noise_sigma
+        if sigma is None:
+            raise S5SRError(
+                f"Band {band} has no reference noise level; pass noise=<sigma in radiance units>."
+            )
+        return noise, sigma
+    sigma = float(noise)
+    if not np.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"noise sigma must be a finite non-negative float, got {noise!r}.")
+    return "lr", sigma
+
+
+def degrade_array(
+    x: Any,
+    band: int,
+    ratio: int = SCALE,
+    *,
+    axes: tuple[int, int] = (0, 1),
+    noise: NoiseSpec = None,
+    seed: int | None = None,
+) -> Any:
+    """Degrade HR radiance to the LR grid with the band's MTF blur and ×``ratio`` decimation.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or dask.array.Array
+        HR radiance with dims (…, scanline, ground_pixel[, spectral_channel]); ``axes`` says where
+        scanline and ground_pixel are. Floating input keeps its dtype (float32 results are
+        accumulated in float32, relative error ≲ 1e-6); other dtypes are computed in float64.
+    band : int
+        S5P band 1–8; selects GNyq_x/GNyq_y.
+    ratio : int, default 4
+        Decimation factor.
+    axes : tuple of int, default (0, 1)
+        Axes of (scanline, ground_pixel).
+    noise : {None, "lr", "hr"} or float, default None
+        None: noise-free. "lr": i.i.d. Gaussian with the band's sigma added on the LR grid;
+        "hr": added on the HR grid before blurring (spatially correlated on LR); a float: i.i.d.
+        LR noise with that sigma (radiance units).
+    seed : int, optional
+        Seed of the noise; the same seed gives the same noise whatever the chunking.
+
+    Returns
+    -------
+    numpy.ndarray or dask.array.Array
+        LR radiance, sizes ``n // ratio`` along both spatial axes; dask in → dask out (lazy).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> degrade_array(np.ones((16, 12, 3), dtype=np.float32), band=7).shape
+    (4, 3, 3)
+    """
+    ndim = x.ndim
+    axes = (axes[0] % ndim, axes[1] % ndim)
+    for axis in axes:
+        if x.shape[axis] < ratio:
+            raise DimensionError(
+                f"Axis {axis} has {x.shape[axis]} pixels; degradation by {ratio} needs at least "
+                f"{ratio}. Pass a larger HR image."
+            )
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    kernels = band_kernels(band, ratio)
+    mode, sigma = _noise_sigma(noise, band)
+    if mode == "hr":
+        x = add_noise(x, sigma, seed, axis=axes[0])
+    if _is_dask(x):
+        out = _degrade_dask(x, kernels, axes, ratio)
+    else:
+        out = _degrade_numpy(np.asarray(x), kernels, axes, ratio)
+    if mode == "lr":
+        out = add_noise(out, sigma, seed, axis=axes[0])
+    return out
+
+
+def lr_positions(n_hr: int, ratio: int = SCALE) -> np.ndarray:
+    """HR indices sampled by LR pixels: ``ratio * j + ratio // 2`` for ``j < n_hr // ratio``."""
+    return ratio * np.arange(n_hr // ratio) + ratio // 2
+
+
+def degrade_dataset(
+    obj: xr.Dataset,
+    band: int,
+    *,
+    variables: list[Hashable],
+    dims: tuple[Hashable, Hashable],
+    noise: NoiseSpec = None,
+    seed: int | None = None,
+    history: str,
+) -> xr.Dataset:
+    """Degrade the radiance variables of a Dataset and move its coordinates to the LR grid.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset
+        HR dataset; not modified.
+    band : int
+        S5P band.
+    variables : list of hashable
+        Data variables on both spatial dims to degrade (others on those dims are sampled at the
+        LR positions, e.g. ``quality_level``).
+    dims : tuple of hashable
+        Names of the (scanline, ground_pixel) dims.
+    noise, seed
+        See :func:`degrade_array`.
+    history : str
+        Line prepended to the ``history`` attribute.
+
+    Returns
+    -------
+    xarray.Dataset
+        LR dataset; coordinates on the spatial dims (scanline/ground_pixel index values,
+        latitude/longitude, nominal_wavelength, …) are taken at HR positions ``4 j + 2``.
+    """
+    import xarray as xr
+
+    from xr_s5sr.provenance import add_provenance
+
+    scan_dim, pixel_dim = dims
+    positions = {
+        scan_dim: lr_positions(obj.sizes[scan_dim]),
+        pixel_dim: lr_positions(obj.sizes[pixel_dim]),
+    }
+    sampled = obj.isel({d: p for d, p in positions.items()})
+    out = sampled.copy()
+    for name in variables:
+        da_in = obj[name]
+        axes = (da_in.get_axis_num(scan_dim), da_in.get_axis_num(pixel_dim))
+        data = degrade_array(
+            da_in.data,
+            band,
+            axes=axes,
+            noise=noise,
+            seed=None if seed is None else seed + _stable_offset(name),
+        )
+        out[name] = xr.Variable(da_in.dims, data, attrs=dict(da_in.attrs))
+    for var in out.variables.values():
+        var.encoding = {}
+    out.attrs.update(
+        s5sr_degradation=(
+            f"S5P_SISR_Toolbox MTF blur (41 taps, GNyq_x along {scan_dim}, GNyq_y along "
+            f"{pixel_dim}) + x{SCALE} decimation at HR index {SCALE}j+{SCALE // 2}; noise={noise!r}"
+        ),
+        s5sr_scale=SCALE,
+        s5p_band=band,
+    )
+    return add_provenance(out, history)
+
+
+def _stable_offset(name: Hashable) -> int:
+    """Small deterministic integer per variable name so two variables get different noise."""
+    return sum(str(name).encode()) % 9973
+
+
+__all__ = [
+    "HALF_TAPS",
+    "N_TAPS",
+    "add_noise",
+    "band_kernels",
+    "degrade_array",
+    "degrade_dataset",
+    "lr_positions",
+    "mtf_kernels",
+]

@@ -1,0 +1,57 @@
+"""Exception hierarchy of xr_s5sr.
+
+Every error the package raises on purpose derives from :class:`S5SRError`, so callers can catch
+one class. Messages follow one pattern: what was expected, what was found, and how to fix it.
+This module imports nothing from the rest of the package.
+"""
+
+from __future__ import annotations
+
+
+class S5SRError(Exception):
+    """Base class of every error raised on purpose by xr_s5sr."""
+
+
+class DimensionError(S5SRError, ValueError):
+    """A required dimension is missing, misnamed, chunked wrongly or too small."""
+
+
+class BandError(S5SRError, ValueError):
+    """The S5P band is unknown, cannot be inferred, or is not supported for the operation."""
+
+
+class ChannelMismatchError(S5SRError, ValueError):
+    """The number of spectral channels does not match the model weights."""
+
+
+class InputDataError(S5SRError, ValueError):
+    """The radiance values cannot be processed (all NaN/fill, wrong dtype, bad coordinates)."""
+
+
+class L1BFormatError(S5SRError, ValueError):
+    """A file is not a readable Sentinel-5P L1B radiance product."""
+
+
+class WeightsError(S5SRError, RuntimeError):
+    """Model weights are missing, corrupt, of the wrong band, unsafe or unreachable."""
+
+
+class OutputExistsError(S5SRError, FileExistsError):
+    """The output path exists and overwriting was not requested."""
+
+
+class OutputPathError(S5SRError, OSError):
+    """The output path cannot be written (read-only directory, missing parent)."""
+
+
+__all__ = [
+    "BandError",
+    "ChannelMismatchError",
+    "DimensionError",
+    "InputDataError",
+    "L1BFormatError",
+    "OutputExistsError",
+    "OutputPathError",
+    "S5SRError",
+    "WeightsError",
+]

@@ -1,0 +1,567 @@
+"""Training of S5-DSCR models from L1B files or synthetic scenes (SPEC §4), with checkpoints.
+
+Boundary: numpy HR/LR pairs in, a trained :class:`~xr_s5sr.models.S5DSCR`, a checkpoint directory,
+and an exported weights file + JSON model card out. Training pairs are always made with our
+degradation model (:func:`xr_s5sr.degrade.degrade_array`), as in the paper.
+
+Default configuration = the paper recipe: LR patches 64×64 at stride 16 (HR 256×256 at stride 64),
+MSE in normalised space, Adam (lr 1e-3), ReduceLROnPlateau on the validation loss (patience 3,
+factor 0.1), 50 epochs, batch 1, PyTorch default init, one model per band. Every setting can be
+changed; what was used is written to the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xr_s5sr.bands import SCALE, get_band
+from xr_s5sr.degrade import degrade_array
+
+Pair = tuple[np.ndarray, np.ndarray]  # (HR, LR), each (scanline, ground_pixel, channel) float32
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (defaults: the paper's recipe).
+
+    Attributes
+    ----------
+    band : int
+        S5P band 2–8.
+    model : {"s5dscr", "s5dscr_s"}
+        Architecture preset.
+    residual : {"paper", "signed"}
+        Last-layer design (see :mod:`xr_s5sr.models`).
+    lr_patch, lr_stride : int
+        LR patch size and stride, pixels (HR: ×4).
+    lr_margin : int
+        LR pixels skipped at tile edges, whose degradation saw the zero padding (0 = paper).
+    batch_size, epochs : int
+        Patches per step, passes over the data.
+    steps_per_epoch : int or None
+        Cap on optimiser steps per epoch (None: every patch once per epoch, as in the paper).
+    learning_rate, plateau_patience, plateau_factor : float, int, float
+        Adam learning rate and ReduceLROnPlateau settings.
+    autocast : {None, "bfloat16"}
+        Mixed precision of the forward pass (weights and loss stay float32).
+    normalisation : {"channel", "band"}
+        z-score statistics per spectral channel or one scalar per band (paper).
+    validation_patches : int
+        Patches of the validation split scored after each epoch.
+    seed : int
+        Seed of patch order and initialisation.
+    init_from : str or None
+        Weights file to warm-start from (same architecture and channel count).
+    """
+
+    band: int
+    model: str = "s5dscr"
+    residual: str = "paper"
+    lr_patch: int = 64
+    lr_stride: int = 16
+    lr_margin: int = 0
+    batch_size: int = 1
+    epochs: int = 50
+    steps_per_epoch: int | None = None
+    learning_rate: float = 1e-3
+    plateau_patience: int = 3
+    plateau_factor: float = 0.1
+    autocast: str | None = None
+    normalisation: str = "channel"
+    validation_patches: int = 64
+    seed: int = 0
+    init_from: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready)."""
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`fit`: the best model (by validation loss) and the loss history."""
+
+    model: Any
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_loss: float = math.inf
+    bicubic_val_loss: float = math.inf
+    seconds: float = 0.0
+
+
+# ------------------------------------------------------------------------------------ data
+def make_pair(hr: np.ndarray, band: int) -> Pair:
+    """HR tile (scanline, ground_pixel, channel) → (HR cropped to 4·LR size, LR) float32."""
+    lr = degrade_array(hr.astype(np.float32), band).astype(np.float32)
+    h, w = lr.shape[0] * SCALE, lr.shape[1] * SCALE
+    return np.ascontiguousarray(hr[:h, :w], dtype=np.float32), lr
+
+
+def synthetic_pairs(
+    band: int,
+    seeds: Iterable[int],
+    shape: tuple[int, int] = (512, 256),
+    n_channel: int | None = None,
+    noise_fraction: float = 0.0,
+) -> list[Pair]:
+    """HR/LR pairs from synthetic scenes (:func:`xr_s5sr.synthetic.make_granule`).
+
+    Parameters
+    ----------
+    band : int
+        S5P band.
+    seeds : iterable of int
+        One scene per seed.
+    shape : (int, int)
+        HR tile size (scanline, ground_pixel); ground_pixel is capped by the band's swath.
+    n_channel : int, optional
+        Spectral channels (default: the band's count).
+    noise_fraction : float
+        Fraction of scenes with instrument noise on the HR scene (seeded by scene).
+    """
+    from xr_s5sr.synthetic import make_granule
+
+    width = min(shape[1], get_band(band).ground_pixels)
+    pairs = []
+    for seed in seeds:
+        noisy = bool(np.random.default_rng(seed + 99).random() < noise_fraction)
+        hr = make_granule(band, shape[0], width, seed=seed, n_channel=n_channel, noise=noisy)
+        pairs.append(make_pair(hr["radiance"].values, band))
+    return pairs
+
+
+def l1b_pairs(
+    paths: Sequence[str | Path], band: int, tile: tuple[int, int] = (512, 256)
+) -> list[Pair]:
+    """HR/LR pairs from real L1B files: non-overlapping tiles without fill values (paper §Dataset).
+
+    SWIR bands (215 ground pixels) use their full width, as in the paper (512×215).
+    """
+    from xr_s5sr.io import open_l1b
+
+    pairs = []
+    for path in paths:
+        radiance = open_l1b(path, band=band, chunks=None)["radiance"].transpose(
+            "scanline", "ground_pixel", "spectral_channel"
+        )
+        n_scan, n_pixel = radiance.shape[:2]
+        width = min(tile[1], n_pixel)
+        for s0 in range(0, n_scan - tile[0] + 1, tile[0]):
+            for p0 in range(0, n_pixel - width + 1, width):
+                hr = radiance.values[s0 : s0 + tile[0], p0 : p0 + width]
+                if np.isfinite(hr).all():
+                    pairs.append(make_pair(hr, band))
+    return pairs
+
+
+def _patch_index(pairs: Sequence[Pair], patch: int, stride: int, margin: int) -> np.ndarray:
+    """(pair, row, col) of every LR patch on the stride grid inside the margins."""
+    index = []
+    for k, (_, lr) in enumerate(pairs):
+        rows = range(margin, lr.shape[0] - patch - margin + 1, stride)
+        cols = range(margin, lr.shape[1] - patch - margin + 1, stride)
+        index.extend((k, r, c) for r in rows for c in cols)
+    if not index:
+        raise ValueError(
+            f"No {patch}x{patch} LR patch fits in the tiles (margin {margin}); use smaller "
+            "lr_patch/lr_margin or larger tiles."
+        )
+    return np.asarray(index, dtype=np.int64)
+
+
+def _batch(pairs: Sequence[Pair], index: np.ndarray, patch: int) -> tuple[Any, Any]:
+    import torch
+
+    lr = [pairs[k][1][r : r + patch, c : c + patch] for k, r, c in index]
+    hr = [
+        pairs[k][0][SCALE * r : SCALE * (r + patch), SCALE * c : SCALE * (c + patch)]
+        for k, r, c in index
+    ]
+    # (B, H, W, C) -> (B, C, H, W): channels are the convolution channels.
+    to_tensor = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+    return to_tensor(lr), to_tensor(hr)
+
+
+def normalisation_stats(pairs: Sequence[Pair], per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of the LR training radiance, per channel or one scalar (float64)."""
+    stacked = np.concatenate([lr.reshape(-1, lr.shape[-1]) for _, lr in pairs]).astype(np.float64)
+    if per_channel:
+        return stacked.mean(axis=0), stacked.std(axis=0)
+    return np.full(stacked.shape[1], stacked.mean()), np.full(stacked.shape[1], stacked.std())
+
+
+# ------------------------------------------------------------------------------------ loop
+def _checkpoint_path(out_dir: Path) -> Path:
+    return out_dir / "checkpoint.pt"
+
+
+def fit(
+    config: TrainConfig,
+    train: Sequence[Pair],
+    validation: Sequence[Pair],
+    out_dir: str | Path,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+) -> TrainResult:
+    """Train one S5-DSCR model, checkpointing after every epoch into ``out_dir``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Settings.
+    train, validation : sequence of (HR, LR) pairs
+        From :func:`synthetic_pairs` or :func:`l1b_pairs`.
+    out_dir : path
+        Directory for ``checkpoint.pt`` (model, optimiser, scheduler, epoch, history, best model).
+    resume : bool, default True
+        Continue from ``out_dir/checkpoint.pt`` when it exists and matches ``config``.
+    progress : bool, default True
+        Show a tqdm progress bar with the running loss.
+
+    Returns
+    -------
+    TrainResult
+        Best model by validation loss (eval mode, CPU) and the per-epoch history.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from xr_s5sr.models import build_model
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    get_band(config.band, require_super_resolution=True)
+    channels = train[0][1].shape[-1]
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, channels, config.residual)  # type: ignore[arg-type]
+    if config.init_from:
+        from xr_s5sr.weights import load_weights_file
+
+        model.load_state_dict(load_weights_file(config.init_from).state_dict())
+    mean, std = normalisation_stats(train, config.normalisation == "channel")
+    model.set_normalisation(
+        torch.from_numpy(mean).float(), torch.from_numpy(np.maximum(std, 1e-30)).float()
+    )
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimiser, mode="min", patience=config.plateau_patience, factor=config.plateau_factor
+    )
+    index = _patch_index(train, config.lr_patch, config.lr_stride, config.lr_margin)
+    val_index = _patch_index(validation, config.lr_patch, config.lr_stride, config.lr_margin)
+    val_index = val_index[
+        np.random.default_rng(config.seed + 1).permutation(len(val_index))[
+            : config.validation_patches
+        ]
+    ]
+    result = TrainResult(model=model)
+    start_epoch = 0
+    ckpt = _checkpoint_path(out)
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        if state["config"] == config.to_dict():
+            model.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+            scheduler.load_state_dict(state["scheduler"])
+            start_epoch = state["epoch"] + 1
+            result.history = state["history"]
+            result.best_epoch, result.best_val_loss = state["best_epoch"], state["best_val_loss"]
+    best_state = (
+        torch.load(ckpt, map_location="cpu", weights_only=True)["best_model"]
+        if start_epoch
+        else {k: v.clone() for k, v in model.state_dict().items()}
+    )
+    result.bicubic_val_loss = _validation_loss(model, validation, val_index, config, bicubic=True)
+    rng = np.random.default_rng(config.seed)
+    for _ in range(start_epoch):  # keep the patch order identical on resume
+        rng.permutation(len(index))
+    autocast = config.autocast == "bfloat16"
+    started = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs):
+        order = index[rng.permutation(len(index))]
+        steps = len(order) // config.batch_size
+        if config.steps_per_epoch is not None:
+            steps = min(steps, config.steps_per_epoch)
+        model.train()
+        running = 0.0
+        bar = tqdm(
+            range(steps),
+            desc=f"band {config.band} {config.model} epoch {epoch + 1}/{config.epochs}",
+            disable=None if progress else True,
+            leave=False,
+        )
+        for step in bar:
+            lr_batch, hr_batch = _batch(
+                train,
+                order[step * config.batch_size : (step + 1) * config.batch_size],
+                config.lr_patch,
+            )
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                prediction = model.forward_normalised(model.normalise(lr_batch))
+            loss = torch.nn.functional.mse_loss(prediction.float(), model.normalise(hr_batch))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            running += float(loss.detach())
+            bar.set_postfix(loss=f"{running / (step + 1):.4g}")
+        val_loss = _validation_loss(model, validation, val_index, config)
+        scheduler.step(val_loss)
+        result.history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": running / max(steps, 1),
+                "val_loss": val_loss,
+                "bicubic_val_loss": result.bicubic_val_loss,
+                "learning_rate": optimiser.param_groups[0]["lr"],
+            }
+        )
+        if val_loss < result.best_val_loss:
+            result.best_val_loss, result.best_epoch = val_loss, epoch + 1
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        if progress:
+            print(
+                f"band {config.band} {config.model} epoch {epoch + 1}: "
+                f"train {running / max(steps, 1):.4g} "
+                f"val {val_loss:.4g} (bicubic {result.bicubic_val_loss:.4g})",
+                flush=True,
+            )
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save(
+            {
+                "config": config.to_dict(),
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "history": result.history,
+                "best_epoch": result.best_epoch,
+                "best_val_loss": result.best_val_loss,
+                "best_model": best_state,
+            },
+            tmp,
+        )
+        tmp.replace(ckpt)
+    model.load_state_dict(best_state)
+    result.model = model.eval()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _validation_loss(
+    model: Any, pairs: Sequence[Pair], index: np.ndarray, config: TrainConfig, bicubic: bool = False
+) -> float:
+    """Mean MSE in normalised space over the validation patches (bicubic branch if asked)."""
+    import torch
+
+    model.eval()
+    total = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(index), 8):
+            lr_batch, hr_batch = _batch(pairs, index[start : start + 8], config.lr_patch)
+            z = model.normalise(lr_batch)
+            prediction = model.upsample(z) if bicubic else model.forward_normalised(z)
+            total += float(
+                torch.nn.functional.mse_loss(prediction, model.normalise(hr_batch))
+            ) * len(lr_batch)
+    return total / len(index)
+
+
+# ------------------------------------------------------------------------------------ export
+def export(
+    result: TrainResult,
+    config: TrainConfig,
+    weights_path: str | Path,
+    data_description: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write the trained weights (safetensors) and a JSON model card beside them.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the model card (``<weights stem>.json``).
+    """
+    import torch
+
+    from xr_s5sr import __version__
+    from xr_s5sr.weights import save_weights
+
+    path = Path(weights_path)
+    sha256 = save_weights(
+        result.model, path, band=config.band, model_name=config.model, overwrite=overwrite
+    )
+    model = result.model
+    card = {
+        "band": config.band,
+        "model": config.model,
+        "architecture": model.config.to_dict(),
+        "parameters": model.parameter_count(),
+        "weights_file": path.name,
+        "sha256": sha256,
+        "normalisation": {
+            "kind": config.normalisation,
+            "mean_of_channel_means": float(model.input_mean.mean()),
+            "mean_of_channel_stds": float(model.input_std.mean()),
+            "units": "mol m-2 nm-1 sr-1 s-1",
+        },
+        "training": {
+            "recipe": config.to_dict(),
+            "data": data_description,
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
+            "seconds": round(result.seconds, 1),
+            "history": result.history,
+            "torch": torch.__version__,
+            "xr_s5sr": __version__,
+        },
+        "validation": {
+            "mse_normalised_model": result.best_val_loss,
+            "mse_normalised_bicubic": result.bicubic_val_loss,
+        },
+    }
+    if extra:
+        card.update(extra)
+    card_path = path.with_suffix(".json")
+    tmp = card_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
+    tmp.replace(card_path)
+    return card_path
+
+
+# ------------------------------------------------------------------------------------ CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``xr-s5sr train`` (one per :class:`TrainConfig` field plus data options)."""
+    parser.add_argument("--band", type=int, required=True, help="S5P band 2-8")
+    parser.add_argument(
+        "--l1b",
+        nargs="*",
+        default=None,
+        help="L1B files or glob patterns (default: synthetic scenes)",
+    )
+    parser.add_argument(
+        "--synthetic-scenes", type=int, default=32, help="synthetic training scenes"
+    )
+    parser.add_argument(
+        "--validation-scenes", type=int, default=4, help="synthetic validation scenes"
+    )
+    parser.add_argument(
+        "--tile",
+        type=int,
+        nargs=2,
+        default=(512, 256),
+        metavar=("SCANLINES", "PIXELS"),
+        help="HR tile size (default 512 256, paper)",
+    )
+    parser.add_argument("--n-channel", type=int, default=None, help="synthetic channels (tests)")
+    parser.add_argument(
+        "--noise-fraction",
+        type=float,
+        default=0.0,
+        help="fraction of synthetic scenes with instrument noise",
+    )
+    parser.add_argument("--out", required=True, help="run directory (checkpoints, weights, card)")
+    parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    defaults = TrainConfig(band=0)
+    for f in fields(TrainConfig):
+        if f.name == "band":
+            continue
+        default = getattr(defaults, f.name)
+        kind = (
+            type(default) if default is not None else (int if f.name == "steps_per_epoch" else str)
+        )
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=kind,
+            default=default,
+            help=f"(default: {default})",
+        )
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``xr-s5sr train``: build pairs, fit, export weights and model card into ``--out``."""
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    quiet = bool(getattr(args, "quiet", False))
+    out = Path(args.out)
+    if args.l1b:
+        files = sorted({p for pattern in args.l1b for p in glob.glob(pattern)})
+        if not files:
+            raise FileNotFoundError(f"No L1B file matches {args.l1b}.")
+        pairs = l1b_pairs(files, config.band, tuple(args.tile))
+        n_val = max(1, len(pairs) // 10)
+        train, validation = pairs[:-n_val], pairs[-n_val:]
+        data = {
+            "source": "L1B files",
+            "files": [Path(f).name for f in files],
+            "tiles": len(pairs),
+            "validation_tiles": n_val,
+        }
+    else:
+        train_seeds = range(config.seed * 100_000, config.seed * 100_000 + args.synthetic_scenes)
+        val_seeds = range(
+            10_000 + config.seed * 100_000, 10_000 + config.seed * 100_000 + args.validation_scenes
+        )
+        shape = (args.tile[0], args.tile[1])
+        train = synthetic_pairs(
+            config.band, train_seeds, shape, args.n_channel, args.noise_fraction
+        )
+        validation = synthetic_pairs(
+            config.band, val_seeds, shape, args.n_channel, args.noise_fraction
+        )
+        data = {
+            "source": "synthetic (xr_s5sr.synthetic, not real observations)",
+            "train_seeds": [train_seeds.start, train_seeds.stop],
+            "validation_seeds": [val_seeds.start, val_seeds.stop],
+            "tile": list(shape),
+            "noise_fraction": args.noise_fraction,
+        }
+    result = fit(config, train, validation, out, resume=not args.no_resume, progress=not quiet)
+    from xr_s5sr.weights import weights_filename
+
+    card = export(
+        result, config, out / weights_filename(config.band, config.model), data, overwrite=True
+    )
+    if not quiet:
+        print(f"wrote {card.with_suffix('.safetensors')} and {card}")
+        print(
+            f"validation MSE (normalised): model {result.best_val_loss:.4g}, "
+            f"bicubic {result.bicubic_val_loss:.4g}"
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m xr_s5sr.train``: the same as ``xr-s5sr train``."""
+    parser = argparse.ArgumentParser(prog="python -m xr_s5sr.train", description=__doc__)
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "add_arguments",
+    "export",
+    "fit",
+    "l1b_pairs",
+    "main",
+    "make_pair",
+    "normalisation_stats",
+    "run_from_args",
+    "synthetic_pairs",
+]
