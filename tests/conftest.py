@@ -9,6 +9,8 @@ from pathlib import Path
 import dask
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 #: Real S5P crops of the S5P_SISR_Toolbox (never committed; read when present).
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "s5p_sisr_toolbox"
@@ -39,6 +41,20 @@ def raise_if_dask_computes(max_computes: int = 0) -> Iterator[CountingScheduler]
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every BatchNorm non-trivial running statistics and affine parameters."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                size = module.num_features
+                module.running_mean.copy_(0.3 * torch.randn(size, generator=generator))
+                module.running_var.copy_(0.5 + 1.5 * torch.rand(size, generator=generator))
+                module.weight.copy_(0.5 + torch.rand(size, generator=generator))
+                module.bias.copy_(0.2 * torch.randn(size, generator=generator))
+    return model
 
 
 def reference_path(name: str) -> Path:

@@ -21,7 +21,7 @@ from xr_s5sr.errors import (
     S5SRError,
     WeightsError,
 )
-from xr_s5sr.io import open_l1b, to_netcdf, to_zarr
+from xr_s5sr.io import l1b_filename, open_l1b, to_netcdf, to_zarr, write_l1b
 from xr_s5sr.versions import show_versions
 
 __all__ = [
@@ -38,9 +38,11 @@ __all__ = [
     "bands",
     "degrade",
     "errors",
+    "l1b_filename",
     "open_l1b",
     "show_versions",
     "synthetic",
     "to_netcdf",
     "to_zarr",
+    "write_l1b",
 ]

@@ -34,6 +34,15 @@ from xr_s5sr.bands import SCALE
 Residual = Literal["paper", "signed"]
 
 
+def bicubic_x4(image: torch.Tensor) -> torch.Tensor:
+    """Bicubic ×``SCALE`` of (B, C, h, w): Keys a = −0.75, half-pixel centres, clamped border.
+
+    This is PyTorch's ``F.interpolate(mode="bicubic", align_corners=False)``: output pixel ``i``
+    samples the input at ``(i + 0.5) / 4 − 0.5``.
+    """
+    return F.interpolate(image, scale_factor=SCALE, mode="bicubic", align_corners=False)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Hyper-parameters of an S5-DSCR network.
@@ -212,8 +221,8 @@ class S5DSCR(nn.Module):
         return z * self.input_std[:, None, None] + self.input_mean[:, None, None]
 
     def upsample(self, z: torch.Tensor) -> torch.Tensor:
-        """Bicubic ×4 (a = −0.75, half-pixel centres, clamped border), as ``F.interpolate``."""
-        return F.interpolate(z, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        """Bicubic ×4 of z-scores (:func:`bicubic_x4`)."""
+        return bicubic_x4(z)
 
     def forward_normalised(self, z: torch.Tensor) -> torch.Tensor:
         """Network in normalised space: LR z-scores → HR z-scores (used for training)."""
@@ -302,6 +311,7 @@ __all__ = [
     "S5DSCR",
     "DepthSeparableBlock",
     "ModelConfig",
+    "bicubic_x4",
     "build_model",
     "fold_batchnorm",
     "model_from_config",

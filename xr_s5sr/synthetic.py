@@ -39,9 +39,8 @@ import xarray as xr
 from scipy import ndimage
 
 from xr_s5sr.bands import BandInfo, get_band
-from xr_s5sr.io import write_l1b
+from xr_s5sr.io import RADIANCE_UNITS, write_l1b
 
-RADIANCE_UNITS = "mol m-2 nm-1 sr-1 s-1"
 #: Instrument spectral resolution (FWHM of the slit function, nm) per detector.
 _ISRF_FWHM_NM = {"UV": 0.49, "UVIS": 0.54, "NIR": 0.38, "SWIR": 0.25}
 #: Reference mean radiance for band 1 (not tabulated in SPEC §1; band 1 is very dark).
@@ -620,6 +619,7 @@ __all__ = [
     "SceneSpectra",
     "fractal_field",
     "make_granule",
+    "make_sample_granule",
     "make_scene",
     "sample_bands",
     "sample_path",
@@ -627,4 +627,44 @@ __all__ = [
     "scene_spectra",
     "wavelength_grid",
     "write_l1b",
+    "write_sample_granule",
 ]
+
+
+#: Shape (scanline, ground_pixel) and seed of the embedded sample granules.
+SAMPLE_SHAPE = (128, 64)
+SAMPLE_SEED = 2023
+#: Mantissa bits kept in the sample radiance (relative precision 2**-12 ≈ 2.4e-4, far below
+#: the instrument noise) so that zlib compresses the embedded file well.
+SAMPLE_MANTISSA_BITS = 12
+
+
+def _truncate_mantissa(values: np.ndarray, bits: int) -> np.ndarray:
+    """Zero the low mantissa bits of float32 values (round to nearest), NaN preserved."""
+    as_int = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    drop = 23 - bits
+    rounded = (as_int + np.uint32(1 << (drop - 1))) & np.uint32(~((1 << drop) - 1) & 0xFFFFFFFF)
+    return np.where(np.isfinite(values), rounded.view(np.float32), values)
+
+
+def make_sample_granule(band: int = 7) -> xr.Dataset:
+    """The embedded demo granule of ``band``: a reproducible 128×64 synthetic HR crop.
+
+    All spectral channels of the band; radiance rounded to 12 mantissa bits.
+    """
+    ds = make_granule(band, *SAMPLE_SHAPE, seed=SAMPLE_SEED)
+    ds = ds.drop_vars(["radiance_noise", "quality_level"])
+    ds["radiance"].values = _truncate_mantissa(ds["radiance"].values, SAMPLE_MANTISSA_BITS)
+    return ds
+
+
+def write_sample_granule(band: int, directory: str | Path, overwrite: bool = False) -> Path:
+    """Write :func:`make_sample_granule` with a real L1B file name into ``directory``."""
+    from xr_s5sr.io import l1b_filename
+
+    ds = make_sample_granule(band)
+    start = datetime.strptime(ds.attrs["time_coverage_start"], "%Y-%m-%dT%H:%M:%SZ")
+    start = start.replace(tzinfo=timezone.utc)
+    end = start + timedelta(seconds=1.08 * SAMPLE_SHAPE[0])
+    name = l1b_filename(band, start, end, orbit=int(ds.attrs["orbit"]), stream="TEST")
+    return write_l1b(ds, Path(directory) / name, overwrite=overwrite)

@@ -225,7 +225,8 @@ def fit(
     out_dir : path
         Directory for ``checkpoint.pt`` (model, optimiser, scheduler, epoch, history, best model).
     resume : bool, default True
-        Continue from ``out_dir/checkpoint.pt`` when it exists and matches ``config``.
+        Continue from ``out_dir/checkpoint.pt`` when it exists and its settings match ``config``
+        (``epochs`` may differ, so a finished run can be extended).
     progress : bool, default True
         Show a tqdm progress bar with the running loss.
 
@@ -269,7 +270,7 @@ def fit(
     ckpt = _checkpoint_path(out)
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if state["config"] == config.to_dict():
+        if _resumable(state["config"], config):
             model.load_state_dict(state["model"])
             optimiser.load_state_dict(state["optimiser"])
             scheduler.load_state_dict(state["scheduler"])
@@ -355,6 +356,14 @@ def fit(
     result.model = model.eval()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _resumable(saved: dict[str, Any], config: TrainConfig) -> bool:
+    """A checkpoint continues a run whose settings match, except a changed number of epochs."""
+    current = config.to_dict()
+    return {k: v for k, v in saved.items() if k != "epochs"} == {
+        k: v for k, v in current.items() if k != "epochs"
+    }
 
 
 def _validation_loss(

@@ -1,0 +1,512 @@
+"""Tests of xr_s5sr.io: L1B reading and writing, laziness, malformed files, atomic writers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import datetime
+from pathlib import Path
+
+import dask.array as da
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import raise_if_dask_computes
+from dask.delayed import Delayed
+
+import xr_s5sr  # noqa: F401  (registers the .s5sr accessor used below)
+from xr_s5sr.bands import BANDS, parse_band
+from xr_s5sr.errors import (
+    BandError,
+    DimensionError,
+    InputDataError,
+    L1BFormatError,
+    OutputExistsError,
+    OutputPathError,
+)
+from xr_s5sr.io import (
+    AUTO_MAX_SCANLINES,
+    FILL_VALUE,
+    RADIANCE_UNITS,
+    _auto_scanlines,
+    l1b_filename,
+    open_l1b,
+    to_netcdf,
+    to_zarr,
+    write_l1b,
+)
+from xr_s5sr.synthetic import make_granule
+
+SIZES = {"scanline": 12, "ground_pixel": 6, "spectral_channel": 4}
+
+
+def granule(band: int = 7, chunks: int | None = None) -> xr.Dataset:
+    """Small synthetic granule with NaN patches in radiance and radiance_noise."""
+    ds = make_granule(band, SIZES["scanline"], SIZES["ground_pixel"], n_channel=4)
+    ds["radiance"][2:4, 1:3, :] = np.nan
+    ds["radiance"][7, 5, 2] = np.nan
+    ds["radiance_noise"][0, 0, :] = np.nan
+    return ds if chunks is None else ds.chunk({"scanline": chunks})
+
+
+def _add_variable(
+    group: netCDF4.Group, name: str, dims: tuple[str, ...], values: np.ndarray, **attrs: str
+) -> None:
+    fill = np.float32(FILL_VALUE) if values.dtype.kind == "f" else None
+    variable = group.createVariable(name, values.dtype, dims, fill_value=fill)
+    variable.set_auto_maskandscale(False)  # write fill values raw, as found on disk
+    variable[:] = values
+    variable.setncatts(attrs)
+
+
+def write_raw_l1b(
+    path: Path,
+    bands: Collection[int] = (3,),
+    *,
+    drop: Collection[str] = (),
+    n_time: int = 1,
+    radiance_dims: tuple[str, ...] = ("time", "scanline", "ground_pixel", "spectral_channel"),
+) -> np.ndarray:
+    """Write an L1B-layout file with the netCDF4 library directly, independently of write_l1b.
+
+    Mirrors real products: dims (and coordinate variables) declared in STANDARD_MODE only,
+    int time in seconds since 2010, delta_time in ms since the day, fill values written raw,
+    extra variables that open_l1b must ignore. ``drop`` names groups or ``GROUP/variable``
+    to leave out. Returns the radiance written (with the raw fill values).
+    """
+    sizes = {"time": n_time, "scanline": 5, "ground_pixel": 4, "spectral_channel": 3, "corner": 4}
+    cube = ("time", "scanline", "ground_pixel", "spectral_channel")
+    rng = np.random.default_rng(0)
+    radiance = (rng.random([sizes[d] for d in cube]) * 1e-7).astype(np.float32)
+    radiance[0, 1, 2, :] = np.float32(FILL_VALUE)
+    geo_shape = [sizes[d] for d in cube[:3]]
+    lat = np.linspace(10, 11, int(np.prod(geo_shape)), dtype=np.float32).reshape(geo_shape)
+    wavelength = np.linspace(320, 405, sizes["spectral_channel"], dtype=np.float32)
+    variables = {
+        ("OBSERVATIONS", "radiance"): (
+            radiance_dims,
+            radiance.transpose([cube.index(d) for d in radiance_dims]),
+            {"units": RADIANCE_UNITS},
+        ),
+        ("OBSERVATIONS", "radiance_error"): (cube, radiance * 0.01, {}),
+        ("OBSERVATIONS", "quality_level"): (cube, np.full(radiance.shape, 100, np.uint8), {}),
+        ("OBSERVATIONS", "delta_time"): (
+            ("time", "scanline"),
+            (np.arange(n_time * 5) * 1080).astype(np.int32).reshape(n_time, 5),
+            {"units": "milliseconds since 2023-01-01 00:00:00"},
+        ),
+        ("GEODATA", "latitude"): (cube[:3], lat, {"units": "degrees_north"}),
+        ("GEODATA", "longitude"): (cube[:3], lat + 100, {"units": "degrees_east"}),
+        ("GEODATA", "latitude_bounds"): (
+            (*cube[:3], "corner"),
+            np.repeat(lat[..., None], 4, axis=-1),
+            {},
+        ),
+        ("GEODATA", "solar_zenith_angle"): (cube[:3], np.full(geo_shape, 30, np.float32), {}),
+        ("INSTRUMENT", "nominal_wavelength"): (
+            ("time", "ground_pixel", "spectral_channel"),
+            np.broadcast_to(wavelength, (n_time, sizes["ground_pixel"], len(wavelength))),
+            {"units": "nm"},
+        ),
+    }
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.setncattr("title", "TROPOMI/S5P L1B radiance")
+        nc.setncattr("orbit", np.int32(27123))
+        for band in bands:
+            band_group = nc.createGroup(f"BAND{band}_RADIANCE")
+            if "STANDARD_MODE" in drop:
+                continue
+            std = band_group.createGroup("STANDARD_MODE")
+            for dim, size in sizes.items():
+                std.createDimension(dim, size)
+                std.createVariable(dim, "i4", (dim,))[:] = np.arange(size)
+            std["time"].units = "seconds since 2010-01-01 00:00:00"
+            std["time"][:] = 410_227_200 + np.arange(n_time)  # 2023-01-01
+            for sub in ("OBSERVATIONS", "GEODATA", "INSTRUMENT"):
+                if sub not in drop:
+                    std.createGroup(sub)
+            for (sub, name), (dims, values, attrs) in variables.items():
+                if sub in std.groups and f"{sub}/{name}" not in drop:
+                    _add_variable(std[sub], name, dims, values, **attrs)
+    return radiance
+
+
+# ---------------------------------------------------------------------------------- round trips
+@pytest.mark.parametrize("band", sorted(BANDS))
+def test_roundtrip_every_band(tmp_path: Path, band: int) -> None:
+    ds = granule(band)
+    path = write_l1b(ds, tmp_path / "granule.nc")
+    back = open_l1b(path, chunks=None)
+    xr.testing.assert_identical(back, ds)
+    assert back.radiance.dtype == np.float32
+    assert isinstance(back.radiance.data, np.ndarray)
+    np.testing.assert_array_equal(np.isnan(back.radiance), np.isnan(ds.radiance))
+    assert int(np.isnan(back.radiance).sum()) == 2 * 2 * 4 + 1
+    assert back.attrs["s5p_band"] == band
+    assert back.encoding["source"] == str(path)
+
+
+def test_roundtrip_dask_is_lazy(tmp_path: Path) -> None:
+    ds = granule(5, chunks=5)
+    path = write_l1b(ds, tmp_path / "granule.nc")
+    with raise_if_dask_computes():
+        back = open_l1b(path, chunks=4)
+    assert back.radiance.chunks == ((4, 4, 4), (6,), (4,))
+    assert back.latitude.chunks == ((4, 4, 4), (6,))
+    xr.testing.assert_identical(back.compute(), ds.compute())
+    back.close()
+
+
+def test_roundtrip_of_a_degraded_lazy_granule(tmp_path: Path) -> None:
+    hr = make_granule(3, 32, 24, n_channel=4, chunks=8)
+    lr = hr.s5sr.degrade()  # resized, dask-backed, with provenance attributes
+    path = write_l1b(lr, tmp_path / "lr.nc")
+    with raise_if_dask_computes():
+        back = open_l1b(path)
+    xr.testing.assert_identical(back.compute(), lr.compute())
+    assert dict(back.radiance.sizes) == {"scanline": 8, "ground_pixel": 6, "spectral_channel": 4}
+
+
+def test_h5netcdf_engine_reads_the_same(tmp_path: Path) -> None:
+    pytest.importorskip("h5py")
+    path = write_l1b(granule(3), tmp_path / "granule.nc")
+    xr.testing.assert_identical(
+        open_l1b(path, chunks=None, engine="h5netcdf"), open_l1b(path, chunks=None)
+    )
+
+
+def test_write_l1b_layout(tmp_path: Path) -> None:
+    ds = granule(7)
+    path = write_l1b(ds, tmp_path / "granule.nc")
+    with netCDF4.Dataset(path) as nc:
+        assert list(nc.groups) == ["BAND7_RADIANCE"]
+        assert "s5p_band" not in nc.ncattrs()
+        assert nc.getncattr("title") == ds.attrs["title"]
+        std = nc["BAND7_RADIANCE/STANDARD_MODE"]
+        assert {k: len(v) for k, v in std.dimensions.items()} == {"time": 1, **SIZES}
+        assert next(iter(std.dimensions)) == "time"
+        assert set(std.groups) == {"OBSERVATIONS", "GEODATA", "INSTRUMENT"}
+        for group in std.groups.values():
+            assert not group.dimensions  # dims only in STANDARD_MODE, as in real files
+        obs = std["OBSERVATIONS"]
+        radiance = obs["radiance"]
+        assert radiance.dimensions == ("time", "scanline", "ground_pixel", "spectral_channel")
+        assert radiance.dtype == np.float32
+        assert radiance.getncattr("_FillValue") == np.float32(9.96921e36)
+        assert radiance.units == RADIANCE_UNITS
+        radiance.set_auto_mask(False)
+        raw = radiance[0]
+        assert np.all(raw[2:4, 1:3, :] == np.float32(9.96921e36))
+        np.testing.assert_array_equal(raw[0, 0], ds.radiance.values[0, 0])
+        assert obs["delta_time"].dimensions == ("time", "scanline")
+        assert std["GEODATA/latitude"].dimensions == ("time", "scanline", "ground_pixel")
+        assert std["INSTRUMENT/nominal_wavelength"].dimensions == (
+            "time",
+            "ground_pixel",
+            "spectral_channel",
+        )
+
+
+def test_write_l1b_fills_cf_attrs_and_does_not_mutate(tmp_path: Path) -> None:
+    ds = granule(4)
+    ds["radiance"].attrs = {}
+    ds["latitude"].attrs = {}
+    before = ds.copy(deep=True)
+    back = open_l1b(write_l1b(ds, tmp_path / "g.nc"), chunks=None)
+    xr.testing.assert_identical(ds, before)
+    assert back.radiance.attrs == {"units": RADIANCE_UNITS, "long_name": "spectral photon radiance"}
+    assert back.latitude.attrs["units"] == "degrees_north"
+    assert back.latitude.attrs["standard_name"] == "latitude"
+
+
+def test_write_l1b_accepts_aliases_band_argument_and_time_dim(tmp_path: Path) -> None:
+    ds = granule(6)
+    del ds.attrs["s5p_band"]
+    aliased = ds.rename(scanline="y", ground_pixel="x", spectral_channel="channel")
+    with_time = aliased.expand_dims("time")
+    back = open_l1b(write_l1b(with_time, tmp_path / "g.nc", band=6), chunks=None)
+    xr.testing.assert_identical(back, ds.assign_attrs(s5p_band=6))
+
+
+def test_write_l1b_bounds_and_extra_variables(tmp_path: Path) -> None:
+    ds = granule(2)
+    corners = np.stack([ds.latitude.values + k for k in range(4)], axis=-1)
+    ds = ds.assign_coords(
+        corner=np.arange(4, dtype=np.int32),
+        latitude_bounds=(("scanline", "ground_pixel", "corner"), corners),
+        longitude_bounds=(("scanline", "ground_pixel", "corner"), corners + 100),
+    )
+    ds["radiance_error"] = ds.radiance * 0.01
+    path = write_l1b(ds, tmp_path / "g.nc")
+    back = open_l1b(path, chunks=None)
+    # radiance_error is kept on disk in OBSERVATIONS but, like in real files, not read.
+    xr.testing.assert_identical(back, ds.drop_vars("radiance_error"))
+    assert back.latitude_bounds.dims == ("scanline", "ground_pixel", "corner")
+    with netCDF4.Dataset(path) as nc:
+        std = nc["BAND2_RADIANCE/STANDARD_MODE"]
+        assert len(std.dimensions["corner"]) == 4
+        assert "radiance_error" in std["OBSERVATIONS"].variables
+        assert "latitude_bounds" in std["GEODATA"].variables
+
+
+def test_write_l1b_float_index_coordinates(tmp_path: Path) -> None:
+    # Super-resolved grids have sub-pixel index coordinates: (i - 2) / 4.
+    ds = granule(7).assign_coords(scanline=(np.arange(12) - 2) / 4)
+    path = write_l1b(ds, tmp_path / "g.nc")
+    xr.testing.assert_identical(open_l1b(path, chunks=None), ds)
+    with netCDF4.Dataset(path) as nc:
+        scanline = nc["BAND7_RADIANCE/STANDARD_MODE/scanline"]
+        assert scanline.dtype == np.float64
+        assert "_FillValue" not in scanline.ncattrs()  # coordinates are never missing
+
+
+def test_write_l1b_errors(tmp_path: Path) -> None:
+    ds = granule(7)
+    with pytest.raises(InputDataError, match=r"\['latitude'\] missing .* add them"):
+        write_l1b(ds.drop_vars("latitude"), tmp_path / "a.nc")
+    with pytest.raises(DimensionError, match="No 'spectral_channel' dimension found"):
+        write_l1b(ds.isel(spectral_channel=0), tmp_path / "a.nc")
+    two_times = xr.concat([ds, ds], dim="time")
+    with pytest.raises(DimensionError, match=r"found size 2.*ds\.isel\(time=0\)"):
+        write_l1b(two_times, tmp_path / "a.nc")
+    anonymous = ds.copy()
+    anonymous.attrs = {}
+    with pytest.raises(BandError, match="Pass band="):
+        write_l1b(anonymous, tmp_path / "a.nc")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------- real layout
+def test_open_real_layout_written_independently(tmp_path: Path) -> None:
+    path = tmp_path / l1b_filename(3, datetime(2023, 1, 1), datetime(2023, 1, 1, 1, 40), 27123)
+    raw = write_raw_l1b(path)
+    ds = open_l1b(path, chunks=None)
+    assert ds.attrs == {"title": "TROPOMI/S5P L1B radiance", "orbit": 27123, "s5p_band": 3}
+    assert set(ds.data_vars) == {"radiance", "quality_level"}
+    indexes = {"scanline", "ground_pixel", "spectral_channel", "corner"}
+    others = {"time", "delta_time", "latitude", "longitude", "latitude_bounds"}
+    assert set(ds.coords) == indexes | others | {"nominal_wavelength"}
+    assert ds.radiance.dims == ("scanline", "ground_pixel", "spectral_channel")
+    assert ds.radiance.dtype == np.float32
+    expected = np.where(raw[0] == np.float32(FILL_VALUE), np.nan, raw[0])
+    np.testing.assert_array_equal(ds.radiance.values, expected)
+    assert np.isnan(ds.radiance[1, 2]).all()
+    assert int(np.isnan(ds.radiance).sum()) == 3
+    assert ds.radiance.attrs == {"units": RADIANCE_UNITS}
+    assert ds.time.shape == ()
+    assert ds.time.values == np.datetime64("2023-01-01T00:00:00")
+    assert ds.delta_time.dims == ("scanline",)
+    assert ds.delta_time.values[1] == np.datetime64("2023-01-01T00:00:01.080")
+    assert ds.nominal_wavelength.dims == ("ground_pixel", "spectral_channel")
+    assert ds.latitude.dims == ("scanline", "ground_pixel")
+    np.testing.assert_array_equal(ds.scanline, np.arange(5))
+
+
+def test_open_default_chunks_along_scanline_only(tmp_path: Path) -> None:
+    path = tmp_path / "S5P_OFFL_L1B_RA_BD3_x.nc"
+    write_raw_l1b(path)
+    with raise_if_dask_computes():
+        ds = open_l1b(path)
+        assert ds.radiance.chunks == ((5,), (4,), (3,))
+        assert open_l1b(path, chunks=2).radiance.chunks == ((2, 2, 1), (4,), (3,))
+        by_dim = open_l1b(path, chunks={"ground_pixel": 3})
+        assert by_dim.radiance.chunks == ((5,), (3, 1), (3,))
+        assert open_l1b(path, chunks="auto").radiance.chunks is not None
+
+
+def test_auto_scanlines() -> None:
+    # Band 3 full swath: 450 × 497 float32 = 894,600 B per scanline → 150 fit in 128 MiB → 148.
+    assert _auto_scanlines(450 * 497 * 4) == 148
+    assert _auto_scanlines(215 * 480 * 4) == AUTO_MAX_SCANLINES == 256
+    assert _auto_scanlines(10**12) == 4
+
+
+# ---------------------------------------------------------------------------------- band choice
+def test_band_selection(tmp_path: Path) -> None:
+    path = tmp_path / "multi.nc"
+    write_raw_l1b(path, bands=(2, 3))
+    with pytest.raises(BandError, match=r"several bands \['BAND2_RADIANCE', 'BAND3_RADIANCE'\]"):
+        open_l1b(path)
+    assert open_l1b(path, band=2, chunks=None).attrs["s5p_band"] == 2
+    with pytest.raises(BandError, match=r"no BAND5_RADIANCE group .* Pass band= one of \[2, 3\]"):
+        open_l1b(path, band=5)
+    with pytest.raises(BandError, match="Unknown S5P band 9"):
+        open_l1b(path, band=9)
+    single = tmp_path / "single.nc"
+    write_raw_l1b(single, bands=(8,))
+    assert open_l1b(single, chunks=None).attrs["s5p_band"] == 8
+    named = tmp_path / "S5P_OFFL_L1B_RA_BD3_x.nc"
+    write_raw_l1b(named, bands=(3, 4))
+    assert open_l1b(named, chunks=None).attrs["s5p_band"] == 3
+    wrong_name = tmp_path / "S5P_OFFL_L1B_RA_BD5_x.nc"
+    write_raw_l1b(wrong_name, bands=(7,))
+    with pytest.raises(L1BFormatError, match=r"file name says band 5 .*\[.BAND7_RADIANCE.\]"):
+        open_l1b(wrong_name)
+    assert open_l1b(wrong_name, band=7, chunks=None).attrs["s5p_band"] == 7
+
+
+# ---------------------------------------------------------------------------------- malformed
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"bands": ()}, r"no BAND<n>_RADIANCE group found"),
+        ({"drop": ["STANDARD_MODE"]}, r"group 'BAND3_RADIANCE/STANDARD_MODE' is missing"),
+        ({"drop": ["OBSERVATIONS"]}, r"group 'BAND3_RADIANCE/STANDARD_MODE/OBSERVATIONS' is"),
+        ({"drop": ["GEODATA"]}, r"group 'BAND3_RADIANCE/STANDARD_MODE/GEODATA' is missing"),
+        ({"drop": ["OBSERVATIONS/radiance"]}, r"'BAND3_RADIANCE/.*/radiance' is missing"),
+        ({"drop": ["INSTRUMENT/nominal_wavelength"]}, r"'nominal_wavelength' with dims"),
+        (
+            {"radiance_dims": ("time", "ground_pixel", "scanline", "spectral_channel")},
+            r"has dims \('time', 'ground_pixel', 'scanline', 'spectral_channel'\), expected",
+        ),
+        ({"n_time": 2}, r"has 2 time steps, expected 1"),
+    ],
+)
+def test_malformed_files(tmp_path: Path, kwargs: dict, match: str) -> None:
+    path = tmp_path / "bad.nc"
+    write_raw_l1b(path, **kwargs)
+    with pytest.raises(L1BFormatError, match=match):
+        open_l1b(path)
+
+
+def test_not_a_netcdf_file_and_missing_file(tmp_path: Path) -> None:
+    text = tmp_path / "S5P_OFFL_L1B_RA_BD3_x.nc"
+    text.write_text("not a netCDF file")
+    for engine in ("netcdf4", "h5netcdf") if _has_h5py() else ("netcdf4",):
+        with pytest.raises(L1BFormatError, match="is not a readable netCDF4/HDF5 file"):
+            open_l1b(text, engine=engine)
+    with pytest.raises(FileNotFoundError, match="No such L1B file"):
+        open_l1b(tmp_path / "missing.nc")
+    with pytest.raises(ValueError, match=r"engine='zarr' is not supported"):
+        open_l1b(text, engine="zarr")
+
+
+def _has_h5py() -> bool:
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------- atomic writes
+def _failing(ds: xr.Dataset) -> xr.Dataset:
+    """Copy whose radiance raises when computed (a write that fails midway)."""
+
+    def boom(block: np.ndarray) -> np.ndarray:
+        raise RuntimeError("boom")
+
+    data = da.from_array(ds.radiance.values, chunks=4).map_blocks(boom, dtype=np.float32)
+    return ds.assign(radiance=ds.radiance.copy(data=data))
+
+
+@pytest.mark.parametrize("writer", ["write_l1b", "to_netcdf", "to_zarr"])
+def test_atomic_writers(tmp_path: Path, writer: str) -> None:
+    write = {"write_l1b": write_l1b, "to_netcdf": to_netcdf, "to_zarr": to_zarr}[writer]
+    read = xr.open_zarr if writer == "to_zarr" else xr.open_dataset
+    ds = granule(7)
+    target = tmp_path / "out"
+    assert write(ds, target) == target
+    first = sorted(p.name for p in tmp_path.iterdir())
+    assert first == ["out"]
+    with pytest.raises(OutputExistsError, match=r"out already exists\. Pass overwrite=True"):
+        write(ds, target)
+    # A failing write leaves the old output untouched and no temporary file behind.
+    with pytest.raises(RuntimeError, match="boom"):
+        write(_failing(ds), target, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == first
+    # Overwriting works, also across kinds (file <-> directory).
+    changed = ds.assign_attrs(title="second")
+    write(changed, target, overwrite=True)
+    if writer == "to_zarr":
+        to_netcdf(ds, target, overwrite=True)
+        assert target.is_file()
+        write(changed, target, overwrite=True)
+    with read(target) as back:
+        assert back.attrs["title"] == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == first
+    # A failing first write leaves nothing at all.
+    with pytest.raises(RuntimeError, match="boom"):
+        write(_failing(ds), tmp_path / "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == first
+
+
+@pytest.mark.parametrize("writer", [write_l1b, to_netcdf, to_zarr])
+def test_unwritable_target_fails_before_computing(
+    tmp_path: Path, writer: Callable[..., object]
+) -> None:
+    lazy = granule(7, chunks=4)
+    (tmp_path / "a_file").write_text("x")
+    for bad in (tmp_path / "missing" / "out.nc", tmp_path / "a_file" / "out.nc"):
+        with raise_if_dask_computes(), pytest.raises(OutputPathError, match="Cannot write"):
+            writer(lazy, bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_to_netcdf_resets_stale_encoding(tmp_path: Path) -> None:
+    ds = xr.Dataset({"a": ("x", np.linspace(0.0, 1.0, 7, dtype=np.float32))})
+    ds["a"].encoding = {"dtype": "int16", "scale_factor": 0.1, "_FillValue": -1}
+    ds.to_netcdf(tmp_path / "xr.nc")
+    with xr.open_dataset(tmp_path / "xr.nc") as packed:  # plain xarray keeps the stale packing
+        assert not np.array_equal(packed.a.values, ds.a.values)
+    with xr.open_dataset(to_netcdf(ds, tmp_path / "ours.nc")) as back:
+        np.testing.assert_array_equal(back.a.values, ds.a.values)
+        assert back.a.dtype == np.float32
+    assert ds["a"].encoding["dtype"] == "int16"  # input untouched
+
+
+def test_to_netcdf_compute_false(tmp_path: Path) -> None:
+    ds = granule(7, chunks=4)
+    target = tmp_path / "out.nc"
+    with raise_if_dask_computes():
+        delayed = to_netcdf(ds, target, compute=False)
+    assert isinstance(delayed, Delayed)
+    assert not target.exists()
+    assert delayed.compute() == target
+    assert [p.name for p in tmp_path.iterdir()] == ["out.nc"]
+    with xr.open_dataset(target) as back:
+        xr.testing.assert_identical(back.radiance, ds.radiance.compute())
+
+
+def test_target_created_during_write_is_not_clobbered(tmp_path: Path) -> None:
+    target = tmp_path / "out.nc"
+    delayed = to_netcdf(granule(7, chunks=4), target, compute=False)
+    target.write_text("written by someone else meanwhile")
+    with pytest.raises(OutputExistsError, match="Pass overwrite=True"):
+        delayed.compute()
+    assert target.read_text() == "written by someone else meanwhile"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.nc"]
+
+
+def test_to_zarr_uneven_chunks_and_stale_encoding(tmp_path: Path) -> None:
+    ds = granule(7).chunk({"scanline": (3, 4, 5)})
+    ds["radiance"].encoding = {"chunks": (5, 6, 4)}
+    with pytest.raises(ValueError, match="chunk"):  # plain xarray cannot store this
+        ds.to_zarr(tmp_path / "plain.zarr", mode="w")
+    path = to_zarr(ds, tmp_path / "ours.zarr")
+    with xr.open_zarr(path) as back:
+        xr.testing.assert_identical(back.compute(), ds.compute())
+    assert ds["radiance"].encoding == {"chunks": (5, 6, 4)}
+    assert ds.radiance.chunks == ((3, 4, 5), (6,), (4,))
+
+
+# ---------------------------------------------------------------------------------- file names
+@pytest.mark.parametrize("band", sorted(BANDS))
+def test_l1b_filename(band: int) -> None:
+    name = l1b_filename(
+        band,
+        datetime(2023, 1, 4, 0, 7, 30),
+        datetime(2023, 1, 4, 1, 49, 0),
+        1234,
+        production=datetime(2023, 1, 5, 12, 0, 0),
+    )
+    assert name == (
+        f"S5P_OFFL_L1B_RA_BD{band}_20230104T000730_20230104T014900_01234_03_020400_"
+        "20230105T120000.nc"
+    )
+    assert parse_band(name) == band
+
+
+def test_l1b_filename_rejects_unknown_band() -> None:
+    with pytest.raises(BandError, match="Unknown S5P band 9"):
+        l1b_filename(9, datetime(2023, 1, 1), datetime(2023, 1, 1), 1)

@@ -1,0 +1,51 @@
+"""Package-level behaviour: import cost, accessor registration, versions, public API."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import xarray as xr
+
+import xr_s5sr
+
+
+def test_import_registers_accessors_without_importing_torch() -> None:
+    code = (
+        "import sys, xarray as xr, numpy as np, xr_s5sr; "
+        "assert hasattr(xr.Dataset, 's5sr') and hasattr(xr.DataArray, 's5sr'); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_accessor_band_and_dims_properties() -> None:
+    da = xr.DataArray(
+        np.zeros((2, 3, 4), np.float32),
+        dims=("along_track", "x", "channel"),
+        attrs={"s5p_band": 5},
+    )
+    assert da.s5sr.band == 5
+    assert da.s5sr.dims == {
+        "scanline": "along_track",
+        "ground_pixel": "x",
+        "spectral_channel": "channel",
+    }
+
+
+def test_show_versions_lists_core_dependencies() -> None:
+    buffer = io.StringIO()
+    xr_s5sr.show_versions(file=buffer)
+    text = buffer.getvalue()
+    for name in ("xr_s5sr", "xarray", "dask", "torch", "numpy", "pooch", "cuda"):
+        assert name in text
+    assert xr_s5sr.__version__ in text
+
+
+def test_public_api_names_exist() -> None:
+    for name in xr_s5sr.__all__:
+        assert hasattr(xr_s5sr, name), name
+    assert issubclass(xr_s5sr.WeightsError, xr_s5sr.S5SRError)
