@@ -1,0 +1,448 @@
+"""The ``xr-s5sr`` command line: demo, run, degrade, evaluate, quicklook, train, fetch-weights.
+
+Boundary: argument parsing, opening inputs, writing outputs and reporting. Every computation is
+delegated to the library (``.s5sr`` accessor, :mod:`xr_s5sr.metrics`, :mod:`xr_s5sr.quicklook`,
+:mod:`xr_s5sr.train`, :mod:`xr_s5sr.weights`); torch-heavy modules are imported only by the
+subcommand that needs them, so ``xr-s5sr --help`` stays fast.
+
+Conventions
+-----------
+* Inputs: a file with a ``BAND<n>_RADIANCE`` group is read with :func:`xr_s5sr.io.open_l1b`;
+  otherwise (a file written by this package, e.g. ``run`` or ``degrade`` output) it is opened
+  with :func:`xarray.open_dataset`, and a ``*.zarr`` directory with :func:`xarray.open_zarr`.
+  The L1B reader is tried first; its error is reported when the flat file has no ``radiance``.
+* Outputs: written atomically (temporary file, then rename) by :func:`xr_s5sr.io.to_netcdf`,
+  or :func:`xr_s5sr.io.to_zarr` for a ``.zarr`` suffix; an existing output is never replaced
+  without ``--overwrite``.
+* Messages: results (metrics tables, paths of fetched files, versions) go to stdout; progress
+  bars and "wrote …" notes go to stderr and are silenced by ``--quiet``.
+* Errors: one line ``error: <message>`` on stderr. Exit code 2 for expected failures
+  (:class:`~xr_s5sr.errors.S5SRError`, missing or unwritable paths, missing optional
+  dependencies, usage errors), 1 for anything unexpected, 130 when interrupted. ``--debug``
+  prints the full traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xr_s5sr.bands import SUPPORTED_BANDS
+from xr_s5sr.errors import L1BFormatError, OutputExistsError, S5SRError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+#: Default output directory of ``xr-s5sr demo``.
+DEMO_DIR = "xr_s5sr_demo"
+#: Size (scanlines, ground pixels) of the synthetic demo granule (seed 0) made when no sample
+#: granule is embedded for the band.
+DEMO_SHAPE = (128, 64)
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+# ---------------------------------------------------------------------------- helpers
+def _info(args: argparse.Namespace, message: str) -> None:
+    """A progress note on stderr, silenced by ``--quiet``."""
+    if not args.quiet:
+        print(message, file=sys.stderr)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[None]:
+    """dask progress bar (stderr) around every local compute that lasts over a second."""
+    if quiet:
+        yield
+        return
+    from dask.diagnostics import ProgressBar
+
+    with ProgressBar(minimum=1.0, out=sys.stderr):
+        yield
+
+
+def open_input(
+    path: str | os.PathLike[str], band: int | None = None, chunks: int | None = None
+) -> xr.Dataset:
+    """Open an L1B product or a file written by xr_s5sr (see the module docstring).
+
+    Parameters
+    ----------
+    path : path-like
+        L1B radiance file, flat netCDF with a ``radiance`` variable, or ``*.zarr`` store.
+    band : int, optional
+        Band to read from L1B files holding several bands.
+    chunks : int, optional
+        Scanlines per dask chunk (default: the reader's automatic scanline chunks).
+
+    Returns
+    -------
+    xarray.Dataset
+        dask-backed (lazy) radiance Dataset.
+    """
+    import xarray as xr
+
+    from xr_s5sr.io import open_l1b
+
+    source = Path(path)
+    if not source.exists():
+        raise FileNotFoundError(f"No such input: {source}. Check the path.")
+    flat_chunks: dict[str, int] = {} if chunks is None else {"scanline": chunks}
+    if source.is_dir() or source.suffix == ".zarr":
+        return xr.open_zarr(source, chunks=flat_chunks)
+    try:
+        return open_l1b(source, band=band, chunks="auto-scanline" if chunks is None else chunks)
+    except L1BFormatError as l1b_error:
+        try:
+            flat = xr.open_dataset(source, chunks=flat_chunks)
+        except (OSError, ValueError):
+            raise l1b_error from None
+        if "radiance" not in flat.data_vars:
+            flat.close()
+            raise l1b_error from None
+        return flat
+
+
+def _write(ds: xr.Dataset, path: str, overwrite: bool) -> Path:
+    """Atomic write, Zarr for a ``.zarr`` suffix, else netCDF."""
+    from xr_s5sr.io import to_netcdf, to_zarr
+
+    if Path(path).suffix == ".zarr":
+        return to_zarr(ds, path, overwrite=overwrite)
+    return to_netcdf(ds, path, overwrite=overwrite)
+
+
+def _noise(text: str) -> str | float:
+    """``--noise`` value: "lr", "hr" or a sigma in radiance units."""
+    if text in ("lr", "hr"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'lr', 'hr' or a sigma in radiance units, got {text!r}"
+        ) from None
+
+
+# ---------------------------------------------------------------------------- subcommands
+def _cmd_run(args: argparse.Namespace) -> int:
+    ds = open_input(args.input, band=args.band, chunks=args.chunks)
+    sr = ds.s5sr.super_resolve(
+        band=args.band,
+        model=args.model,
+        weights=args.weights,
+        device=args.device,
+        torch_threads=args.threads,
+        dtype=args.dtype,
+    )
+    _info(args, f"wrote {_write(sr, args.output, args.overwrite)}")
+    return EXIT_OK
+
+
+def _cmd_degrade(args: argparse.Namespace) -> int:
+    ds = open_input(args.input, band=args.band, chunks=args.chunks)
+    lr = ds.s5sr.degrade(band=args.band, noise=args.noise, seed=args.seed)
+    _info(args, f"wrote {_write(lr, args.output, args.overwrite)}")
+    return EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from xr_s5sr.metrics import evaluate_dataset, metrics_table
+
+    estimate = open_input(args.estimate, band=args.band)
+    reference = open_input(args.reference, band=args.band)
+    baseline = None if args.baseline is None else open_input(args.baseline, band=args.band)
+    scores = evaluate_dataset(
+        estimate,
+        reference,
+        baseline=baseline,
+        variable=args.variable,
+        paper_compatible=args.paper,
+        border=args.border,
+        band=args.band,
+    )
+    print(metrics_table(scores, reference_method=str(scores["model"].values[1])))
+    if args.out is not None:
+        _info(args, f"wrote {_write(scores, args.out, args.overwrite)}")
+    return EXIT_OK
+
+
+def _cmd_quicklook(args: argparse.Namespace) -> int:
+    from xr_s5sr.quicklook import save_quicklook, save_spectrum
+
+    lr = open_input(args.lr, band=args.band)
+    sr = open_input(args.sr, band=args.band)
+    hr = None if args.hr is None else open_input(args.hr, band=args.band)
+    bicubic = None if args.no_bicubic else lr.s5sr.bicubic(band=args.band)
+    common = {"band": args.band, "variable": args.variable, "overwrite": args.overwrite}
+    path = save_quicklook(lr, sr, hr, path=args.output, bicubic=bicubic, **common)
+    _info(args, f"wrote {path}")
+    if args.spectrum is not None:
+        pixel = None if args.pixel is None else tuple(args.pixel)
+        _info(args, f"wrote {save_spectrum(lr, sr, hr, path=args.spectrum, pixel=pixel, **common)}")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from xr_s5sr import io, synthetic
+    from xr_s5sr.metrics import evaluate_dataset, metrics_table
+    from xr_s5sr.quicklook import save_quicklook
+    from xr_s5sr.weights import resolve_weights
+
+    band = args.band
+    out = Path(args.out)
+    sr_path = out / f"demo_sr_band{band}.nc"
+    png_path = out / f"demo_quicklook_band{band}.png"
+    # Fail before the work, not after it: outputs and weights are checked first.
+    for target in (sr_path, png_path):
+        io._check_target(target, args.overwrite)
+    resolve_weights(band, args.model, args.weights)
+    out.mkdir(parents=True, exist_ok=True)
+    if band in synthetic.sample_bands():
+        granule = synthetic.sample_path(band)
+    else:
+        # A deterministic input, not a result: an existing one is reused unless --overwrite.
+        granule = out / f"demo_granule_BD{band}.nc"
+        if args.overwrite or not granule.exists():
+            made = synthetic.make_granule(band, *DEMO_SHAPE, seed=0)
+            io.write_l1b(made, granule, overwrite=args.overwrite)
+            _info(
+                args, f"wrote synthetic L1B granule {granule} (no sample embedded for band {band})"
+            )
+    hr = io.open_l1b(granule, chunks=None)
+    lr = hr.s5sr.degrade()
+    sr = lr.s5sr.super_resolve(model=args.model, weights=args.weights, device=args.device)
+    bicubic = lr.s5sr.bicubic()
+    scores = evaluate_dataset(sr, hr, baseline=bicubic)
+    _info(args, f"wrote {io.to_netcdf(sr, sr_path, overwrite=args.overwrite)}")
+    png = save_quicklook(
+        lr, sr, hr, path=png_path, bicubic=bicubic, scores=scores, overwrite=args.overwrite
+    )
+    _info(args, f"wrote {png}")
+    print(metrics_table(scores, ["psnr", "ssim", "sam"], reference_method="bicubic"))
+    return EXIT_OK
+
+
+def _cmd_fetch_weights(args: argparse.Namespace) -> int:
+    from xr_s5sr.weights import fetch_weights
+
+    for path in fetch_weights(bands=args.band, models=args.model, progress=not args.quiet):
+        print(path)
+    return EXIT_OK
+
+
+def _cmd_show_versions(args: argparse.Namespace) -> int:
+    from xr_s5sr.versions import show_versions
+
+    show_versions()
+    return EXIT_OK
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from xr_s5sr.train import run_from_args
+
+    return run_from_args(args)
+
+
+# ---------------------------------------------------------------------------- parser
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="s5dscr", help="model preset (default: s5dscr)")
+    parser.add_argument(
+        "--weights", default=None, help="weights file to use instead of the shipped weights"
+    )
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+
+
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="no progress bars or notes; print results only",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=default, help="print the full traceback on errors"
+    )
+
+
+def build_parser(with_train: bool = False) -> argparse.ArgumentParser:
+    """The ``xr-s5sr`` argument parser.
+
+    Parameters
+    ----------
+    with_train : bool, default False
+        Add the real ``train`` options (imports :mod:`xr_s5sr.train`, hence torch); otherwise
+        ``train`` is listed with a placeholder so other commands start fast.
+    """
+    from xr_s5sr import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="xr-s5sr",
+        description="Sentinel-5P L1B radiance x4 super-resolution (S5-DSCR) from the shell.",
+    )
+    _global_options(parser, default=False)
+    parser.set_defaults(handler=None)
+    # Subcommands accept the global options too; SUPPRESS keeps a value given before the
+    # subcommand. Separate option objects: argparse parents share them, and a default set on
+    # the main parser would then reset the subcommand's.
+    shared = argparse.ArgumentParser(add_help=False)
+    _global_options(shared, default=argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version=f"xr-s5sr {__version__}")
+    sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], help: str, **kwargs: Any
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=[shared], **kwargs)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("demo", _cmd_demo, "synthetic granule -> degrade -> super-resolve -> metrics + PNG")
+    p.add_argument("--band", type=int, default=7, choices=SUPPORTED_BANDS, help="(default: 7)")
+    p.add_argument("--out", default=DEMO_DIR, help=f"output directory (default: ./{DEMO_DIR})")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    _add_model_options(p)
+
+    p = command("run", _cmd_run, "super-resolve an L1B (or LR) file x4")
+    p.add_argument("input", help="L1B radiance file, or a netCDF/Zarr LR file from xr-s5sr")
+    p.add_argument("output", help="output .nc or .zarr")
+    p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
+    _add_model_options(p)
+    p.add_argument("--chunks", type=int, default=None, help="LR scanlines per dask chunk")
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "bfloat16"),
+        help="compute precision (output is float32)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch threads per task")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+    p = command("degrade", _cmd_degrade, "simulate the LR observation (MTF blur + x4 decimation)")
+    p.add_argument("input", help="HR L1B radiance file or netCDF/Zarr radiance")
+    p.add_argument("output", help="output .nc or .zarr")
+    p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
+    p.add_argument(
+        "--noise",
+        type=_noise,
+        default=None,
+        help="'lr', 'hr' or a sigma in radiance units (default: no noise)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="noise seed")
+    p.add_argument("--chunks", type=int, default=None, help="HR scanlines per dask chunk")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+    p = command("evaluate", _cmd_evaluate, "metrics of an estimate and a baseline vs HR truth")
+    p.add_argument("estimate", help="super-resolved file (e.g. xr-s5sr run output)")
+    p.add_argument("reference", help="HR truth (L1B file or netCDF/Zarr)")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="baseline file (default: bicubic of the degraded reference)",
+    )
+    p.add_argument("--band", type=int, default=None, help="S5P band (default: from the files)")
+    p.add_argument("--variable", default=None, help="radiance variable (default: radiance)")
+    p.add_argument("--border", type=int, default=0, help="HR pixels cropped on each side")
+    p.add_argument("--paper", action="store_true", help="add the paper-compatible metrics")
+    p.add_argument("--out", default=None, help="also write the scores to this .nc/.zarr")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+    p = command("quicklook", _cmd_quicklook, "PCA false-colour PNG of LR | HR | SR | bicubic")
+    p.add_argument("lr", help="LR radiance (L1B or netCDF/Zarr)")
+    p.add_argument("sr", help="super-resolved radiance")
+    p.add_argument("output", help="output PNG")
+    p.add_argument("--hr", default=None, help="HR truth: PCA fitted on it, metrics in the title")
+    p.add_argument("--no-bicubic", action="store_true", help="omit the bicubic panel")
+    p.add_argument("--spectrum", default=None, help="also write a spectrum plot PNG here")
+    p.add_argument(
+        "--pixel",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("SCANLINE", "PIXEL"),
+        help="HR pixel of the spectrum plot (default: centre)",
+    )
+    p.add_argument("--band", type=int, default=None, help="S5P band (default: from the files)")
+    p.add_argument("--variable", default=None, help="radiance variable (default: radiance)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing PNGs")
+
+    train_help = "train an S5-DSCR model (see xr-s5sr train --help)"
+    if with_train:
+        from xr_s5sr.train import add_arguments
+
+        add_arguments(command("train", _cmd_train, train_help))
+    else:
+        command("train", _cmd_train, train_help, add_help=False)
+
+    p = command("fetch-weights", _cmd_fetch_weights, "download shipped weights into the cache")
+    p.add_argument("--band", type=int, nargs="+", default=None, help="bands (default: all)")
+    p.add_argument("--model", nargs="+", default=None, help="model presets (default: all)")
+
+    command("show-versions", _cmd_show_versions, "versions of xr_s5sr, dependencies, hardware")
+    return parser
+
+
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (global options take no values)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``xr-s5sr``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit code: 0 success, 2 expected error, 1 unexpected error, 130 interrupted.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser(with_train=_command(argv) == "train")
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exit_:  # --help, --version and usage errors
+            return exit_.code if isinstance(exit_.code, int) else EXIT_ERROR
+        if args.handler is None:
+            parser.print_usage(sys.stderr)
+            print("error: choose a command (xr-s5sr --help lists them)", file=sys.stderr)
+            return EXIT_ERROR
+        with _progress(args.quiet):
+            return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (S5SRError, OSError, ImportError) as error:
+        if debug:
+            traceback.print_exc()
+        hint = " (command line: add --overwrite)" if isinstance(error, OutputExistsError) else ""
+        print(f"error: {_one_line(error)}{hint}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as error:
+        if debug:
+            traceback.print_exc()
+        print(
+            f"error: unexpected {type(error).__name__}: {_one_line(error)} "
+            "(run with --debug for the traceback and report it)",
+            file=sys.stderr,
+        )
+        return EXIT_UNEXPECTED
+
+
+__all__ = ["build_parser", "main", "open_input"]

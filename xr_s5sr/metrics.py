@@ -1,0 +1,713 @@
+"""Image-quality metrics of super-resolved radiance against an HR reference (SPEC §5).
+
+Boundary: :func:`compute_metrics` works on arrays only — numpy or dask arrays with axes
+(scanline, ground_pixel, spectral_channel) — and returns plain numbers. :func:`evaluate_dataset`
+(behind ``Dataset.s5sr.evaluate``) is the thin xarray layer: it picks the radiance variable,
+checks the grids, builds the default bicubic baseline and returns a tidy :class:`xarray.Dataset`.
+:func:`metrics_table` formats that Dataset as text.
+
+Corrected metrics (default)
+---------------------------
+``x`` is the reference, ``y`` the estimate, ``c`` a spectral channel, ``L = max(x) − min(x)``
+the data range of the whole reference cube.
+
+* ``psnr`` — mean over channels of ``10·log10(L² / MSE_c)``, dB. ``inf`` when ``y == x``.
+* ``ssim`` — mean over channels of the mean SSIM of each (scanline, ground_pixel) image:
+  7×7 uniform window, sample (co)variances (``N/(N−1)``), ``K1 = 0.01``, ``K2 = 0.03``,
+  data range ``L``, averaged over window centres at least 3 pixels from the image edge. This is
+  :func:`skimage.metrics.structural_similarity` with ``data_range=L`` and its defaults.
+* ``scc`` — spatial correlation coefficient: per channel, the Pearson correlation between
+  the Sobel gradient magnitudes of ``x`` and ``y``; averaged over channels. The Sobel gradient
+  is ``hypot(Gs, Gg)``, where ``Gs`` is the central difference ``[−1, 0, 1]`` along scanline
+  smoothed by ``[1, 2, 1]`` along ground_pixel and ``Gg`` the same with the axes swapped (never
+  smoothed across channels). Only pixels whose whole 3×3 neighbourhood lies inside the image
+  enter the correlation.
+* ``sam`` — spectral angle mapper: mean over pixels of the angle between the spectra of ``x``
+  and ``y``, degrees (computed as ``2·atan2(|u − v|, |u + v|)`` of the unit spectra, exact for
+  small angles). Pixels with an all-zero spectrum are left out.
+* ``ergas`` — ``100 / r · sqrt(mean_c(RMSE_c² / mean_c(x)²))`` with the scale ``r = 4``.
+* ``rmse`` — root-mean-square error over all pixels and channels, radiance units.
+
+Paper-compatible metrics (``paper_compatible=True``)
+----------------------------------------------------
+To compare with published numbers, each cube is min–max scaled to [0, 1] *separately*
+(``(x − min x) / (max x − min x)``, same for ``y``), then:
+
+* ``paper_psnr`` — ``10·log10(1 / MSE)`` over the whole scaled cube, dB;
+* ``paper_ssim`` — 3-D SSIM with a 7×7×7 uniform window over (channel, scanline, ground_pixel)
+  (:func:`skimage.metrics.structural_similarity` on the 3-D cube, ``data_range=1``);
+* ``paper_scc`` — the Sobel magnitude above applied to each (spectral_channel, scanline) slice,
+  one slice per ground pixel, and one Pearson correlation over all slices together.
+
+NaN policy
+----------
+An element (pixel, channel) is *invalid* when it is NaN in the reference or in any of the
+estimates scored together, so every method is judged on the same elements. Invalid elements
+are left out of sums and means; a local statistic (SSIM window, Sobel 3×3 support) that touches
+an invalid element is left out; SAM uses only pixels whose whole spectrum is valid. The data
+range ``L`` and the paper's min–max use each cube's own non-NaN values.
+
+Border
+------
+``border=b`` crops ``b`` HR pixels from each side of both spatial axes before anything is
+computed (the windows then stay inside the cropped image).
+
+dask
+----
+dask arrays are reduced block-wise (``map_overlap`` for the windowed statistics) in two
+computes: the data ranges first (the reference only, plus the estimates when
+``paper_compatible``), then every other statistic in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy import ndimage
+
+from xr_s5sr.bands import SCALE
+from xr_s5sr.dims import RADIANCE, require_dims, resolve_band
+from xr_s5sr.errors import BandError, DimensionError, InputDataError
+
+#: Side of the SSIM window (pixels), as in :func:`skimage.metrics.structural_similarity`.
+SSIM_WINDOW = 7
+#: SSIM stabilising constants (Wang et al. 2004).
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+
+#: Dimension of :func:`evaluate_dataset` results that lists the scored estimates. Not
+#: ``method``, which would clash with the ``method=`` keyword of ``.sel()``.
+MODEL_DIM = "model"
+
+#: Corrected metrics, in output order.
+CORRECTED_METRICS = ("psnr", "ssim", "scc", "sam", "ergas", "rmse")
+#: Paper-compatible metrics, in output order.
+PAPER_METRICS = ("paper_psnr", "paper_ssim", "paper_scc")
+
+_ATTRS: dict[str, dict[str, str]] = {
+    "psnr": {"long_name": "peak signal-to-noise ratio, mean over channels", "units": "dB"},
+    "ssim": {"long_name": "structural similarity, 7x7 window, mean over channels", "units": "1"},
+    "scc": {"long_name": "Sobel spatial correlation coefficient, mean over channels", "units": "1"},
+    "sam": {"long_name": "mean spectral angle", "units": "degree"},
+    "ergas": {"long_name": "relative dimensionless global error in synthesis", "units": "1"},
+    "rmse": {"long_name": "root-mean-square error"},
+    "paper_psnr": {"long_name": "PSNR of min-max scaled cubes, data range 1", "units": "dB"},
+    "paper_ssim": {"long_name": "3-D SSIM (7x7x7) of min-max scaled cubes", "units": "1"},
+    "paper_scc": {"long_name": "Sobel sCC over (channel, scanline) slices", "units": "1"},
+    "psnr_per_channel": {"long_name": "peak signal-to-noise ratio per channel", "units": "dB"},
+}
+
+
+# ---------------------------------------------------------------------------- block kernels
+def _local(
+    func: Callable[..., np.ndarray], *arrays: Any, depth: tuple[int, int, int], **kwargs: Any
+) -> Any:
+    """Apply a windowed numpy ``func`` to arrays, block-wise with a halo when they are dask.
+
+    The halo only has to cover the window: values whose window leaves the image are cropped
+    by the callers, so the boundary treatment at the array edges does not matter.
+    """
+    import dask
+
+    if any(dask.is_dask_collection(a) for a in arrays):
+        import dask.array as da
+
+        return da.map_overlap(
+            func,
+            *arrays,
+            depth=dict(enumerate(depth)),
+            boundary="none",
+            dtype=np.float64,
+            meta=np.empty((0, 0, 0), dtype=np.float64),
+            **kwargs,
+        )
+    return func(*arrays, **kwargs)
+
+
+def _ssim_map(
+    x: np.ndarray,
+    y: np.ndarray,
+    invalid: np.ndarray,
+    *,
+    size: tuple[int, int, int],
+    c1: float,
+    c2: float,
+) -> np.ndarray:
+    """SSIM index at each window centre; NaN where the window touches an invalid element."""
+    n = float(np.prod(size))
+    sample = n / (n - 1.0)  # unbiased (co)variances, as scikit-image by default
+
+    def mean(a: np.ndarray) -> np.ndarray:
+        return ndimage.uniform_filter(a, size=size)
+
+    mu_x, mu_y = mean(x), mean(y)
+    var_x = sample * (mean(x * x) - mu_x * mu_x)
+    var_y = sample * (mean(y * y) - mu_y * mu_y)
+    cov = sample * (mean(x * y) - mu_x * mu_y)
+    index = ((2.0 * mu_x * mu_y + c1) * (2.0 * cov + c2)) / (
+        (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    )
+    touched = ndimage.maximum_filter(invalid, size=size)
+    return np.where(touched, np.nan, index)
+
+
+def _sobel_magnitude(x: np.ndarray, invalid: np.ndarray, *, axes: tuple[int, int]) -> np.ndarray:
+    """Sobel gradient magnitude in the plane of ``axes``; NaN where the 3×3 support is invalid.
+
+    ``scipy.ndimage.sobel`` would also smooth along the third axis, so the two separable
+    passes are written out to keep the channels independent.
+    """
+    derivative = np.array([-1.0, 0.0, 1.0])
+    smoothing = np.array([1.0, 2.0, 1.0])
+    first, second = axes
+    g_first = ndimage.correlate1d(
+        ndimage.correlate1d(x, derivative, axis=first), smoothing, axis=second
+    )
+    g_second = ndimage.correlate1d(
+        ndimage.correlate1d(x, derivative, axis=second), smoothing, axis=first
+    )
+    size = [1, 1, 1]
+    size[first] = size[second] = 3
+    touched = ndimage.maximum_filter(invalid, size=tuple(size))
+    return np.where(touched, np.nan, np.hypot(g_first, g_second))
+
+
+# ---------------------------------------------------------------------------- statistics
+def _crop(a: Any, pads: tuple[int, int, int]) -> Any:
+    return a[tuple(slice(p, a.shape[i] - p) for i, p in enumerate(pads))]
+
+
+def _masked_sum(a: Any, axis: tuple[int, ...]) -> tuple[Any, Any]:
+    """Sum and count of the non-NaN values of ``a`` along ``axis``."""
+    finite = ~np.isnan(a)
+    return np.sum(np.where(finite, a, 0.0), axis=axis), np.sum(finite, axis=axis)
+
+
+def _correlation_sums(a: Any, b: Any, axis: tuple[int, ...]) -> dict[str, Any]:
+    """Sufficient statistics of a Pearson correlation over the elements valid in both."""
+    both = ~(np.isnan(a) | np.isnan(b))
+    a0, b0 = np.where(both, a, 0.0), np.where(both, b, 0.0)
+    return {
+        "n": np.sum(both, axis=axis),
+        "a": np.sum(a0, axis=axis),
+        "b": np.sum(b0, axis=axis),
+        "aa": np.sum(a0 * a0, axis=axis),
+        "bb": np.sum(b0 * b0, axis=axis),
+        "ab": np.sum(a0 * b0, axis=axis),
+    }
+
+
+def _correlation(s: dict[str, np.ndarray]) -> np.ndarray:
+    """Pearson correlation from :func:`_correlation_sums`; NaN where a variance is zero."""
+    n = s["n"].astype(np.float64)
+    cov = n * s["ab"] - s["a"] * s["b"]
+    var = (n * s["aa"] - s["a"] ** 2) * (n * s["bb"] - s["b"] ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((n > 1) & (var > 0), cov / np.sqrt(var), np.nan)
+
+
+def _sobel_field(a: Any, invalid: Any, axes: tuple[int, int]) -> Any:
+    """Sobel magnitude in the plane of ``axes`` where the 3×3 support lies inside the cube."""
+    halo = (int(0 in axes), int(1 in axes), int(2 in axes))
+    return _crop(_local(_sobel_magnitude, a, invalid, depth=halo, axes=axes), halo)
+
+
+def _scaled(a: Any, invalid: Any, value_range: tuple[float, float]) -> Any:
+    """The paper's min–max scaling to [0, 1]; invalid elements set to 0."""
+    low, high = value_range
+    return np.where(invalid, 0.0, (a - low) / (high - low))
+
+
+def _corrected_stats(
+    x: Any, y: Any, invalid: Any, data_range: float, x_sobel: Any
+) -> dict[str, Any]:
+    """Per-channel sums behind the corrected metrics (lazy for dask inputs).
+
+    ``x_sobel`` is :func:`_sobel_field` of the reference, shared by all estimates.
+    """
+    spatial = (0, 1)
+    diff = np.where(invalid, 0.0, y - x)
+    valid = ~invalid
+    stats: dict[str, Any] = {
+        "n": np.sum(valid, axis=spatial),
+        "sse": np.sum(diff * diff, axis=spatial),
+        "ref_sum": np.sum(np.where(invalid, 0.0, x), axis=spatial),
+    }
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    half = SSIM_WINDOW // 2
+    ssim = _local(
+        _ssim_map,
+        x,
+        y,
+        invalid,
+        depth=(half, half, 0),
+        size=(SSIM_WINDOW, SSIM_WINDOW, 1),
+        c1=c1,
+        c2=c2,
+    )
+    stats["ssim_sum"], stats["ssim_n"] = _masked_sum(_crop(ssim, (half, half, 0)), spatial)
+    stats["scc"] = _correlation_sums(x_sobel, _sobel_field(y, invalid, spatial), spatial)
+    spectrum_ok = ~np.any(invalid, axis=2)
+    norm_x = np.sqrt(np.sum(x * x, axis=2))
+    norm_y = np.sqrt(np.sum(y * y, axis=2))
+    usable = spectrum_ok & (norm_x > 0) & (norm_y > 0)
+    safe_x = np.where(usable, norm_x, 1.0)[..., None]
+    safe_y = np.where(usable, norm_y, 1.0)[..., None]
+    u, v = x / safe_x, y / safe_y
+    angle = 2.0 * np.arctan2(
+        np.sqrt(np.sum((u - v) ** 2, axis=2)), np.sqrt(np.sum((u + v) ** 2, axis=2))
+    )
+    stats["sam_sum"], stats["sam_n"] = _masked_sum(np.where(usable, angle, np.nan), spatial)
+    return stats
+
+
+#: Plane of the paper's Sobel: (spectral_channel, scanline) slices, one per ground pixel.
+_PAPER_SOBEL_AXES = (2, 0)
+
+
+def _paper_stats(xs: Any, ys: Any, invalid: Any, xs_sobel: Any) -> dict[str, Any]:
+    """Whole-cube sums behind the paper-compatible metrics (lazy for dask inputs).
+
+    ``xs``/``ys`` are the :func:`_scaled` cubes; ``xs_sobel`` is the reference's Sobel field.
+    """
+    diff = ys - xs
+    half = SSIM_WINDOW // 2
+    ssim = _local(
+        _ssim_map,
+        xs,
+        ys,
+        invalid,
+        depth=(half, half, half),
+        size=(SSIM_WINDOW,) * 3,
+        c1=SSIM_K1**2,
+        c2=SSIM_K2**2,
+    )
+    everything = (0, 1, 2)
+    ssim_sum, ssim_n = _masked_sum(_crop(ssim, (half, half, half)), everything)
+    ys_sobel = _sobel_field(ys, invalid, _PAPER_SOBEL_AXES)
+    return {
+        "n": np.sum(~invalid),
+        "sse": np.sum(diff * diff),
+        "ssim_sum": ssim_sum,
+        "ssim_n": ssim_n,
+        "scc": _correlation_sums(xs_sobel, ys_sobel, everything),
+    }
+
+
+def _finish_corrected(s: dict[str, Any], data_range: float, ratio: int) -> dict[str, Any]:
+    n = s["n"].astype(np.float64)
+    has = n > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mse = np.where(has, s["sse"] / n, np.nan)
+        psnr_c = 10.0 * np.log10(data_range**2 / mse)
+        ssim_c = np.where(s["ssim_n"] > 0, s["ssim_sum"] / s["ssim_n"], np.nan)
+        mean_c = np.where(has, s["ref_sum"] / n, np.nan)
+        ergas = 100.0 / ratio * np.sqrt(np.mean(mse[has] / mean_c[has] ** 2))
+    scc_c = _correlation(s["scc"])
+    return {
+        "psnr": _channel_mean(psnr_c),
+        "ssim": _channel_mean(ssim_c),
+        "scc": _channel_mean(scc_c),
+        "sam": float(np.degrees(s["sam_sum"] / s["sam_n"])) if s["sam_n"] else np.nan,
+        "ergas": float(ergas),
+        "rmse": float(np.sqrt(s["sse"].sum() / n.sum())),
+        "psnr_per_channel": psnr_c,
+    }
+
+
+def _finish_paper(s: dict[str, Any]) -> dict[str, float]:
+    with np.errstate(divide="ignore"):
+        psnr = 10.0 * np.log10(1.0 / (s["sse"] / s["n"]))
+    return {
+        "paper_psnr": float(psnr),
+        "paper_ssim": float(s["ssim_sum"] / s["ssim_n"]) if s["ssim_n"] else np.nan,
+        "paper_scc": float(_correlation(s["scc"])),
+    }
+
+
+def _channel_mean(values: np.ndarray) -> float:
+    """Mean over the channels that have a value (channels without valid data are NaN)."""
+    kept = values[~np.isnan(values)]
+    return float(kept.mean()) if kept.size else np.nan
+
+
+def _compute(obj: Any) -> Any:
+    """Evaluate every dask collection inside ``obj`` in one compute; numpy passes through."""
+    import dask
+
+    return dask.compute(obj)[0]
+
+
+def _value_range(a: Any) -> tuple[Any, Any]:
+    """(min, max) over the non-NaN values; (inf, -inf) when there are none."""
+    nan = np.isnan(a)
+    return np.min(np.where(nan, np.inf, a)), np.max(np.where(nan, -np.inf, a))
+
+
+def _checked_range(low: float, high: float, what: str) -> tuple[float, float]:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise InputDataError(
+            f"The {what} has no valid values: expected finite radiance, found only NaN in the "
+            "evaluated region. Check the input (fill values) or reduce border=."
+        )
+    if high <= low:
+        raise InputDataError(
+            f"The {what} is constant (min = max = {low!r}): its data range is 0, so PSNR and "
+            "SSIM are undefined. Evaluate on a region with some contrast."
+        )
+    return float(low), float(high)
+
+
+# ---------------------------------------------------------------------------- array API
+def compute_metrics(
+    reference: Any,
+    *estimates: Any,
+    paper_compatible: bool = False,
+    border: int = 0,
+    ratio: int = SCALE,
+) -> dict[str, np.ndarray]:
+    """Score one or more estimates against a reference cube (module docstring: definitions).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray or dask.array.Array
+        HR truth, axes (scanline, ground_pixel, spectral_channel), radiance units.
+    *estimates : numpy.ndarray or dask.array.Array
+        Cubes of the same shape to score (super-resolved, bicubic, …).
+    paper_compatible : bool, default False
+        Also compute ``paper_psnr``, ``paper_ssim`` and ``paper_scc``.
+    border : int, default 0
+        HR pixels cropped from each side of both spatial axes before scoring.
+    ratio : int, default 4
+        Scale factor ``r`` of ERGAS.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``psnr``, ``ssim``, ``scc``, ``sam``, ``ergas``, ``rmse`` (and ``paper_*``), each of
+        shape ``(len(estimates),)``; ``psnr_per_channel`` of shape
+        ``(len(estimates), spectral_channel)``; ``data_range`` (scalar, radiance units).
+
+    Raises
+    ------
+    DimensionError
+        If shapes differ, a cube is not 3-D, ``border`` is negative, or fewer than 7 pixels
+        (7 channels for the paper's 3-D SSIM) remain.
+    InputDataError
+        If the reference has no valid values or no contrast.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0.0, 1.0, 16 * 12 * 4).reshape(16, 12, 4)  # data range 1
+    >>> scores = compute_metrics(x, x, x + 0.01)
+    >>> scores["psnr"].round(2).tolist(), scores["rmse"].round(4).tolist()
+    ([inf, 40.0], [0.0, 0.01])
+    """
+    if not estimates:
+        raise InputDataError("compute_metrics needs at least one estimate besides the reference.")
+    _check_shapes(reference, estimates, border, paper_compatible)
+    cubes = [_crop(a, (border, border, 0)) for a in (reference, *estimates)]
+    cubes = [a.astype(np.float64) for a in cubes]
+    x, ys = cubes[0], cubes[1:]
+    invalid = np.isnan(x)
+    for y in ys:
+        invalid = invalid | np.isnan(y)
+    x, ys = np.where(invalid, 0.0, x), [np.where(invalid, 0.0, y) for y in ys]
+
+    # Data ranges first: SSIM's constants and the paper's scaling depend on them.
+    ranged = {"reference": cubes[0]}
+    if paper_compatible:
+        ranged.update({f"estimate {i}": y for i, y in enumerate(cubes[1:])})
+    found = _compute({what: _value_range(a) for what, a in ranged.items()})
+    ranges = [_checked_range(found[what][0], found[what][1], what) for what in ranged]
+    data_range = ranges[0][1] - ranges[0][0]
+
+    # Reference-only fields are built once and shared by every estimate.
+    x_sobel = _sobel_field(x, invalid, (0, 1))
+    if paper_compatible:
+        xs = _scaled(x, invalid, ranges[0])
+        xs_sobel = _sobel_field(xs, invalid, _PAPER_SOBEL_AXES)
+    lazy: list[dict[str, Any]] = []
+    for i, y in enumerate(ys):
+        item = {"corrected": _corrected_stats(x, y, invalid, data_range, x_sobel)}
+        if paper_compatible:
+            ys_scaled = _scaled(y, invalid, ranges[i + 1])
+            item["paper"] = _paper_stats(xs, ys_scaled, invalid, xs_sobel)
+        lazy.append(item)
+    rows = []
+    for item in _compute(lazy):
+        if item["corrected"]["n"].sum() == 0:
+            raise InputDataError(
+                "No element is valid in both the reference and the estimates: expected "
+                "overlapping non-NaN radiance, found NaN everywhere in one of them."
+            )
+        row = _finish_corrected(item["corrected"], data_range, ratio)
+        if paper_compatible:
+            row.update(_finish_paper(item["paper"]))
+        rows.append(row)
+    out = {name: np.array([row[name] for row in rows]) for name in rows[0]}
+    out["data_range"] = np.array(data_range)
+    return out
+
+
+def _check_shapes(
+    reference: Any, estimates: Sequence[Any], border: int, paper_compatible: bool
+) -> None:
+    shapes = [tuple(reference.shape)] + [tuple(e.shape) for e in estimates]
+    if len(shapes[0]) != 3:
+        raise DimensionError(
+            f"Expected 3-D cubes (scanline, ground_pixel, spectral_channel), found shape "
+            f"{shapes[0]}. Select a single time step / variable first."
+        )
+    for i, shape in enumerate(shapes[1:]):
+        if shape != shapes[0]:
+            raise DimensionError(
+                f"Grid mismatch: the reference has shape {shapes[0]} but estimate {i} has "
+                f"shape {shape}. Score on the same HR grid, e.g. crop the reference to "
+                "4 × (LR size) along scanline and ground_pixel."
+            )
+    if border < 0:
+        raise DimensionError(f"border must be >= 0 HR pixels, got {border}.")
+    left = (shapes[0][0] - 2 * border, shapes[0][1] - 2 * border)
+    if min(left) < SSIM_WINDOW:
+        raise DimensionError(
+            f"After cropping border={border} the image is {left[0]} x {left[1]} pixels; SSIM "
+            f"needs at least {SSIM_WINDOW} x {SSIM_WINDOW}. Use a smaller border or larger image."
+        )
+    if paper_compatible and shapes[0][2] < SSIM_WINDOW:
+        raise DimensionError(
+            f"The paper's 3-D SSIM needs at least {SSIM_WINDOW} spectral channels, found "
+            f"{shapes[0][2]}. Use paper_compatible=False for fewer channels."
+        )
+
+
+# ---------------------------------------------------------------------------- xarray API
+def _radiance(obj: xr.Dataset | xr.DataArray, variable: Hashable | None, what: str) -> xr.DataArray:
+    """The radiance DataArray of ``obj`` with dims ordered (scanline, ground_pixel, channel)."""
+    if isinstance(obj, xr.Dataset):
+        name = RADIANCE if variable is None else variable
+        if name not in obj.data_vars:
+            raise InputDataError(
+                f"The {what} Dataset has no variable {name!r}; found {list(obj.data_vars)}. "
+                "Pass variable=<name of the radiance variable>."
+            )
+        obj = obj[name]
+    dims = require_dims(obj, ("scanline", "ground_pixel", "spectral_channel"))
+    if obj.ndim != 3:
+        raise DimensionError(
+            f"The {what} has dims {obj.dims}; expected exactly (scanline, ground_pixel, "
+            "spectral_channel). Drop or select the other dims first, e.g. .isel(time=0)."
+        )
+    return obj.transpose(*dims.values())
+
+
+def _drop_undegraded_edge(ref: xr.DataArray, shape: tuple[int, ...]) -> xr.DataArray:
+    """Crop the last ``n mod 4`` HR rows/columns, which the ×4 degradation has no LR pixel for.
+
+    Only when the estimate is exactly ``4·floor(n/4)`` long on that axis; any other mismatch is
+    left for the grid check to report.
+    """
+    crop = {
+        dim: slice(0, shape[axis])
+        for axis, dim in enumerate(ref.dims[:2])
+        if shape[axis] != ref.shape[axis] and shape[axis] == SCALE * (ref.shape[axis] // SCALE)
+    }
+    return ref.isel(crop) if crop else ref
+
+
+def _method_name(obj: xr.Dataset | xr.DataArray, default: str) -> str:
+    return str(obj.attrs.get("s5sr_model", default))
+
+
+def _default_baseline(
+    reference: xr.Dataset | xr.DataArray,
+    obj: xr.Dataset | xr.DataArray,
+    band: int | None,
+    variable: Hashable | None,
+) -> xr.Dataset | xr.DataArray:
+    """Bicubic ×4 of the degraded reference: the paper's baseline on the reference grid."""
+    try:
+        number = resolve_band(reference, band)
+    except BandError:
+        number = resolve_band(obj, band)
+    variables = None if variable is None or isinstance(reference, xr.DataArray) else [variable]
+    lr = reference.s5sr.degrade(band=number, variables=variables)
+    return lr.s5sr.bicubic(band=number, variables=variables)
+
+
+def evaluate_dataset(
+    obj: xr.Dataset | xr.DataArray,
+    reference: xr.Dataset | xr.DataArray,
+    baseline: xr.Dataset | xr.DataArray | None = None,
+    variable: Hashable | None = None,
+    paper_compatible: bool = False,
+    border: int = 0,
+    per_channel: bool = False,
+    band: int | None = None,
+) -> xr.Dataset:
+    """Metrics of ``obj`` and a baseline against an HR ``reference``, side by side.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataArray
+        Estimate on the reference's HR grid, e.g. the output of ``s5sr.super_resolve``. Its
+        method name is ``attrs["s5sr_model"]`` (else ``"estimate"``).
+    reference : xarray.Dataset or xarray.DataArray
+        HR truth; dims (scanline, ground_pixel, spectral_channel) in any order/aliases.
+    baseline : xarray.Dataset or xarray.DataArray, optional
+        Second estimate (method ``attrs["s5sr_model"]``, else ``"baseline"``). Default: the
+        bicubic ×4 of the reference's own degradation,
+        ``reference.s5sr.degrade().s5sr.bicubic()``, named ``"bicubic"``.
+    variable : hashable, optional
+        Variable compared in Datasets (default ``radiance``).
+    paper_compatible : bool, default False
+        Also report ``paper_psnr``, ``paper_ssim`` and ``paper_scc``.
+    border : int, default 0
+        HR pixels cropped from each side of both spatial axes.
+    per_channel : bool, default False
+        Also return ``psnr_per_channel`` along ``spectral_channel``.
+    band : int, optional
+        S5P band for the default baseline (default from ``attrs["s5p_band"]``).
+
+    Notes
+    -----
+    The ×4 degradation has no LR pixel for the last ``n mod 4`` HR scanlines/ground pixels
+    (LR ``j < floor(n/4)``), so super-resolved outputs are ``4·floor(n/4)`` long. A reference
+    longer by exactly that remainder (e.g. 215 ground pixels vs 212) is cropped to the
+    estimate's grid; any other difference is an error.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``psnr`` (dB), ``ssim``, ``scc``, ``sam`` (degrees), ``ergas``, ``rmse``
+        (radiance units) — and ``paper_*`` — on a ``model`` dimension, the estimate first.
+        Computed eagerly (see the module docstring for dask).
+
+    Raises
+    ------
+    DimensionError
+        If the grids differ (both shapes are named) or a dim is missing.
+    InputDataError
+        If ``variable`` is missing or no valid data remain.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> dims = ("scanline", "ground_pixel", "spectral_channel")
+    >>> hr = xr.DataArray(np.linspace(0.0, 1.0, 768).reshape(16, 12, 4), dims=dims)
+    >>> sr = (hr + 0.01).assign_attrs(s5sr_model="s5dscr")
+    >>> scores = evaluate_dataset(sr, hr, baseline=hr * 0.9)
+    >>> scores.model.values.tolist(), round(float(scores.psnr.sel(model="s5dscr")), 2)
+    (['s5dscr', 'baseline'], 40.0)
+    """
+    ref = _radiance(reference, variable, "reference")
+    names = [_method_name(obj, "estimate")]
+    if baseline is None:
+        baseline = _default_baseline(reference, obj, band, variable)
+        names.append("bicubic")
+    else:
+        names.append(_method_name(baseline, "baseline"))
+    if names[1] == names[0]:
+        names[1] += "_baseline"
+    estimates = [
+        _radiance(o, variable, what) for o, what in ((obj, "estimate"), (baseline, "baseline"))
+    ]
+    ref = _drop_undegraded_edge(ref, estimates[0].shape)
+    scores = compute_metrics(
+        ref.data, *(e.data for e in estimates), paper_compatible=paper_compatible, border=border
+    )
+    metric_names = list(CORRECTED_METRICS) + (list(PAPER_METRICS) if paper_compatible else [])
+    data_vars: dict[str, xr.DataArray] = {
+        name: xr.DataArray(scores[name], dims=(MODEL_DIM,), attrs=dict(_ATTRS[name]))
+        for name in metric_names
+    }
+    data_vars["rmse"].attrs["units"] = ref.attrs.get("units", "radiance units")
+    if per_channel:
+        channel_dim = ref.dims[2]
+        data_vars["psnr_per_channel"] = xr.DataArray(
+            scores["psnr_per_channel"],
+            dims=(MODEL_DIM, channel_dim),
+            coords={channel_dim: ref[channel_dim]} if channel_dim in ref.coords else None,
+            attrs=dict(_ATTRS["psnr_per_channel"]),
+        )
+    from xr_s5sr import __version__
+
+    attrs: dict[str, Any] = {
+        "data_range": float(scores["data_range"]),
+        "border": border,
+        "s5sr_version": __version__,
+        "description": "xr_s5sr.metrics definitions (see the xr_s5sr metrics documentation)",
+    }
+    band_attr = reference.attrs.get("s5p_band", obj.attrs.get("s5p_band"))
+    if band_attr is not None:
+        attrs["s5p_band"] = band_attr
+    return xr.Dataset(data_vars, coords={MODEL_DIM: names}, attrs=attrs)
+
+
+def metrics_table(
+    scores: xr.Dataset, metrics: Sequence[str] | None = None, *, reference_method: str | None = None
+) -> str:
+    """Plain-text table of an :func:`evaluate_dataset` result, one row per method.
+
+    Parameters
+    ----------
+    scores : xarray.Dataset
+        Output of :func:`evaluate_dataset`.
+    metrics : sequence of str, optional
+        Columns (default: every scalar metric present).
+    reference_method : str, optional
+        When given, a last line states the PSNR gain of the first method over this one.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> psnr = xr.DataArray([41.5, 40.25], dims="model", attrs={"units": "dB"})
+    >>> s = xr.Dataset({"psnr": psnr}, coords={"model": ["m", "bicubic"]})
+    >>> print(metrics_table(s, reference_method="bicubic"))
+    model    psnr [dB]
+    m            41.50
+    bicubic      40.25
+    PSNR gain of m over bicubic: +1.25 dB
+    """
+    formats = {"psnr": "{:.2f}", "paper_psnr": "{:.2f}", "sam": "{:.3f}", "rmse": "{:.3e}"}
+    if metrics is None:
+        metrics = [m for m in (*CORRECTED_METRICS, *PAPER_METRICS) if m in scores]
+    headers = [MODEL_DIM] + [
+        f"{m} [{scores[m].attrs['units']}]"
+        if scores[m].attrs.get("units") not in (None, "1")
+        else m
+        for m in metrics
+    ]
+    methods = [str(m) for m in scores[MODEL_DIM].values]
+    rows = [
+        [name] + [formats.get(m, "{:.4f}").format(float(scores[m].values[i])) for m in metrics]
+        for i, name in enumerate(methods)
+    ]
+    widths = [max(len(r[j]) for r in [headers, *rows]) for j in range(len(headers))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if j == 0 else cell.rjust(w)
+            for j, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [headers, *rows]
+    ]
+    if reference_method is not None and "psnr" in scores:
+        psnr = scores["psnr"]
+        gain = float(psnr.sel({MODEL_DIM: methods[0]}) - psnr.sel({MODEL_DIM: reference_method}))
+        lines.append(f"PSNR gain of {methods[0]} over {reference_method}: {gain:+.2f} dB")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "CORRECTED_METRICS",
+    "PAPER_METRICS",
+    "SSIM_K1",
+    "SSIM_K2",
+    "SSIM_WINDOW",
+    "compute_metrics",
+    "evaluate_dataset",
+    "metrics_table",
+]
