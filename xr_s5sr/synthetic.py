@@ -100,7 +100,7 @@ class SceneParameters:
             sza_start=sza_start,
             sza_end=float(np.clip(sza_start + rng.uniform(-15.0, 15.0), 5.0, 80.0)),
             brightness=float(np.exp(rng.normal(0.0, 0.3))),
-            feature_km=float(rng.uniform(150.0, 1500.0)),
+            feature_km=float(np.exp(rng.uniform(np.log(250.0), np.log(5000.0)))),
         )
 
 
@@ -253,7 +253,7 @@ def scene_fields(
         ]
     )
     texture = np.exp(0.25 * fractal_field(shape, params.surface_slope, rng, pixel, outer / 4))
-    cloud_field = fractal_field(shape, params.cloud_slope, rng, pixel, outer / 2)
+    cloud_field = fractal_field(shape, params.cloud_slope, rng, pixel, outer)
     cloud = _soft_threshold(cloud_field, params.cloud_cover, rng.uniform(0.05, 0.4))
     brightness = np.clip(0.75 + 0.35 * fractal_field(shape, 2.8, rng, pixel, outer / 4), 0.2, 1.3)
     cloud_top = np.clip(0.5 + 0.2 * fractal_field(shape, 3.0, rng, pixel, outer / 2), 0.1, 0.9)
