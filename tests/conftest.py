@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dask
+import netCDF4
 import numpy as np
 import pytest
 import torch
 from torch import nn
+
+from xr_s5sr.io import FILL_VALUE, RADIANCE_UNITS
 
 #: Real S5P crops of the S5P_SISR_Toolbox (never committed; read when present).
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "s5p_sisr_toolbox"
@@ -63,3 +66,88 @@ def reference_path(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"reference data {path} not available (needs ../shared/reference)")
     return path
+
+
+def _add_variable(
+    group: netCDF4.Group, name: str, dims: tuple[str, ...], values: np.ndarray, **attrs: str
+) -> None:
+    fill = np.float32(FILL_VALUE) if values.dtype.kind == "f" else None
+    variable = group.createVariable(name, values.dtype, dims, fill_value=fill)
+    variable.set_auto_maskandscale(False)  # write fill values raw, as found on disk
+    variable[:] = values
+    variable.setncatts(attrs)
+
+
+def write_raw_l1b(
+    path: Path,
+    bands: Collection[int] = (3,),
+    *,
+    drop: Collection[str] = (),
+    n_time: int = 1,
+    radiance_dims: tuple[str, ...] = ("time", "scanline", "ground_pixel", "spectral_channel"),
+) -> np.ndarray:
+    """Write an L1B-layout file with the netCDF4 library directly, independently of write_l1b.
+
+    Mirrors real products: dims (and coordinate variables) declared in STANDARD_MODE only,
+    int time in seconds since 2010, delta_time in ms since the day, fill values written raw,
+    extra variables that open_l1b must ignore. ``drop`` names groups or ``GROUP/variable``
+    to leave out. Returns the radiance written (with the raw fill values).
+    """
+    sizes = {"time": n_time, "scanline": 5, "ground_pixel": 4, "spectral_channel": 3, "corner": 4}
+    cube = ("time", "scanline", "ground_pixel", "spectral_channel")
+    rng = np.random.default_rng(0)
+    radiance = (rng.random([sizes[d] for d in cube]) * 1e-7).astype(np.float32)
+    radiance[0, 1, 2, :] = np.float32(FILL_VALUE)
+    geo_shape = [sizes[d] for d in cube[:3]]
+    lat = np.linspace(10, 11, int(np.prod(geo_shape)), dtype=np.float32).reshape(geo_shape)
+    wavelength = np.linspace(320, 405, sizes["spectral_channel"], dtype=np.float32)
+    variables = {
+        ("OBSERVATIONS", "radiance"): (
+            radiance_dims,
+            radiance.transpose([cube.index(d) for d in radiance_dims]),
+            {"units": RADIANCE_UNITS},
+        ),
+        ("OBSERVATIONS", "radiance_error"): (cube, radiance * 0.01, {}),
+        ("OBSERVATIONS", "quality_level"): (cube, np.full(radiance.shape, 100, np.uint8), {}),
+        ("OBSERVATIONS", "delta_time"): (
+            ("time", "scanline"),
+            (np.arange(n_time * 5) * 1080).astype(np.int32).reshape(n_time, 5),
+            {"units": "milliseconds since 2023-01-01 00:00:00"},
+        ),
+        ("GEODATA", "latitude"): (cube[:3], lat, {"units": "degrees_north"}),
+        ("GEODATA", "longitude"): (cube[:3], lat + 100, {"units": "degrees_east"}),
+        ("GEODATA", "latitude_bounds"): (
+            (*cube[:3], "corner"),
+            np.repeat(lat[..., None], 4, axis=-1),
+            {},
+        ),
+        ("GEODATA", "solar_zenith_angle"): (cube[:3], np.full(geo_shape, 30, np.float32), {}),
+        ("INSTRUMENT", "nominal_wavelength"): (
+            ("time", "ground_pixel", "spectral_channel"),
+            np.broadcast_to(wavelength, (n_time, sizes["ground_pixel"], len(wavelength))),
+            {"units": "nm"},
+        ),
+    }
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.setncattr("title", "TROPOMI/S5P L1B radiance")
+        nc.setncattr("orbit", np.int32(27123))
+        for band in bands:
+            band_group = nc.createGroup(f"BAND{band}_RADIANCE")
+            if "STANDARD_MODE" in drop:
+                continue
+            std = band_group.createGroup("STANDARD_MODE")
+            for dim, size in sizes.items():
+                std.createDimension(dim, size)
+                std.createVariable(dim, "i4", (dim,))[:] = np.arange(size)
+            std["time"].units = "seconds since 2010-01-01 00:00:00"
+            std["time"][:] = 410_227_200 + np.arange(n_time)  # 2023-01-01
+            for sub in ("OBSERVATIONS", "GEODATA", "INSTRUMENT"):
+                if sub not in drop:
+                    std.createGroup(sub)
+            for (sub, name), (dims, values, attrs) in variables.items():
+                if sub in std.groups and f"{sub}/{name}" not in drop:
+                    _add_variable(std[sub], name, dims, values, **attrs)
+    return radiance
+
+
+# ---------------------------------------------------------------------------------- round trips

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import raise_if_dask_computes
+from conftest import raise_if_dask_computes, write_raw_l1b
 from dask.delayed import Delayed
 
 import xr_s5sr  # noqa: F401  (registers the .s5sr accessor used below)
@@ -40,98 +40,6 @@ from xr_s5sr.synthetic import make_granule
 SIZES = {"scanline": 12, "ground_pixel": 6, "spectral_channel": 4}
 
 
-def granule(band: int = 7, chunks: int | None = None) -> xr.Dataset:
-    """Small synthetic granule with NaN patches in radiance and radiance_noise."""
-    ds = make_granule(band, SIZES["scanline"], SIZES["ground_pixel"], n_channel=4)
-    ds["radiance"][2:4, 1:3, :] = np.nan
-    ds["radiance"][7, 5, 2] = np.nan
-    ds["radiance_noise"][0, 0, :] = np.nan
-    return ds if chunks is None else ds.chunk({"scanline": chunks})
-
-
-def _add_variable(
-    group: netCDF4.Group, name: str, dims: tuple[str, ...], values: np.ndarray, **attrs: str
-) -> None:
-    fill = np.float32(FILL_VALUE) if values.dtype.kind == "f" else None
-    variable = group.createVariable(name, values.dtype, dims, fill_value=fill)
-    variable.set_auto_maskandscale(False)  # write fill values raw, as found on disk
-    variable[:] = values
-    variable.setncatts(attrs)
-
-
-def write_raw_l1b(
-    path: Path,
-    bands: Collection[int] = (3,),
-    *,
-    drop: Collection[str] = (),
-    n_time: int = 1,
-    radiance_dims: tuple[str, ...] = ("time", "scanline", "ground_pixel", "spectral_channel"),
-) -> np.ndarray:
-    """Write an L1B-layout file with the netCDF4 library directly, independently of write_l1b.
-
-    Mirrors real products: dims (and coordinate variables) declared in STANDARD_MODE only,
-    int time in seconds since 2010, delta_time in ms since the day, fill values written raw,
-    extra variables that open_l1b must ignore. ``drop`` names groups or ``GROUP/variable``
-    to leave out. Returns the radiance written (with the raw fill values).
-    """
-    sizes = {"time": n_time, "scanline": 5, "ground_pixel": 4, "spectral_channel": 3, "corner": 4}
-    cube = ("time", "scanline", "ground_pixel", "spectral_channel")
-    rng = np.random.default_rng(0)
-    radiance = (rng.random([sizes[d] for d in cube]) * 1e-7).astype(np.float32)
-    radiance[0, 1, 2, :] = np.float32(FILL_VALUE)
-    geo_shape = [sizes[d] for d in cube[:3]]
-    lat = np.linspace(10, 11, int(np.prod(geo_shape)), dtype=np.float32).reshape(geo_shape)
-    wavelength = np.linspace(320, 405, sizes["spectral_channel"], dtype=np.float32)
-    variables = {
-        ("OBSERVATIONS", "radiance"): (
-            radiance_dims,
-            radiance.transpose([cube.index(d) for d in radiance_dims]),
-            {"units": RADIANCE_UNITS},
-        ),
-        ("OBSERVATIONS", "radiance_error"): (cube, radiance * 0.01, {}),
-        ("OBSERVATIONS", "quality_level"): (cube, np.full(radiance.shape, 100, np.uint8), {}),
-        ("OBSERVATIONS", "delta_time"): (
-            ("time", "scanline"),
-            (np.arange(n_time * 5) * 1080).astype(np.int32).reshape(n_time, 5),
-            {"units": "milliseconds since 2023-01-01 00:00:00"},
-        ),
-        ("GEODATA", "latitude"): (cube[:3], lat, {"units": "degrees_north"}),
-        ("GEODATA", "longitude"): (cube[:3], lat + 100, {"units": "degrees_east"}),
-        ("GEODATA", "latitude_bounds"): (
-            (*cube[:3], "corner"),
-            np.repeat(lat[..., None], 4, axis=-1),
-            {},
-        ),
-        ("GEODATA", "solar_zenith_angle"): (cube[:3], np.full(geo_shape, 30, np.float32), {}),
-        ("INSTRUMENT", "nominal_wavelength"): (
-            ("time", "ground_pixel", "spectral_channel"),
-            np.broadcast_to(wavelength, (n_time, sizes["ground_pixel"], len(wavelength))),
-            {"units": "nm"},
-        ),
-    }
-    with netCDF4.Dataset(path, "w") as nc:
-        nc.setncattr("title", "TROPOMI/S5P L1B radiance")
-        nc.setncattr("orbit", np.int32(27123))
-        for band in bands:
-            band_group = nc.createGroup(f"BAND{band}_RADIANCE")
-            if "STANDARD_MODE" in drop:
-                continue
-            std = band_group.createGroup("STANDARD_MODE")
-            for dim, size in sizes.items():
-                std.createDimension(dim, size)
-                std.createVariable(dim, "i4", (dim,))[:] = np.arange(size)
-            std["time"].units = "seconds since 2010-01-01 00:00:00"
-            std["time"][:] = 410_227_200 + np.arange(n_time)  # 2023-01-01
-            for sub in ("OBSERVATIONS", "GEODATA", "INSTRUMENT"):
-                if sub not in drop:
-                    std.createGroup(sub)
-            for (sub, name), (dims, values, attrs) in variables.items():
-                if sub in std.groups and f"{sub}/{name}" not in drop:
-                    _add_variable(std[sub], name, dims, values, **attrs)
-    return radiance
-
-
-# ---------------------------------------------------------------------------------- round trips
 @pytest.mark.parametrize("band", sorted(BANDS))
 def test_roundtrip_every_band(tmp_path: Path, band: int) -> None:
     ds = granule(band)
@@ -144,6 +52,15 @@ def test_roundtrip_every_band(tmp_path: Path, band: int) -> None:
     assert int(np.isnan(back.radiance).sum()) == 2 * 2 * 4 + 1
     assert back.attrs["s5p_band"] == band
     assert back.encoding["source"] == str(path)
+
+
+def granule(band: int = 7, chunks: int | None = None) -> xr.Dataset:
+    """Small synthetic granule with NaN patches in radiance and radiance_noise."""
+    ds = make_granule(band, SIZES["scanline"], SIZES["ground_pixel"], n_channel=4)
+    ds["radiance"][2:4, 1:3, :] = np.nan
+    ds["radiance"][7, 5, 2] = np.nan
+    ds["radiance_noise"][0, 0, :] = np.nan
+    return ds if chunks is None else ds.chunk({"scanline": chunks})
 
 
 def test_roundtrip_dask_is_lazy(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from xr_s5sr.errors import (
     L1BFormatError,
     OutputExistsError,
     OutputPathError,
+    PerformanceWarning,
     S5SRError,
     WeightsError,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "L1BFormatError",
     "OutputExistsError",
     "OutputPathError",
+    "PerformanceWarning",
     "S5SRError",
     "WeightsError",
     "__version__",

@@ -1,19 +1,36 @@
 """The ``.s5sr`` accessor on :class:`xarray.Dataset` and :class:`xarray.DataArray`.
 
-The accessor validates arguments, resolves the band and the dimension roles, and delegates to
-one pure function per method (:mod:`xr_s5sr.degrade`, :mod:`xr_s5sr.inference`,
-:mod:`xr_s5sr.metrics`). No numerics live here. A DataArray is wrapped into a one-variable
-Dataset, processed by the same code path, and unwrapped, so both kinds behave identically.
+The accessor validates arguments and inputs, resolves the band and the dimension roles, and
+delegates to one pure function per method (:mod:`xr_s5sr.degrade`, :mod:`xr_s5sr.inference`,
+:mod:`xr_s5sr.metrics`). No numerics live here beyond input checks. A DataArray is wrapped into
+a one-variable Dataset, processed by the same code path, and unwrapped, so both kinds behave
+identically.
+
+Input rules applied before any engine runs (``docs/errors.md`` lists them all):
+
+- the processed variables must hold real numbers (float or integer);
+- undecoded fill values (the L1B ``_FillValue`` 9.96921e36, or the variable's ``_FillValue`` /
+  ``missing_value`` attributes) become NaN, lazily for dask;
+- numpy input without a single finite value raises :class:`~xr_s5sr.errors.InputDataError`
+  (dask input is not inspected: its all-NaN blocks give all-NaN output);
+- dask input split along ground_pixel or spectral_channel is super-resolved after a rechunk,
+  announced by a :class:`~xr_s5sr.errors.PerformanceWarning`;
+- dims beyond (scanline, ground_pixel, spectral_channel), e.g. ``time``, are handled by
+  super-resolving each of their elements and concatenating the results (lazily for dask).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import numpy as np
 import xarray as xr
 
 from xr_s5sr.dims import RADIANCE, Role, require_dims, resolve_band
+from xr_s5sr.errors import DimensionError, InputDataError, PerformanceWarning
+from xr_s5sr.io import FILL_VALUE
 
 if TYPE_CHECKING:
     import os
@@ -27,6 +44,11 @@ T = TypeVar("T", xr.Dataset, xr.DataArray)
 _SPATIAL: tuple[Role, Role] = ("scanline", "ground_pixel")
 _ALL_ROLES: tuple[Role, Role, Role] = ("scanline", "ground_pixel", "spectral_channel")
 
+#: Attributes that name the fill value of data that were not CF-decoded.
+_FILL_ATTRS = ("_FillValue", "missing_value")
+#: Rows (along the first axis) per slab when scanning numpy input: bounds temporary arrays.
+_SCAN_ROWS = 64
+
 
 class S5SRAccessor(Generic[T]):
     """Sentinel-5P super-resolution tools, available as ``obj.s5sr`` after ``import xr_s5sr``.
@@ -38,7 +60,7 @@ class S5SRAccessor(Generic[T]):
     """
 
     def __init__(self, obj: T):
-        self._obj = obj
+        self._obj: T = obj
 
     # ------------------------------------------------------------------ metadata helpers
     @property
@@ -69,7 +91,18 @@ class S5SRAccessor(Generic[T]):
         if variables is not None:
             missing = [v for v in variables if v not in ds.data_vars]
             if missing:
-                raise KeyError(f"Variables {missing} not found; available: {list(ds.data_vars)}.")
+                raise InputDataError(
+                    f"Variables {missing} not found: expected data variables of the object, "
+                    f"found {list(ds.data_vars)}. Pass variables= naming some of those."
+                )
+            for v in variables:
+                lacking = [d for d in dims.values() if d not in ds[v].dims]
+                if lacking:
+                    raise DimensionError(
+                        f"Variable {v!r} has dims {ds[v].dims}, expected it to have "
+                        f"{tuple(dims.values())}; it lacks {lacking}. Pass variables= naming "
+                        "radiance variables only."
+                    )
             return list(variables)
         if name in ds.data_vars:
             return [name]
@@ -77,9 +110,10 @@ class S5SRAccessor(Generic[T]):
             v for v, da in ds.data_vars.items() if all(d in da.dims for d in dims.values())
         ]
         if not candidates:
-            raise KeyError(
-                f"No {RADIANCE!r} variable and no variable on dims {tuple(dims.values())}; "
-                f"pass variables=[...] naming the radiance variable(s)."
+            raise InputDataError(
+                f"No {RADIANCE!r} variable and no variable on dims {tuple(dims.values())} "
+                f"(found {list(ds.data_vars)}); pass variables=[...] naming the radiance "
+                "variable(s)."
             )
         return candidates
 
@@ -88,12 +122,24 @@ class S5SRAccessor(Generic[T]):
         function: Callable[..., xr.Dataset],
         roles: tuple[Role, ...],
         variables: Sequence[Hashable] | None,
+        per_element: bool = False,
         **kwargs: Any,
     ) -> Any:
+        """Validate, run ``function`` on the Dataset form and return the input's kind.
+
+        ``per_element``: the function needs exactly the role dims (the inference engine), so
+        other dims are iterated over (see :func:`_over_extra_dims`) and chunking that splits
+        a non-scanline role is announced (:func:`_warn_split_chunks`).
+        """
         ds, name = self._as_dataset()
         selected = self._variables(ds, name, variables, roles)
-        dims = require_dims(ds, roles)
-        result = function(ds, variables=selected, dims=tuple(dims.values()), **kwargs)
+        dims = tuple(require_dims(ds, roles).values())
+        ds = _checked_values(ds, selected)
+        if per_element:
+            _warn_split_chunks(ds, selected, dims)
+            result = _over_extra_dims(function, ds, selected, dims, kwargs)
+        else:
+            result = function(ds, variables=selected, dims=dims, **kwargs)
         if isinstance(self._obj, xr.DataArray):
             out = result[name]
             out.attrs.update(
@@ -200,6 +246,7 @@ class S5SRAccessor(Generic[T]):
             super_resolve_dataset,
             _ALL_ROLES,
             variables,
+            per_element=True,
             band=number,
             model=model,
             weights=weights,
@@ -218,7 +265,7 @@ class S5SRAccessor(Generic[T]):
         from xr_s5sr.inference import bicubic_dataset
 
         number = resolve_band(self._obj, band)
-        return self._apply(bicubic_dataset, _ALL_ROLES, variables, band=number)
+        return self._apply(bicubic_dataset, _ALL_ROLES, variables, per_element=True, band=number)
 
     def evaluate(
         self,
@@ -226,6 +273,9 @@ class S5SRAccessor(Generic[T]):
         baseline: xr.Dataset | xr.DataArray | None = None,
         variable: Hashable | None = None,
         paper_compatible: bool = False,
+        border: int = 0,
+        per_channel: bool = False,
+        band: int | None = None,
     ) -> xr.Dataset:
         """Quality metrics of this (super-resolved) object against an HR ``reference``.
 
@@ -240,11 +290,18 @@ class S5SRAccessor(Generic[T]):
             Variable to compare in Datasets (default ``radiance``).
         paper_compatible : bool, default False
             Also compute the paper's min–max scaled metrics.
+        border : int, default 0
+            HR pixels left out at each edge of both spatial axes.
+        per_channel : bool, default False
+            Also return ``psnr_per_channel`` along ``spectral_channel``.
+        band : int, optional
+            Band for the default bicubic baseline (default from ``attrs['s5p_band']``).
 
         Returns
         -------
         xarray.Dataset
-            Metrics (PSNR, SSIM, sCC, SAM, ERGAS, RMSE) with a ``method`` dimension.
+            Metrics (PSNR, SSIM, sCC, SAM, ERGAS, RMSE) on a ``model`` dimension listing this
+            estimate and the baseline; see :mod:`xr_s5sr.metrics` for the definitions.
         """
         from xr_s5sr.metrics import evaluate_dataset
 
@@ -254,7 +311,138 @@ class S5SRAccessor(Generic[T]):
             baseline=baseline,
             variable=variable,
             paper_compatible=paper_compatible,
+            border=border,
+            per_channel=per_channel,
+            band=band,
         )
+
+
+# ---------------------------------------------------------------------------------- input checks
+def _fill_values(array: xr.DataArray) -> list[float]:
+    """Values of ``array`` that mark missing data it was not decoded from (may be empty)."""
+    fills = [FILL_VALUE] if array.dtype.kind == "f" else []
+    for key in _FILL_ATTRS:
+        declared = np.atleast_1d(array.attrs.get(key, []))
+        if declared.dtype.kind in "iuf":  # ignore malformed (e.g. text) attributes
+            fills.extend(float(v) for v in declared)
+    return fills
+
+
+def _scan(values: np.ndarray, fills: list[float]) -> tuple[bool, bool]:
+    """(any fill value, any finite non-fill value) in a numpy array, in bounded memory."""
+    has_fill = has_finite = False
+    for start in range(0, values.shape[0], _SCAN_ROWS):
+        slab = values[start : start + _SCAN_ROWS]
+        filled = np.isin(slab, fills)
+        has_fill = has_fill or bool(filled.any())
+        has_finite = has_finite or bool((np.isfinite(slab) & ~filled).any())
+    return has_fill, has_finite
+
+
+def _checked_values(ds: xr.Dataset, names: Sequence[Hashable]) -> xr.Dataset:
+    """``ds`` (not modified) with the processed variables checked and fill values set to NaN.
+
+    Raises
+    ------
+    InputDataError
+        If a variable is not real-valued, or (numpy only) holds no finite, non-fill value.
+    """
+    out = ds
+    for name in names:
+        array = ds[name]
+        if array.dtype.kind not in "iuf":
+            raise InputDataError(
+                f"Variable {name!r} has dtype {array.dtype}: expected real numbers (float32 "
+                "radiance; integers and float64 are accepted). Convert it, e.g. "
+                f"ds[{name!r}].astype('float32')."
+            )
+        fills = _fill_values(array)
+        # Not inspected: dask data (that would compute) and empty data (the engines report
+        # empty dims with a DimensionError naming them).
+        unseen = array.chunks is not None or array.size == 0
+        has_fill, has_finite = (True, True) if unseen else _scan(array.values, fills)
+        if not has_finite:
+            raise InputDataError(
+                f"Variable {name!r} holds no finite value: every element is NaN, ±inf or a "
+                f"fill value {sorted(set(fills))} (sizes {dict(array.sizes)}). Nothing can be "
+                "computed; check the file and the selection (e.g. a fully flagged or "
+                "night-side granule)."
+            )
+        if has_fill and fills:
+            # Fill values are finite: left in, they would enter the filters as huge radiances.
+            masked = array.where(~array.isin(fills))
+            masked.attrs = {k: v for k, v in array.attrs.items() if k not in _FILL_ATTRS}
+            out = out.copy() if out is ds else out
+            out[name] = masked
+    return out
+
+
+def _warn_split_chunks(
+    ds: xr.Dataset, names: Sequence[Hashable], dims: tuple[Hashable, ...]
+) -> None:
+    """Warn when dask chunks split ground_pixel or spectral_channel (the engine merges them)."""
+    for name in names:
+        chunks = ds[name].chunksizes
+        split = {d: chunks[d] for d in dims[1:] if len(chunks.get(d, ())) > 1}
+        if split:
+            whole = ", ".join(f"{str(d)!r}: -1" for d in dims[1:])
+            warnings.warn(
+                PerformanceWarning(
+                    f"{name!r} is chunked along {list(split)} (chunks {split}); super-resolution "
+                    "needs whole ground_pixel rows and the whole spectrum in each block, so it "
+                    "rechunks them into one chunk, which moves data between tasks and raises "
+                    f"memory use. Chunk along {str(dims[0])!r} only, e.g. "
+                    f"ds.chunk({{{whole}}}), or open files with xr_s5sr.open_l1b (default "
+                    "chunks)."
+                ),
+                stacklevel=4,
+            )
+
+
+def _over_extra_dims(
+    function: Callable[..., xr.Dataset],
+    ds: xr.Dataset,
+    names: Sequence[Hashable],
+    dims: tuple[Hashable, ...],
+    kwargs: dict[str, Any],
+) -> xr.Dataset:
+    """Run ``function`` on each element of the dims the variables have beyond ``dims``.
+
+    The results are concatenated along that dim (lazily for dask), and every variable gets back
+    its input's dim order; variables that did not have the dim do not get it.
+    """
+    extra = list(dict.fromkeys(d for n in names for d in ds[n].dims if d not in dims))
+    if not extra:
+        return function(ds, variables=names, dims=dims, **kwargs)
+    dim = extra[0]
+    if ds.sizes[dim] == 0:
+        raise DimensionError(
+            f"Dim {dim!r} has size 0: nothing to super-resolve (sizes {dict(ds.sizes)}). Check "
+            "the selection."
+        )
+    pieces = [
+        _over_extra_dims(function, ds.isel({dim: i}), names, dims, kwargs)
+        for i in range(ds.sizes[dim])
+    ]
+    # "override" everywhere: pieces share their other coords; comparing them would compute.
+    out = xr.concat(
+        pieces,
+        dim=dim,
+        data_vars="all",
+        coords="all",
+        compat="override",
+        join="override",
+        combine_attrs="override",
+    )
+    for name in list(out.variables):
+        source = ds.variables.get(name)
+        if name == dim or dim not in out.variables[name].dims:
+            continue
+        if source is None or dim not in source.dims:  # broadcast by concat: undo
+            out[name] = out[name].isel({dim: 0}, drop=True)
+        elif set(source.dims) == set(out[name].dims):
+            out[name] = out[name].transpose(*source.dims)
+    return out
 
 
 @xr.register_dataset_accessor("s5sr")

@@ -2,6 +2,8 @@
 
 Every error the package raises on purpose derives from :class:`S5SRError`, so callers can catch
 one class. Messages follow one pattern: what was expected, what was found, and how to fix it.
+Warnings about avoidable costs (the input is processed correctly, but slowly) are
+:class:`PerformanceWarning`. ``docs/errors.md`` lists every cause and its fix.
 This module imports nothing from the rest of the package.
 """
 
@@ -44,6 +46,10 @@ class OutputPathError(S5SRError, OSError):
     """The output path cannot be written (read-only directory, missing parent)."""
 
 
+class PerformanceWarning(UserWarning):
+    """The input works but forces avoidable work (e.g. a rechunk); the message says what to do."""
+
+
 __all__ = [
     "BandError",
     "ChannelMismatchError",
@@ -52,6 +58,7 @@ __all__ = [
     "L1BFormatError",
     "OutputExistsError",
     "OutputPathError",
+    "PerformanceWarning",
     "S5SRError",
     "WeightsError",
 ]

@@ -23,6 +23,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Hashable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ from xr_s5sr.errors import (
     L1BFormatError,
     OutputExistsError,
     OutputPathError,
+    S5SRError,
 )
 
 if TYPE_CHECKING:
@@ -79,6 +81,9 @@ class L1BVariable(NamedTuple):
         Whether a file without it is rejected (:class:`~xr_s5sr.errors.L1BFormatError`).
     coord : bool
         Coordinate (True) or data variable (False) of the tidy Dataset.
+    kinds : str, default "fiu"
+        numpy dtype kinds accepted after CF decoding (``"f"`` float, ``"i"``/``"u"`` integer,
+        ``"m"``/``"M"`` timedelta/datetime); anything else is rejected.
     """
 
     name: str
@@ -86,6 +91,7 @@ class L1BVariable(NamedTuple):
     dims: tuple[str, ...]
     required: bool
     coord: bool
+    kinds: str = "fiu"
 
 
 _SCAN_PIXEL = ("scanline", "ground_pixel")
@@ -94,10 +100,13 @@ _BOUNDS = ("scanline", "ground_pixel", "corner")
 
 #: The variables read by :func:`open_l1b` (others in the file are ignored), in tidy order.
 LAYOUT: tuple[L1BVariable, ...] = (
-    L1BVariable(RADIANCE, OBSERVATIONS, _CUBE, required=True, coord=False),
-    L1BVariable("radiance_noise", OBSERVATIONS, _CUBE, required=False, coord=False),
+    # Radiance must decode to floats: raw integers (without scale_factor) are not radiance.
+    L1BVariable(RADIANCE, OBSERVATIONS, _CUBE, required=True, coord=False, kinds="f"),
+    L1BVariable("radiance_noise", OBSERVATIONS, _CUBE, required=False, coord=False, kinds="f"),
     L1BVariable("quality_level", OBSERVATIONS, _CUBE, required=False, coord=False),
-    L1BVariable("delta_time", OBSERVATIONS, ("scanline",), required=False, coord=True),
+    L1BVariable(
+        "delta_time", OBSERVATIONS, ("scanline",), required=False, coord=True, kinds="fiumM"
+    ),
     L1BVariable("latitude", GEODATA, _SCAN_PIXEL, required=True, coord=True),
     L1BVariable("longitude", GEODATA, _SCAN_PIXEL, required=True, coord=True),
     L1BVariable("latitude_bounds", GEODATA, _BOUNDS, required=False, coord=True),
@@ -131,6 +140,10 @@ CF_DEFAULTS: Mapping[str, Mapping[str, str]] = {
 }
 
 _ENGINES = ("netcdf4", "h5netcdf")
+
+#: What netCDF4, h5netcdf/h5py and xarray's CF decoding raise on damaged or non-conforming files
+#: (HDF5 errors, conflicting dim sizes, undecodable time units, non-numeric scale_factor, ...).
+_LIBRARY_ERRORS = (OSError, RuntimeError, ValueError, TypeError, LookupError)
 
 
 # ---------------------------------------------------------------------------------- file names
@@ -296,6 +309,92 @@ def _check_layout(path: Path, root: Any, group: str) -> list[L1BVariable]:
     return present
 
 
+@contextmanager
+def _library_errors(path: Path, reading: Hashable | None = None) -> Iterator[None]:
+    """Re-raise what the reading libraries raise on a bad file as :class:`L1BFormatError`.
+
+    Our own errors (all :class:`S5SRError`, some of which are ValueErrors) pass through.
+    ``reading`` names the variable whose data were being read, if any.
+    """
+    try:
+        yield
+    except S5SRError:
+        raise
+    except _LIBRARY_ERRORS as err:
+        where = "" if reading is None else f" (while reading the data of {str(reading)!r})"
+        raise L1BFormatError(
+            f"{path} cannot be decoded as a Sentinel-5P L1B radiance file{where}: "
+            f"{type(err).__name__}: {err}. The file is damaged or does not follow the L1B "
+            "layout: download it again, or inspect it with `ncdump -h`."
+        ) from err
+
+
+class _GuardedReads:
+    """Array-like that dask reads blocks from, turning library errors into L1BFormatError.
+
+    A damaged data chunk is only found when its block is read, i.e. at compute time; without
+    this wrapper the user would see a bare ``RuntimeError: NetCDF: HDF error`` from a worker.
+    """
+
+    def __init__(self, path: Path, name: Hashable, variable: xr.Variable) -> None:
+        self.path = path
+        self.name = name
+        self.variable = variable  # lazily indexed: slicing reads only the block's bytes
+        self.shape = variable.shape
+        self.dtype = variable.dtype
+        self.ndim = variable.ndim
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        with _library_errors(self.path, self.name):
+            return np.asarray(self.variable[key].values)
+
+
+def _guard_reads(path: Path, lazy: xr.Dataset, chunked: xr.Dataset) -> xr.Dataset:
+    """``chunked`` with each dask variable reading its blocks through :class:`_GuardedReads`."""
+    import dask.array as da
+    from dask.base import tokenize
+
+    stat = path.stat()
+    out = chunked.copy()
+    for name, variable in chunked.variables.items():
+        if variable.chunks is None:
+            continue
+        # Deterministic graph names: the same unchanged file opened twice gives the same keys.
+        token = tokenize(os.fspath(path), stat.st_mtime_ns, stat.st_size, name, variable.chunks)
+        data = da.from_array(
+            _GuardedReads(path, name, lazy[name].variable),
+            chunks=variable.chunks,
+            name=f"open_l1b-{name}-{token}",
+            meta=np.empty((0,) * variable.ndim, variable.dtype),
+        )
+        out[name] = variable.copy(data=data)
+    return out
+
+
+def _check_decoded(path: Path, group: str, tidy: xr.Dataset, present: list[L1BVariable]) -> None:
+    """Validate dims, dtypes and sizes after CF decoding (lazy arrays know them: no data read).
+
+    Catches what the raw layout check cannot see: character arrays (decoded with one dim
+    less), strings, undecodable packing attributes, integer radiance, empty granules.
+    """
+    for entry in present:
+        variable = tidy[entry.name].variable
+        where = f"'{group}/{entry.group}/{entry.name}'"
+        if variable.dims != entry.dims or variable.dtype.kind not in entry.kinds:
+            raise L1BFormatError(
+                f"{path}: variable {where} decodes to dtype {variable.dtype} with dims "
+                f"{variable.dims}, expected a numeric type (kinds {entry.kinds!r}) with dims "
+                f"{entry.dims}. The file does not follow the L1B layout (radiance is float32, "
+                "coordinates numeric); open the original product."
+            )
+    empty = [role for role in _ROLES if tidy.sizes[role] == 0]
+    if empty:
+        raise L1BFormatError(
+            f"{path} holds no observations: dims {empty} have size 0 (sizes: "
+            f"{dict(tidy[RADIANCE].sizes)}). Open a granule with data."
+        )
+
+
 def _raise_missing_group(path: Path, root: Any, missing: str) -> NoReturn:
     raise L1BFormatError(
         f"{path} is not a complete Sentinel-5P L1B radiance file: group {missing!r} is "
@@ -331,6 +430,35 @@ def _chunk_spec(
     else:
         spec.update(chunks)
     return spec
+
+
+def _assemble(
+    source: Path, engine: str, number: int, present: list[L1BVariable], opened: list[xr.Dataset]
+) -> xr.Dataset:
+    """Open the groups lazily (each appended to ``opened``) and build the tidy Dataset."""
+    group = get_band(number).group
+
+    def open_group(name: str | None) -> xr.Dataset:
+        opened.append(xr.open_dataset(source, group=name, engine=engine))
+        return opened[-1]
+
+    attrs = dict(open_group(None).attrs)
+    standard = open_group(group)
+    parts = {sub: open_group(f"{group}/{sub}") for sub in dict.fromkeys(e.group for e in present)}
+    # Variables only (not DataArrays): group-local coordinates must not leak into the result.
+    found = {e.name: parts[e.group][e.name].variable for e in present}
+    used = {dim for variable in found.values() for dim in variable.dims}
+    coords: dict[Hashable, xr.Variable] = {
+        d: standard[d].variable for d in standard.variables if d in used
+    }
+    coords.update({e.name: found[e.name] for e in present if e.coord})
+    data_vars = {e.name: found[e.name] for e in present if not e.coord}
+    tidy = xr.Dataset(data_vars, coords, attrs)
+    if "time" in tidy.dims:
+        tidy = tidy.isel(time=0)
+    tidy.attrs["s5p_band"] = number
+    _check_decoded(source, group, tidy, present)
+    return tidy
 
 
 def open_l1b(
@@ -380,7 +508,11 @@ def open_l1b(
         If ``path`` does not exist.
     L1BFormatError
         If the file is not netCDF4/HDF5, lacks a group or variable of the layout, has
-        unexpected dims, or its name contradicts its band groups.
+        unexpected dims, or its name contradicts its band groups; if a variable cannot be
+        decoded (damaged file, conflicting dim sizes, undecodable time units or packing
+        attributes) or decodes to a non-numeric dtype (radiance: not floating-point); if
+        the granule is empty. With dask chunks the data are read at compute time: a damaged
+        data chunk then raises L1BFormatError from that computation.
     BandError
         If ``band`` is unknown or not in the file, or the file holds several bands and
         ``band`` is None.
@@ -403,46 +535,30 @@ def open_l1b(
     engine = _resolve_engine(engine)
     try:
         root = _open_low_level(source, engine)
-    except (OSError, ValueError) as err:
+    except _LIBRARY_ERRORS as err:
         raise L1BFormatError(
             f"{source} is not a readable netCDF4/HDF5 file ({err}). open_l1b expects a "
             "Sentinel-5P L1B radiance product (S5P_*_L1B_RA_BD<n>_*.nc); check the file is "
             "complete (download it again) or try engine='h5netcdf'."
         ) from err
-    with root:
+    with root, _library_errors(source):
         number = _pick_band(source, band, _band_groups(root), _describe(root))
         group = get_band(number).group
         present = _check_layout(source, root, group)
 
     opened: list[xr.Dataset] = []
 
-    def open_group(name: str | None) -> xr.Dataset:
-        opened.append(xr.open_dataset(source, group=name, engine=engine))
-        return opened[-1]
-
     def close() -> None:
         for ds in opened:
             ds.close()
 
     try:
-        attrs = dict(open_group(None).attrs)
-        standard = open_group(group)
-        parts = {
-            sub: open_group(f"{group}/{sub}") for sub in dict.fromkeys(e.group for e in present)
-        }
-        # Variables only (not DataArrays): group-local coordinates must not leak into the result.
-        found = {e.name: parts[e.group][e.name].variable for e in present}
-        used = {dim for variable in found.values() for dim in variable.dims}
-        coords: dict[Hashable, xr.Variable] = {
-            d: standard[d].variable for d in standard.variables if d in used
-        }
-        coords.update({e.name: found[e.name] for e in present if e.coord})
-        data_vars = {e.name: found[e.name] for e in present if not e.coord}
-        tidy = xr.Dataset(data_vars, coords, attrs)
-        if "time" in tidy.dims:
-            tidy = tidy.isel(time=0)
-        tidy.attrs["s5p_band"] = number
-        tidy = tidy.load() if chunks is None else tidy.chunk(_chunk_spec(chunks, tidy))
+        with _library_errors(source):
+            tidy = _assemble(source, engine, number, present, opened)
+            if chunks is None:
+                tidy = tidy.load()
+            else:
+                tidy = _guard_reads(source, tidy, tidy.chunk(_chunk_spec(chunks, tidy)))
     except BaseException:
         close()
         raise
@@ -515,6 +631,28 @@ def _commit(temp: Path, final: Path, overwrite: bool) -> None:
 
 
 @contextmanager
+def _drained_threads() -> Iterator[None]:
+    """Run dask's threaded scheduler in a private pool that is drained before leaving.
+
+    When a task fails, dask raises at once while the other running tasks go on. A write task
+    among them would re-create the deleted temporary output (netCDF4 mode "a" and Zarr stores
+    both create missing files), so the cleanup must wait for them. Other schedulers, and a pool
+    chosen by the user, are left alone.
+    """
+    import dask
+    from dask.base import get_scheduler
+    from dask.system import CPU_COUNT
+    from dask.threaded import get as threaded_get
+
+    if get_scheduler() not in (None, threaded_get) or dask.config.get("pool", None) is not None:
+        yield
+        return
+    workers = dask.config.get("num_workers", None) or CPU_COUNT
+    with ThreadPoolExecutor(workers) as pool, dask.config.set(pool=pool):
+        yield  # leaving the executor waits for every task it still runs
+
+
+@contextmanager
 def _atomic_output(
     path: str | os.PathLike[str], overwrite: bool, directory: bool = False
 ) -> Iterator[Path]:
@@ -522,7 +660,8 @@ def _atomic_output(
     final = _check_target(path, overwrite)
     temp = _reserve_temp(final, directory)
     try:
-        yield temp
+        with _drained_threads():
+            yield temp
         _commit(temp, final, overwrite)
     except BaseException:
         _remove(temp)
@@ -641,7 +780,8 @@ def to_netcdf(
     final = _check_target(path, overwrite)
     temp = _reserve_temp(final, directory=False)
     try:
-        written = _fresh_encoding(ds).to_netcdf(temp, mode="w", compute=compute, **kwargs)
+        with _drained_threads():
+            written = _fresh_encoding(ds).to_netcdf(temp, mode="w", compute=compute, **kwargs)
         if compute:
             _commit(temp, final, overwrite)
             return final
