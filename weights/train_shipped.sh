@@ -24,9 +24,9 @@ train() {  # train MODEL BAND [extra args...]
 
 # Budget of one 2-core CPU session (shared with other work): short runs, warm starts between
 # bands of the same detector family. Settings used are recorded in each model card.
-small=(--batch-size 4 --epochs 4 --steps-per-epoch 100)
+small=(--batch-size 4 --epochs 3 --steps-per-epoch 100)
 full=(--batch-size 2 --epochs 6 --steps-per-epoch 50)
-warm=(--batch-size 2 --epochs 3 --steps-per-epoch 40)
+warm=(--batch-size 2 --epochs 2 --steps-per-epoch 30)
 train s5dscr_s 3 "${small[@]}"
 train s5dscr_s 7 "${small[@]}"
 train s5dscr 3 "${full[@]}"
