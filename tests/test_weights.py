@@ -642,3 +642,10 @@ def test_cached_model_threads_load_once(store: Store, monkeypatch: pytest.Monkey
     assert len(results) == 2
     assert results[0] is results[1]
     assert len(calls) == 1
+
+
+def test_saved_weights_are_world_readable(tmp_path: Path) -> None:
+    path = tmp_path / "w.safetensors"
+    weights.save_weights(tiny_model(), path, band=3, model_name="s5dscr_s")
+    # Like any file the user creates (safetensors itself would create it 0600).
+    assert path.stat().st_mode & 0o777 == 0o666 & ~weights._UMASK

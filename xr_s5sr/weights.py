@@ -188,6 +188,16 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 # writing
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Process umask, read once at import (os.umask can only be read by setting it).
+_UMASK = _current_umask()
+
+
 def _atomic_write(target: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``target``, then rename it onto ``target``.
 
@@ -199,10 +209,11 @@ def _atomic_write(target: Path, write: Callable[[Path], object]) -> None:
             f"Cannot write {target}: its directory {target.parent} does not exist. "
             "Create the directory first."
         )
-    # A random name (not mkstemp) so the file gets the umask's permissions, not 0600.
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     try:
         write(tmp)
+        # safetensors creates files 0600; shared weights should be readable like other files.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
     except (OSError, SafetensorError) as error:
         raise OutputPathError(
