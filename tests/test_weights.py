@@ -649,3 +649,21 @@ def test_saved_weights_are_world_readable(tmp_path: Path) -> None:
     weights.save_weights(tiny_model(), path, band=3, model_name="s5dscr_s")
     # Like any file the user creates (safetensors itself would create it 0600).
     assert path.stat().st_mode & 0o777 == 0o666 & ~weights._UMASK
+
+
+def test_safetensors_header_that_looks_like_a_pickle_opcode(tmp_path: Path) -> None:
+    """A header length of 0x280, 0x380, ... starts with the bytes 80 02..05 (pickle magic)."""
+    model = tiny_model()
+    path = tmp_path / "w.safetensors"
+    weights.save_weights(model, path, band=3, model_name="s5dscr_s")
+    raw = path.read_bytes()
+    length = int.from_bytes(raw[:8], "little")
+    # Pad the JSON header with spaces (allowed by the format; data offsets are relative to the
+    # end of the header) to the next length whose first byte is 0x80 and second 2..5.
+    padded = min(n for n in (0x280, 0x380, 0x480, 0x580) if n >= length)
+    header = raw[8 : 8 + length].ljust(padded, b" ")
+    path.write_bytes(padded.to_bytes(8, "little") + header + raw[8 + length :])
+    assert path.read_bytes()[:2] in {b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"}
+    loaded = weights.load_weights_file(path, band=3)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0)

@@ -228,8 +228,9 @@ class S5SRAccessor(Generic[T]):
             HR scanlines per output chunk; default from a memory budget.
         torch_threads : int, optional
             Threads per torch call (default: torch's current setting).
-        dtype : {"float32", "bfloat16"}, default "float32"
-            Compute precision of the network; the output is always float32.
+        dtype : {"float32", "bfloat16", "float16"}, default "float32"
+            Compute precision of the network (``"float16"``: CUDA only); normalisation,
+            bicubic branch and output stay float32.
         variables : sequence of hashable, optional
             Radiance variables to process; default ``radiance``.
 

@@ -323,8 +323,8 @@ def build_parser(with_train: bool = False) -> argparse.ArgumentParser:
     p.add_argument(
         "--dtype",
         default="float32",
-        choices=("float32", "bfloat16"),
-        help="compute precision (output is float32)",
+        choices=("float32", "bfloat16", "float16"),
+        help="compute precision (float16: CUDA only; output is float32)",
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads per task")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")

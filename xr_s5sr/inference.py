@@ -15,11 +15,23 @@ Tiling
     scanline blocks (ground_pixel and spectral_channel whole), each extended by ``halo`` LR
     scanlines from its neighbours with ``dask.array.overlap.overlap(boundary="none")``; every block
     is super-resolved and the halo (×4) is cropped on its interior sides only. ``halo`` defaults to
-    the model's receptive radius, which makes the result identical to a single whole-array run. A
-    numpy input is processed as one block. Inside a block, tiles bounded by an activation budget
-    (full-width scanline strips, or square tiles when strips would be mostly halo) are run one
-    after the other, each with its own receptive-radius halo, so peak memory does not grow with
-    the block size and results stay exact.
+    the smallest exact halo of the model (:attr:`ModelSpec.halo`), which makes the result identical
+    to a single whole-array run. A numpy input is processed as one block. Inside a block, tiles
+    bounded by an activation budget (full-width scanline strips, or square tiles when strips would
+    be mostly halo) are run one after the other, each with the same halo, so peak memory does not
+    grow with the block size and results stay exact.
+
+Fused CPU path
+    On CPU, networks run through :class:`FusedS5DSCR` instead of the module's ``forward``: the same
+    function (BatchNorm folded, equal to ``S5DSCR.forward`` to float32 rounding) computed in
+    channels-last layout, bicubic ×4 as small matrix products, each depthwise convolution split
+    into its ``m`` channel groups whose pointwise products are accumulated in place (the ``m·C``
+    channels are never stored), and every layer run over strips of a few thousand HR pixels that
+    write into preallocated buffers, only over the HR rows the tile's core still depends on. See
+    ``docs/performance.md`` for the measured effect of each step. ``dtype="bfloat16"`` runs the
+    convolutions and products in bfloat16 (float32 accumulation inside each product), the
+    bicubic, normalisation and final sum in float32. CUDA devices run the module itself in
+    channels-last layout under ``torch.autocast`` for ``bfloat16``/``float16``.
 
 Missing values
     Non-finite input values (NaN, ±inf) are replaced, for the network only, by the per-channel
@@ -48,8 +60,10 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
@@ -68,16 +82,29 @@ if TYPE_CHECKING:
 
 #: Default size of one output block, bytes (sets the scanline chunking of the result).
 DEFAULT_OUTPUT_BUDGET = 256 * 2**20
-#: Default memory allowed for network activations of one tile, bytes.
-DEFAULT_ACTIVATION_BUDGET = 2**30
+#: Default memory allowed for network activations of one block, bytes: a default output block
+#: of a 450 × 497 band (17 LR scanlines + 2 × 4 halo) fits in one tile of the fused path, with
+#: two strip workers (a tile split in two costs ~12 % more work in halo rows).
+DEFAULT_ACTIVATION_BUDGET = 5 * 2**28
 #: Receptive radius (LR pixels) of PyTorch bicubic ×4: taps at floor((i + 0.5)/4 − 0.5) − 1 … + 2.
 BICUBIC_RADIUS = 2
-#: Compute precisions accepted by ``dtype=``; the output is float32 in every case.
-COMPUTE_DTYPES = ("float32", "bfloat16")
+#: Compute precisions accepted by ``dtype=``; the output is float32 in every case. float16 is
+#: CUDA-only (CPUs gain nothing from it in PyTorch and lose range).
+COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
+#: HR pixels per strip of the fused CPU path: a strip's temporaries stay a few MB, so they are
+#: recycled by the allocator instead of being fresh memory (a page fault every 4 KiB) and stay
+#: close to the cores' caches.
+_STRIP_PIXELS = 4096
+#: LR pixels per matrix product of the bicubic along (rows, columns): small windows waste few
+#: multiplications on the band's zeros, large ones make fewer, bigger products.
+_BICUBIC_SEGMENTS = (4, 8)
 
 _MODULE_CACHE_SIZE = 4
-_MODULE_CACHE: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_MODULE_CACHE: OrderedDict[tuple[str, ...], Any] = OrderedDict()
 _MODULE_CACHE_LOCK = threading.Lock()
+#: Blocks being super-resolved in this process (shares torch threads among them).
+_ACTIVE_BLOCKS = 0
+_ACTIVE_BLOCKS_LOCK = threading.Lock()
 
 
 def hr_positions(n_lr: int) -> np.ndarray:
@@ -118,7 +145,7 @@ class ModelSpec:
     channels : int or None
         Spectral channels the model expects (None: any, bicubic).
     receptive_radius : int
-        LR pixels each side an HR pixel depends on; the default tiling halo.
+        LR pixels each side an HR pixel depends on (sizes the region a missing value masks).
     multiplier : int
         Depthwise channel multiplier (0 for bicubic); sizes the activation estimate.
     device : str
@@ -131,6 +158,11 @@ class ModelSpec:
         Weights file to load on each process.
     module : xr_s5sr.models.S5DSCR or None
         Folded snapshot of an in-memory module (excluded from equality and tokens).
+    hr_reach : int
+        HR pixels each side the residual stack reaches, ``L·(k//2)`` (0 for bicubic).
+    fused : bool
+        Use the fused CPU path (:class:`FusedS5DSCR`) for networks on CPU; False runs the
+        module's own ``forward`` (reference, used by tests and benchmarks).
     """
 
     name: str
@@ -143,11 +175,30 @@ class ModelSpec:
     config: str = ""
     weights: WeightsSpec | None = None
     module: S5DSCR | None = field(default=None, repr=False, compare=False)
+    hr_reach: int = 0
+    fused: bool = True
 
     @property
     def is_network(self) -> bool:
         """True for S5-DSCR networks, False for the bicubic pseudo-model."""
         return self.name != "bicubic"
+
+    @property
+    def uses_fused_path(self) -> bool:
+        """True when blocks run through :class:`FusedS5DSCR` (a network, on CPU, ``fused``)."""
+        return self.is_network and self.fused and self.device == "cpu"
+
+    @property
+    def halo(self) -> int:
+        """Smallest LR halo that makes tiled results exact: ``(hr_reach + 5) // 4 + 1``.
+
+        A tile clamps the bicubic taps at its edges, which spoils its first and last 6 HR rows
+        (taps reach 2 LR pixels), and zero-pads every convolution, which spoils ``hr_reach``
+        more rows inwards; the core is exact when ``4·halo > 5 + hr_reach``. That is 4 LR pixels
+        for S5-DSCR, 2 for S5-DSCR-S and bicubic, one less than :attr:`receptive_radius` for
+        the networks.
+        """
+        return (self.hr_reach + 5) // SCALE + 1
 
     def __dask_tokenize__(self) -> tuple[object, ...]:
         # The key identifies the weights; hashing the module itself would be slow or random.
@@ -161,6 +212,8 @@ class ModelSpec:
             self.device,
             self.dtype,
             self.config,
+            self.hr_reach,
+            self.fused,
         )
 
 
@@ -187,8 +240,8 @@ def model_spec(
         taken now (eval mode, BatchNorm folded); later changes to the module do not apply.
     device : str, optional
         ``"cpu"``, ``"cuda"``/``"cuda:<n>"``, or None for CUDA when available, else CPU.
-    dtype : {"float32", "bfloat16"}, default "float32"
-        Compute precision (bfloat16 runs under ``torch.autocast``).
+    dtype : {"float32", "bfloat16", "float16"}, default "float32"
+        Compute precision; float16 on CUDA only. Output is float32 in every case.
 
     Returns
     -------
@@ -202,7 +255,7 @@ def model_spec(
     from xr_s5sr.models import S5DSCR, fold_batchnorm
 
     device = _resolve_device(device)
-    dtype = _check_dtype(dtype)
+    dtype = _check_dtype(dtype, device)
     if weights is None and model == "bicubic":
         return ModelSpec("bicubic", "", None, BICUBIC_RADIUS, 0, device, dtype)
     if _is_module(weights):
@@ -237,6 +290,7 @@ def _network_spec(
         device=device,
         dtype=dtype,
         config=json.dumps(network.config.to_dict(), sort_keys=True),
+        hr_reach=network.config.layers * (network.config.kernel_size // 2),
         **source,
     )
 
@@ -273,9 +327,14 @@ def _state_sha256(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _check_dtype(dtype: str) -> str:
+def _check_dtype(dtype: str, device: str) -> str:
     if dtype not in COMPUTE_DTYPES:
         raise ValueError(f"dtype must be one of {COMPUTE_DTYPES}, got {dtype!r}.")
+    if dtype == "float16" and not device.startswith("cuda"):
+        raise ValueError(
+            f"dtype='float16' needs a CUDA device, got device={device!r}. On CPU use "
+            "dtype='bfloat16' (fast on CPUs with AVX512-BF16/AMX) or 'float32'."
+        )
     return dtype
 
 
@@ -332,6 +391,316 @@ def clear_model_cache() -> None:
         _MODULE_CACHE.clear()
 
 
+def _resolve_runner(spec: ModelSpec) -> Any:
+    """What a block runs: a :class:`FusedS5DSCR` on the fused path, else :func:`_resolve_model`."""
+    model = _resolve_model(spec)
+    if not spec.uses_fused_path:
+        return model
+    cache_key = (spec.key, spec.device, f"fused-{spec.dtype}")
+    with _MODULE_CACHE_LOCK:
+        runner = _MODULE_CACHE.get(cache_key)
+        if runner is None:
+            runner = FusedS5DSCR(cast("S5DSCR", model), spec.dtype)
+            _MODULE_CACHE[cache_key] = runner
+            while len(_MODULE_CACHE) > _MODULE_CACHE_SIZE:
+                _MODULE_CACHE.popitem(last=False)
+        else:
+            _MODULE_CACHE.move_to_end(cache_key)
+    return runner
+
+
+# ---------------------------------------------------------------------------------- fused CPU path
+@dataclass(frozen=True)
+class _FusedLayer:
+    """Weights of one depth-separable block, rearranged for :class:`FusedS5DSCR`."""
+
+    depthwise: tuple[torch.Tensor, ...]  # m tensors (C, 1, k, k): channel group j of the conv
+    pointwise: torch.Tensor  # (m·C, C): rows j·C … (j+1)·C act on group j
+    bias: torch.Tensor  # (C,)
+    relu: bool
+
+
+class FusedS5DSCR:
+    """Inference-only CPU form of an eval-mode, BatchNorm-folded S5-DSCR.
+
+    Computes :meth:`xr_s5sr.models.S5DSCR.forward` (to float32 rounding) on ``(h, w, C)`` LR
+    tiles, in a form that runs close to the machine's matrix-product rate:
+
+    - channels-last throughout: a tile is used as it lies in memory, a 1×1 convolution is one
+      matrix product over pixels;
+    - bicubic ×4 as two small banded matrix products (:func:`_bicubic_x4`);
+    - the depthwise convolution (C → m·C) split into its m channel groups, each a plain
+      depthwise convolution whose pointwise product is accumulated in place, so the m·C
+      channels are never stored;
+    - every layer run over strips of about ``_STRIP_PIXELS`` HR pixels whose results are written
+      into two preallocated residual buffers; layer ``l`` of ``L`` is only computed on the HR rows
+      within ``(L − l)·(k//2)`` of the requested core rows;
+    - the output scale ``std`` folded into the last layer (it commutes with ReLU since
+      ``std > 0``): output = ``std·U + mean + std·R``.
+
+    With ``dtype="bfloat16"`` the convolutions and matrix products run in bfloat16 (float32
+    accumulation inside each product); normalisation, bicubic and the final sum stay float32.
+
+    Parameters
+    ----------
+    folded : xr_s5sr.models.S5DSCR
+        Eval-mode network with its BatchNorms folded (:func:`xr_s5sr.models.fold_batchnorm`).
+    dtype : {"float32", "bfloat16"}, default "float32"
+        Compute precision of the convolutions and products.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from xr_s5sr.models import S5DSCR, fold_batchnorm
+    >>> net = fold_batchnorm(S5DSCR(channels=4, layers=1, kernel_size=3, multiplier=1))
+    >>> tile = np.random.default_rng(0).random((6, 5, 4), dtype=np.float32)
+    >>> fast = FusedS5DSCR(net).upscale(tile, (0, 6))
+    >>> with torch.inference_mode():
+    ...     reference = net(torch.from_numpy(tile).permute(2, 0, 1)[None])[0].permute(1, 2, 0)
+    >>> bool(torch.allclose(fast, reference, rtol=1e-5, atol=1e-6))
+    True
+    """
+
+    def __init__(self, folded: S5DSCR, dtype: str = "float32") -> None:
+        import torch
+        from torch import nn
+
+        from xr_s5sr.models import DepthSeparableBlock
+
+        config = folded.config
+        self.channels = folded.channels
+        self.multiplier = config.multiplier
+        self.padding = config.kernel_size // 2
+        self.dtype = getattr(torch, dtype)
+        buffers = dict(folded.named_buffers())
+        self.input_mean = buffers["input_mean"].detach().float().cpu().clone()
+        self.input_std = buffers["input_std"].detach().float().cpu().clone()
+        m = self.multiplier
+        layers = []
+        for index, block in enumerate(folded.blocks):
+            assert isinstance(block, DepthSeparableBlock)
+            if isinstance(block.norm, nn.BatchNorm2d):
+                raise WeightsError(
+                    "FusedS5DSCR needs a BatchNorm-folded network; pass "
+                    "xr_s5sr.models.fold_batchnorm(model) instead of the model itself."
+                )
+            depthwise = block.depthwise.weight.detach().float().cpu()
+            pointwise = block.pointwise.weight.detach().float().cpu()[:, :, 0, 0]
+            bias = block.pointwise.bias
+            bias = torch.zeros(self.channels) if bias is None else bias.detach().float().cpu()
+            last = index == len(folded.blocks) - 1
+            if last:
+                pointwise = pointwise * self.input_std[:, None]
+                bias = bias * self.input_std
+            # Output channel c·m + j of the grouped conv reads input channel c: the channels
+            # j, m + j, 2m + j, … form one plain depthwise conv over all C input channels.
+            layers.append(
+                _FusedLayer(
+                    depthwise=tuple(depthwise[j::m].contiguous().to(self.dtype) for j in range(m)),
+                    pointwise=torch.cat([pointwise[:, j::m].t() for j in range(m)])
+                    .contiguous()
+                    .to(self.dtype),
+                    # The last layer's bias is added in float32 with the output.
+                    bias=bias if last else bias.to(self.dtype),
+                    relu=isinstance(block.activation, nn.ReLU),
+                )
+            )
+        self.layers = tuple(layers)
+
+    def upscale(
+        self,
+        tile: np.ndarray,
+        core: tuple[int, int],
+        out: torch.Tensor | None = None,
+        workers: int = 1,
+    ) -> torch.Tensor:
+        """HR radiance of the LR rows ``core[0]:core[1]`` of a tile, over the tile's full width.
+
+        Parameters
+        ----------
+        tile : numpy.ndarray
+            LR radiance (scanline, ground_pixel, spectral_channel), float32, finite. Rows
+            outside ``core`` are context (zero padding applies at the tile's edges).
+        core : tuple of int
+            First and end LR row of the tile whose HR rows are returned.
+        out : torch.Tensor, optional
+            Contiguous float32 ``(4·(core[1] − core[0]), 4·w, C)`` tensor to write into.
+        workers : int, default 1
+            Threads running the strips of each layer, one torch thread each (1: the calling
+            thread, with its own torch threads).
+
+        Returns
+        -------
+        torch.Tensor
+            float32 ``(4·(core[1] − core[0]), 4·w, C)``, radiance units (``out`` if given).
+        """
+        import torch
+
+        p = self.padding
+        n_rows, n_cols, n_chan = tile.shape
+        height, width = SCALE * n_rows, SCALE * n_cols
+        first, stop = SCALE * core[0], SCALE * core[1]
+        if out is None:
+            out = torch.empty((stop - first, width, n_chan), dtype=torch.float32)
+        lr = torch.from_numpy(np.ascontiguousarray(tile))
+        # Rows of the buffers are HR rows shifted by p: p zero rows above and below are the
+        # zero padding of the depthwise convolutions along scanline.
+        upsampled = _bicubic_x4((lr - self.input_mean) / self.input_std, pad=p)
+        residual = [_padded_rows(height, width, n_chan, p, self.dtype) for _ in range(2)]
+        last = len(self.layers) - 1
+
+        def run_strip(index: int, s: int, e: int) -> None:
+            """Layer ``index`` on HR rows s..e (inference mode is per thread: enter it here)."""
+            with torch.inference_mode():
+                source = upsampled if index == 0 else residual[(index - 1) % 2]
+                rows = source[s : e + 2 * p].unsqueeze(0).permute(0, 3, 1, 2)
+                if rows.dtype != self.dtype:
+                    rows = rows.to(self.dtype)
+                if index == last:
+                    target = out[s - first : e - first].view(-1, n_chan)
+                else:
+                    target = residual[index % 2][s + p : e + p].view(-1, n_chan)
+                self._layer_strip(self.layers[index], rows, target, index == last)
+                if index == last:
+                    # out = std·U + mean + (std-scaled residual, already in target).
+                    target.addcmul_(upsampled[s + p : e + p].view(-1, n_chan), self.input_std)
+                    target.add_(self.input_mean)
+
+        strip = max(1, _STRIP_PIXELS // width)
+        # Strips of a layer are independent: `workers` threads of one torch thread each take
+        # them from a queue, so a core slowed down by other processes just takes fewer strips
+        # (an OpenMP team waits for its slowest thread at every operation instead).
+        pool = (
+            ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,))
+            if workers > 1
+            else None
+        )
+        try:
+            for index in range(len(self.layers)):
+                reach = (last - index) * p
+                low, high = max(0, first - reach), min(height, stop + reach)
+                bounds = [(s, min(s + strip, high)) for s in range(low, high, strip)]
+                if pool is None:
+                    for s, e in bounds:
+                        run_strip(index, s, e)
+                else:
+                    # A layer needs every strip of the previous one: wait for all of them.
+                    for done in [pool.submit(run_strip, index, s, e) for s, e in bounds]:
+                        done.result()
+        finally:
+            if pool is not None:
+                pool.shutdown()
+        return out
+
+    def _layer_strip(
+        self, layer: _FusedLayer, rows: torch.Tensor, target: torch.Tensor, last: bool
+    ) -> None:
+        """One block on a strip: depthwise groups, accumulated pointwise products, ReLU."""
+        import torch
+        import torch.nn.functional as F
+
+        n_chan = self.channels
+        p = self.padding
+        groups = (
+            F.conv2d(rows, weight, padding=(0, p), groups=n_chan)
+            .permute(0, 2, 3, 1)
+            .reshape(-1, n_chan)
+            for weight in layer.depthwise
+        )
+        if self.dtype == torch.float32:
+            for j, group in enumerate(groups):
+                weight = layer.pointwise[j * n_chan : (j + 1) * n_chan]
+                if j == 0:
+                    torch.addmm(layer.bias, group, weight, out=target)
+                else:
+                    target.addmm_(group, weight)
+        else:
+            # One product over all m groups: a single rounding to bfloat16.
+            stacked = torch.cat(tuple(groups), dim=1) if self.multiplier > 1 else next(groups)
+            if last:
+                target.copy_(torch.mm(stacked, layer.pointwise)).add_(layer.bias)
+            else:
+                torch.addmm(layer.bias, stacked, layer.pointwise, out=target)
+        if layer.relu:
+            target.relu_()
+
+
+def _padded_rows(height: int, width: int, n_chan: int, pad: int, dtype: Any) -> torch.Tensor:
+    """Uninitialised ``(height + 2·pad, width, n_chan)`` buffer, its first and last pad rows 0."""
+    import torch
+
+    buffer = torch.empty((height + 2 * pad, width, n_chan), dtype=dtype)
+    buffer[:pad].zero_()
+    buffer[height + pad :].zero_()
+    return buffer
+
+
+@lru_cache(maxsize=8)
+def _bicubic_window_matrix(segment: int) -> np.ndarray:
+    """``(4·segment, segment + 4)`` float32 matrix of PyTorch bicubic ×4 on a window.
+
+    Row ``4i + q`` gives HR pixel ``q`` of LR pixel ``i`` of a segment from the segment and 2
+    LR pixels of context each side (column ``i + 2`` is LR pixel ``i``). Keys cubic with
+    a = −0.75, half-pixel centres: HR pixel ``o`` samples the LR axis at ``(o + 0.5)/4 − 0.5``.
+    """
+    a = -0.75
+
+    def keys(x: float) -> float:
+        x = abs(x)
+        if x <= 1:
+            return ((a + 2) * x - (a + 3)) * x * x + 1
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    matrix = np.zeros((SCALE * segment, segment + 4))
+    for q in range(SCALE):
+        position = (q + 0.5) / SCALE - 0.5
+        base = math.floor(position)
+        fraction = position - base
+        for tap in range(-1, 3):
+            for i in range(segment):
+                matrix[SCALE * i + q, i + 2 + base + tap] += keys(fraction - tap)
+    return matrix.astype(np.float32)
+
+
+def _upsample_axis(x: torch.Tensor, axis: int, segment: int, pad: int = 0) -> torch.Tensor:
+    """Bicubic ×4 along ``axis`` (0 or 1) of a ``(rows, cols, C)`` tensor, edges clamped.
+
+    The axis is cut into windows of ``segment`` LR pixels plus 2 each side (edge pixels
+    repeated), and every window is one product with :func:`_bicubic_window_matrix`. Along axis
+    0 the result gets ``pad`` zero rows above and below (and may have extra rows after those).
+    """
+    import torch
+
+    n = x.shape[axis]
+    count = -(-n // segment)
+    index = torch.arange(-2, count * segment + 2).clamp_(0, n - 1)
+    windows = x.index_select(axis, index).unfold(axis, segment + 4, segment).movedim(-1, axis + 1)
+    matrix = torch.from_numpy(_bicubic_window_matrix(segment))
+    if axis == 1:
+        hr = torch.matmul(matrix, windows)  # (rows, count, 4·segment, C)
+        return hr.reshape(x.shape[0], -1, x.shape[2])[:, : SCALE * n]
+    rows = SCALE * segment * count
+    out = torch.empty((rows + 2 * pad, x.shape[1], x.shape[2]), dtype=x.dtype)
+    torch.matmul(
+        matrix,
+        windows.reshape(count, segment + 4, -1),
+        out=out[pad : pad + rows].view(count, SCALE * segment, -1),
+    )
+    out[:pad].zero_()
+    out[pad + SCALE * n : 2 * pad + SCALE * n].zero_()
+    return out
+
+
+def _bicubic_x4(z: torch.Tensor, pad: int = 0) -> torch.Tensor:
+    """PyTorch bicubic ×4 of a ``(h, w, C)`` tensor as ``(pad + 4h + pad [+ extra], 4w, C)``.
+
+    Same values as :func:`xr_s5sr.models.bicubic_x4` to float32 rounding; rows ``pad`` …
+    ``pad + 4h`` hold the image, the ``pad`` rows around it are zero.
+    """
+    segment_rows, segment_cols = _BICUBIC_SEGMENTS
+    return _upsample_axis(_upsample_axis(z, 1, segment_cols), 0, segment_rows, pad)
+
+
 # ---------------------------------------------------------------------------------- array engine
 def super_resolve_array(
     x: Any,
@@ -358,21 +727,23 @@ def super_resolve_array(
         Positions of the (scanline, ground_pixel, spectral_channel) axes in ``x``.
     device : str, optional
         Overrides the spec's device (see :func:`model_spec`).
-    dtype : {"float32", "bfloat16"}, optional
+    dtype : {"float32", "bfloat16", "float16"}, optional
         Overrides the spec's compute precision.
     output_chunks : int, optional
         dask only: HR scanlines per output chunk, a multiple of 4. Default: keep the input's
         scanline chunks when each output block fits ``memory_budget``, else chunks that do.
     memory_budget : int, default 256 MiB
         Bytes of one float32 output block, used when ``output_chunks`` is None.
-    activation_budget : int, default 1 GiB
-        Bytes of network activations per tile (estimated); larger blocks are tiled.
+    activation_budget : int, default 1.25 GiB
+        Bytes of network activations of a block (estimated, strip temporaries of every torch
+        thread included); a block that needs more is cut into tiles.
     torch_threads : int, optional
-        ``torch.set_num_threads`` while a block runs (restored afterwards); dask-distributed
-        workers default to one thread.
+        ``torch.set_num_threads`` while a block runs (restored afterwards). Default: the calling
+        thread's torch threads divided among the blocks running concurrently in the process
+        (dask-distributed workers start with one thread).
     halo : int, optional
-        LR scanlines shared between neighbouring blocks. Default: the receptive radius, which
-        makes the result exact; smaller values are for tests that must see seams.
+        LR scanlines shared between neighbouring blocks. Default: :attr:`ModelSpec.halo`, the
+        smallest that makes the result exact; smaller values are for tests that must see seams.
 
     Returns
     -------
@@ -400,7 +771,7 @@ def super_resolve_array(
     cube = x.transpose(order)
     _check_cube(cube.shape, spec)
     if halo is None:
-        halo = spec.receptive_radius
+        halo = spec.halo
     if halo < 0:
         raise ValueError(f"halo must be a non-negative number of LR scanlines, got {halo}.")
     options: dict[str, Any] = {
@@ -423,7 +794,9 @@ def _as_spec(model: ModelSpec | S5DSCR | str, device: str | None, dtype: str | N
         if device is not None:
             changes["device"] = _resolve_device(device)
         if dtype is not None:
-            changes["dtype"] = _check_dtype(dtype)
+            changes["dtype"] = _check_dtype(dtype, changes.get("device", model.device))
+        elif "device" in changes:
+            _check_dtype(model.dtype, changes["device"])
         return replace(model, **changes) if changes else model
     if isinstance(model, str) and model == "bicubic":
         return model_spec("bicubic", device=device, dtype=dtype or "float32")
@@ -566,45 +939,68 @@ def _process_block(
     """Super-resolve the scanlines ``before:len-after`` of an LR block (scan, pixel, channel)."""
     import torch
 
-    net = _resolve_model(spec)
+    runner = _resolve_runner(spec)
     block = np.asarray(block, dtype=np.float32)
     n_ext, n_pixel, n_chan = block.shape
     n_core = n_ext - before - after
     missing = ~np.isfinite(block)
     any_missing = bool(missing.any())
     if any_missing:
-        block = np.where(missing, _fill_values(net), block)
+        block = np.where(missing, _fill_values(runner), block)
     out = np.empty((SCALE * n_core, SCALE * n_pixel, n_chan), np.float32)
-    radius = spec.receptive_radius
+    halo = spec.halo
+    # Strip temporaries of every worker thread come out of the budget before the tiles do.
+    max_workers = torch_threads if torch_threads is not None else torch.get_num_threads()
     rows, cols = _tile_shape(
-        n_core, n_pixel, radius, _bytes_per_lr_pixel(spec, n_chan), activation_budget
+        n_core,
+        n_pixel,
+        halo,
+        _bytes_per_lr_pixel(spec, n_chan),
+        activation_budget - max_workers * _strip_bytes(spec, n_chan),
     )
-    device_type = spec.device.split(":")[0]
-    precision = (
-        torch.autocast(device_type=device_type, dtype=torch.bfloat16)
-        if spec.dtype == "bfloat16"
-        else nullcontext()
-    )
-    with _torch_threads(torch_threads), torch.inference_mode(), precision:
+    with _torch_threads(torch_threads) as apply_threads, torch.inference_mode(), _autocast(spec):
         for r0 in range(before, before + n_core, rows):
             r1 = min(r0 + rows, before + n_core)
             for c0 in range(0, n_pixel, cols):
                 c1 = min(c0 + cols, n_pixel)
-                # Each tile sees `radius` extra LR pixels where the block has them: exact.
-                a, b = max(0, r0 - radius), min(n_ext, r1 + radius)
-                c, d = max(0, c0 - radius), min(n_pixel, c1 + radius)
-                tile = torch.from_numpy(np.array(block[a:b, c:d].transpose(2, 0, 1), order="C"))
-                hr = net(tile[None].to(spec.device))[0].float()
-                hr = hr[:, SCALE * (r0 - a) : SCALE * (r1 - a), SCALE * (c0 - c) : SCALE * (c1 - c)]
-                out[SCALE * (r0 - before) : SCALE * (r1 - before), SCALE * c0 : SCALE * c1] = (
-                    hr.permute(1, 2, 0).cpu().numpy()
-                )
+                apply_threads()
+                # Each tile sees `halo` extra LR pixels where the block has them: exact.
+                a, b = max(0, r0 - halo), min(n_ext, r1 + halo)
+                c, d = max(0, c0 - halo), min(n_pixel, c1 + halo)
+                target = out[SCALE * (r0 - before) : SCALE * (r1 - before), SCALE * c0 : SCALE * c1]
+                tile = np.ascontiguousarray(block[a:b, c:d])
+                core = (SCALE * (c0 - c), SCALE * (c1 - c))
+                if isinstance(runner, FusedS5DSCR):
+                    # The block's torch threads become strip workers of one thread each.
+                    workers = torch.get_num_threads()
+                    if (c, d) == (0, n_pixel):
+                        # Full-width tile: the last layer writes straight into the output.
+                        direct = torch.from_numpy(target)
+                        runner.upscale(tile, (r0 - a, r1 - a), out=direct, workers=workers)
+                    else:
+                        hr = runner.upscale(tile, (r0 - a, r1 - a), workers=workers)
+                        target[...] = hr[:, core[0] : core[1]].numpy()
+                else:
+                    # (1, C, h, w) view of the (h, w, C) tile: channels-last, no transposing copy.
+                    lr = torch.from_numpy(tile).permute(2, 0, 1)[None].to(spec.device)
+                    hr = runner(lr)[0].permute(1, 2, 0).float()
+                    hr = hr[SCALE * (r0 - a) : SCALE * (r1 - a), core[0] : core[1]]
+                    target[...] = hr.cpu().numpy()
     if any_missing:
         np.copyto(out, np.float32(np.nan), where=_hr_missing(missing, spec, before, n_core))
     return out
 
 
-def _fill_values(net: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray | np.float32:
+def _autocast(spec: ModelSpec) -> Any:
+    """``torch.autocast`` for reduced precision on the reference path (the fused path casts)."""
+    if spec.dtype == "float32" or spec.uses_fused_path:
+        return nullcontext()
+    import torch
+
+    return torch.autocast(device_type=spec.device.split(":")[0], dtype=getattr(torch, spec.dtype))
+
+
+def _fill_values(net: object) -> np.ndarray | np.float32:
     """Stand-in for missing inputs: the per-channel normalisation mean (z-score 0), else 0."""
     mean = getattr(net, "input_mean", None)
     if mean is None:
@@ -627,12 +1023,32 @@ def _hr_missing(missing: np.ndarray, spec: ModelSpec, before: int, n_core: int) 
 def _bytes_per_lr_pixel(spec: ModelSpec, n_chan: int) -> int:
     """Estimated peak activation bytes per LR pixel of a tile.
 
-    Measured on CPU: a folded S5-DSCR holds about ``2·m + 3`` float32 tensors of HR size and C
-    channels at its peak (upsampled input, running residual, depthwise output of m·C channels and
-    its reordered copy, pointwise output); bicubic about 2.
+    Fused CPU path: three tensors of HR size and C channels (the upsampled input in float32 and
+    two residual buffers in the compute precision); the strips' temporaries are reserved apart
+    (:func:`_strip_bytes`).
+    Reference path, measured on CPU: a folded S5-DSCR holds about ``2·m + 3`` float32 tensors
+    of HR size at its peak (upsampled input, running residual, depthwise output of m·C channels
+    and its reordered copy, pointwise output); bicubic about 2.
     """
-    factor = 2 * spec.multiplier + 3 if spec.is_network else 2
-    return SCALE * SCALE * n_chan * 4 * factor
+    if spec.uses_fused_path:
+        per_value = 4 + 2 * (4 if spec.dtype == "float32" else 2)
+    elif spec.is_network:
+        per_value = 4 * (2 * spec.multiplier + 3)
+    else:
+        per_value = 4 * 2
+    return SCALE * SCALE * n_chan * per_value
+
+
+def _strip_bytes(spec: ModelSpec, n_chan: int) -> int:
+    """Upper bound of the temporaries of one strip worker on the fused path (0 elsewhere).
+
+    A strip holds at most ``2·m + 2`` float32-sized tensors of ``_STRIP_PIXELS`` pixels and C
+    channels: the m depthwise groups, their concatenation (bfloat16), the input cast of the
+    first layer and the last layer's product.
+    """
+    if not spec.uses_fused_path:
+        return 0
+    return (2 * spec.multiplier + 2) * _STRIP_PIXELS * n_chan * 4
 
 
 def _tile_shape(
@@ -652,19 +1068,35 @@ def _tile_shape(
 
 
 @contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Set torch's intra-op threads for the duration of a task, then restore them."""
-    if threads is None:
-        yield
-        return
+def _torch_threads(threads: int | None) -> Iterator[Callable[[], None]]:
+    """Torch intra-op threads of one block; yields a callable that (re)applies them per tile.
+
+    ``threads`` if given; otherwise this thread's torch threads shared among the blocks running
+    in this process at that moment (two dask threads on two cores: one torch thread each, as
+    two OpenMP teams of two oversubscribe the cores; a single numpy call keeps them all).
+    torch threads are per calling thread, so concurrent blocks do not disturb each other; the
+    previous value is restored at the end.
+    """
     import torch
 
+    global _ACTIVE_BLOCKS
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    with _ACTIVE_BLOCKS_LOCK:
+        _ACTIVE_BLOCKS += 1
+
+    def apply() -> None:
+        wanted = threads if threads is not None else max(1, previous // max(1, _ACTIVE_BLOCKS))
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
+
     try:
-        yield
+        apply()
+        yield apply
     finally:
-        torch.set_num_threads(previous)
+        with _ACTIVE_BLOCKS_LOCK:
+            _ACTIVE_BLOCKS -= 1
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
 
 
 # ---------------------------------------------------------------------------------- xarray layer
@@ -903,6 +1335,7 @@ __all__ = [
     "COMPUTE_DTYPES",
     "DEFAULT_ACTIVATION_BUDGET",
     "DEFAULT_OUTPUT_BUDGET",
+    "FusedS5DSCR",
     "ModelSpec",
     "bicubic_dataset",
     "clear_model_cache",

@@ -367,15 +367,21 @@ def update_registry(
 def _refuse_pickle(path: Path) -> None:
     try:
         with open(path, "rb") as handle:
-            magic = handle.read(4)
+            head = handle.read(9)
+        size = path.stat().st_size
     except OSError as error:
         raise WeightsError(
             f"Cannot read weights file {path}: {error}. Check the path and its permissions."
         ) from error
+    # A safetensors file starts with the little-endian u64 length of its JSON header, then
+    # "{". Recognise it first: a header length such as 640 (0x280) starts with the bytes
+    # 80 02, which would otherwise look like a pickle.
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
+        return
     # torch.save writes a zip archive (PK\x03\x04) or, in its legacy format, a raw pickle
     # (protocol opcode 0x80 followed by the protocol number 2–5).
-    is_zip = magic == b"PK\x03\x04"
-    is_pickle = len(magic) >= 2 and magic[0] == 0x80 and 2 <= magic[1] <= 5
+    is_zip = head[:4] == b"PK\x03\x04"
+    is_pickle = len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
     if is_zip or is_pickle:
         kind = "a zip archive (torch.save format)" if is_zip else "a pickle"
         raise WeightsError(
