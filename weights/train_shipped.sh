@@ -30,9 +30,9 @@ train() {  # train MODEL BAND [extra args...]
 small=(--batch-size 4 --epochs 3 --steps-per-epoch 100 --autocast bfloat16)
 full=(--batch-size 2 --epochs 3 --steps-per-epoch 50)
 # Warm starts from the model of a band with the same channel count (and, for bands 3-6, the
-# same GNyq): one short epoch on fresh scenes of the new band.
+# same GNyq): short runs on fresh scenes of the new band.
 warm_small=(--batch-size 4 --epochs 1 --steps-per-epoch 100 --autocast bfloat16 --synthetic-scenes 16)
-warm=(--batch-size 2 --epochs 1 --steps-per-epoch 30 --synthetic-scenes 16)
+warm=(--batch-size 2 --epochs 3 --steps-per-epoch 30 --synthetic-scenes 16)
 train s5dscr_s 3 "${small[@]}"
 train s5dscr_s 7 "${small[@]}"
 train s5dscr 3 "${full[@]}"
