@@ -203,7 +203,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     png_path = out / f"demo_quicklook_band{band}.png"
     # Fail before the work, not after it: outputs and weights are checked first.
     for target in (sr_path, png_path):
-        io._check_target(target, args.overwrite)
+        io.check_target(target, args.overwrite)
     resolve_weights(band, args.model, args.weights)
     out.mkdir(parents=True, exist_ok=True)
     if band in synthetic.sample_bands():

@@ -584,7 +584,11 @@ def _exists_error(final: Path) -> OutputExistsError:
     )
 
 
-def _check_target(path: str | os.PathLike[str], overwrite: bool) -> Path:
+def check_target(path: str | os.PathLike[str], overwrite: bool) -> Path:
+    """``path`` as a Path; :class:`OutputExistsError` if it exists and ``overwrite`` is False.
+
+    Writers call it before any computation so an existing output fails fast.
+    """
     final = Path(path)
     if not overwrite and (final.exists() or final.is_symlink()):
         raise _exists_error(final)
@@ -653,11 +657,15 @@ def _drained_threads() -> Iterator[None]:
 
 
 @contextmanager
-def _atomic_output(
+def atomic_output(
     path: str | os.PathLike[str], overwrite: bool, directory: bool = False
 ) -> Iterator[Path]:
-    """Yield a temporary path to write; on success move it to ``path``, else delete it."""
-    final = _check_target(path, overwrite)
+    """Yield a temporary path beside ``path``; on success move it onto ``path``, else delete it.
+
+    The atomic-write policy of every writer of the package (netCDF, zarr, PNG): the target is
+    either untouched or complete. ``directory=True`` reserves a directory (zarr stores).
+    """
+    final = check_target(path, overwrite)
     temp = _reserve_temp(final, directory)
     try:
         with _drained_threads():
@@ -777,7 +785,7 @@ def to_netcdf(
     ...     to_netcdf(ds, f"{tmp}/a.nc").name
     'a.nc'
     """
-    final = _check_target(path, overwrite)
+    final = check_target(path, overwrite)
     temp = _reserve_temp(final, directory=False)
     try:
         with _drained_threads():
@@ -827,7 +835,7 @@ def to_zarr(
     OutputPathError
         If the target directory does not exist or is not writable (checked before computing).
     """
-    with _atomic_output(path, overwrite, directory=True) as temp:
+    with atomic_output(path, overwrite, directory=True) as temp:
         _uniform_chunks(_fresh_encoding(ds)).to_zarr(temp, mode="w", **kwargs)
     return Path(path)
 
@@ -953,7 +961,7 @@ def write_l1b(
     for part in groups.values():
         sizes.update(part.sizes)
     attrs = {k: v for k, v in ds.attrs.items() if k != "s5p_band"}
-    with _atomic_output(path, overwrite) as temp:
+    with atomic_output(path, overwrite) as temp:
         xr.Dataset(attrs=attrs).to_netcdf(temp, mode="w", engine="netcdf4")
         # Declare every dim once in STANDARD_MODE, as real files do; xarray then reuses
         # these parent dims in the sub-groups instead of redeclaring them.
@@ -976,6 +984,8 @@ __all__ = [
     "LAYOUT",
     "RADIANCE_UNITS",
     "L1BVariable",
+    "atomic_output",
+    "check_target",
     "l1b_filename",
     "open_l1b",
     "to_netcdf",

@@ -318,9 +318,9 @@ def spectrum_figure(
 # ---------------------------------------------------------------------------- PNG files
 def _save_png(fig: Figure, path: str | os.PathLike[str], overwrite: bool, dpi: int) -> Path:
     """Write ``fig`` to ``path`` atomically (temporary file in the same directory, then rename)."""
-    from xr_s5sr.io import _atomic_output
+    from xr_s5sr.io import atomic_output
 
-    with _atomic_output(path, overwrite) as temp:
+    with atomic_output(path, overwrite) as temp:
         fig.savefig(temp, format="png", dpi=dpi)
     return Path(path)
 
