@@ -364,18 +364,26 @@ def _resolve_model(spec: ModelSpec) -> Callable[[torch.Tensor], torch.Tensor]:
         from xr_s5sr.weights import cached_model
 
         return cached_model(spec.weights, spec.device)
-    cache_key = (spec.key, spec.device)
+    module = spec.module
+    assert module is not None, "a network ModelSpec carries weights or a module"
+    return _cached(
+        (spec.key, spec.device),
+        lambda: module if spec.device == "cpu" else _to_device(module, spec.device),
+    )
+
+
+def _cached(key: tuple[str, ...], make: Callable[[], Any]) -> Any:
+    """Per-process LRU cache (``_MODULE_CACHE_SIZE`` entries): ``make()`` once per ``key``."""
     with _MODULE_CACHE_LOCK:
-        module = _MODULE_CACHE.get(cache_key)
-        if module is None:
-            assert spec.module is not None, "a network ModelSpec carries weights or a module"
-            module = spec.module if spec.device == "cpu" else _to_device(spec.module, spec.device)
-            _MODULE_CACHE[cache_key] = module
+        value = _MODULE_CACHE.get(key)
+        if value is None:
+            value = make()
+            _MODULE_CACHE[key] = value
             while len(_MODULE_CACHE) > _MODULE_CACHE_SIZE:
                 _MODULE_CACHE.popitem(last=False)
         else:
-            _MODULE_CACHE.move_to_end(cache_key)
-    return module
+            _MODULE_CACHE.move_to_end(key)
+    return value
 
 
 def _to_device(module: S5DSCR, device: str) -> S5DSCR:
@@ -396,17 +404,10 @@ def _resolve_runner(spec: ModelSpec) -> Any:
     model = _resolve_model(spec)
     if not spec.uses_fused_path:
         return model
-    cache_key = (spec.key, spec.device, f"fused-{spec.dtype}")
-    with _MODULE_CACHE_LOCK:
-        runner = _MODULE_CACHE.get(cache_key)
-        if runner is None:
-            runner = FusedS5DSCR(cast("S5DSCR", model), spec.dtype)
-            _MODULE_CACHE[cache_key] = runner
-            while len(_MODULE_CACHE) > _MODULE_CACHE_SIZE:
-                _MODULE_CACHE.popitem(last=False)
-        else:
-            _MODULE_CACHE.move_to_end(cache_key)
-    return runner
+    return _cached(
+        (spec.key, spec.device, f"fused-{spec.dtype}"),
+        lambda: FusedS5DSCR(cast("S5DSCR", model), spec.dtype),
+    )
 
 
 # ---------------------------------------------------------------------------------- fused CPU path
