@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -405,6 +406,19 @@ def test_to_zarr_uneven_chunks_and_stale_encoding(tmp_path: Path) -> None:
         xr.testing.assert_identical(back.compute(), ds.compute())
     assert ds["radiance"].encoding == {"chunks": (5, 6, 4)}
     assert ds.radiance.chunks == ((3, 4, 5), (6,), (4,))
+
+
+@pytest.mark.parametrize("zarr_format", [None, 3])
+def test_to_zarr_format_and_no_warnings(tmp_path: Path, zarr_format: int | None) -> None:
+    ds = granule(7)
+    kwargs = {} if zarr_format is None else {"zarr_format": zarr_format, "consolidated": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = to_zarr(ds, tmp_path / "out.zarr", **kwargs)
+        with xr.open_zarr(path, consolidated=zarr_format is None) as back:
+            xr.testing.assert_identical(back.compute(), ds)
+    expected = "zarr.json" if zarr_format == 3 else ".zmetadata"
+    assert (path / expected).exists()
 
 
 # ---------------------------------------------------------------------------------- file names

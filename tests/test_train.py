@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +117,16 @@ def test_resume_continues_from_checkpoint(pairs: list, tmp_path: Path) -> None:
         tiny_config(epochs=1), pairs[:2], pairs[2:], tmp_path, progress=False, resume=False
     )
     assert len(no_resume.history) == 1
+
+
+def test_cosine_schedule_decays_to_zero(pairs: list, tmp_path: Path) -> None:
+    config = tiny_config(epochs=2, steps_per_epoch=10, schedule="cosine", learning_rate=1e-3)
+    result = fit(config, pairs[:2], pairs[2:], tmp_path, progress=False)
+    # Step 9 of 20 at the end of epoch 1, step 19 at the end of epoch 2.
+    expected = [0.5e-3 * (1 + math.cos(math.pi * t / 20)) for t in (9, 19)]
+    assert [h["learning_rate"] for h in result.history] == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="schedule must be"):
+        fit(replace(config, schedule="linear"), pairs[:2], pairs[2:], tmp_path, progress=False)
 
 
 def test_export_writes_weights_and_card(pairs: list, tmp_path: Path) -> None:

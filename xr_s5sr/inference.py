@@ -82,10 +82,11 @@ if TYPE_CHECKING:
 
 #: Default size of one output block, bytes (sets the scanline chunking of the result).
 DEFAULT_OUTPUT_BUDGET = 256 * 2**20
-#: Default memory allowed for network activations of one block, bytes: a default output block
-#: of a 450 × 497 band (17 LR scanlines + 2 × 4 halo) fits in one tile of the fused path, with
-#: two strip workers (a tile split in two costs ~12 % more work in halo rows).
-DEFAULT_ACTIVATION_BUDGET = 5 * 2**28
+#: Default memory allowed for network activations of one block, bytes: with two dask workers,
+#: each holding one default output block and its activations, a 450 × 497 band streams to zarr
+#: in < 3 GiB RSS. A default block (17 LR scanlines + 2 × 4 halo) then runs as two tiles of the
+#: fused path, which costs ~10 % more work in halo rows than one tile.
+DEFAULT_ACTIVATION_BUDGET = 3 * 2**28
 #: Receptive radius (LR pixels) of PyTorch bicubic ×4: taps at floor((i + 0.5)/4 − 0.5) − 1 … + 2.
 BICUBIC_RADIUS = 2
 #: Compute precisions accepted by ``dtype=``; the output is float32 in every case. float16 is
@@ -735,7 +736,7 @@ def super_resolve_array(
         scanline chunks when each output block fits ``memory_budget``, else chunks that do.
     memory_budget : int, default 256 MiB
         Bytes of one float32 output block, used when ``output_chunks`` is None.
-    activation_budget : int, default 1.25 GiB
+    activation_budget : int, default 768 MiB
         Bytes of network activations of a block (estimated, strip temporaries of every torch
         thread included); a block that needs more is cut into tiles.
     torch_threads : int, optional

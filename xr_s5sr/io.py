@@ -822,6 +822,9 @@ def to_zarr(
     **kwargs
         Passed to :meth:`xarray.Dataset.to_zarr` (e.g. ``encoding``, ``consolidated``,
         ``zarr_format``); ``mode`` is always ``"w"`` and the data are always computed.
+        ``zarr_format`` defaults to 2: its consolidated metadata are part of that format, so
+        the store opens quickly with any Zarr reader (with format 3 they are an extension and
+        zarr-python warns on every write). Pass ``zarr_format=3`` for a version-3 store.
 
     Returns
     -------
@@ -836,6 +839,7 @@ def to_zarr(
         If the target directory does not exist or is not writable (checked before computing).
     """
     with atomic_output(path, overwrite, directory=True) as temp:
+        kwargs.setdefault("zarr_format", 2)
         _uniform_chunks(_fresh_encoding(ds)).to_zarr(temp, mode="w", **kwargs)
     return Path(path)
 
