@@ -15,6 +15,11 @@ Two held-out families, never seen in training (training used seeds < 20,000):
 Each HR scene is degraded with the toolbox model, super-resolved by every shipped model of the
 band and by bicubic, and scored with :func:`xr_s5sr.metrics.compute_metrics` (16 HR pixels cropped
 at the borders, where the degradation saw the zero padding).
+
+A third check needs no reference: a *uniform* scene (one mean spectrum of the band everywhere,
+at 0.3, 1 and 3 times its radiance) must come out unchanged, since it has no detail to restore.
+The mean spectral angle between output and input away from the borders measures the spectral
+offset a model adds where it should add nothing (bicubic: 0).
 """
 
 from __future__ import annotations
@@ -92,6 +97,25 @@ def score(band: int, hr: np.ndarray, models: dict[str, torch.nn.Module]) -> dict
     }
 
 
+UNIFORM_FACTORS = (0.3, 1.0, 3.0)
+
+
+def uniform_scene_angles(band: int, model: torch.nn.Module) -> list[float]:
+    """Mean spectral angle (degrees) added to a uniform scene, one value per brightness factor."""
+    spectrum = (
+        make_granule(band, 32, 32, seed=5)["radiance"]
+        .values.reshape(-1, model.channels)
+        .mean(axis=0)
+    )
+    angles = []
+    for factor in UNIFORM_FACTORS:
+        lr = np.broadcast_to(factor * spectrum, (24, 24, spectrum.size)).astype(np.float32)
+        sr = super_resolve_array(np.ascontiguousarray(lr), model)[BORDER:-BORDER, BORDER:-BORDER]
+        cosine = (sr @ spectrum) / (np.linalg.norm(sr, axis=-1) * np.linalg.norm(spectrum))
+        angles.append(float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))).mean()))
+    return angles
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scenes", type=int, default=3)
@@ -124,6 +148,13 @@ def main() -> None:
                 "metrics": mean,
             }
             print(band, family, json.dumps(mean), flush=True)
+        results[f"band{band}/uniform"] = {
+            "band": band,
+            "family": "uniform",
+            "factors": list(UNIFORM_FACTORS),
+            "sam": {name: uniform_scene_angles(band, model) for name, model in models.items()},
+        }
+        print(band, "uniform", json.dumps(results[f"band{band}/uniform"]["sam"]), flush=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results, ROOT / "docs" / "evaluation.md", args)
 
@@ -143,7 +174,9 @@ def write_markdown(results: dict, path: Path, args: argparse.Namespace) -> None:
         "bicubic SSIM | bicubic SAM (°) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for entry in results.values():
+    scored = [entry for entry in results.values() if entry["family"] != "uniform"]
+    uniform = [entry for entry in results.values() if entry["family"] == "uniform"]
+    for entry in scored:
         metrics = entry["metrics"]
         bic = metrics["bicubic"]
         for method, m in metrics.items():
@@ -154,6 +187,23 @@ def write_markdown(results: dict, path: Path, args: argparse.Namespace) -> None:
                 f"{m['psnr'] - bic['psnr']:+.2f} | {m['ssim']:.4f} | {m['sam']:.3f} | "
                 f"{bic['psnr']:.2f} | {bic['ssim']:.4f} | {bic['sam']:.3f} |"
             )
+    factors = " / ".join(f"{f:g}×" for f in UNIFORM_FACTORS)
+    lines += [
+        "",
+        "## Uniform scenes",
+        "",
+        "Spectral angle (°) between the output and the input of a scene with one spectrum "
+        f"everywhere (the band's mean spectrum at {factors} its radiance). A uniform scene has "
+        "no detail to restore, so the ideal is 0, which bicubic achieves exactly; a non-zero "
+        "angle is a spectral offset the model adds to flat regions.",
+        "",
+        f"| band | model | SAM at {factors} (°) |",
+        "|---|---|---|",
+    ]
+    for entry in uniform:
+        for method, angles in entry["sam"].items():
+            values = " / ".join(f"{a:.3f}" for a in angles)
+            lines.append(f"| {entry['band']} | {method} | {values} |")
     path.write_text("\n".join(lines) + "\n")
 
 
