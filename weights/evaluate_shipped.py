@@ -109,10 +109,10 @@ def uniform_scene_angles(band: int, model: torch.nn.Module) -> list[float]:
     )
     angles = []
     for factor in UNIFORM_FACTORS:
-        lr = np.broadcast_to(factor * spectrum, (24, 24, spectrum.size)).astype(np.float32)
-        sr = super_resolve_array(np.ascontiguousarray(lr), model)[BORDER:-BORDER, BORDER:-BORDER]
-        cosine = (sr @ spectrum) / (np.linalg.norm(sr, axis=-1) * np.linalg.norm(spectrum))
-        angles.append(float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))).mean()))
+        lr = np.full((24, 24, spectrum.size), factor * spectrum, dtype=np.float32)
+        hr = np.full((96, 96, spectrum.size), factor * spectrum, dtype=np.float32)
+        sam = compute_metrics(hr, super_resolve_array(lr, model), border=BORDER)["sam"]
+        angles.append(float(sam[0]))
     return angles
 
 

@@ -29,7 +29,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from xr_s5sr.train import TrainConfig, export, fit, synthetic_pairs
+from xr_s5sr.train import TrainConfig, export, fit, synthetic_split
 from xr_s5sr.weights import update_registry, weights_filename
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,19 +75,11 @@ def train_band(band: int, runs: Path, models: list[str]) -> None:
     if not todo:
         return
     started = time.perf_counter()
-    train_seeds = range(TRAIN_SCENES)
-    val_seeds = range(10_000, 10_000 + VALIDATION_SCENES)
-    train = synthetic_pairs(band, train_seeds, TILE, noise_fraction=NOISE_FRACTION)
-    validation = synthetic_pairs(band, val_seeds, TILE, noise_fraction=NOISE_FRACTION)
+    train, validation, data = synthetic_split(
+        band, TRAIN_SCENES, VALIDATION_SCENES, TILE, noise_fraction=NOISE_FRACTION
+    )
     print(f"band {band}: tiles in {time.perf_counter() - started:.0f} s", flush=True)
-    data = {
-        "source": "synthetic (xr_s5sr.synthetic, not real observations)",
-        "train_seeds": [train_seeds.start, train_seeds.stop],
-        "validation_seeds": [val_seeds.start, val_seeds.stop],
-        "tile": list(TILE),
-        "noise_fraction": NOISE_FRACTION,
-        "script": "weights/train_shipped.py",
-    }
+    data["script"] = "weights/train_shipped.py"
     for config, out in todo:
         print(f"{time.strftime('%H:%M:%S')} train {config.model} band {band}", flush=True)
         result = fit(config, train, validation, out)

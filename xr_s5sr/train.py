@@ -153,6 +153,37 @@ def synthetic_pairs(
     return pairs
 
 
+def synthetic_split(
+    band: int,
+    train_scenes: int,
+    validation_scenes: int,
+    shape: tuple[int, int],
+    *,
+    seed: int = 0,
+    n_channel: int | None = None,
+    noise_fraction: float = 0.0,
+) -> tuple[list[Pair], list[Pair], dict[str, Any]]:
+    """Training and validation pairs from disjoint synthetic scene seeds, and their description.
+
+    Training scenes use seeds ``100000·seed + [0, train_scenes)``, validation scenes
+    ``100000·seed + 10000 + [0, validation_scenes)``; the description (seeds, tile, noise
+    fraction) goes into the model card.
+    """
+    base = seed * 100_000
+    train_seeds = range(base, base + train_scenes)
+    val_seeds = range(base + 10_000, base + 10_000 + validation_scenes)
+    train = synthetic_pairs(band, train_seeds, shape, n_channel, noise_fraction)
+    validation = synthetic_pairs(band, val_seeds, shape, n_channel, noise_fraction)
+    data = {
+        "source": "synthetic (xr_s5sr.synthetic, not real observations)",
+        "train_seeds": [train_seeds.start, train_seeds.stop],
+        "validation_seeds": [val_seeds.start, val_seeds.stop],
+        "tile": list(shape),
+        "noise_fraction": noise_fraction,
+    }
+    return train, validation, data
+
+
 def l1b_pairs(
     paths: Sequence[str | Path], band: int, tile: tuple[int, int] = (512, 256)
 ) -> list[Pair]:
@@ -555,24 +586,15 @@ def run_from_args(args: argparse.Namespace) -> int:
             "validation_tiles": n_val,
         }
     else:
-        train_seeds = range(config.seed * 100_000, config.seed * 100_000 + args.synthetic_scenes)
-        val_seeds = range(
-            10_000 + config.seed * 100_000, 10_000 + config.seed * 100_000 + args.validation_scenes
+        train, validation, data = synthetic_split(
+            config.band,
+            args.synthetic_scenes,
+            args.validation_scenes,
+            (args.tile[0], args.tile[1]),
+            seed=config.seed,
+            n_channel=args.n_channel,
+            noise_fraction=args.noise_fraction,
         )
-        shape = (args.tile[0], args.tile[1])
-        train = synthetic_pairs(
-            config.band, train_seeds, shape, args.n_channel, args.noise_fraction
-        )
-        validation = synthetic_pairs(
-            config.band, val_seeds, shape, args.n_channel, args.noise_fraction
-        )
-        data = {
-            "source": "synthetic (xr_s5sr.synthetic, not real observations)",
-            "train_seeds": [train_seeds.start, train_seeds.stop],
-            "validation_seeds": [val_seeds.start, val_seeds.stop],
-            "tile": list(shape),
-            "noise_fraction": args.noise_fraction,
-        }
     result = fit(config, train, validation, out, resume=not args.no_resume, progress=not quiet)
     from xr_s5sr.weights import weights_filename
 
@@ -612,4 +634,5 @@ __all__ = [
     "normalisation_stats",
     "run_from_args",
     "synthetic_pairs",
+    "synthetic_split",
 ]
