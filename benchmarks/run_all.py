@@ -57,15 +57,12 @@ from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from conftest import randomise_batchnorm  # noqa: E402
 
 import xr_s5sr  # noqa: E402, F401  (registers the .s5sr accessors)
-from xr_s5sr import inference  # noqa: E402
+from xr_s5sr import engine, fused  # noqa: E402
 from xr_s5sr.degrade import band_kernels, degrade_array  # noqa: E402
+from xr_s5sr.engine import model_spec, super_resolve_array  # noqa: E402
 from xr_s5sr.errors import WeightsError  # noqa: E402
-from xr_s5sr.inference import model_spec, super_resolve_array  # noqa: E402
 from xr_s5sr.metrics import compute_metrics  # noqa: E402
 from xr_s5sr.models import S5DSCR, build_model, fold_batchnorm  # noqa: E402
 from xr_s5sr.synthetic import make_granule  # noqa: E402
@@ -83,7 +80,7 @@ FULL = {
     "tiling_rows": 34,  # two default output blocks of 17 LR rows at 450 × 497
     "tiling_cols": 450,
     "tiling_rounds": 2,
-    "memory_budget": inference.DEFAULT_OUTPUT_BUDGET,
+    "memory_budget": engine.DEFAULT_OUTPUT_BUDGET,
     "scene": (128, 112),  # HR rows × columns of the bf16 PSNR scene
     "degrade": (512, 450),
     "degrade_rounds": 2,
@@ -126,6 +123,26 @@ def macs_per_hr_pixel(net: S5DSCR) -> int:
     """Multiply-adds per HR pixel of the residual stack: L · (k²·m·C + m·C·C)."""
     c = net.config
     return c.layers * (c.kernel_size**2 * c.multiplier * c.channels + c.multiplier * c.channels**2)
+
+
+def randomise_batchnorm(model: S5DSCR, seed: int = 0) -> S5DSCR:
+    """Give every BatchNorm non-trivial running statistics and affine parameters."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                size = module.num_features
+                module.running_mean.copy_(0.3 * torch.randn(size, generator=generator))
+                module.running_var.copy_(0.5 + 1.5 * torch.rand(size, generator=generator))
+                module.weight.copy_(0.5 + torch.rand(size, generator=generator))
+                module.bias.copy_(0.2 * torch.randn(size, generator=generator))
+    return model
+
+
+def network_spec(net: S5DSCR, **kwargs: Any) -> engine.ModelSpec:
+    """Engine spec of the network alone: no data-consistency projection (bench_physics.py
+    measures that), so every variant computes what the module's forward computes."""
+    return model_spec(weights=net, band=BAND, device="cpu", consistency=False, **kwargs)
 
 
 def make_network(name: str, channels: int, lr: np.ndarray, seed: int = 0) -> tuple[S5DSCR, str]:
@@ -197,17 +214,19 @@ def bench_models(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _with_engine_constants(run: Callable[[], object], **constants: Any) -> Callable[[], object]:
-    """``run`` with private constants of :mod:`xr_s5sr.inference` replaced (ablations)."""
+    """``run`` with constants of :mod:`xr_s5sr.fused` replaced (ablations), also where
+    :mod:`xr_s5sr.engine` imported them (its strip-memory reserve)."""
+    modules = [fused, *([engine] if all(hasattr(engine, key) for key in constants) else [])]
 
     def ablated() -> object:
-        saved = {key: getattr(inference, key) for key in constants}
-        for key, value in constants.items():
-            setattr(inference, key, value)
+        saved = [(module, key, getattr(module, key)) for module in modules for key in constants]
+        for module, key, _ in saved:
+            setattr(module, key, constants[key])
         try:
             return run()
         finally:
-            for key, value in saved.items():
-                setattr(inference, key, value)
+            for module, key, value in saved:
+                setattr(module, key, value)
 
     return ablated
 
@@ -225,24 +244,26 @@ def _bench_model(name: str, lr: np.ndarray, rounds: int) -> dict[str, Any]:
     folded_cl = fold_batchnorm(net).to(memory_format=torch.channels_last)
     nchw = torch.from_numpy(lr.transpose(2, 0, 1).copy())[None]
     channels_last = torch.from_numpy(lr).permute(2, 0, 1)[None]
-    spec = model_spec(weights=net, device="cpu")
+    spec = network_spec(net)
     reference = replace(spec, fused=False)
     # One tile whatever the variant (the no-strips ablation would reserve absurd strip memory).
-    engine = partial(super_resolve_array, lr, activation_budget=2**62)
+    run_engine = partial(super_resolve_array, lr, activation_budget=2**62)
 
-    def fused() -> object:
-        return engine(spec)
+    def run_fused() -> object:
+        return run_engine(spec)
 
     with torch.inference_mode():
         variants: dict[str, Callable[[], object]] = {
             "module_unfolded_nchw": lambda: net(nchw),
             "module_folded_nchw": lambda: folded(nchw),
             "module_folded_channels_last": lambda: folded_cl(channels_last),
-            "engine_reference": lambda: engine(reference),
-            "engine_fused": fused,
-            "engine_fused_no_strips": _with_engine_constants(fused, _STRIP_PIXELS=10**12),
-            "engine_reference_bf16_autocast": lambda: engine(replace(reference, dtype="bfloat16")),
-            "engine_fused_bf16": lambda: engine(spec, dtype="bfloat16"),
+            "engine_reference": lambda: run_engine(reference),
+            "engine_fused": run_fused,
+            "engine_fused_no_strips": _with_engine_constants(run_fused, STRIP_PIXELS=10**12),
+            "engine_reference_bf16_autocast": lambda: run_engine(
+                replace(reference, dtype="bfloat16")
+            ),
+            "engine_fused_bf16": lambda: run_engine(spec, dtype="bfloat16"),
         }
         seconds = timed_rounds(variants, rounds)
     base = min(seconds["module_unfolded_nchw"])
@@ -277,7 +298,7 @@ def bench_tiling(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _bench_tiling(name: str, lr: np.ndarray, budget: int, rounds: int) -> dict[str, Any]:
     net, _ = make_network(name, lr.shape[2], lr)
-    spec = model_spec(weights=net, device="cpu")
+    spec = network_spec(net)
     whole = da.from_array(lr, chunks=(-1, -1, -1))
     tiled = super_resolve_array(whole, spec, memory_budget=budget)
 
@@ -363,35 +384,36 @@ def _rss_high_water_mark(reset: bool = False) -> int:
 
 
 def _memory_child(
-    name: str, channels: int, rows: int, cols: int, halo: int, dtype: str, fused: bool
+    name: str, channels: int, rows: int, cols: int, dtype: str, use_fused: bool
 ) -> dict[str, Any]:
     """Run one dask-task-sized block in this (fresh) process; its RSS figures in bytes."""
     import psutil
 
+    net, _ = make_network(name, channels, lr_cube(rows, cols, channels, seed=2))
+    spec = replace(network_spec(net, dtype=dtype), fused=use_fused)
+    halo = spec.halo  # the block halo of the spec (S5-DSCR alone: 4)
     lr = lr_cube(rows + 2 * halo, cols, channels, seed=2)
-    net, _ = make_network(name, channels, lr)
-    spec = replace(model_spec(weights=net, device="cpu", dtype=dtype), fused=fused)
     super_resolve_array(lr[:2, :2], spec)  # load libraries and kernels outside the measurement
     baseline = psutil.Process().memory_info().rss
     _rss_high_water_mark(reset=True)
     start = time.perf_counter()
     # Exactly what one dask task runs: a block with `halo` rows of context on both sides.
-    out = inference._process_block(
+    out = engine._process_block(
         lr,
         halo,
         halo,
         spec=spec,
-        activation_budget=inference.DEFAULT_ACTIVATION_BUDGET,
+        activation_budget=engine.DEFAULT_ACTIVATION_BUDGET,
         torch_threads=None,
     )
     seconds = time.perf_counter() - start
     peak = _rss_high_water_mark()
-    tile_rows, tile_cols = inference._tile_shape(
+    tile_rows, tile_cols = engine._tile_shape(
         rows,
         cols,
-        spec.halo,
-        inference._bytes_per_lr_pixel(spec, channels),
-        inference.DEFAULT_ACTIVATION_BUDGET,
+        spec.tile_halo,
+        engine._bytes_per_lr_pixel(spec, channels),
+        engine.DEFAULT_ACTIVATION_BUDGET,
     )
     return {
         "baseline_rss": baseline,
@@ -399,9 +421,10 @@ def _memory_child(
         "block_peak_over_baseline": peak - baseline,
         "input_bytes": lr.nbytes,
         "output_bytes": out.nbytes,
-        "estimated_activation_bytes": inference._bytes_per_lr_pixel(spec, channels)
-        * (min(rows, tile_rows) + 2 * halo)
-        * min(cols, tile_cols + 2 * halo),
+        "halo_lr": halo,
+        "estimated_activation_bytes": engine._bytes_per_lr_pixel(spec, channels)
+        * (min(rows, tile_rows) + 2 * spec.tile_halo)
+        * min(cols, tile_cols + 2 * spec.tile_halo),
         "seconds": seconds,
     }
 
@@ -413,23 +436,20 @@ def bench_memory(cfg: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {
         "block_lr": [rows, cols, channels],
         "output_budget": budget,
-        "activation_budget": inference.DEFAULT_ACTIVATION_BUDGET,
+        "activation_budget": engine.DEFAULT_ACTIVATION_BUDGET,
     }
     context = multiprocessing.get_context("spawn")
     # The reference path (fused=False) is left out to keep the run short: its smaller tiles
     # (9 float32 HR tensors per value instead of 3) stay within the budgets too.
-    for label, dtype, fused in (
+    for label, dtype, use_fused in (
         ("fused_float32", "float32", True),
         ("fused_bfloat16", "bfloat16", True),
     ):
         with context.Pool(1) as pool:
-            halo = 4  # S5-DSCR's exact halo (ModelSpec.halo)
-            measured = pool.apply(
-                _memory_child, ("s5dscr", channels, rows, cols, halo, dtype, fused)
-            )
+            measured = pool.apply(_memory_child, ("s5dscr", channels, rows, cols, dtype, use_fused))
         measured["within_budgets"] = bool(
             measured["block_peak_over_baseline"]
-            <= budget + inference.DEFAULT_ACTIVATION_BUDGET + measured["input_bytes"]
+            <= budget + engine.DEFAULT_ACTIVATION_BUDGET + measured["input_bytes"]
         )
         results[label] = measured
     return results
@@ -467,12 +487,12 @@ def bench_degradation(cfg: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- report
 def targets(results: dict[str, Any]) -> dict[str, Any]:
     main = results["models"]["s5dscr"]
-    fused = main["variants"]["engine_fused"]
+    fused_entry = main["variants"]["engine_fused"]
     bf16 = results["bf16"]["s5dscr"]
     tiling = results["tiling"]["s5dscr"]
     memory = results["memory"]
     return {
-        "fp32_fraction_of_gemm": {"value": fused["fraction_of_gemm"], "target": ">= 0.60"},
+        "fp32_fraction_of_gemm": {"value": fused_entry["fraction_of_gemm"], "target": ">= 0.60"},
         "bf16_speedup": {"value": main["bf16_speedup"], "target": ">= 2.5"},
         "bf16_psnr_change_db": {"value": bf16["psnr_change_db"], "target": "|x| < 0.05"},
         "dask_tiling_overhead": {

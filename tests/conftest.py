@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import dask
@@ -11,9 +13,12 @@ import netCDF4
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 from torch import nn
 
-from xr_s5sr.io import FILL_VALUE, RADIANCE_UNITS
+from xr_s5sr.l1b import FILL_VALUE, RADIANCE_UNITS
+from xr_s5sr.models import S5DSCR
+from xr_s5sr.synthetic import make_granule
 
 #: Real S5P crops of the S5P_SISR_Toolbox (never committed; read when present).
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "s5p_sisr_toolbox"
@@ -46,6 +51,77 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 
 
+# ---------------------------------------------------------------------------------- accessor inputs
+#: The small synthetic granule behind :func:`s5sr_object`: band 7, 32 scanlines × 12 ground
+#: pixels × 6 channels (32 ≥ 28, the fewest LR scanlines a band-7 consistency projection
+#: needs), chunked by 8 scanlines when dask-backed.
+SMALL_BAND = 7
+SMALL_CHANNELS = 6
+SMALL_CHUNKS = {"scanline": 8}
+
+
+@cache
+def small_granule() -> xr.Dataset:
+    """numpy-backed band-7 granule (32 × 12 × 6); its radiance carries ``s5p_band`` too.
+
+    Cached: treat it as read-only (the accessor never mutates its input).
+    """
+    ds = make_granule(SMALL_BAND, 32, 12, seed=0, n_channel=SMALL_CHANNELS)
+    ds["radiance"].attrs["s5p_band"] = SMALL_BAND
+    return ds
+
+
+@dataclass(frozen=True)
+class S5SRObject:
+    """One accessor input: ``obj`` (what the test calls ``.s5sr`` on) and its numpy twin."""
+
+    obj: xr.Dataset | xr.DataArray
+    eager: xr.Dataset | xr.DataArray
+    kind: str  # "dataset" or "dataarray"
+    lazy: bool  # dask-backed
+
+    def radiance(self, result: xr.Dataset | xr.DataArray) -> xr.DataArray:
+        """The radiance of a result of the same kind as ``obj``."""
+        return result if isinstance(result, xr.DataArray) else result["radiance"]
+
+
+#: (kind, lazy) combinations of :func:`s5sr_object`, with their test ids.
+OBJECT_KINDS = [
+    pytest.param(kind, lazy, id=f"{kind}-{'dask' if lazy else 'numpy'}")
+    for kind in ("dataset", "dataarray")
+    for lazy in (False, True)
+]
+
+
+def make_s5sr_object(kind: str, lazy: bool, ds: xr.Dataset | None = None) -> S5SRObject:
+    """``ds`` (default :func:`small_granule`) as a Dataset or its radiance, numpy or dask."""
+    ds = small_granule() if ds is None else ds
+    eager: xr.Dataset | xr.DataArray = ds if kind == "dataset" else ds["radiance"]
+    obj = eager.chunk(SMALL_CHUNKS) if lazy else eager
+    return S5SRObject(obj, eager, kind, lazy)
+
+
+@pytest.fixture(params=[p.values for p in OBJECT_KINDS], ids=[p.id for p in OBJECT_KINDS])
+def s5sr_object(request: pytest.FixtureRequest) -> S5SRObject:
+    """Each of Dataset/DataArray × numpy/dask of the small granule."""
+    kind, lazy = request.param
+    return make_s5sr_object(kind, lazy)
+
+
+def tiny_local_network(seed: int = 0) -> S5DSCR:
+    """Tiny scale-equivariant S5-DSCR for the small granule (6 channels, band 7, L=1, k=3, m=1).
+
+    Small random weights, ``output_std`` 0.1 (detail about a tenth of the radiance), eval mode.
+    """
+    torch.manual_seed(seed)
+    net = S5DSCR(SMALL_CHANNELS, 1, 3, 1, residual="signed", scaling="local", band=SMALL_BAND)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.mul_(0.5)
+    net.set_output_scale(0.1)
+    return net.eval()
+
+
 def randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Give every BatchNorm non-trivial running statistics and affine parameters."""
     generator = torch.Generator().manual_seed(seed)
@@ -58,6 +134,29 @@ def randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
                 module.weight.copy_(0.5 + torch.rand(size, generator=generator))
                 module.bias.copy_(0.2 * torch.randn(size, generator=generator))
     return model
+
+
+def random_network(
+    radiance: np.ndarray, name: str = "s5dscr", residual: str = "paper", seed: int = 0
+) -> S5DSCR:
+    """Random preset network with non-trivial BatchNorm statistics, normalised to ``radiance``.
+
+    ``radiance``: (scanline, ground_pixel, spectral_channel). Left in train mode on purpose:
+    the engine must run an eval-mode, folded snapshot.
+    """
+    from xr_s5sr.models import build_model
+
+    torch.manual_seed(seed)
+    net = randomise_batchnorm(build_model(name, radiance.shape[-1], residual), seed)  # type: ignore[arg-type]
+    net.set_normalisation(
+        torch.from_numpy(radiance.mean(axis=(0, 1))), torch.from_numpy(radiance.std(axis=(0, 1)))
+    )
+    return net.train()
+
+
+def max_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Max abs difference relative to the data scale (max |b|), NaN ignored."""
+    return float(np.nanmax(np.abs(a - b)) / np.nanmax(np.abs(b)))
 
 
 def reference_path(name: str) -> Path:

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 import xr_s5sr
-from xr_s5sr import cli, io, synthetic
+from xr_s5sr import cli, l1b, synthetic
 from xr_s5sr.bands import get_band
 from xr_s5sr.models import build_model
 from xr_s5sr.weights import save_weights
@@ -25,10 +25,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny band-7 L1B granule and random S5-DSCR-S weights for its 6 channels."""
     root = tmp_path_factory.mktemp("cli")
     granule = synthetic.make_granule(7, 32, 24, seed=1, n_channel=N_CHANNEL)
-    l1b = io.write_l1b(granule, root / "S5P_TEST_L1B_RA_BD7_tiny.nc")
+    path = l1b.write_l1b(granule, root / "S5P_TEST_L1B_RA_BD7_tiny.nc")
     weights = root / "s5dscr_s_band7.safetensors"
     save_weights(build_model("s5dscr_s", N_CHANNEL), weights, band=7, model_name="s5dscr_s")
-    return {"l1b": Path(l1b), "weights": weights}
+    return {"l1b": Path(path), "weights": weights}
 
 
 def run_args(files: dict[str, Path], source: Path, target: Path, *extra: str) -> list[str]:
@@ -53,7 +53,7 @@ def test_run_writes_super_resolved_netcdf(
     assert captured.out == ""
     # A progress bar may precede it on stderr when the compute lasts over a second (slow CI).
     assert captured.err.strip().splitlines()[-1] == f"wrote {out}"
-    expected = io.open_l1b(files["l1b"], chunks=None).s5sr.super_resolve(
+    expected = l1b.open_l1b(files["l1b"], chunks=None).s5sr.super_resolve(
         model="s5dscr_s", weights=files["weights"]
     )
     with xr.open_dataset(out) as written:
@@ -73,7 +73,7 @@ def test_run_to_zarr_and_lr_input(files: dict[str, Path], tmp_path: Path) -> Non
 
 
 def test_degrade_matches_library_and_noise_option(files: dict[str, Path], tmp_path: Path) -> None:
-    hr = io.open_l1b(files["l1b"], chunks=None)
+    hr = l1b.open_l1b(files["l1b"], chunks=None)
     out = tmp_path / "lr.nc"
     assert cli.main(["-q", "degrade", str(files["l1b"]), str(out)]) == 0
     with xr.open_dataset(out) as written:
@@ -200,7 +200,7 @@ def test_evaluate_prints_table_and_writes_scores(
     assert lines[1].startswith("s5dscr_s")
     assert lines[2].startswith("bicubic")
     assert lines[3].startswith("PSNR gain of s5dscr_s over bicubic:")
-    hr = io.open_l1b(files["l1b"], chunks=None)
+    hr = l1b.open_l1b(files["l1b"], chunks=None)
     with xr.open_dataset(products["sr"]) as sr:
         expected = sr.s5sr.evaluate(hr, paper_compatible=True)
     with xr.open_dataset(scores_path) as written:
@@ -228,7 +228,7 @@ def test_quicklook_command_writes_pngs(
 def demo_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Random S5-DSCR-S weights with the channel count of the band-7 demo granule."""
     if 7 in synthetic.sample_bands():
-        channels = io.open_l1b(synthetic.sample_path(7)).sizes["spectral_channel"]
+        channels = l1b.open_l1b(synthetic.sample_path(7)).sizes["spectral_channel"]
     else:
         channels = get_band(7).spectral_channels
     path = tmp_path_factory.mktemp("demo_weights") / "s5dscr_s_band7.safetensors"
@@ -251,7 +251,8 @@ def test_demo_writes_outputs_and_table(
     assert lines[0].split() == ["model", "psnr", "[dB]", "ssim", "sam", "[degree]"]
     assert lines[1].startswith("s5dscr_s")
     assert lines[2].startswith("bicubic")
-    assert lines[3].startswith("PSNR gain of s5dscr_s over bicubic:")
+    assert lines[3].startswith("backprojection")  # the training-free yardstick
+    assert lines[4].startswith("PSNR gain of s5dscr_s over bicubic:")
     with xr.open_dataset(sr_path) as sr:
         assert sr.radiance.shape[:2] == (128, 64)
         assert sr.attrs["s5sr_model"] == "s5dscr_s"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+
 import dask.array as da
 import numpy as np
 import pytest
 import scipy.io
-import xarray as xr
 from conftest import raise_if_dask_computes, reference_path
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import ndimage
 
 import xr_s5sr
-from xr_s5sr.degrade import HALF_TAPS, band_kernels, degrade_array, lr_positions, mtf_kernels
+from xr_s5sr.degrade import HALF_TAPS, band_kernels, degrade_array, mtf_kernels
+from xr_s5sr.grid import lr_positions
 
 # SPEC §2 reference central taps [14..20] (verified independently).
 REFERENCE_TAPS = {
@@ -86,7 +90,8 @@ def test_swir_width_215_gives_53(rng: np.random.Generator) -> None:
 def test_dask_equals_numpy_for_any_chunking(rng: np.random.Generator, chunks: tuple) -> None:
     x = rng.random((203, 61, 3))
     expected = degrade_array(x, 7)
-    lazy = degrade_array(da.from_array(x, chunks=chunks), 7)
+    with raise_if_dask_computes():
+        lazy = degrade_array(da.from_array(x, chunks=chunks), 7)
     assert isinstance(lazy, da.Array)
     np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-12, atol=1e-15)
 
@@ -160,59 +165,55 @@ def test_bad_noise_argument() -> None:
         degrade_array(np.zeros((16, 16)), 1, noise="lr")
 
 
-# ------------------------------------------------------------------------------ accessor
-@pytest.fixture
-def granule() -> xr.Dataset:
-    return xr_s5sr.synthetic.make_granule(3, n_scanline=48, n_ground_pixel=36, seed=2, n_channel=5)
+# ------------------------------------------------------------------------------ properties
+PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def test_accessor_degrade_dataset(granule: xr.Dataset) -> None:
-    lr = granule.s5sr.degrade()
-    assert dict(lr.radiance.sizes) == {"scanline": 12, "ground_pixel": 9, "spectral_channel": 5}
-    np.testing.assert_allclose(
-        lr.radiance.values, degrade_array(granule.radiance.values, 3), rtol=1e-6
+@st.composite
+def chunking(draw: st.DrawFn, size: int) -> tuple[int, ...]:
+    """Random chunk sizes summing to ``size`` (1 to 4 chunks)."""
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, size - 1)), max_size=3)))
+    edges = [0, *(c for c in cuts if c < size), size]
+    return tuple(b - a for a, b in itertools.pairwise(edges))
+
+
+@st.composite
+def nan_positions(draw: st.DrawFn, shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    """Up to three (scanline, ground_pixel, channel) positions to set to NaN."""
+    position = st.tuples(*(st.integers(0, n - 1) for n in shape))
+    return draw(st.lists(position, max_size=3))
+
+
+@PROPERTY
+@given(data=st.data())
+def test_degradation_chunk_invariance_shapes_and_nan_support(data: st.DataObject) -> None:
+    """For random shapes, chunkings and NaN masks: dask equals numpy, sizes are ``n // 4``,
+    and NaN is exactly where the 40-tap support holds a NaN."""
+    shape = (
+        data.draw(st.integers(4, 48), "n_scanline"),
+        data.draw(st.integers(4, 24), "n_pixel"),
+        data.draw(st.integers(1, 3), "n_channel"),
     )
-    assert lr.radiance.dtype == np.float32
-    np.testing.assert_array_equal(lr.scanline.values, granule.scanline.values[2::4])
-    np.testing.assert_array_equal(lr.latitude.values, granule.latitude.values[2::4, 2::4][:12, :9])
-    np.testing.assert_array_equal(
-        lr.nominal_wavelength.values, granule.nominal_wavelength.values[2::4][:9]
-    )
-    assert lr.radiance.attrs == granule.radiance.attrs
-    assert lr.attrs["s5p_band"] == 3
-    assert "s5sr.degrade(band=3)" in lr.attrs["history"]
-    assert "GNyq_x along scanline" in lr.attrs["s5sr_degradation"]
-    assert all(not v.encoding for v in lr.variables.values())
-    assert "history" not in granule.attrs  # input untouched
+    band = data.draw(st.integers(1, 8), "band")
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]), "dtype")
+    x = np.random.default_rng(data.draw(st.integers(0, 2**16), "seed")).random(shape).astype(dtype)
+    holes = data.draw(nan_positions(shape), "nan")
+    for position in holes:
+        x[position] = np.nan
+    chunks = (data.draw(chunking(shape[0])), data.draw(chunking(shape[1])), -1)
 
+    expected = degrade_array(x, band)
+    lazy = degrade_array(da.from_array(x, chunks=chunks), band)
+    assert expected.shape == lazy.shape == (shape[0] // 4, shape[1] // 4, shape[2])
+    assert expected.dtype == lazy.dtype == dtype
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(lazy.compute(), expected, rtol=tolerance, atol=tolerance * 1e-3)
 
-def test_accessor_degrade_is_lazy_and_chunk_invariant(granule: xr.Dataset) -> None:
-    expected = granule.s5sr.degrade()
-    for chunks in (5, 13, 48):
-        with raise_if_dask_computes():
-            lazy = granule.chunk({"scanline": chunks}).s5sr.degrade()
-        assert isinstance(lazy.radiance.data, da.Array)
-        xr.testing.assert_allclose(lazy.radiance.compute(), expected.radiance, rtol=1e-6)
-
-
-def test_accessor_degrade_dataarray(granule: xr.Dataset) -> None:
-    lr = granule.radiance.s5sr.degrade(band=3)
-    assert isinstance(lr, xr.DataArray)
-    assert lr.shape == (12, 9, 5)
-    assert "s5sr.degrade" in lr.attrs["history"]
-
-
-def test_accessor_degrade_needs_a_band(granule: xr.Dataset) -> None:
-    anonymous = granule.radiance.copy()
-    anonymous.attrs.pop("s5p_band", None)
-    anonymous.name = "values"
-    with pytest.raises(xr_s5sr.BandError, match="Pass band="):
-        anonymous.s5sr.degrade()
-    with pytest.raises(xr_s5sr.BandError, match="Unknown S5P band 9"):
-        granule.s5sr.degrade(band=9)
-
-
-def test_accessor_degrade_missing_dim(granule: xr.Dataset) -> None:
-    renamed = granule.rename({"ground_pixel": "columns_of_pixels"})
-    with pytest.raises(xr_s5sr.DimensionError, match="No 'ground_pixel' dimension found"):
-        renamed.s5sr.degrade()
+    # LR pixel j reads HR pixels 4j + 2 + o for o in [-20, 19] (tap 40 dropped), per axis.
+    centres = [4 * np.arange(n // 4) + 2 for n in shape[:2]]
+    nan = np.zeros(expected.shape, bool)
+    for p, q, c in holes:
+        rows = (p - centres[0] >= -HALF_TAPS) & (p - centres[0] < HALF_TAPS)
+        cols = (q - centres[1] >= -HALF_TAPS) & (q - centres[1] < HALF_TAPS)
+        nan[:, :, c] |= rows[:, None] & cols[None, :]
+    np.testing.assert_array_equal(np.isnan(expected), nan)

@@ -55,7 +55,8 @@ def test_require_dims_error_names_missing_and_found() -> None:
 def test_resolve_band_sources_in_order() -> None:
     ds = cube().to_dataset()
     assert resolve_band(ds.assign_attrs(s5p_band=4), None) == 4
-    assert resolve_band(ds.assign_attrs(s5p_band=4), 6) == 6  # explicit wins
+    assert resolve_band(ds.assign_attrs(s5p_band=4), 4) == 4  # explicit and agreeing
+    assert resolve_band(ds, 6) == 6  # explicit, nothing declared
     ds["radiance"].attrs["s5p_band"] = "BD5"
     assert resolve_band(ds, None) == 5  # radiance variable attrs
     named = cube().rename("BAND7_RADIANCE")
@@ -63,6 +64,30 @@ def test_resolve_band_sources_in_order() -> None:
     sourced = cube()
     sourced.encoding["source"] = "/data/S5P_OFFL_L1B_RA_BD8_x.nc"
     assert resolve_band(sourced, None) == 8  # file name
+
+
+def test_band_argument_contradicting_the_data_is_refused() -> None:
+    ds = cube().to_dataset().assign_attrs(s5p_band=7)
+    with pytest.raises(
+        BandError, match=r"band=8 contradicts the data, which is band 7 according to attrs"
+    ):
+        resolve_band(ds, 8)
+    # The explicit override: relabel the data when its metadata is wrong.
+    assert resolve_band(ds.assign_attrs(s5p_band=8), 8) == 8
+    named = cube().rename("BAND7_RADIANCE")
+    with pytest.raises(BandError, match="band 7 according to its name"):
+        resolve_band(named, 8)
+
+
+def test_band_argument_contradicting_the_wavelengths_is_refused() -> None:
+    array = cube()
+    wavelength = np.linspace(2306.0, 2344.0, array.sizes["spectral_channel"])
+    array = array.assign_coords(nominal_wavelength=("spectral_channel", wavelength))
+    assert resolve_band(array, 7) == 7
+    with pytest.raises(BandError, match=r"median 2325.0 nm lies in band 7, not in band 8"):
+        resolve_band(array, 8)
+    far = array.assign_coords(nominal_wavelength=("spectral_channel", wavelength * 10))
+    assert resolve_band(far, 8) == 8  # no band holds these wavelengths: not checked
 
 
 def test_resolve_band_errors() -> None:

@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from xr_s5sr import errors
 from xr_s5sr.bands import BANDS
 from xr_s5sr.dims import DIM_ALIASES
-from xr_s5sr.io import FILL_VALUE
+from xr_s5sr.l1b import FILL_VALUE
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 
+@pytest.mark.slow
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings_handlers.python")
@@ -34,7 +36,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     api = (site / "api" / "index.html").read_text()
     # Docstrings were rendered, including the accessor methods under their xarray names.
-    assert 'id="xr_s5sr.io.open_l1b"' in api
+    assert 'id="xr_s5sr.l1b.open_l1b"' in api
     assert 'id="xr_s5sr.accessor.S5SRAccessor.super_resolve"' in api
     assert "Dataset.s5sr / DataArray.s5sr" in api
     # The changelog page includes the repository's CHANGELOG.md.
@@ -46,7 +48,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
 def test_api_reference_targets_exist() -> None:
     targets = re.findall(r"^::: (\S+)", (DOCS / "api.md").read_text(), flags=re.MULTILINE)
     assert "xr_s5sr.accessor.S5SRAccessor" in targets
-    for module in ("bands", "io", "degrade", "models", "dims", "errors", "synthetic"):
+    for module in ("bands", "l1b", "store", "degrade", "models", "dims", "errors", "synthetic"):
         assert f"xr_s5sr.{module}" in targets
     for target in targets:
         package, module, *names = target.split(".")
@@ -103,3 +105,25 @@ def test_install_page_pins_the_readme_torch() -> None:
     install = (DOCS / "install.md").read_text()
     for pin in pins:
         assert f"pip install {pin}" in install
+
+
+def _error_rows() -> list[list[str]]:
+    text = (DOCS / "errors.md").read_text()
+    return [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| `") and "Error" in line.split("|")[1]
+    ]
+
+
+def test_errors_page_lists_every_class_and_real_messages() -> None:
+    rows = _error_rows()
+    documented = {row[0].strip("`") for row in rows}
+    classes = {name for name in errors.__all__ if name.endswith("Error")}
+    assert classes <= documented
+    sources = "".join(p.read_text() for p in (ROOT / "xr_s5sr").glob("*.py"))
+    # Messages are f-strings: compare with quotes and spacing of the source normalised away.
+    flat = re.sub(r'"\s*\n\s*f?"', "", sources)
+    for row in rows:
+        for phrase in re.findall(r"`([^`]+)`", row[2]):
+            assert phrase in flat, f"{row[0]}: key phrase {phrase!r} is not in any message"

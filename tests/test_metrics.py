@@ -255,18 +255,6 @@ def test_evaluate_default_baseline_is_bicubic_of_degraded_reference(granule: xr.
     xr.testing.assert_identical(estimate.s5sr.evaluate(granule), scores)  # accessor delegates
 
 
-def test_accessor_evaluate_dataset_and_dataarray(granule: xr.Dataset) -> None:
-    sr = granule.s5sr.degrade().s5sr.bicubic()  # s5sr_model="bicubic" → name collision
-    from_dataset = sr.s5sr.evaluate(granule, baseline=granule * 0.98)
-    from_dataarray = sr.radiance.s5sr.evaluate(granule.radiance, baseline=granule.radiance * 0.98)
-    assert from_dataset["model"].values.tolist() == ["bicubic", "baseline"]
-    for name in ("psnr", "ssim", "sam"):
-        np.testing.assert_array_equal(from_dataset[name], from_dataarray[name])
-    collision = sr.s5sr.evaluate(granule)
-    assert collision["model"].values.tolist() == ["bicubic", "bicubic_baseline"]
-    assert collision["psnr"].values[0] == collision["psnr"].values[1]
-
-
 def test_evaluate_transposed_dims_paper_and_per_channel(granule: xr.Dataset) -> None:
     estimate = granule.radiance * 0.99
     scores = evaluate_dataset(

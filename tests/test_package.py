@@ -1,13 +1,13 @@
-"""Package-level behaviour: import cost, accessor registration, versions, public API."""
+"""Package-level behaviour: import cost, accessor registration, versions, public API.
+
+The accessor's own behaviour is tested in test_accessor.py.
+"""
 
 from __future__ import annotations
 
 import io
 import subprocess
 import sys
-
-import numpy as np
-import xarray as xr
 
 import xr_s5sr
 
@@ -20,20 +20,6 @@ def test_import_registers_accessors_without_importing_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-def test_accessor_band_and_dims_properties() -> None:
-    da = xr.DataArray(
-        np.zeros((2, 3, 4), np.float32),
-        dims=("along_track", "x", "channel"),
-        attrs={"s5p_band": 5},
-    )
-    assert da.s5sr.band == 5
-    assert da.s5sr.dims == {
-        "scanline": "along_track",
-        "ground_pixel": "x",
-        "spectral_channel": "channel",
-    }
 
 
 def test_show_versions_lists_core_dependencies() -> None:

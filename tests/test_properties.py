@@ -1,40 +1,31 @@
-"""Property-based tests (hypothesis) and the open_l1b fuzzer.
+"""The open_l1b fuzzer (hypothesis): malformed layouts, truncated and bit-flipped files,
+non-netCDF files. open_l1b returns a valid Dataset or raises an S5SRError, never anything else,
+also when the damage is only found while dask reads the data.
 
-- Degradation: for random shapes, chunkings and NaN masks, dask equals numpy, sizes are
-  ``n // 4``, and NaN is exactly where the 40-tap support holds a NaN.
-- Inference engine (tiny random S5-DSCR-S, 3 channels): for random shapes and chunkings dask
-  equals numpy and sizes are ``4 n``; NaN stays inside the input mask dilated by the receptive
-  radius, and every other pixel equals the clean run.
-- open_l1b on malformed files (mutated layouts, truncated and bit-flipped files, non-netCDF
-  files): it returns a valid Dataset or raises an S5SRError, never anything else, also when the
-  damage is only found while dask reads the data.
+PENDING MOVE: these are tests of xr_s5sr.l1b and belong in tests/test_l1b.py, which the
+io-split helper owns. The property tests of the degradation moved to test_degrade.py, those of
+the engine to test_engine.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import dask.array as da
 import h5py
 import netCDF4
 import numpy as np
 import pytest
-import torch
 import xarray as xr
-from conftest import randomise_batchnorm, write_raw_l1b
+from conftest import write_raw_l1b
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xr_s5sr.degrade import HALF_TAPS, degrade_array
 from xr_s5sr.errors import BandError, L1BFormatError, S5SRError
-from xr_s5sr.inference import ModelSpec, model_spec, super_resolve_array
-from xr_s5sr.io import open_l1b, write_l1b
-from xr_s5sr.models import build_model
+from xr_s5sr.l1b import open_l1b, write_l1b
 from xr_s5sr.synthetic import make_granule
 
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -42,116 +33,6 @@ PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 QUIET_H5NETCDF = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 ENGINES = ("netcdf4", "h5netcdf")
 STANDARD = "BAND3_RADIANCE/STANDARD_MODE"
-
-
-@st.composite
-def chunking(draw: st.DrawFn, size: int) -> tuple[int, ...]:
-    """Random chunk sizes summing to ``size`` (1 to 4 chunks)."""
-    cuts = sorted(draw(st.sets(st.integers(1, max(1, size - 1)), max_size=3)))
-    edges = [0, *(c for c in cuts if c < size), size]
-    return tuple(b - a for a, b in itertools.pairwise(edges))
-
-
-@st.composite
-def nan_positions(draw: st.DrawFn, shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
-    """Up to three (scanline, ground_pixel, channel) positions to set to NaN."""
-    position = st.tuples(*(st.integers(0, n - 1) for n in shape))
-    return draw(st.lists(position, max_size=3))
-
-
-# ---------------------------------------------------------------------------------- degradation
-@PROPERTY
-@given(data=st.data())
-def test_degradation_chunk_invariance_shapes_and_nan_support(data: st.DataObject) -> None:
-    shape = (
-        data.draw(st.integers(4, 48), "n_scanline"),
-        data.draw(st.integers(4, 24), "n_pixel"),
-        data.draw(st.integers(1, 3), "n_channel"),
-    )
-    band = data.draw(st.integers(1, 8), "band")
-    dtype = data.draw(st.sampled_from([np.float32, np.float64]), "dtype")
-    x = np.random.default_rng(data.draw(st.integers(0, 2**16), "seed")).random(shape).astype(dtype)
-    holes = data.draw(nan_positions(shape), "nan")
-    for position in holes:
-        x[position] = np.nan
-    chunks = (data.draw(chunking(shape[0])), data.draw(chunking(shape[1])), -1)
-
-    expected = degrade_array(x, band)
-    lazy = degrade_array(da.from_array(x, chunks=chunks), band)
-    assert expected.shape == lazy.shape == (shape[0] // 4, shape[1] // 4, shape[2])
-    assert expected.dtype == lazy.dtype == dtype
-    tolerance = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(lazy.compute(), expected, rtol=tolerance, atol=tolerance * 1e-3)
-
-    # LR pixel j reads HR pixels 4j + 2 + o for o in [-20, 19] (tap 40 dropped), per axis.
-    centres = [4 * np.arange(n // 4) + 2 for n in shape[:2]]
-    nan = np.zeros(expected.shape, bool)
-    for p, q, c in holes:
-        rows = (p - centres[0] >= -HALF_TAPS) & (p - centres[0] < HALF_TAPS)
-        cols = (q - centres[1] >= -HALF_TAPS) & (q - centres[1] < HALF_TAPS)
-        nan[:, :, c] |= rows[:, None] & cols[None, :]
-    np.testing.assert_array_equal(np.isnan(expected), nan)
-
-
-# ---------------------------------------------------------------------------------- inference
-@functools.cache
-def tiny_spec() -> ModelSpec:
-    """Tiny random S5-DSCR-S (3 channels, signed residual) as an engine spec."""
-    torch.manual_seed(11)
-    net = randomise_batchnorm(build_model("s5dscr_s", 3, "signed"), seed=11)
-    net.set_normalisation(0.5, 0.3)
-    return model_spec(weights=net, device="cpu")
-
-
-@PROPERTY
-@given(data=st.data())
-def test_inference_chunk_invariance_and_shapes(data: st.DataObject) -> None:
-    shape = (data.draw(st.integers(1, 20), "n_scanline"), data.draw(st.integers(1, 8), "n_pixel"))
-    x = np.random.default_rng(data.draw(st.integers(0, 2**16), "seed")).random((*shape, 3))
-    chunks = (data.draw(chunking(shape[0])), data.draw(chunking(shape[1])), -1)
-    model = data.draw(st.sampled_from(["network", "bicubic"]), "model")
-    spec = tiny_spec() if model == "network" else model_spec("bicubic", device="cpu")
-
-    expected = super_resolve_array(x.astype(np.float32), spec)
-    lazy = super_resolve_array(da.from_array(x, chunks=chunks), spec)
-    assert isinstance(lazy, da.Array)
-    assert expected.shape == lazy.shape == (4 * shape[0], 4 * shape[1], 3)
-    assert expected.dtype == lazy.dtype == np.float32
-    scale = float(np.abs(expected).max())
-    np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-5, atol=1e-6 * scale)
-
-
-@PROPERTY
-@given(data=st.data())
-def test_inference_nan_stays_within_the_dilated_mask(data: st.DataObject) -> None:
-    shape = (
-        data.draw(st.integers(1, 20), "n_scanline"),
-        data.draw(st.integers(1, 8), "n_pixel"),
-        3,
-    )
-    x = np.random.default_rng(data.draw(st.integers(0, 2**16), "seed")).random(shape)
-    x = x.astype(np.float32)
-    holes = data.draw(nan_positions(shape), "nan")
-    dirty = x.copy()
-    for position in holes:
-        dirty[position] = np.nan
-    spec = tiny_spec()
-    radius = spec.receptive_radius
-    chunks = (data.draw(chunking(shape[0])), -1, -1)
-
-    clean = super_resolve_array(x, spec)
-    out = super_resolve_array(da.from_array(dirty, chunks=chunks), spec).compute()
-    # Dilate the input mask (any channel: the network mixes channels) by the radius, then ×4.
-    allowed = np.zeros(shape[:2], bool)
-    for p, q, _ in holes:
-        allowed[max(0, p - radius) : p + radius + 1, max(0, q - radius) : q + radius + 1] = True
-    allowed = np.repeat(np.repeat(allowed, 4, axis=0), 4, axis=1)
-    missing = np.isnan(out)
-    assert not (missing & ~allowed[..., None]).any()
-    for p, q, c in holes:  # the missing pixel itself is never filled in
-        assert missing[4 * p : 4 * p + 4, 4 * q : 4 * q + 4, c].all()
-    scale = float(np.abs(clean).max())
-    np.testing.assert_allclose(out[~missing], clean[~missing], rtol=1e-5, atol=1e-6 * scale)
 
 
 # ---------------------------------------------------------------------------------- open_l1b fuzz

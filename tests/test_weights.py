@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
 import hashlib
 import json
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -667,3 +669,37 @@ def test_safetensors_header_that_looks_like_a_pickle_opcode(tmp_path: Path) -> N
     loaded = weights.load_weights_file(path, band=3)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_unreadable_weights_cache_even_as_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chmod tests are skipped as root; here the read itself fails."""
+    shipped = tmp_path / "weights"
+    shipped.mkdir()
+    name = weights.weights_filename(3, "s5dscr_s")
+    weights.save_weights(
+        S5DSCR(4, layers=1, kernel_size=3, multiplier=1),
+        shipped / name,
+        band=3,
+        model_name="s5dscr_s",
+    )
+    weights.update_registry(shipped, tmp_path / "registry.txt")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copy(shipped / name, cache / name)
+    monkeypatch.setattr(weights, "REGISTRY_FILE", tmp_path / "registry.txt")
+    monkeypatch.setattr(weights, "CHECKOUT_WEIGHTS_DIR", None)
+    monkeypatch.setenv("XR_S5SR_DATA_DIR", str(cache))
+
+    def guarded_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(file).parent == cache:
+            raise PermissionError(13, "Permission denied", str(file))
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(weights, "open", guarded_open, raising=False)
+    with pytest.raises(
+        WeightsError,
+        match=r"Cannot read the weights cache .*Permission denied.*set XR_S5SR_DATA_DIR",
+    ):
+        weights.resolve_weights(3, "s5dscr_s")

@@ -10,15 +10,20 @@ same recipe for one model (its flags are the :class:`~xr_s5sr.train.TrainConfig`
 
 Recipe (one 2-core CPU session for all 14 models; every setting is in each model card):
 
-* data: 40 training and 6 validation scenes of 160 × 160 HR pixels per band (30 % with
-  instrument noise), LR patches 16 × 16 (HR 64 × 64) at stride 4 inside a 4-pixel margin;
-* signed residual, per-channel normalisation, last layer initialised at zero (training starts from
-  bicubic), Adam 1e-3 with a cosine decay to 0 over the run;
-* S5-DSCR-S: batch 4, bf16 autocast, trained from scratch on every band;
-* S5-DSCR: batch 2, float32 (PyTorch 2.13's CPU bf16 backward was ~15× slower for its 64 × 64
-  HR patches); band 3 from scratch (600 steps), band 7 from scratch (300 steps), the other bands
-  warm-started from the model of the band with the same channel count (2 and 4–6 from 3, 8 from
-  7; 200 steps).
+* model: ``scaling="local"`` — scale-equivariant input, signed residual starting at zero, added to
+  the physics inverse (``xr_s5sr.physics.backproject``) and projected onto the data at inference;
+  the starting weights (= the physics inverse) are kept unless training beats them on validation;
+* data: the training scene families of :mod:`xr_s5sr.families` (solar, absorption, real S5P
+  texture from the toolbox crops when present, mixture), brightness over three decades,
+  24 training and 4 validation tiles of 128 × 128 HR pixels per band (30 % with photon-like
+  noise); LR patches 16 × 16 (HR 64 × 64) at stride 4 inside a 4-pixel margin; the held-out
+  families (edges, smooth) are never used here;
+* Adam 1e-3 with a cosine decay to 0, per-channel normalisation of the scale-free input;
+* S5-DSCR-S: batch 4, bf16 autocast, 200 steps from scratch on every band;
+* S5-DSCR: batch 2, float32; bands 3 and 7 from scratch (75 steps), the other bands
+  warm-started from the band with the same channel count (2 and 4–6 from 3, 8 from 7; 30 steps).
+  Short on purpose: no run found anything to add to the physics inverse (validation loss
+  never below the physics inverse's; see docs/physics.md), so longer runs buy nothing.
 """
 
 from __future__ import annotations
@@ -29,16 +34,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from xr_s5sr.train import TrainConfig, export, fit, synthetic_split
+from xr_s5sr.train import TrainConfig, export, family_split, fit
 from xr_s5sr.weights import update_registry, weights_filename
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "weights"
-TILE = (160, 160)
-TRAIN_SCENES, VALIDATION_SCENES, NOISE_FRACTION = 40, 6, 0.3
+TILE = (128, 128)
+TRAIN_SCENES, VALIDATION_SCENES, NOISE_FRACTION = 24, 4, 0.3
 COMMON = TrainConfig(
     band=0,
     residual="signed",
+    scaling="local",
     lr_patch=16,
     lr_stride=4,
     lr_margin=4,
@@ -47,12 +53,10 @@ COMMON = TrainConfig(
     zero_init_residual=True,
 )
 SMALL = replace(
-    COMMON, model="s5dscr_s", batch_size=4, epochs=3, steps_per_epoch=150, autocast="bfloat16"
+    COMMON, model="s5dscr_s", batch_size=4, epochs=2, steps_per_epoch=100, autocast="bfloat16"
 )
-FULL = replace(COMMON, model="s5dscr", batch_size=2, epochs=3, steps_per_epoch=200)
-#: Band 7 from scratch and the warm starts got shorter runs, to fit the session's CPU budget.
-FULL_SHORT = replace(FULL, epochs=2, steps_per_epoch=150)
-FULL_WARM = replace(FULL, epochs=2, steps_per_epoch=100)
+FULL = replace(COMMON, model="s5dscr", batch_size=2, epochs=1, steps_per_epoch=75)
+FULL_WARM = replace(FULL, epochs=1, steps_per_epoch=30)
 #: Band whose S5-DSCR model warm-starts this band's (same channel count).
 WARM_START = {2: 3, 4: 3, 5: 3, 6: 3, 8: 7}
 ORDER = (3, 7, 5, 4, 6, 2, 8)
@@ -61,7 +65,7 @@ ORDER = (3, 7, 5, 4, 6, 2, 8)
 def train_band(band: int, runs: Path, models: list[str]) -> None:
     """Train (or resume, or skip when done) the models of ``band`` on shared synthetic tiles."""
     todo = []
-    recipes = (SMALL, FULL_WARM if band in WARM_START else FULL if band == 3 else FULL_SHORT)
+    recipes = (SMALL, FULL_WARM if band in WARM_START else FULL)
     for base in (recipe for recipe in recipes if recipe.model in models):
         config = replace(base, band=band)
         if band in WARM_START and config.model == "s5dscr":
@@ -75,7 +79,7 @@ def train_band(band: int, runs: Path, models: list[str]) -> None:
     if not todo:
         return
     started = time.perf_counter()
-    train, validation, data = synthetic_split(
+    train, validation, data = family_split(
         band, TRAIN_SCENES, VALIDATION_SCENES, TILE, noise_fraction=NOISE_FRACTION
     )
     print(f"band {band}: tiles in {time.perf_counter() - started:.0f} s", flush=True)

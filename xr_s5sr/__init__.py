@@ -6,10 +6,9 @@ Importing the package registers the ``.s5sr`` accessor on :class:`xarray.Dataset
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from xr_s5sr import accessor as _accessor  # noqa: F401  (registers .s5sr)
 from xr_s5sr import bands, degrade, errors, synthetic
+from xr_s5sr._version import __version__
 from xr_s5sr.errors import (
     BandError,
     ChannelMismatchError,
@@ -22,7 +21,8 @@ from xr_s5sr.errors import (
     S5SRError,
     WeightsError,
 )
-from xr_s5sr.io import l1b_filename, open_l1b, to_netcdf, to_zarr, write_l1b
+from xr_s5sr.l1b import l1b_filename, open_l1b, write_l1b
+from xr_s5sr.store import to_netcdf, to_zarr
 from xr_s5sr.versions import show_versions
 
 __all__ = [

@@ -30,7 +30,7 @@ import xarray as xr
 
 from xr_s5sr.dims import RADIANCE, Role, require_dims, resolve_band
 from xr_s5sr.errors import DimensionError, InputDataError, PerformanceWarning
-from xr_s5sr.io import FILL_VALUE
+from xr_s5sr.l1b import FILL_VALUE
 
 if TYPE_CHECKING:
     import os
@@ -210,15 +210,23 @@ class S5SRAccessor(Generic[T]):
         torch_threads: int | None = None,
         dtype: str = "float32",
         variables: Sequence[Hashable] | None = None,
+        consistency: bool | None = None,
+        missing: str = "fill",
     ) -> T:
-        """Super-resolve ×4 with S5-DSCR, lazily over scanline blocks without seams.
+        """Super-resolve ×4, lazily over scanline blocks without seams.
+
+        The default is the shipped S5-DSCR of the band: the training-free physics inverse plus
+        the network's scale-equivariant detail, projected so that degrading the result gives
+        back the input (``SR(a·y) = a·SR(y)`` for any brightness ``a > 0``).
 
         Parameters
         ----------
         band : int, optional
             S5P band 2–8; default from ``attrs['s5p_band']``.
-        model : {"s5dscr", "s5dscr_s"}, default "s5dscr"
-            Shipped model to use when ``weights`` is None.
+        model : {"s5dscr", "s5dscr_s", "backprojection", "bicubic"}, default "s5dscr"
+            Shipped model to use when ``weights`` is None, or a training-free method:
+            ``"backprojection"`` (iterative back-projection with the exact degradation, SPEC §6)
+            or ``"bicubic"`` (the paper's baseline).
         weights : path or torch.nn.Module, optional
             A weights file or an in-memory :class:`~xr_s5sr.models.S5DSCR` instead of the
             shipped weights.
@@ -233,6 +241,13 @@ class S5SRAccessor(Generic[T]):
             bicubic branch and output stay float32.
         variables : sequence of hashable, optional
             Radiance variables to process; default ``radiance``.
+        consistency : bool, optional
+            Project the result onto the data (exact data consistency away from the first and
+            last scanlines). Default: True, except for ``model="bicubic"``.
+        missing : {"fill", "strict"}, default "fill"
+            Missing (non-finite) LR values: ``"fill"`` interpolates them before processing and
+            sets NaN only on their 4 × 4 HR footprint; ``"strict"`` sets NaN on every HR value
+            they influence.
 
         Returns
         -------
@@ -255,6 +270,8 @@ class S5SRAccessor(Generic[T]):
             output_chunks=output_chunks,
             torch_threads=torch_threads,
             dtype=dtype,
+            consistency=consistency,
+            missing=missing,
         )
 
     def bicubic(self, band: int | None = None, variables: Sequence[Hashable] | None = None) -> T:

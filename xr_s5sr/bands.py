@@ -179,7 +179,7 @@ def get_band(band: int | str, *, require_super_resolution: bool = False) -> Band
     480
     """
     number = parse_band(band)
-    if number not in BANDS:
+    if number is None or number not in BANDS:
         raise BandError(
             f"Unknown S5P band {band!r}: expected one of {sorted(BANDS)}. "
             "Pass band=<1..8> matching the BAND<n>_RADIANCE group of your L1B file."

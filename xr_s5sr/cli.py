@@ -1,4 +1,4 @@
-"""The ``xr-s5sr`` command line: demo, run, degrade, evaluate, quicklook, train, fetch-weights.
+"""The ``xr-s5sr`` command line: demo, super-resolve, degrade, evaluate, quicklook, train, …
 
 Boundary: argument parsing, opening inputs, writing outputs and reporting. Every computation is
 delegated to the library (``.s5sr`` accessor, :mod:`xr_s5sr.metrics`, :mod:`xr_s5sr.quicklook`,
@@ -7,13 +7,15 @@ subcommand that needs them, so ``xr-s5sr --help`` stays fast.
 
 Conventions
 -----------
-* Inputs: a file with a ``BAND<n>_RADIANCE`` group is read with :func:`xr_s5sr.io.open_l1b`;
-  otherwise (a file written by this package, e.g. ``run`` or ``degrade`` output) it is opened
-  with :func:`xarray.open_dataset`, and a ``*.zarr`` directory with :func:`xarray.open_zarr`.
-  The L1B reader is tried first; its error is reported when the flat file has no ``radiance``.
-* Outputs: written atomically (temporary file, then rename) by :func:`xr_s5sr.io.to_netcdf`,
-  or :func:`xr_s5sr.io.to_zarr` for a ``.zarr`` suffix; an existing output is never replaced
-  without ``--overwrite``.
+* Inputs: a file with a ``BAND<n>_RADIANCE`` group is read with :func:`xr_s5sr.l1b.open_l1b`;
+  otherwise (a file written by this package, e.g. ``super-resolve`` (alias ``run``) or
+  ``degrade`` output) it is opened with :func:`xarray.open_dataset`, and a directory or
+  ``*.zarr`` store with :func:`xarray.open_zarr`. The L1B reader is tried first; its error is
+  reported when the flat file has no ``radiance``.
+* Outputs: written atomically (temporary file, then rename) and compressed, by
+  :func:`xr_s5sr.store.to_zarr` for a ``.zarr`` suffix (any case, see
+  :func:`xr_s5sr.store.is_zarr_path`), else by :func:`xr_s5sr.store.to_netcdf`; an existing
+  output is never replaced without ``--overwrite``.
 * Messages: results (metrics tables, paths of fetched files, versions) go to stdout; progress
   bars and "wrote …" notes go to stderr and are silenced by ``--quiet``.
 * Errors: one line ``error: <message>`` on stderr. Exit code 2 for expected failures
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xr_s5sr.bands import SUPPORTED_BANDS
-from xr_s5sr.errors import L1BFormatError, OutputExistsError, S5SRError
+from xr_s5sr.errors import L1BFormatError, MissingInputError, OutputExistsError, S5SRError
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -90,13 +92,14 @@ def open_input(
     """
     import xarray as xr
 
-    from xr_s5sr.io import open_l1b
+    from xr_s5sr.l1b import open_l1b
+    from xr_s5sr.store import is_zarr_path
 
     source = Path(path)
     if not source.exists():
-        raise FileNotFoundError(f"No such input: {source}. Check the path.")
+        raise MissingInputError(f"No such input: {source}. Check the path.")
     flat_chunks: dict[str, int] = {} if chunks is None else {"scanline": chunks}
-    if source.is_dir() or source.suffix == ".zarr":
+    if source.is_dir() or is_zarr_path(source):
         return xr.open_zarr(source, chunks=flat_chunks)
     try:
         return open_l1b(source, band=band, chunks="auto-scanline" if chunks is None else chunks)
@@ -112,10 +115,10 @@ def open_input(
 
 
 def _write(ds: xr.Dataset, path: str, overwrite: bool) -> Path:
-    """Atomic write, Zarr for a ``.zarr`` suffix, else netCDF."""
-    from xr_s5sr.io import to_netcdf, to_zarr
+    """Atomic, compressed write: Zarr for a ``.zarr`` suffix (any case), else netCDF."""
+    from xr_s5sr.store import is_zarr_path, to_netcdf, to_zarr
 
-    if Path(path).suffix == ".zarr":
+    if is_zarr_path(path):
         return to_zarr(ds, path, overwrite=overwrite)
     return to_netcdf(ds, path, overwrite=overwrite)
 
@@ -142,6 +145,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         device=args.device,
         torch_threads=args.threads,
         dtype=args.dtype,
+        consistency=args.consistency,
+        missing=args.missing,
     )
     _info(args, f"wrote {_write(sr, args.output, args.overwrite)}")
     return EXIT_OK
@@ -192,9 +197,13 @@ def _cmd_quicklook(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from xr_s5sr import io, synthetic
+    import xarray as xr
+
+    from xr_s5sr import synthetic
+    from xr_s5sr.l1b import open_l1b, write_l1b
     from xr_s5sr.metrics import evaluate_dataset, metrics_table
     from xr_s5sr.quicklook import save_quicklook
+    from xr_s5sr.store import check_target, to_netcdf
     from xr_s5sr.weights import resolve_weights
 
     band = args.band
@@ -203,8 +212,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     png_path = out / f"demo_quicklook_band{band}.png"
     # Fail before the work, not after it: outputs and weights are checked first.
     for target in (sr_path, png_path):
-        io.check_target(target, args.overwrite)
-    resolve_weights(band, args.model, args.weights)
+        check_target(target, args.overwrite)
+    if args.model not in ("bicubic", "backprojection"):
+        resolve_weights(band, args.model, args.weights)
     out.mkdir(parents=True, exist_ok=True)
     if band in synthetic.sample_bands():
         granule = synthetic.sample_path(band)
@@ -213,23 +223,41 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         granule = out / f"demo_granule_BD{band}.nc"
         if args.overwrite or not granule.exists():
             made = synthetic.make_granule(band, *DEMO_SHAPE, seed=0)
-            io.write_l1b(made, granule, overwrite=args.overwrite)
+            write_l1b(made, granule, overwrite=args.overwrite)
             _info(
                 args, f"wrote synthetic L1B granule {granule} (no sample embedded for band {band})"
             )
-    hr = io.open_l1b(granule, chunks=None)
+    hr = open_l1b(granule, chunks=None)
     lr = hr.s5sr.degrade()
-    sr = lr.s5sr.super_resolve(model=args.model, weights=args.weights, device=args.device)
+    sr = lr.s5sr.super_resolve(
+        model=args.model,
+        weights=args.weights,
+        device=args.device,
+        consistency=args.consistency,
+        missing=args.missing,
+    )
     bicubic = lr.s5sr.bicubic()
     # LR pixels near the granule edges were degraded with zero padding (SPEC §2 step 5): score
     # the interior only, as for the shipped weights' evaluation.
     scores = evaluate_dataset(sr, hr, baseline=bicubic, border=DEMO_BORDER)
-    _info(args, f"wrote {io.to_netcdf(sr, sr_path, overwrite=args.overwrite)}")
+    if args.model != "backprojection":
+        # The training-free physics inverse is the yardstick a model must beat (docs/physics.md).
+        physics = lr.s5sr.super_resolve(model="backprojection")
+        physics_scores = evaluate_dataset(physics, hr, baseline=bicubic, border=DEMO_BORDER)
+        scores = xr.concat([scores, physics_scores.isel(model=[0])], dim="model")
+    _info(args, f"wrote {to_netcdf(sr, sr_path, overwrite=args.overwrite)}")
     png = save_quicklook(
         lr, sr, hr, path=png_path, bicubic=bicubic, scores=scores, overwrite=args.overwrite
     )
     _info(args, f"wrote {png}")
     print(metrics_table(scores, ["psnr", "ssim", "sam"], reference_method="bicubic"))
+    methods = [str(m) for m in scores["model"].values]
+    sam = dict(zip(methods, scores["sam"].values.tolist(), strict=True))
+    if sam[methods[0]] > sam["bicubic"]:
+        print(
+            f"note: the spectral angle of {methods[0]} ({sam[methods[0]]:.3f} deg) is worse than "
+            f"bicubic's ({sam['bicubic']:.3f} deg): its spectra are less faithful here."
+        )
     return EXIT_OK
 
 
@@ -254,13 +282,42 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from xr_s5sr.selfsup import run_from_args
+
+    return run_from_args(args)
+
+
 # ---------------------------------------------------------------------------- parser
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="s5dscr", help="model preset (default: s5dscr)")
+    parser.add_argument(
+        "--model",
+        default="s5dscr",
+        choices=("s5dscr", "s5dscr_s", "backprojection", "bicubic"),
+        help="shipped network, or a training-free method (default: s5dscr)",
+    )
     parser.add_argument(
         "--weights", default=None, help="weights file to use instead of the shipped weights"
     )
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="torch device: cpu, cuda, cuda:N (default: cuda when available)",
+    )
+    parser.add_argument(
+        "--consistency",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="project the result so that degrading it gives back the input "
+        "(default: on, except for bicubic)",
+    )
+    parser.add_argument(
+        "--missing",
+        choices=("fill", "strict"),
+        default="fill",
+        help="missing LR values: fill them and blank their 4x4 HR footprint, or blank "
+        "everything they influence (default: fill)",
+    )
 
 
 def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -276,7 +333,7 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
-def build_parser(with_train: bool = False) -> argparse.ArgumentParser:
+def build_parser(with_train: bool = False, with_finetune: bool = False) -> argparse.ArgumentParser:
     """The ``xr-s5sr`` argument parser.
 
     Parameters
@@ -284,8 +341,10 @@ def build_parser(with_train: bool = False) -> argparse.ArgumentParser:
     with_train : bool, default False
         Add the real ``train`` options (imports :mod:`xr_s5sr.train`, hence torch); otherwise
         ``train`` is listed with a placeholder so other commands start fast.
+    with_finetune : bool, default False
+        The same for ``finetune`` (imports :mod:`xr_s5sr.selfsup`).
     """
-    from xr_s5sr import __version__
+    from xr_s5sr._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="xr-s5sr",
@@ -314,7 +373,7 @@ def build_parser(with_train: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _add_model_options(p)
 
-    p = command("run", _cmd_run, "super-resolve an L1B (or LR) file x4")
+    p = command("super-resolve", _cmd_run, "super-resolve an L1B (or LR) file x4", aliases=["run"])
     p.add_argument("input", help="L1B radiance file, or a netCDF/Zarr LR file from xr-s5sr")
     p.add_argument("output", help="output .nc or .zarr")
     p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
@@ -385,6 +444,14 @@ def build_parser(with_train: bool = False) -> argparse.ArgumentParser:
     else:
         command("train", _cmd_train, train_help, add_help=False)
 
+    finetune_help = "self-supervised fine-tuning on LR granules (see xr-s5sr finetune --help)"
+    if with_finetune:
+        from xr_s5sr.selfsup import add_arguments as add_finetune_arguments
+
+        add_finetune_arguments(command("finetune", _cmd_finetune, finetune_help))
+    else:
+        command("finetune", _cmd_finetune, finetune_help, add_help=False)
+
     p = command("fetch-weights", _cmd_fetch_weights, "download shipped weights into the cache")
     p.add_argument("--band", type=int, nargs="+", default=None, help="bands (default: all)")
     p.add_argument("--model", nargs="+", default=None, help="model presets (default: all)")
@@ -418,7 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     try:
-        parser = build_parser(with_train=_command(argv) == "train")
+        parser = build_parser(
+            with_train=_command(argv) == "train", with_finetune=_command(argv) == "finetune"
+        )
         try:
             args = parser.parse_args(argv)
         except SystemExit as exit_:  # --help, --version and usage errors

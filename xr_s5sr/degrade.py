@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
 from xr_s5sr.bands import SCALE, get_band
-from xr_s5sr.errors import DimensionError, S5SRError
+from xr_s5sr.errors import DimensionError, S5SRArgumentError, S5SRError
+from xr_s5sr.grid import lr_positions
 
 if TYPE_CHECKING:
     import dask.array
@@ -95,7 +96,7 @@ def mtf_kernels(gnyq_x: float, gnyq_y: float, ratio: int = SCALE) -> tuple[np.nd
     """
     for name, value in (("gnyq_x", gnyq_x), ("gnyq_y", gnyq_y)):
         if not 0.0 < value < 1.0:
-            raise ValueError(f"{name} must lie in (0, 1), got {value!r}.")
+            raise S5SRArgumentError(f"{name} must lie in (0, 1), got {value!r}.")
     return _kernels_cached(float(gnyq_x), float(gnyq_y), int(ratio))
 
 
@@ -123,7 +124,7 @@ def _correlate_decimate_padded(
     accumulate = np.float64 if padded.dtype == np.float64 else np.float32
     shape = list(padded.shape)
     shape[axis] = n_out
-    out = np.zeros(shape, dtype=accumulate)
+    out: np.ndarray = np.zeros(shape, dtype=accumulate)
     index: list[Any] = [slice(None)] * padded.ndim
     first = ratio // 2
     for k in range(2 * HALF_TAPS):
@@ -256,7 +257,7 @@ def add_noise(x: Any, sigma: float, seed: int | None, axis: int = 0) -> Any:
         Axis along which rows are seeded independently (scanline).
     """
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**63))
+        seed = int(cast(int, np.random.SeedSequence().entropy) % (2**63))
     axis = axis % x.ndim
     if _is_dask(x):
         return x.map_blocks(_noise_block, seed=seed, sigma=sigma, axis=axis, dtype=x.dtype)
@@ -272,7 +273,9 @@ def _noise_sigma(noise: NoiseSpec, band: int) -> tuple[str | None, float]:
         return None, 0.0
     if isinstance(noise, str):
         if noise not in ("lr", "hr"):
-            raise ValueError(f"noise must be None, 'lr', 'hr' or a float sigma; got {noise!r}.")
+            raise S5SRArgumentError(
+                f"noise must be None, 'lr', 'hr' or a float sigma; got {noise!r}."
+            )
         sigma = get_band(band).noise_sigma
         if sigma is None:
             raise S5SRError(
@@ -281,7 +284,7 @@ def _noise_sigma(noise: NoiseSpec, band: int) -> tuple[str | None, float]:
         return noise, sigma
     sigma = float(noise)
     if not np.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"noise sigma must be a finite non-negative float, got {noise!r}.")
+        raise S5SRArgumentError(f"noise sigma must be a finite non-negative float, got {noise!r}.")
     return "lr", sigma
 
 
@@ -340,18 +343,14 @@ def degrade_array(
     mode, sigma = _noise_sigma(noise, band)
     if mode == "hr":
         x = add_noise(x, sigma, seed, axis=axes[0])
-    if _is_dask(x):
-        out = _degrade_dask(x, kernels, axes, ratio)
-    else:
-        out = _degrade_numpy(np.asarray(x), kernels, axes, ratio)
+    out: Any = (
+        _degrade_dask(x, kernels, axes, ratio)
+        if _is_dask(x)
+        else _degrade_numpy(np.asarray(x), kernels, axes, ratio)
+    )
     if mode == "lr":
         out = add_noise(out, sigma, seed, axis=axes[0])
     return out
-
-
-def lr_positions(n_hr: int, ratio: int = SCALE) -> np.ndarray:
-    """HR indices sampled by LR pixels: ``ratio * j + ratio // 2`` for ``j < n_hr // ratio``."""
-    return ratio * np.arange(n_hr // ratio) + ratio // 2
 
 
 def degrade_dataset(
@@ -435,6 +434,5 @@ __all__ = [
     "band_kernels",
     "degrade_array",
     "degrade_dataset",
-    "lr_positions",
     "mtf_kernels",
 ]

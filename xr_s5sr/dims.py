@@ -58,41 +58,102 @@ def require_dims(obj: xr.Dataset | xr.DataArray, roles: tuple[Role, ...]) -> dic
     return found
 
 
+#: Coordinates whose values are wavelengths (nm), checked against the band's range.
+WAVELENGTH_COORDS = ("nominal_wavelength", "wavelength")
+#: nm by which a wavelength coordinate may extend past the band's nominal range.
+WAVELENGTH_SLACK_NM = 15.0
+
+
+def _declared_band(obj: xr.Dataset | xr.DataArray) -> tuple[int, str] | None:
+    """The band the object's metadata names, and where it was found (first match)."""
+    variable = obj[RADIANCE] if isinstance(obj, xr.Dataset) and RADIANCE in obj else obj
+    places: list[tuple[object, str]] = [
+        (obj.attrs.get("s5p_band"), "attrs['s5p_band']"),
+        (variable.attrs.get("s5p_band"), "the radiance variable's attrs['s5p_band']"),
+    ]
+    if isinstance(obj, xr.DataArray):
+        places.append((obj.name, f"its name {obj.name!r}"))
+    places.append((obj.encoding.get("source"), "its source file name"))
+    for value, where in places:
+        number = parse_band(value) if value is not None else None
+        if number is not None:
+            return number, where
+    return None
+
+
+def _band_of_wavelengths(obj: xr.Dataset | xr.DataArray) -> tuple[int, float] | None:
+    """The band whose range holds the median of a wavelength coordinate (metadata only: the
+    coordinate is read only when it is in memory, never computed)."""
+    import numpy as np
+
+    from xr_s5sr.bands import BANDS
+
+    for name in WAVELENGTH_COORDS:
+        if name in obj.coords and not hasattr(obj.coords[name].data, "dask"):
+            values = np.asarray(obj.coords[name].values, dtype=float)
+            values = values[np.isfinite(values)]
+            if values.size == 0:
+                return None
+            median = float(np.median(values))
+            distance = {
+                info.number: max(
+                    info.wavelength_range[0] - median, median - info.wavelength_range[1], 0.0
+                )
+                for info in BANDS.values()
+            }
+            nearest = min(distance, key=distance.__getitem__)
+            return (nearest, median) if distance[nearest] <= WAVELENGTH_SLACK_NM else None
+    return None
+
+
 def resolve_band(
     obj: xr.Dataset | xr.DataArray,
     band: int | str | None,
     *,
     require_super_resolution: bool = False,
 ) -> int:
-    """Band number from the argument, else from attrs/names of ``obj``.
+    """Band number from the argument, else from attrs/names of ``obj``; contradictions refused.
 
     Looks, in order, at ``band``, ``attrs["s5p_band"]`` of the object (and of its radiance
-    variable), the DataArray name, and the source file name in ``encoding["source"]``.
+    variable), the DataArray name, and the source file name in ``encoding["source"]``. An
+    explicit ``band`` must agree with the band the object declares and with its wavelength
+    coordinate (``nominal_wavelength``/``wavelength``, when in memory): running band-8 weights
+    on band-7 radiance (same channel count) would otherwise go unnoticed.
 
     Raises
     ------
     BandError
-        If no band can be found, or it is unknown/unsupported.
+        If no band can be found, it is unknown/unsupported, or ``band`` contradicts the data
+        (the message names both; relabel the data, e.g. ``ds.attrs["s5p_band"] = n``, when
+        its metadata is wrong).
     """
-    candidates: list[object] = [band]
-    variable = obj[RADIANCE] if isinstance(obj, xr.Dataset) and RADIANCE in obj else obj
-    for holder in (obj, variable):
-        candidates.append(holder.attrs.get("s5p_band"))
-    if isinstance(obj, xr.DataArray):
-        candidates.append(obj.name)
-    candidates.append(obj.encoding.get("source"))
-    for candidate in candidates:
-        if candidate is None:
-            continue
-        number = parse_band(candidate)
-        if number is not None:
-            return get_band(number, require_super_resolution=require_super_resolution).number
-        if candidate is band:
+    declared = _declared_band(obj)
+    if band is not None:
+        number = parse_band(band)
+        if number is None:
             raise BandError(f"Cannot read a band number from band={band!r}; pass an int 1–8.")
-    raise BandError(
-        "Cannot infer the S5P band: the object has no 's5p_band' attribute and no band in its "
-        "name or source file. Pass band=<n> (1–8) explicitly."
-    )
+        if declared is not None and declared[0] != number:
+            raise BandError(
+                f"band={band!r} contradicts the data, which is band {declared[0]} according to "
+                f"{declared[1]}. Pass band={declared[0]}, or, if the metadata is wrong, relabel "
+                f"the data first (obj.attrs['s5p_band'] = {number})."
+            )
+        by_wavelength = _band_of_wavelengths(obj)
+        if by_wavelength is not None and by_wavelength[0] != number:
+            low, high = get_band(number).wavelength_range
+            raise BandError(
+                f"band={band!r} contradicts the data's wavelengths: median "
+                f"{by_wavelength[1]:.1f} nm lies in band {by_wavelength[0]}, not in band "
+                f"{number} ({low:g}–{high:g} nm). Pass band={by_wavelength[0]}."
+            )
+    elif declared is not None:
+        number = declared[0]
+    else:
+        raise BandError(
+            "Cannot infer the S5P band: the object has no 's5p_band' attribute and no band in "
+            "its name or source file. Pass band=<n> (1–8) explicitly."
+        )
+    return get_band(number, require_super_resolution=require_super_resolution).number
 
 
 __all__ = ["DIM_ALIASES", "RADIANCE", "Role", "find_dim", "require_dims", "resolve_band"]

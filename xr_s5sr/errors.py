@@ -14,6 +14,22 @@ class S5SRError(Exception):
     """Base class of every error raised on purpose by xr_s5sr."""
 
 
+class S5SRArgumentError(S5SRError, ValueError):
+    """An argument has a value the function does not accept (the message lists the allowed ones)."""
+
+
+class S5SRTypeError(S5SRError, TypeError):
+    """An argument has a type the function does not accept."""
+
+
+class MissingInputError(S5SRError, FileNotFoundError):
+    """An input file (granule, sample, reference data) does not exist."""
+
+
+class MissingDependencyError(S5SRError, ImportError):
+    """An optional dependency needed by the feature is not installed."""
+
+
 class DimensionError(S5SRError, ValueError):
     """A required dimension is missing, misnamed, chunked wrongly or too small."""
 
@@ -50,15 +66,24 @@ class PerformanceWarning(UserWarning):
     """The input works but forces avoidable work (e.g. a rechunk); the message says what to do."""
 
 
+class OutOfDistributionWarning(UserWarning):
+    """The input's radiance statistics lie far outside what the model was trained on."""
+
+
 __all__ = [
     "BandError",
     "ChannelMismatchError",
     "DimensionError",
     "InputDataError",
     "L1BFormatError",
+    "MissingDependencyError",
+    "MissingInputError",
+    "OutOfDistributionWarning",
     "OutputExistsError",
     "OutputPathError",
     "PerformanceWarning",
+    "S5SRArgumentError",
     "S5SRError",
+    "S5SRTypeError",
     "WeightsError",
 ]

@@ -485,8 +485,27 @@ def _check_shapes(
 
 
 # ---------------------------------------------------------------------------- xarray API
-def _radiance(obj: xr.Dataset | xr.DataArray, variable: Hashable | None, what: str) -> xr.DataArray:
-    """The radiance DataArray of ``obj`` with dims ordered (scanline, ground_pixel, channel)."""
+def radiance_cube(
+    obj: xr.Dataset | xr.DataArray, variable: Hashable | None, what: str
+) -> xr.DataArray:
+    """The radiance DataArray of ``obj`` with dims ordered (scanline, ground_pixel, channel).
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataArray
+        A Dataset (its ``variable``, default ``radiance``) or the radiance DataArray itself.
+    variable : hashable or None
+        Variable of a Dataset.
+    what : str
+        Name of the object in error messages (e.g. ``"reference"``).
+
+    Raises
+    ------
+    InputDataError
+        If the Dataset has no such variable.
+    DimensionError
+        If a dim is missing or there are other dims.
+    """
     if isinstance(obj, xr.Dataset):
         name = RADIANCE if variable is None else variable
         if name not in obj.data_vars:
@@ -527,15 +546,20 @@ def _default_baseline(
     obj: xr.Dataset | xr.DataArray,
     band: int | None,
     variable: Hashable | None,
-) -> xr.Dataset | xr.DataArray:
+) -> xr.DataArray:
     """Bicubic ×4 of the degraded reference: the paper's baseline on the reference grid."""
+    from xr_s5sr.degrade import degrade_array
+    from xr_s5sr.engine import super_resolve_array
+
     try:
         number = resolve_band(reference, band)
     except BandError:
         number = resolve_band(obj, band)
-    variables = None if variable is None or isinstance(reference, xr.DataArray) else [variable]
-    lr = reference.s5sr.degrade(band=number, variables=variables)
-    return lr.s5sr.bicubic(band=number, variables=variables)
+    ref = radiance_cube(reference, variable, "reference")
+    lr = degrade_array(ref.data.astype(np.float32), number)
+    return xr.DataArray(
+        super_resolve_array(lr, "bicubic"), dims=ref.dims, attrs={"s5sr_model": "bicubic"}
+    )
 
 
 def evaluate_dataset(
@@ -559,8 +583,8 @@ def evaluate_dataset(
         HR truth; dims (scanline, ground_pixel, spectral_channel) in any order/aliases.
     baseline : xarray.Dataset or xarray.DataArray, optional
         Second estimate (method ``attrs["s5sr_model"]``, else ``"baseline"``). Default: the
-        bicubic ×4 of the reference's own degradation,
-        ``reference.s5sr.degrade().s5sr.bicubic()``, named ``"bicubic"``.
+        bicubic ×4 of the reference's own degradation (the same as
+        ``reference.s5sr.degrade().s5sr.bicubic()``), named ``"bicubic"``.
     variable : hashable, optional
         Variable compared in Datasets (default ``radiance``).
     paper_compatible : bool, default False
@@ -603,7 +627,7 @@ def evaluate_dataset(
     >>> scores.model.values.tolist(), round(float(scores.psnr.sel(model="s5dscr")), 2)
     (['s5dscr', 'baseline'], 40.0)
     """
-    ref = _radiance(reference, variable, "reference")
+    ref = radiance_cube(reference, variable, "reference")
     names = [_method_name(obj, "estimate")]
     if baseline is None:
         baseline = _default_baseline(reference, obj, band, variable)
@@ -613,7 +637,7 @@ def evaluate_dataset(
     if names[1] == names[0]:
         names[1] += "_baseline"
     estimates = [
-        _radiance(o, variable, what) for o, what in ((obj, "estimate"), (baseline, "baseline"))
+        radiance_cube(o, variable, what) for o, what in ((obj, "estimate"), (baseline, "baseline"))
     ]
     ref = _drop_undegraded_edge(ref, estimates[0].shape)
     scores = compute_metrics(
@@ -633,7 +657,7 @@ def evaluate_dataset(
             coords={channel_dim: ref[channel_dim]} if channel_dim in ref.coords else None,
             attrs=dict(_ATTRS["psnr_per_channel"]),
         )
-    from xr_s5sr import __version__
+    from xr_s5sr._version import __version__
 
     attrs: dict[str, Any] = {
         "data_range": float(scores["data_range"]),

@@ -16,6 +16,19 @@ Architecture::
 
 ``residual="signed"`` replaces the last layer's BatchNorm+ReLU by a bias on its pointwise
 convolution, so the learnt correction can be negative (the paper design forces R ≥ 0).
+
+``scaling="local"`` (the shipped models) makes the network scale-equivariant and puts the physics
+first (SPEC §6)::
+
+    s   = local_scale(y)                 # spectral mean of |y|, averaged over 5×5 LR pixels
+    z   = (y / s - mean) / std           # scale-free input: SR(a·y) = a·SR(y) for any a > 0
+    R   = residual stack on bicubic_x4(z)
+    out = backproject(y) + U_lin(s) · output_std · R
+
+``backproject`` is the training-free physics inverse (:func:`xr_s5sr.physics.backproject`) and
+the network only adds the detail it cannot recover; the data-consistency projection that follows
+at inference (:func:`xr_s5sr.physics.project`) keeps only the part of that detail the
+observation cannot see.
 """
 
 from __future__ import annotations
@@ -23,15 +36,45 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from xr_s5sr.bands import SCALE
+from xr_s5sr.errors import S5SRArgumentError, WeightsError
 
 Residual = Literal["paper", "signed"]
+Scaling = Literal["zscore", "local"]
+
+#: LR pixels each side of the box over which :func:`local_scale` averages the radiance level.
+LOCAL_SCALE_RADIUS = 2
+
+
+def local_scale(radiance: torch.Tensor) -> torch.Tensor:
+    """Positive radiance level of every LR pixel: a scale that moves with the radiance.
+
+    Mean over channels of ``|y|``, then mean over the ``5 × 5`` LR pixels around (over the
+    pixels inside the image at its edges). Homogeneous of degree 1 (``a·y`` gives ``a·s``) and
+    local, so dividing by it makes a network scale-equivariant and keeps tiling exact.
+
+    Parameters
+    ----------
+    radiance : torch.Tensor
+        (B, C, h, w) LR radiance.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, 1, h, w), ≥ the smallest positive normal number of the dtype (so it can divide).
+    """
+    level = radiance.abs().mean(dim=1, keepdim=True)
+    size = 2 * LOCAL_SCALE_RADIUS + 1
+    pooled = F.avg_pool2d(
+        level, size, stride=1, padding=LOCAL_SCALE_RADIUS, count_include_pad=False
+    )
+    return pooled.clamp_min(torch.finfo(pooled.dtype).tiny)
 
 
 def bicubic_x4(image: torch.Tensor) -> torch.Tensor:
@@ -59,6 +102,11 @@ class ModelConfig:
         Depthwise channel multiplier m.
     residual : {"paper", "signed"}
         Last-layer design (see module docstring).
+    scaling : {"zscore", "local"}
+        Input normalisation: fixed z-score (paper) or the scale-equivariant local scale with the
+        physics inverse as base (see module docstring).
+    band : int or None
+        S5P band, needed by ``scaling="local"`` (the physics inverse depends on it).
     """
 
     channels: int
@@ -66,6 +114,8 @@ class ModelConfig:
     kernel_size: int
     multiplier: int
     residual: Residual = "paper"
+    scaling: Scaling = "zscore"
+    band: int | None = None
 
     def to_dict(self) -> dict[str, int | str]:
         """Plain dict, e.g. for JSON model cards."""
@@ -79,17 +129,26 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
-def preset_config(name: str, channels: int, residual: Residual = "paper") -> ModelConfig:
+def preset_config(
+    name: str,
+    channels: int,
+    residual: Residual = "paper",
+    scaling: Scaling = "zscore",
+    band: int | None = None,
+) -> ModelConfig:
     """Config of a named preset.
 
     Examples
     --------
     >>> preset_config("s5dscr_s", 497)
-    ModelConfig(channels=497, layers=1, kernel_size=3, multiplier=1, residual='paper')
+    ModelConfig(channels=497, layers=1, kernel_size=3, multiplier=1, residual='paper', \
+scaling='zscore', band=None)
     """
     if name not in PRESETS:
-        raise ValueError(f"Unknown model {name!r}: expected one of {sorted(PRESETS)}.")
-    return ModelConfig(channels=channels, residual=residual, **PRESETS[name])
+        raise S5SRArgumentError(f"Unknown model {name!r}: expected one of {sorted(PRESETS)}.")
+    return ModelConfig(
+        channels=channels, residual=residual, scaling=scaling, band=band, **PRESETS[name]
+    )
 
 
 class DepthSeparableBlock(nn.Module):
@@ -133,8 +192,14 @@ class S5DSCR(nn.Module):
         "paper": every block ends with BatchNorm+ReLU, as published (residual ≥ 0 in normalised
         space). "signed": the last block is a biased pointwise convolution (residual of any sign).
     mean, std : torch.Tensor or float, optional
-        Normalisation statistics of the radiance (scalar or one per channel), radiance units.
-        Stored as buffers ``input_mean``/``input_std`` of shape (C,). Default 0 and 1.
+        Normalisation statistics of the network input (scalar or one per channel): radiance
+        units for ``scaling="zscore"``, of ``y / local_scale(y)`` for ``"local"``. Stored as
+        buffers ``input_mean``/``input_std`` of shape (C,). Default 0 and 1.
+    scaling : {"zscore", "local"}, default "zscore"
+        See the module docstring; ``"local"`` needs ``residual="signed"`` and ``band`` and
+        adds the buffer ``output_std`` (C,): the scale of the residual per channel.
+    band : int, optional
+        S5P band (``scaling="local"`` only).
 
     Notes
     -----
@@ -151,6 +216,11 @@ class S5DSCR(nn.Module):
     252476
     """
 
+    input_mean: torch.Tensor
+    input_std: torch.Tensor
+    output_std: torch.Tensor
+    blocks: nn.ModuleList
+
     def __init__(
         self,
         channels: int,
@@ -160,15 +230,35 @@ class S5DSCR(nn.Module):
         residual: Residual = "paper",
         mean: torch.Tensor | float | None = None,
         std: torch.Tensor | float | None = None,
+        scaling: Scaling = "zscore",
+        band: int | None = None,
     ):
         super().__init__()
         if residual not in ("paper", "signed"):
-            raise ValueError(f"residual must be 'paper' or 'signed', got {residual!r}.")
+            raise S5SRArgumentError(f"residual must be 'paper' or 'signed', got {residual!r}.")
+        if scaling not in ("zscore", "local"):
+            raise S5SRArgumentError(f"scaling must be 'zscore' or 'local', got {scaling!r}.")
+        if scaling == "local" and (residual != "signed" or band is None):
+            raise S5SRArgumentError(
+                "scaling='local' needs residual='signed' (the detail added to the physics "
+                f"inverse has either sign) and the S5P band; got residual={residual!r}, "
+                f"band={band!r}."
+            )
         if kernel_size % 2 != 1 or kernel_size < 1:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size}.")
+            raise S5SRArgumentError(
+                f"kernel_size must be a positive odd integer, got {kernel_size}."
+            )
         if layers < 1 or multiplier < 1 or channels < 1:
-            raise ValueError("channels, layers and multiplier must be positive integers.")
-        self.config = ModelConfig(channels, layers, kernel_size, multiplier, residual)
+            raise S5SRArgumentError("channels, layers and multiplier must be positive integers.")
+        self.config = ModelConfig(
+            channels,
+            layers,
+            kernel_size,
+            multiplier,
+            residual,
+            scaling,
+            band if scaling == "local" else None,
+        )
         self.scale = SCALE
         self.blocks = nn.ModuleList(
             DepthSeparableBlock(
@@ -181,6 +271,8 @@ class S5DSCR(nn.Module):
         )
         self.register_buffer("input_mean", torch.zeros(channels))
         self.register_buffer("input_std", torch.ones(channels))
+        if scaling == "local":
+            self.register_buffer("output_std", torch.ones(channels))
         if mean is not None or std is not None:
             self.set_normalisation(0.0 if mean is None else mean, 1.0 if std is None else std)
 
@@ -208,7 +300,7 @@ class S5DSCR(nn.Module):
         mean_t = torch.as_tensor(mean, dtype=torch.float32).expand(self.channels).clone()
         std_t = torch.as_tensor(std, dtype=torch.float32).expand(self.channels).clone()
         if not bool(torch.all(std_t > 0)):
-            raise ValueError("Normalisation std must be strictly positive.")
+            raise S5SRArgumentError("Normalisation std must be strictly positive.")
         self.input_mean.copy_(mean_t)
         self.input_std.copy_(std_t)
 
@@ -224,21 +316,57 @@ class S5DSCR(nn.Module):
         """Bicubic ×4 of z-scores (:func:`bicubic_x4`)."""
         return bicubic_x4(z)
 
-    def forward_normalised(self, z: torch.Tensor) -> torch.Tensor:
-        """Network in normalised space: LR z-scores → HR z-scores (used for training)."""
-        upsampled = self.upsample(z)
-        residual = upsampled
+    def set_output_scale(self, std: torch.Tensor | float) -> None:
+        """Set ``output_std``, the per-channel scale of the residual (``scaling="local"``)."""
+        std_t = torch.as_tensor(std, dtype=torch.float32).expand(self.channels).clone()
+        if not bool(torch.all(std_t > 0)):
+            raise S5SRArgumentError("Output scale must be strictly positive.")
+        self.output_std.copy_(std_t)
+
+    def residual_normalised(self, z: torch.Tensor) -> torch.Tensor:
+        """The residual stack ``R`` on the bicubic ×4 of normalised LR input ``z``."""
+        residual = self.upsample(z)
         for block in self.blocks:
             residual = block(residual)
-        return upsampled + residual
+        return residual
+
+    def forward_normalised(self, z: torch.Tensor) -> torch.Tensor:
+        """Network in normalised space: LR z-scores → HR z-scores (``scaling="zscore"``)."""
+        return self.upsample(z) + self.residual_normalised(z)
+
+    def scaled_input(self, radiance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z, s)``: normalised scale-free input and :func:`local_scale` (``"local"``)."""
+        scale = local_scale(radiance)
+        return self.normalise(radiance / scale), scale
+
+    def detail(self, radiance: torch.Tensor) -> torch.Tensor:
+        """HR radiance the network adds to the physics inverse (``scaling="local"``).
+
+        ``U_lin(s) · output_std · R(z)``, linear interpolation of the local scale to the HR grid
+        (:func:`xr_s5sr.physics.upsample`): homogeneous of degree 1 in the radiance.
+        """
+        from xr_s5sr.physics import upsample
+
+        z, scale = self.scaled_input(radiance)
+        hr_scale = upsample(scale, axes=(2, 3), kind="linear")
+        return hr_scale * self.output_std[:, None, None] * self.residual_normalised(z)
 
     def forward(self, radiance: torch.Tensor) -> torch.Tensor:
-        """LR radiance (B, C, h, w) → HR radiance (B, C, 4h, 4w)."""
+        """LR radiance (B, C, h, w) → HR radiance (B, C, 4h, 4w).
+
+        ``scaling="local"``: physics inverse plus :meth:`detail`, before the data-consistency
+        projection that :func:`xr_s5sr.engine.super_resolve_array` applies by default.
+        """
         if radiance.ndim != 4 or radiance.shape[1] != self.channels:
-            raise ValueError(
+            raise S5SRArgumentError(
                 f"Expected a (batch, {self.channels}, scanline, ground_pixel) tensor, "
                 f"got shape {tuple(radiance.shape)}."
             )
+        if self.config.scaling == "local":
+            from xr_s5sr.physics import backproject
+
+            band = cast(int, self.config.band)
+            return backproject(radiance, band, axes=(2, 3)) + self.detail(radiance)
         return self.denormalise(self.forward_normalised(self.normalise(radiance)))
 
 
@@ -257,19 +385,25 @@ def fold_batchnorm(model: S5DSCR) -> S5DSCR:
     """
     folded = copy.deepcopy(model).eval()
     for block in folded.blocks:
-        assert isinstance(block, DepthSeparableBlock)
+        if not isinstance(block, DepthSeparableBlock):
+            raise WeightsError(
+                f"fold_batchnorm expects S5-DSCR blocks, got {type(block).__name__}."
+            )
         norm = block.norm
         if not isinstance(norm, nn.BatchNorm2d):
             continue
-        assert norm.running_var is not None
-        assert norm.running_mean is not None
+        if norm.running_var is None or norm.running_mean is None:
+            raise WeightsError(
+                "fold_batchnorm needs BatchNorm running statistics; build the BatchNorm with "
+                "track_running_stats=True (the default)."
+            )
         scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
         shift = norm.bias.detach() - norm.running_mean * scale
-        old = block.pointwise
+        old = cast(nn.Conv2d, block.pointwise)
         fused = nn.Conv2d(old.in_channels, old.out_channels, 1, bias=True)
         with torch.no_grad():
             fused.weight.copy_(old.weight * scale[:, None, None, None])
-            fused.bias.copy_(shift)
+            cast(torch.Tensor, fused.bias).copy_(shift)
         block.pointwise = fused.to(old.weight.device)
         block.norm = nn.Identity()
     return folded
@@ -279,6 +413,8 @@ def build_model(
     name: str,
     channels: int,
     residual: Residual = "paper",
+    scaling: Scaling = "zscore",
+    band: int | None = None,
 ) -> S5DSCR:
     """Randomly initialised preset model (PyTorch default init, as in the paper).
 
@@ -290,11 +426,12 @@ def build_model(
         Spectral channels.
     residual : {"paper", "signed"}
         Last-layer design.
+    scaling : {"zscore", "local"}
+        Input normalisation (see :class:`S5DSCR`).
+    band : int, optional
+        S5P band (``scaling="local"``).
     """
-    config = preset_config(name, channels, residual)
-    return S5DSCR(
-        config.channels, config.layers, config.kernel_size, config.multiplier, config.residual
-    )
+    return model_from_config(preset_config(name, channels, residual, scaling, band))
 
 
 def model_from_config(config: ModelConfig | dict[str, int | str]) -> S5DSCR:
@@ -302,11 +439,18 @@ def model_from_config(config: ModelConfig | dict[str, int | str]) -> S5DSCR:
     if isinstance(config, dict):
         config = ModelConfig(**config)  # type: ignore[arg-type]
     return S5DSCR(
-        config.channels, config.layers, config.kernel_size, config.multiplier, config.residual
+        config.channels,
+        config.layers,
+        config.kernel_size,
+        config.multiplier,
+        config.residual,
+        scaling=config.scaling,
+        band=config.band,
     )
 
 
 __all__ = [
+    "LOCAL_SCALE_RADIUS",
     "PRESETS",
     "S5DSCR",
     "DepthSeparableBlock",
@@ -314,6 +458,7 @@ __all__ = [
     "bicubic_x4",
     "build_model",
     "fold_batchnorm",
+    "local_scale",
     "model_from_config",
     "preset_config",
 ]

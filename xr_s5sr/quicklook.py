@@ -25,8 +25,8 @@ import numpy as np
 import xarray as xr
 
 from xr_s5sr.bands import SCALE, get_band
-from xr_s5sr.errors import InputDataError
-from xr_s5sr.metrics import _radiance, evaluate_dataset
+from xr_s5sr.errors import InputDataError, MissingDependencyError
+from xr_s5sr.metrics import evaluate_dataset, radiance_cube
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -40,7 +40,7 @@ def _figure(**kwargs: Any) -> Figure:
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependencyError(
             "Quicklooks need matplotlib, which could not be imported "
             f"({exc}). Install it with `pip install matplotlib` or `pip install xr_s5sr[plot]`."
         ) from exc
@@ -195,12 +195,14 @@ def quicklook_figure(
     -------
     matplotlib.figure.Figure
     """
-    panels: list[tuple[str, xr.DataArray]] = [("LR", _radiance(lr, variable, "LR"))]
+    panels: list[tuple[str, xr.DataArray]] = [("LR", radiance_cube(lr, variable, "LR"))]
     if hr is not None:
-        panels.append(("HR (reference)", _radiance(hr, variable, "HR")))
-    panels.append((f"SR ({sr.attrs.get('s5sr_model', 'model')})", _radiance(sr, variable, "SR")))
+        panels.append(("HR (reference)", radiance_cube(hr, variable, "HR")))
+    panels.append(
+        (f"SR ({sr.attrs.get('s5sr_model', 'model')})", radiance_cube(sr, variable, "SR"))
+    )
     if bicubic is not None:
-        panels.append(("bicubic", _radiance(bicubic, variable, "bicubic")))
+        panels.append(("bicubic", radiance_cube(bicubic, variable, "bicubic")))
     # panels[1] is HR when given, else SR: the PCA basis and the stretch both come from it.
     fit_on = panels[1][1]
     mean, components = pca_basis(fit_on.data)
@@ -267,7 +269,7 @@ def spectrum_figure(
         Spectra against ``nominal_wavelength`` (nm) when that coordinate exists, else against the
         channel index; with ``hr``, a lower panel shows SR − HR and LR − HR.
     """
-    sr_cube = _radiance(sr, variable, "SR")
+    sr_cube = radiance_cube(sr, variable, "SR")
     n_scan, n_pixel = sr_cube.shape[:2]
     row, col = pixel if pixel is not None else (n_scan // 2, n_pixel // 2)
     if not (0 <= row < n_scan and 0 <= col < n_pixel):
@@ -275,7 +277,7 @@ def spectrum_figure(
             f"pixel={pixel!r} is outside the HR grid of {n_scan} × {n_pixel} pixels; pass "
             "0-based (scanline, ground_pixel) indices inside it."
         )
-    lr_cube = _radiance(lr, variable, "LR")
+    lr_cube = radiance_cube(lr, variable, "LR")
     lr_row = int(np.clip(round((row - SCALE // 2) / SCALE), 0, lr_cube.shape[0] - 1))
     lr_col = int(np.clip(round((col - SCALE // 2) / SCALE), 0, lr_cube.shape[1] - 1))
     sr_spectrum = sr_cube[row, col]
@@ -284,7 +286,7 @@ def spectrum_figure(
         f"SR ({sr.attrs.get('s5sr_model', 'model')})": sr_spectrum,
     }
     if hr is not None:
-        spectra["HR (reference)"] = _radiance(hr, variable, "HR")[row, col]
+        spectra["HR (reference)"] = radiance_cube(hr, variable, "HR")[row, col]
     values = {name: np.asarray(s.values, dtype=np.float64) for name, s in spectra.items()}
     # The SR output carries nominal_wavelength to the HR ground pixels; the HR truth has its own.
     reference = spectra.get("HR (reference)", sr_spectrum)
@@ -318,9 +320,9 @@ def spectrum_figure(
 # ---------------------------------------------------------------------------- PNG files
 def _save_png(fig: Figure, path: str | os.PathLike[str], overwrite: bool, dpi: int) -> Path:
     """Write ``fig`` to ``path`` atomically (temporary file in the same directory, then rename)."""
-    from xr_s5sr.io import atomic_output
+    from xr_s5sr.store import atomic_output
 
-    with atomic_output(path, overwrite) as temp:
+    with atomic_output(path, overwrite, wait_for_dask=False) as temp:
         fig.savefig(temp, format="png", dpi=dpi)
     return Path(path)
 

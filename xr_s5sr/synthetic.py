@@ -2,7 +2,7 @@
 
 No real multi-channel S5P granule ships with this package; tests, the demo and the shipped weights
 use scenes made here. Boundary: numpy (and lazily dask) arrays and xarray Datasets; file writing is
-delegated to :func:`xr_s5sr.io.write_l1b`.
+delegated to :func:`xr_s5sr.l1b.write_l1b`.
 
 Scene model (per pixel ``x`` and wavelength ``λ``, top-of-atmosphere radiance)::
 
@@ -39,7 +39,8 @@ import xarray as xr
 from scipy import ndimage
 
 from xr_s5sr.bands import BandInfo, get_band
-from xr_s5sr.io import RADIANCE_UNITS, write_l1b
+from xr_s5sr.errors import DimensionError, MissingInputError
+from xr_s5sr.l1b import RADIANCE_UNITS, write_l1b
 
 #: Instrument spectral resolution (FWHM of the slit function, nm) per detector.
 _ISRF_FWHM_NM = {"UV": 0.49, "UVIS": 0.54, "NIR": 0.38, "SWIR": 0.25}
@@ -399,7 +400,8 @@ def make_scene(
 
 # ---------------------------------------------------------------------------------- granules
 def _render_block(scene: Scene, block_info: dict[Any, Any] | None = None) -> np.ndarray:
-    assert block_info is not None
+    if block_info is None:
+        raise DimensionError("_render_block runs inside dask.array.map_blocks only.")
     (start, stop), _, _ = block_info[None]["array-location"]
     return scene.radiance(slice(start, stop))
 
@@ -597,9 +599,9 @@ def sample_path(band: int = 7) -> Path:
     for entry in importlib.resources.files("xr_s5sr").joinpath("data").iterdir():
         if entry.name.endswith(".nc") and f"_BD{band}_" in entry.name:
             return Path(str(entry))
-    raise FileNotFoundError(
+    raise MissingInputError(
         f"No embedded sample granule for band {band}; available bands: {sample_bands()}. "
-        "Make one with xr_s5sr.synthetic.make_granule(...) and xr_s5sr.io.write_l1b(...)."
+        "Make one with xr_s5sr.synthetic.make_granule(...) and xr_s5sr.write_l1b(...)."
     )
 
 
@@ -660,7 +662,7 @@ def make_sample_granule(band: int = 7) -> xr.Dataset:
 
 def write_sample_granule(band: int, directory: str | Path, overwrite: bool = False) -> Path:
     """Write :func:`make_sample_granule` with a real L1B file name into ``directory``."""
-    from xr_s5sr.io import l1b_filename
+    from xr_s5sr.l1b import l1b_filename
 
     ds = make_sample_granule(band)
     start = datetime.strptime(ds.attrs["time_coverage_start"], "%Y-%m-%dT%H:%M:%SZ")

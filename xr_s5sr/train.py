@@ -4,10 +4,21 @@ Boundary: numpy HR/LR pairs in, a trained :class:`~xr_s5sr.models.S5DSCR`, a che
 and an exported weights file + JSON model card out. Training pairs are always made with our
 degradation model (:func:`xr_s5sr.degrade.degrade_array`), as in the paper.
 
-Default configuration = the paper recipe: LR patches 64×64 at stride 16 (HR 256×256 at stride 64),
-MSE in normalised space, Adam (lr 1e-3), ReduceLROnPlateau on the validation loss (patience 3,
-factor 0.1), 50 epochs, batch 1, PyTorch default init, one model per band. Every setting can be
-changed; what was used is written to the model card.
+Default configuration = the paper recipe (LR patches 64×64 at stride 16, HR 256×256 at stride
+64, MSE in normalised space, Adam (lr 1e-3), ReduceLROnPlateau on the validation loss (patience
+3, factor 0.1), 50 epochs, batch 1, one model per band) with the trustworthy model of SPEC §6:
+``scaling="local"`` (scale-equivariant input, signed residual starting at zero) trained to add to
+the physics inverse only what it cannot recover. ``--scaling zscore --residual paper
+--no-zero-init-residual`` is the paper's network exactly. Every setting can be changed; what was
+used is written to the model card.
+
+Objective of ``scaling="local"`` models: with ``b = backproject(y)`` the physics inverse and
+``s`` the local scale, the network residual ``R(z)`` is fitted to ``(x − b) / (U_lin(s) ·
+output_std)`` (HR truth ``x``). ``x − b`` is (almost) in the null space of the degradation, so
+this equals training with the consistency projection in the forward pass plus a penalty on the
+part of the residual the projection would remove: the projected output improves on ``b`` and the
+unprojected one (``consistency=False``) stays close to it. No physics runs inside the training
+loop; ``b`` and ``s`` are computed once per tile with the tile's full context.
 """
 
 from __future__ import annotations
@@ -20,12 +31,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from xr_s5sr.bands import SCALE, get_band
 from xr_s5sr.degrade import degrade_array
+from xr_s5sr.errors import MissingInputError, S5SRArgumentError
 
 Pair = tuple[np.ndarray, np.ndarray]  # (HR, LR), each (scanline, ground_pixel, channel) float32
 
@@ -42,6 +54,9 @@ class TrainConfig:
         Architecture preset.
     residual : {"paper", "signed"}
         Last-layer design (see :mod:`xr_s5sr.models`).
+    scaling : {"local", "zscore"}
+        ``"local"``: scale-equivariant network on top of the physics inverse (needs
+        ``residual="signed"``); ``"zscore"``: the paper's fixed z-score normalisation.
     lr_patch, lr_stride : int
         LR patch size and stride, pixels (HR: ×4).
     lr_margin : int
@@ -77,7 +92,8 @@ class TrainConfig:
 
     band: int
     model: str = "s5dscr"
-    residual: str = "paper"
+    residual: str = "signed"
+    scaling: str = "local"
     lr_patch: int = 64
     lr_stride: int = 16
     lr_margin: int = 0
@@ -93,7 +109,7 @@ class TrainConfig:
     validation_patches: int = 64
     seed: int = 0
     init_from: str | None = None
-    zero_init_residual: bool = False
+    zero_init_residual: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -108,8 +124,13 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     best_val_loss: float = math.inf
-    bicubic_val_loss: float = math.inf
+    baseline_val_loss: float = math.inf
     seconds: float = 0.0
+
+    @property
+    def baseline(self) -> str:
+        """What the model is compared with: the physics inverse (local) or bicubic (zscore)."""
+        return "backprojection" if self.model.config.scaling == "local" else "bicubic"
 
 
 # ------------------------------------------------------------------------------------ data
@@ -184,6 +205,65 @@ def synthetic_split(
     return train, validation, data
 
 
+def family_split(
+    band: int,
+    train_scenes: int,
+    validation_scenes: int,
+    shape: tuple[int, int],
+    *,
+    families: Sequence[str] | None = None,
+    seed: int = 0,
+    n_channel: int | None = None,
+    noise_fraction: float = 0.0,
+) -> tuple[list[Pair], list[Pair], dict[str, Any]]:
+    """Training and validation pairs from the scene families of :mod:`xr_s5sr.families`.
+
+    Scenes cycle through ``families`` (default: the training families, ``texture`` only when
+    the reference crops are found); training seeds ``100000·seed + i``, validation seeds from
+    ``100000·seed + 50000``. A fraction ``noise_fraction`` of the LR tiles gets Gaussian noise
+    of the band's sigma scaled by ``sqrt(scene mean / band mean)`` (photon noise grows with the
+    square root of the signal). The description goes into the model card.
+    """
+    from xr_s5sr.families import TRAINING_FAMILIES, family_scene, load_textures
+
+    textures = load_textures()
+    if families is None:
+        families = [f for f in TRAINING_FAMILIES if f != "texture" or textures]
+    info = get_band(band)
+    width = min(shape[1], info.ground_pixels)
+
+    def pairs(first: int, count: int) -> tuple[list[Pair], list[float]]:
+        made, brightness = [], []
+        for index in range(count):
+            scene_seed = seed * 100_000 + first + index
+            family = families[index % len(families)]
+            hr = family_scene(
+                family, band, (shape[0], width), scene_seed, n_channel=n_channel, textures=textures
+            )
+            pair_hr, lr = make_pair(hr, band)
+            rng = np.random.default_rng([scene_seed, 7])
+            if rng.random() < noise_fraction and info.noise_sigma and info.mean_radiance:
+                sigma = info.noise_sigma * np.sqrt(float(lr.mean()) / info.mean_radiance)
+                lr = (lr + sigma * rng.standard_normal(lr.shape)).astype(np.float32)
+            made.append((pair_hr, lr))
+            brightness.append(float(hr.mean()))
+        return made, brightness
+
+    train, train_mean = pairs(0, train_scenes)
+    validation, _ = pairs(50_000, validation_scenes)
+    data = {
+        "source": "synthetic scene families (xr_s5sr.families, not real observations)",
+        "families": list(families),
+        "texture_crops": sorted(textures) if "texture" in families else [],
+        "train_seeds": [seed * 100_000, seed * 100_000 + train_scenes],
+        "validation_seeds": [seed * 100_000 + 50_000, seed * 100_000 + 50_000 + validation_scenes],
+        "tile": [shape[0], width],
+        "noise_fraction": noise_fraction,
+        "scene_mean_radiance_range": [min(train_mean), max(train_mean)],
+    }
+    return train, validation, data
+
+
 def l1b_pairs(
     paths: Sequence[str | Path], band: int, tile: tuple[int, int] = (512, 256)
 ) -> list[Pair]:
@@ -191,7 +271,7 @@ def l1b_pairs(
 
     SWIR bands (215 ground pixels) use their full width, as in the paper (512×215).
     """
-    from xr_s5sr.io import open_l1b
+    from xr_s5sr.l1b import open_l1b
 
     pairs = []
     for path in paths:
@@ -210,13 +290,13 @@ def l1b_pairs(
 
 def _patch_index(pairs: Sequence[Pair], patch: int, stride: int, margin: int) -> np.ndarray:
     """(pair, row, col) of every LR patch on the stride grid inside the margins."""
-    index = []
+    index: list[tuple[int, int, int]] = []
     for k, (_, lr) in enumerate(pairs):
         rows = range(margin, lr.shape[0] - patch - margin + 1, stride)
         cols = range(margin, lr.shape[1] - patch - margin + 1, stride)
         index.extend((k, r, c) for r in rows for c in cols)
     if not index:
-        raise ValueError(
+        raise S5SRArgumentError(
             f"No {patch}x{patch} LR patch fits in the tiles (margin {margin}); use smaller "
             "lr_patch/lr_margin or larger tiles."
         )
@@ -242,6 +322,42 @@ def normalisation_stats(pairs: Sequence[Pair], per_channel: bool) -> tuple[np.nd
     if per_channel:
         return stacked.mean(axis=0), stacked.std(axis=0)
     return np.full(stacked.shape[1], stacked.mean()), np.full(stacked.shape[1], stacked.std())
+
+
+def local_targets(pairs: Sequence[Pair], band: int) -> list[Pair]:
+    """``(x − b) / U_lin(s)`` (HR) and ``y / s`` (LR) of each pair, float32 (``scaling="local"``).
+
+    ``b = backproject(y)`` is the physics inverse and ``s`` the local scale
+    (:func:`xr_s5sr.models.local_scale`), both from the whole tile.
+    """
+    import torch
+
+    from xr_s5sr.models import local_scale
+    from xr_s5sr.physics import backproject, upsample
+
+    out = []
+    for hr, lr in pairs:
+        scale = local_scale(torch.from_numpy(lr).permute(2, 0, 1)[None])[0, 0].numpy()
+        hr_scale = upsample(scale, axes=(0, 1), kind="linear")[..., None]
+        target = (hr - backproject(lr, band)) / hr_scale
+        out.append((target.astype(np.float32), (lr / scale[..., None]).astype(np.float32)))
+    return out
+
+
+def _normalised(pairs: Sequence[Pair], model: Any) -> list[Pair]:
+    """Pairs in the network's own units: targets / ``output_std``, inputs z-scored."""
+    out_std = model.output_std.numpy()
+    mean, std = model.input_mean.numpy(), model.input_std.numpy()
+    return [
+        ((t / out_std).astype(np.float32), ((z - mean) / std).astype(np.float32)) for t, z in pairs
+    ]
+
+
+def _output_scale(pairs: Sequence[Pair]) -> np.ndarray:
+    """Root mean square per channel of the HR targets (float64)."""
+    total = sum(np.square(t, dtype=np.float64).sum(axis=(0, 1)) for t, _ in pairs)
+    count = sum(t.shape[0] * t.shape[1] for t, _ in pairs)
+    return np.sqrt(np.asarray(total) / count)
 
 
 # ------------------------------------------------------------------------------------ loop
@@ -288,26 +404,44 @@ def fit(
     out.mkdir(parents=True, exist_ok=True)
     get_band(config.band, require_super_resolution=True)
     if config.schedule not in ("plateau", "cosine"):
-        raise ValueError(f"schedule must be 'plateau' or 'cosine', got {config.schedule!r}.")
+        raise S5SRArgumentError(f"schedule must be 'plateau' or 'cosine', got {config.schedule!r}.")
+    if config.scaling not in ("local", "zscore"):
+        raise S5SRArgumentError(f"scaling must be 'local' or 'zscore', got {config.scaling!r}.")
     channels = train[0][1].shape[-1]
     torch.manual_seed(config.seed)
-    model = build_model(config.model, channels, config.residual)  # type: ignore[arg-type]
+    model = build_model(
+        config.model,
+        channels,
+        config.residual,  # type: ignore[arg-type]
+        config.scaling,  # type: ignore[arg-type]
+        config.band,
+    )
     if config.zero_init_residual:
         if config.residual != "signed":
-            raise ValueError(
+            raise S5SRArgumentError(
                 "zero_init_residual needs residual='signed': the paper's last ReLU would "
                 "never pass a gradient from a zero start."
             )
-        torch.nn.init.zeros_(model.blocks[-1].pointwise.weight)
-        torch.nn.init.zeros_(model.blocks[-1].pointwise.bias)
+        last = cast("torch.nn.Conv2d", model.blocks[-1].pointwise)
+        for parameter in (last.weight, last.bias):
+            torch.nn.init.zeros_(cast("torch.Tensor", parameter))
     if config.init_from:
         from xr_s5sr.weights import load_weights_file
 
         model.load_state_dict(load_weights_file(config.init_from).state_dict())
+    local = config.scaling == "local"
+    if local:
+        train, validation = (
+            local_targets(train, config.band),
+            local_targets(validation, config.band),
+        )
+        model.set_output_scale(torch.from_numpy(np.maximum(_output_scale(train), 1e-30)).float())
     mean, std = normalisation_stats(train, config.normalisation == "channel")
     model.set_normalisation(
         torch.from_numpy(mean).float(), torch.from_numpy(np.maximum(std, 1e-30)).float()
     )
+    if local:
+        train, validation = _normalised(train, model), _normalised(validation, model)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser, mode="min", patience=config.plateau_patience, factor=config.plateau_factor
@@ -336,7 +470,15 @@ def fit(
         if start_epoch
         else {k: v.clone() for k, v in model.state_dict().items()}
     )
-    result.bicubic_val_loss = _validation_loss(model, validation, val_index, config, bicubic=True)
+    result.baseline_val_loss = _validation_loss(model, validation, val_index, config, baseline=True)
+    if not start_epoch:
+        # The starting weights are a candidate too (epoch 0): with a zero-initialised residual
+        # they are the physics inverse, so the exported model is never worse than it on the
+        # validation tiles, even when training finds nothing to add.
+        result.best_val_loss, result.best_epoch = (
+            _validation_loss(model, validation, val_index, config),
+            0,
+        )
     rng = np.random.default_rng(config.seed)
     for _ in range(start_epoch):  # keep the patch order identical on resume
         rng.permutation(len(index))
@@ -368,8 +510,8 @@ def fit(
                 config.lr_patch,
             )
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                prediction = model.forward_normalised(model.normalise(lr_batch))
-            loss = torch.nn.functional.mse_loss(prediction.float(), model.normalise(hr_batch))
+                prediction = _predict(model, lr_batch)
+            loss = torch.nn.functional.mse_loss(prediction.float(), _target(model, hr_batch))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -383,7 +525,7 @@ def fit(
                 "epoch": epoch + 1,
                 "train_loss": running / max(steps, 1),
                 "val_loss": val_loss,
-                "bicubic_val_loss": result.bicubic_val_loss,
+                "baseline_val_loss": result.baseline_val_loss,
                 "learning_rate": optimiser.param_groups[0]["lr"],
             }
         )
@@ -394,25 +536,27 @@ def fit(
             print(
                 f"band {config.band} {config.model} epoch {epoch + 1}: "
                 f"train {running / max(steps, 1):.4g} "
-                f"val {val_loss:.4g} (bicubic {result.bicubic_val_loss:.4g})",
+                f"val {val_loss:.4g} ({result.baseline} {result.baseline_val_loss:.4g})",
                 flush=True,
             )
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save(
-            {
-                "config": config.to_dict(),
-                "model": model.state_dict(),
-                "optimiser": optimiser.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch,
-                "history": result.history,
-                "best_epoch": result.best_epoch,
-                "best_val_loss": result.best_val_loss,
-                "best_model": best_state,
-            },
-            tmp,
-        )
-        tmp.replace(ckpt)
+        # Atomic (temporary file, then rename): an interrupted run keeps the last checkpoint.
+        from xr_s5sr.store import atomic_output
+
+        with atomic_output(ckpt, overwrite=True, wait_for_dask=False) as tmp:
+            torch.save(
+                {
+                    "config": config.to_dict(),
+                    "model": model.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch,
+                    "history": result.history,
+                    "best_epoch": result.best_epoch,
+                    "best_val_loss": result.best_val_loss,
+                    "best_model": best_state,
+                },
+                tmp,
+            )
     model.load_state_dict(best_state)
     result.model = model.eval()
     result.seconds = time.perf_counter() - started
@@ -427,10 +571,35 @@ def _resumable(saved: dict[str, Any], config: TrainConfig) -> bool:
     }
 
 
+def _predict(model: Any, lr_batch: Any) -> Any:
+    """Network output in its training units (local: residual ``R``; zscore: HR z-scores)."""
+    if model.config.scaling == "local":
+        return model.residual_normalised(lr_batch)
+    return model.forward_normalised(model.normalise(lr_batch))
+
+
+def _target(model: Any, hr_batch: Any) -> Any:
+    return hr_batch if model.config.scaling == "local" else model.normalise(hr_batch)
+
+
+def _baseline(model: Any, lr_batch: Any) -> Any:
+    """The baseline in training units: physics inverse (residual 0) or bicubic."""
+    import torch
+
+    if model.config.scaling == "local":
+        n, c, h, w = lr_batch.shape
+        return torch.zeros((n, c, SCALE * h, SCALE * w))
+    return model.upsample(model.normalise(lr_batch))
+
+
 def _validation_loss(
-    model: Any, pairs: Sequence[Pair], index: np.ndarray, config: TrainConfig, bicubic: bool = False
+    model: Any,
+    pairs: Sequence[Pair],
+    index: np.ndarray,
+    config: TrainConfig,
+    baseline: bool = False,
 ) -> float:
-    """Mean MSE in normalised space over the validation patches (bicubic branch if asked)."""
+    """Mean MSE in training units over the validation patches (of the baseline if asked)."""
     import torch
 
     model.eval()
@@ -438,10 +607,9 @@ def _validation_loss(
     with torch.inference_mode():
         for start in range(0, len(index), 8):
             lr_batch, hr_batch = _batch(pairs, index[start : start + 8], config.lr_patch)
-            z = model.normalise(lr_batch)
-            prediction = model.upsample(z) if bicubic else model.forward_normalised(z)
+            prediction = _baseline(model, lr_batch) if baseline else _predict(model, lr_batch)
             total += float(
-                torch.nn.functional.mse_loss(prediction, model.normalise(hr_batch))
+                torch.nn.functional.mse_loss(prediction, _target(model, hr_batch))
             ) * len(lr_batch)
     return total / len(index)
 
@@ -464,7 +632,7 @@ def export(
     """
     import torch
 
-    from xr_s5sr import __version__
+    from xr_s5sr._version import __version__
     from xr_s5sr.weights import save_weights
 
     path = Path(weights_path)
@@ -481,9 +649,12 @@ def export(
         "sha256": sha256,
         "normalisation": {
             "kind": config.normalisation,
+            "scaling": config.scaling,
             "mean_of_channel_means": float(model.input_mean.mean()),
             "mean_of_channel_stds": float(model.input_std.mean()),
-            "units": "mol m-2 nm-1 sr-1 s-1",
+            "units": "mol m-2 nm-1 sr-1 s-1"
+            if config.scaling == "zscore"
+            else "radiance / local scale",
         },
         "training": {
             "recipe": config.to_dict(),
@@ -496,16 +667,18 @@ def export(
             "xr_s5sr": __version__,
         },
         "validation": {
+            "baseline": result.baseline,
             "mse_normalised_model": result.best_val_loss,
-            "mse_normalised_bicubic": result.bicubic_val_loss,
+            "mse_normalised_baseline": result.baseline_val_loss,
         },
     }
     if extra:
         card.update(extra)
     card_path = path.with_suffix(".json")
-    tmp = card_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
-    tmp.replace(card_path)
+    from xr_s5sr.store import atomic_output
+
+    with atomic_output(card_path, overwrite=True, wait_for_dask=False) as tmp:
+        tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
     return card_path
 
 
@@ -575,7 +748,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.l1b:
         files = sorted({p for pattern in args.l1b for p in glob.glob(pattern)})
         if not files:
-            raise FileNotFoundError(f"No L1B file matches {args.l1b}.")
+            raise MissingInputError(f"No L1B file matches {args.l1b}.")
         pairs = l1b_pairs(files, config.band, tuple(args.tile))
         n_val = max(1, len(pairs) // 10)
         train, validation = pairs[:-n_val], pairs[-n_val:]
@@ -605,7 +778,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"wrote {card.with_suffix('.safetensors')} and {card}")
         print(
             f"validation MSE (normalised): model {result.best_val_loss:.4g}, "
-            f"bicubic {result.bicubic_val_loss:.4g}"
+            f"{result.baseline} {result.baseline_val_loss:.4g}"
         )
     return 0
 
@@ -627,8 +800,10 @@ __all__ = [
     "TrainResult",
     "add_arguments",
     "export",
+    "family_split",
     "fit",
     "l1b_pairs",
+    "local_targets",
     "main",
     "make_pair",
     "normalisation_stats",

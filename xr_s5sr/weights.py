@@ -31,14 +31,14 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import pooch
 from safetensors import SafetensorError, safe_open
@@ -50,6 +50,7 @@ from xr_s5sr.errors import (
     OutputPathError,
     WeightsError,
 )
+from xr_s5sr.store import UMASK, atomic_output
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -70,11 +71,16 @@ ENV_OFFLINE = "XR_S5SR_OFFLINE"
 
 
 def _checkout_weights_dir() -> Path | None:
+    """``weights/`` of a source checkout, else the weights packaged in the wheel, else None."""
     # Only a source checkout has pyproject.toml beside the package; in an installed wheel the
-    # parent is site-packages, whose "weights" folder (if any) belongs to someone else.
-    root = Path(__file__).resolve().parent.parent
+    # parent is site-packages, whose "weights" folder (if any) belongs to someone else. A wheel
+    # carries the files in xr_s5sr/_weights (pyproject's force-include).
+    package = Path(__file__).resolve().parent
+    root = package.parent
     if (root / "pyproject.toml").is_file() and (root / "weights").is_dir():
         return root / "weights"
+    if (package / "_weights").is_dir():
+        return package / "_weights"
     return None
 
 
@@ -82,7 +88,8 @@ def _checkout_weights_dir() -> Path | None:
 #: forks can point it elsewhere.
 REGISTRY_FILE: Traversable | Path = resources.files("xr_s5sr") / "registry.txt"
 
-#: ``weights/`` of a source checkout, or None when the package is installed.
+#: ``weights/`` of a source checkout, or ``xr_s5sr/_weights`` of an installed wheel, or None
+#: (then the pooch cache and download are used). Files there are checked against the registry.
 CHECKOUT_WEIGHTS_DIR: Path | None = _checkout_weights_dir()
 
 #: Extra download attempts after a failed one (pooch waits 1 s, 2 s, … between them).
@@ -188,40 +195,33 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 # writing
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: Process umask, read once at import (os.umask can only be read by setting it).
-_UMASK = _current_umask()
+#: Process umask (files are written with mode ``0o666 & ~_UMASK``, see :mod:`xr_s5sr.store`).
+_UMASK = UMASK
 
 
 def _atomic_write(target: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``target``, then rename it onto ``target``.
 
-    The rename is atomic on one file system, so readers (and a crash) see the old file or the
-    complete new one, never a partial file.
+    Uses the package's one atomic-file helper, :func:`xr_s5sr.store.atomic_output`: readers
+    (and a crash) see the old file or the complete new one, never a partial file, and the file
+    gets the mode of a user-created file (safetensors would create it 0600). ``target`` is
+    replaced; callers check ``overwrite`` first.
+
+    Raises
+    ------
+    OutputPathError
+        If the directory is missing or not writable, or ``write`` fails (disk full, ...).
     """
-    if not target.parent.is_dir():
-        raise OutputPathError(
-            f"Cannot write {target}: its directory {target.parent} does not exist. "
-            "Create the directory first."
-        )
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     try:
-        write(tmp)
-        # safetensors creates files 0600; shared weights should be readable like other files.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, target)
+        with atomic_output(target, overwrite=True, wait_for_dask=False) as tmp:
+            write(tmp)
+    except OutputPathError:
+        raise
     except (OSError, SafetensorError) as error:
         raise OutputPathError(
             f"Cannot write {target}: {error}. Check that {target.parent} is writable and has "
             "free space."
         ) from error
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_weights(
@@ -277,7 +277,7 @@ def save_weights(
     """
     from safetensors.torch import save_file
 
-    from xr_s5sr import __version__
+    from xr_s5sr._version import __version__
     from xr_s5sr.models import model_from_config
 
     number = get_band(band, require_super_resolution=True).number
@@ -531,7 +531,7 @@ def _offline(offline: bool | None) -> bool:
 
 
 def _base_url() -> str:
-    from xr_s5sr import __version__
+    from xr_s5sr._version import __version__
 
     url = os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL.format(version=__version__)
     # pooch joins base_url and file name by plain concatenation.
@@ -804,15 +804,37 @@ def load_model(
     return module.to(device or "cpu").eval()
 
 
-_MODEL_CACHE: dict[tuple[str, str, bool], S5DSCR] = {}
+#: Models (and their fast CPU forms) kept per process by :func:`cached`.
+MODEL_CACHE_SIZE = 8
+_MODEL_CACHE: OrderedDict[tuple[object, ...], Any] = OrderedDict()
 _MODEL_CACHE_LOCK = threading.Lock()
+
+
+def cached(key: tuple[object, ...], make: Callable[[], Any]) -> Any:
+    """The process's one bounded model cache: ``make()`` once per ``key``, least recently used
+    entries dropped beyond :data:`MODEL_CACHE_SIZE`.
+
+    The lock is held while ``make()`` runs, so concurrent first calls (dask threads) load a
+    model once. Used for weights files (:func:`cached_model`), in-memory modules moved to a
+    device and the fused CPU runners of :mod:`xr_s5sr.engine`.
+    """
+    with _MODEL_CACHE_LOCK:
+        value = _MODEL_CACHE.get(key)
+        if value is None:
+            value = make()
+            _MODEL_CACHE[key] = value
+            while len(_MODEL_CACHE) > MODEL_CACHE_SIZE:
+                _MODEL_CACHE.popitem(last=False)
+        else:
+            _MODEL_CACHE.move_to_end(key)
+    return value
 
 
 def cached_model(spec: WeightsSpec, device: str = "cpu", fold_bn: bool = True) -> S5DSCR:
     """The model of ``spec``, loaded once per process and shared by all threads.
 
-    Keyed by (sha256, device, fold_bn), so dask tasks carrying the same small spec reuse one
-    module. The module is in eval mode with gradients off; treat it as read-only.
+    Keyed by (sha256, device, fold_bn) in :func:`cached`, so dask tasks carrying the same small
+    spec reuse one module. The module is in eval mode with gradients off; treat it as read-only.
 
     Parameters
     ----------
@@ -825,21 +847,17 @@ def cached_model(spec: WeightsSpec, device: str = "cpu", fold_bn: bool = True) -
     """
     from xr_s5sr.models import fold_batchnorm
 
-    key = (spec.sha256, str(device), fold_bn)
-    # One lock for lookup and load: concurrent first calls must not load the file twice.
-    with _MODEL_CACHE_LOCK:
-        module = _MODEL_CACHE.get(key)
-        if module is None:
-            module = load_weights_file(spec.path, band=spec.band, expected_sha256=spec.sha256)
-            if fold_bn:
-                module = fold_batchnorm(module)
-            module = module.to(device).eval().requires_grad_(False)
-            _MODEL_CACHE[key] = module
-    return module
+    def load() -> S5DSCR:
+        module = load_weights_file(spec.path, band=spec.band, expected_sha256=spec.sha256)
+        if fold_bn:
+            module = fold_batchnorm(module)
+        return module.to(device).eval().requires_grad_(False)
+
+    return cast("S5DSCR", cached(("weights", spec.sha256, str(device), fold_bn), load))
 
 
 def clear_model_cache() -> None:
-    """Forget the modules of :func:`cached_model` (frees their memory)."""
+    """Forget every model cached by this process (weights files, modules, fast CPU forms)."""
     with _MODEL_CACHE_LOCK:
         _MODEL_CACHE.clear()
 
@@ -852,6 +870,7 @@ __all__ = [
     "WEIGHTS_FORMAT",
     "WeightsSpec",
     "available_weights",
+    "cached",
     "cached_model",
     "card_filename",
     "clear_model_cache",

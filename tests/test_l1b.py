@@ -1,39 +1,29 @@
-"""Tests of xr_s5sr.io: L1B reading and writing, laziness, malformed files, atomic writers."""
+"""Tests of xr_s5sr.l1b: L1B reading and writing, laziness, band choice, malformed files, names.
+
+The atomic-write policy that write_l1b shares with the other writers is tested in test_store.py.
+"""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import dask.array as da
 import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
 from conftest import raise_if_dask_computes, write_raw_l1b
-from dask.delayed import Delayed
 
 import xr_s5sr  # noqa: F401  (registers the .s5sr accessor used below)
 from xr_s5sr.bands import BANDS, parse_band
-from xr_s5sr.errors import (
-    BandError,
-    DimensionError,
-    InputDataError,
-    L1BFormatError,
-    OutputExistsError,
-    OutputPathError,
-)
-from xr_s5sr.io import (
+from xr_s5sr.errors import BandError, DimensionError, InputDataError, L1BFormatError
+from xr_s5sr.l1b import (
     AUTO_MAX_SCANLINES,
     FILL_VALUE,
     RADIANCE_UNITS,
     _auto_scanlines,
     l1b_filename,
     open_l1b,
-    to_netcdf,
-    to_zarr,
     write_l1b,
 )
 from xr_s5sr.synthetic import make_granule
@@ -123,6 +113,22 @@ def test_write_l1b_layout(tmp_path: Path) -> None:
             "ground_pixel",
             "spectral_channel",
         )
+
+
+def test_write_l1b_compresses_and_aligns_file_chunks_with_dask(tmp_path: Path) -> None:
+    """Arrays use the store's netCDF policy: zlib 4 + shuffle, file chunks = dask chunks."""
+    lazy = granule(7, chunks=5)
+    path = write_l1b(lazy, tmp_path / "g.nc")
+    with netCDF4.Dataset(path) as nc:
+        std = nc["BAND7_RADIANCE/STANDARD_MODE"]
+        radiance = std["OBSERVATIONS/radiance"]
+        assert radiance.chunking() == [1, 5, 6, 4]  # time, then the dask chunks
+        filters = radiance.filters()
+        assert (filters["zlib"], filters["shuffle"], filters["complevel"]) == (True, True, 4)
+        assert std["GEODATA/latitude"].chunking() == [1, 5, 6]
+        assert std["OBSERVATIONS/delta_time"].chunking() == [1, 5]  # (time, scanline) on disk
+        assert std["scanline"].chunking() == "contiguous"  # index coordinates stay plain
+    xr.testing.assert_identical(open_l1b(path, chunks=None), lazy.compute())
 
 
 def test_write_l1b_fills_cf_attrs_and_does_not_mutate(tmp_path: Path) -> None:
@@ -305,120 +311,6 @@ def _has_h5py() -> bool:
     except ImportError:
         return False
     return True
-
-
-# ---------------------------------------------------------------------------------- atomic writes
-def _failing(ds: xr.Dataset) -> xr.Dataset:
-    """Copy whose radiance raises when computed (a write that fails midway)."""
-
-    def boom(block: np.ndarray) -> np.ndarray:
-        raise RuntimeError("boom")
-
-    data = da.from_array(ds.radiance.values, chunks=4).map_blocks(boom, dtype=np.float32)
-    return ds.assign(radiance=ds.radiance.copy(data=data))
-
-
-@pytest.mark.parametrize("writer", ["write_l1b", "to_netcdf", "to_zarr"])
-def test_atomic_writers(tmp_path: Path, writer: str) -> None:
-    write = {"write_l1b": write_l1b, "to_netcdf": to_netcdf, "to_zarr": to_zarr}[writer]
-    read = xr.open_zarr if writer == "to_zarr" else xr.open_dataset
-    ds = granule(7)
-    target = tmp_path / "out"
-    assert write(ds, target) == target
-    first = sorted(p.name for p in tmp_path.iterdir())
-    assert first == ["out"]
-    with pytest.raises(OutputExistsError, match=r"out already exists\. Pass overwrite=True"):
-        write(ds, target)
-    # A failing write leaves the old output untouched and no temporary file behind.
-    with pytest.raises(RuntimeError, match="boom"):
-        write(_failing(ds), target, overwrite=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == first
-    # Overwriting works, also across kinds (file <-> directory).
-    changed = ds.assign_attrs(title="second")
-    write(changed, target, overwrite=True)
-    if writer == "to_zarr":
-        to_netcdf(ds, target, overwrite=True)
-        assert target.is_file()
-        write(changed, target, overwrite=True)
-    with read(target) as back:
-        assert back.attrs["title"] == "second"
-    assert sorted(p.name for p in tmp_path.iterdir()) == first
-    # A failing first write leaves nothing at all.
-    with pytest.raises(RuntimeError, match="boom"):
-        write(_failing(ds), tmp_path / "new")
-    assert sorted(p.name for p in tmp_path.iterdir()) == first
-
-
-@pytest.mark.parametrize("writer", [write_l1b, to_netcdf, to_zarr])
-def test_unwritable_target_fails_before_computing(
-    tmp_path: Path, writer: Callable[..., object]
-) -> None:
-    lazy = granule(7, chunks=4)
-    (tmp_path / "a_file").write_text("x")
-    for bad in (tmp_path / "missing" / "out.nc", tmp_path / "a_file" / "out.nc"):
-        with raise_if_dask_computes(), pytest.raises(OutputPathError, match="Cannot write"):
-            writer(lazy, bad)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
-
-
-def test_to_netcdf_resets_stale_encoding(tmp_path: Path) -> None:
-    ds = xr.Dataset({"a": ("x", np.linspace(0.0, 1.0, 7, dtype=np.float32))})
-    ds["a"].encoding = {"dtype": "int16", "scale_factor": 0.1, "_FillValue": -1}
-    ds.to_netcdf(tmp_path / "xr.nc")
-    with xr.open_dataset(tmp_path / "xr.nc") as packed:  # plain xarray keeps the stale packing
-        assert not np.array_equal(packed.a.values, ds.a.values)
-    with xr.open_dataset(to_netcdf(ds, tmp_path / "ours.nc")) as back:
-        np.testing.assert_array_equal(back.a.values, ds.a.values)
-        assert back.a.dtype == np.float32
-    assert ds["a"].encoding["dtype"] == "int16"  # input untouched
-
-
-def test_to_netcdf_compute_false(tmp_path: Path) -> None:
-    ds = granule(7, chunks=4)
-    target = tmp_path / "out.nc"
-    with raise_if_dask_computes():
-        delayed = to_netcdf(ds, target, compute=False)
-    assert isinstance(delayed, Delayed)
-    assert not target.exists()
-    assert delayed.compute() == target
-    assert [p.name for p in tmp_path.iterdir()] == ["out.nc"]
-    with xr.open_dataset(target) as back:
-        xr.testing.assert_identical(back.radiance, ds.radiance.compute())
-
-
-def test_target_created_during_write_is_not_clobbered(tmp_path: Path) -> None:
-    target = tmp_path / "out.nc"
-    delayed = to_netcdf(granule(7, chunks=4), target, compute=False)
-    target.write_text("written by someone else meanwhile")
-    with pytest.raises(OutputExistsError, match="Pass overwrite=True"):
-        delayed.compute()
-    assert target.read_text() == "written by someone else meanwhile"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.nc"]
-
-
-def test_to_zarr_uneven_chunks_and_stale_encoding(tmp_path: Path) -> None:
-    ds = granule(7).chunk({"scanline": (3, 4, 5)})
-    ds["radiance"].encoding = {"chunks": (5, 6, 4)}
-    with pytest.raises(ValueError, match="chunk"):  # plain xarray cannot store this
-        ds.to_zarr(tmp_path / "plain.zarr", mode="w")
-    path = to_zarr(ds, tmp_path / "ours.zarr")
-    with xr.open_zarr(path) as back:
-        xr.testing.assert_identical(back.compute(), ds.compute())
-    assert ds["radiance"].encoding == {"chunks": (5, 6, 4)}
-    assert ds.radiance.chunks == ((3, 4, 5), (6,), (4,))
-
-
-@pytest.mark.parametrize("zarr_format", [None, 3])
-def test_to_zarr_format_and_no_warnings(tmp_path: Path, zarr_format: int | None) -> None:
-    ds = granule(7)
-    kwargs = {} if zarr_format is None else {"zarr_format": zarr_format, "consolidated": False}
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        path = to_zarr(ds, tmp_path / "out.zarr", **kwargs)
-        with xr.open_zarr(path, consolidated=zarr_format is None) as back:
-            xr.testing.assert_identical(back.compute(), ds)
-    expected = "zarr.json" if zarr_format == 3 else ".zmetadata"
-    assert (path / expected).exists()
 
 
 # ---------------------------------------------------------------------------------- file names

@@ -1,9 +1,11 @@
-"""Reading and writing files: the S5P L1B radiance layout and atomic netCDF/Zarr writers.
+"""The Sentinel-5P L1B radiance file layout: ``open_l1b``/``write_l1b`` and their helpers.
 
-Boundary: this module turns files into tidy :class:`xarray.Dataset` objects and back. It knows
-the on-disk group layout of Sentinel-5P L1B radiance products (SPEC §1) and how to write any
-Dataset safely (temporary file next to the target, then an atomic rename). It does no numerics
-and never imports torch; it reads only metadata while opening, so dask-backed results stay lazy.
+Boundary: this module translates between the on-disk group layout of S5P L1B radiance products
+(SPEC §1: ``BAND<n>_RADIANCE/STANDARD_MODE/{OBSERVATIONS,GEODATA,INSTRUMENT}``) and a tidy
+:class:`xarray.Dataset`. It validates files, reads only metadata while opening (so dask-backed
+results stay lazy), and names files the official way. It does no numerics and never imports
+torch. Generic writers (:func:`xr_s5sr.store.to_netcdf`, :func:`xr_s5sr.store.to_zarr`) and the
+atomic-file policy that :func:`write_l1b` uses live in :mod:`xr_s5sr.store`.
 
 Tidy layout returned by :func:`open_l1b` (and accepted by :func:`write_l1b`)::
 
@@ -20,14 +22,11 @@ Tidy layout returned by :func:`open_l1b` (and accepted by :func:`write_l1b`)::
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from collections.abc import Hashable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, NoReturn, overload
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 import xarray as xr
@@ -39,13 +38,11 @@ from xr_s5sr.errors import (
     DimensionError,
     InputDataError,
     L1BFormatError,
-    OutputExistsError,
-    OutputPathError,
+    MissingInputError,
+    S5SRArgumentError,
     S5SRError,
 )
-
-if TYPE_CHECKING:
-    from dask.delayed import Delayed
+from xr_s5sr.store import atomic_output, netcdf_variable_encoding
 
 #: ``_FillValue`` of floating-point L1B variables (the netCDF default float fill, 9.96921e36).
 FILL_VALUE = float(np.float32(9.96921e36))
@@ -204,7 +201,7 @@ def _resolve_engine(engine: str | None) -> str:
     if engine is None:
         return "netcdf4"
     if engine not in _ENGINES:
-        raise ValueError(
+        raise S5SRArgumentError(
             f"engine={engine!r} is not supported: expected one of {list(_ENGINES)} "
             "(or None for netcdf4)."
         )
@@ -529,7 +526,7 @@ def open_l1b(
     """
     source = Path(path)
     if not source.exists():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"No such L1B file: {source}. Check the path (or download the granule first)."
         )
     engine = _resolve_engine(engine)
@@ -570,280 +567,6 @@ def open_l1b(
     return tidy
 
 
-# ---------------------------------------------------------------------------------- atomic writes
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _exists_error(final: Path) -> OutputExistsError:
-    return OutputExistsError(
-        f"Output {final} already exists. Pass overwrite=True to replace it, or choose another path."
-    )
-
-
-def check_target(path: str | os.PathLike[str], overwrite: bool) -> Path:
-    """``path`` as a Path; :class:`OutputExistsError` if it exists and ``overwrite`` is False.
-
-    Writers call it before any computation so an existing output fails fast.
-    """
-    final = Path(path)
-    if not overwrite and (final.exists() or final.is_symlink()):
-        raise _exists_error(final)
-    return final
-
-
-def _reserve_temp(final: Path, directory: bool) -> Path:
-    """Create an empty temporary file/directory next to ``final`` (same file system).
-
-    Creating it up front proves the directory is writable before anything is computed.
-    """
-    temp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        if directory:
-            temp.mkdir()
-        else:
-            temp.open("xb").close()
-    except OSError as err:
-        raise OutputPathError(
-            f"Cannot write {final}: creating a file in {final.parent} failed "
-            f"({err.strerror or err}). Make sure the directory exists and is writable, "
-            "or choose another path."
-        ) from err
-    return temp
-
-
-def _commit(temp: Path, final: Path, overwrite: bool) -> None:
-    """Move the finished ``temp`` to ``final``; the old target goes only once that worked."""
-    if final.exists() or final.is_symlink():
-        if not overwrite:  # appeared while we were writing
-            raise _exists_error(final)
-        if final.is_dir() or temp.is_dir():
-            # rename() cannot replace a directory (or put one over a file): swap via a backup.
-            backup = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.old")
-            os.replace(final, backup)
-            try:
-                os.replace(temp, final)
-            except BaseException:
-                os.replace(backup, final)
-                raise
-            _remove(backup)
-            return
-    os.replace(temp, final)
-
-
-@contextmanager
-def _drained_threads() -> Iterator[None]:
-    """Run dask's threaded scheduler in a private pool that is drained before leaving.
-
-    When a task fails, dask raises at once while the other running tasks go on. A write task
-    among them would re-create the deleted temporary output (netCDF4 mode "a" and Zarr stores
-    both create missing files), so the cleanup must wait for them. Other schedulers, and a pool
-    chosen by the user, are left alone.
-    """
-    import dask
-    from dask.base import get_scheduler
-    from dask.system import CPU_COUNT
-    from dask.threaded import get as threaded_get
-
-    if get_scheduler() not in (None, threaded_get) or dask.config.get("pool", None) is not None:
-        yield
-        return
-    workers = dask.config.get("num_workers", None) or CPU_COUNT
-    with ThreadPoolExecutor(workers) as pool, dask.config.set(pool=pool):
-        yield  # leaving the executor waits for every task it still runs
-
-
-@contextmanager
-def atomic_output(
-    path: str | os.PathLike[str], overwrite: bool, directory: bool = False
-) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it onto ``path``, else delete it.
-
-    The atomic-write policy of every writer of the package (netCDF, zarr, PNG): the target is
-    either untouched or complete. ``directory=True`` reserves a directory (zarr stores).
-    """
-    final = check_target(path, overwrite)
-    temp = _reserve_temp(final, directory)
-    try:
-        with _drained_threads():
-            yield temp
-        _commit(temp, final, overwrite)
-    except BaseException:
-        _remove(temp)
-        raise
-
-
-def _commit_after(_written: object, temp: Path, final: Path, overwrite: bool) -> Path:
-    """Delayed tail of ``to_netcdf(compute=False)``: runs once the data are written."""
-    try:
-        _commit(temp, final, overwrite)
-    except BaseException:
-        _remove(temp)
-        raise
-    return final
-
-
-def _fresh_encoding(ds: xr.Dataset) -> xr.Dataset:
-    """Shallow copy of ``ds`` without stale ``encoding`` (chunks, compression, dtype, fill)."""
-    out = ds.copy(deep=False)
-    for variable in out.variables.values():
-        variable.encoding = {}
-    out.encoding = {}
-    return out
-
-
-def _uniform_chunks(ds: xr.Dataset) -> xr.Dataset:
-    """Rechunk dask variables whose chunks Zarr cannot store (uneven except the last)."""
-    out = ds
-    for name, variable in ds.variables.items():
-        if variable.chunks is None:
-            continue
-        target = {
-            dim: max(sizes)
-            for dim, sizes in zip(variable.dims, variable.chunks, strict=True)
-            if len(set(sizes[:-1])) > 1 or sizes[-1] > sizes[0]
-        }
-        if target:
-            out = out.copy() if out is ds else out
-            out[name] = ds[name].chunk(target)
-    return out
-
-
-@overload
-def to_netcdf(
-    ds: xr.Dataset,
-    path: str | os.PathLike[str],
-    *,
-    overwrite: bool = ...,
-    compute: Literal[True] = ...,
-    **kwargs: Any,
-) -> Path: ...
-
-
-@overload
-def to_netcdf(
-    ds: xr.Dataset,
-    path: str | os.PathLike[str],
-    *,
-    overwrite: bool = ...,
-    compute: Literal[False],
-    **kwargs: Any,
-) -> Delayed: ...
-
-
-def to_netcdf(
-    ds: xr.Dataset,
-    path: str | os.PathLike[str],
-    *,
-    overwrite: bool = False,
-    compute: bool = True,
-    **kwargs: Any,
-) -> Path | Delayed:
-    """Write ``ds`` to a netCDF file atomically.
-
-    The data go to a hidden temporary file in the target directory, which is renamed to
-    ``path`` only when complete; a failed write leaves no file at ``path``. Stale
-    ``encoding`` (chunk sizes, compression, packing dtype, fill values of the source file) is
-    dropped first so that the results of resizing operations write without errors.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        Data to write (not modified).
-    path : str or os.PathLike
-        Target file.
-    overwrite : bool, default False
-        Replace an existing ``path``.
-    compute : bool, default True
-        If False, return a :class:`dask.delayed.Delayed` that writes the data and renames
-        the file when computed (its result is the final path). If that computation fails,
-        the hidden temporary file may remain next to the target.
-    **kwargs
-        Passed to :meth:`xarray.Dataset.to_netcdf` (e.g. ``encoding``, ``engine``,
-        ``format``); ``mode`` is always ``"w"``.
-
-    Returns
-    -------
-    pathlib.Path or dask.delayed.Delayed
-        The written path, or the delayed write when ``compute=False``.
-
-    Raises
-    ------
-    OutputExistsError
-        If ``path`` exists and ``overwrite`` is False.
-    OutputPathError
-        If the target directory does not exist or is not writable (checked before computing).
-
-    Examples
-    --------
-    >>> import tempfile, numpy as np
-    >>> ds = xr.Dataset({"a": ("x", np.arange(3.0))})
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     to_netcdf(ds, f"{tmp}/a.nc").name
-    'a.nc'
-    """
-    final = check_target(path, overwrite)
-    temp = _reserve_temp(final, directory=False)
-    try:
-        with _drained_threads():
-            written = _fresh_encoding(ds).to_netcdf(temp, mode="w", compute=compute, **kwargs)
-        if compute:
-            _commit(temp, final, overwrite)
-            return final
-    except BaseException:
-        _remove(temp)
-        raise
-    import dask
-
-    return dask.delayed(_commit_after)(written, temp, final, overwrite)
-
-
-def to_zarr(
-    ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: bool = False, **kwargs: Any
-) -> Path:
-    """Write ``ds`` to a Zarr store atomically.
-
-    The store is written into a hidden temporary directory next to ``path`` and renamed when
-    complete; with ``overwrite=True`` an existing store is removed only after the new one is
-    in place. Stale ``encoding`` is dropped and uneven dask chunks are made regular (Zarr
-    needs equal chunks except the last).
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        Data to write (not modified).
-    path : str or os.PathLike
-        Target store directory.
-    overwrite : bool, default False
-        Replace an existing ``path``.
-    **kwargs
-        Passed to :meth:`xarray.Dataset.to_zarr` (e.g. ``encoding``, ``consolidated``,
-        ``zarr_format``); ``mode`` is always ``"w"`` and the data are always computed.
-        ``zarr_format`` defaults to 2: its consolidated metadata are part of that format, so
-        the store opens quickly with any Zarr reader (with format 3 they are an extension and
-        zarr-python warns on every write). Pass ``zarr_format=3`` for a version-3 store.
-
-    Returns
-    -------
-    pathlib.Path
-        The written store.
-
-    Raises
-    ------
-    OutputExistsError
-        If ``path`` exists and ``overwrite`` is False.
-    OutputPathError
-        If the target directory does not exist or is not writable (checked before computing).
-    """
-    with atomic_output(path, overwrite, directory=True) as temp:
-        kwargs.setdefault("zarr_format", 2)
-        _uniform_chunks(_fresh_encoding(ds)).to_zarr(temp, mode="w", **kwargs)
-    return Path(path)
-
-
 # ---------------------------------------------------------------------------------- L1B writing
 def _file_variable(variable: xr.Variable, name: Hashable) -> xr.Variable:
     """L1B on-disk form of a tidy variable: leading ``time`` axis, CF attributes completed."""
@@ -854,7 +577,12 @@ def _file_variable(variable: xr.Variable, name: Hashable) -> xr.Variable:
 
 
 def _l1b_encoding(variable: xr.Variable, index: bool = False) -> dict[str, Any]:
-    """netCDF encoding: L1B fill for floats, none for integers and indices, zlib for arrays."""
+    """netCDF encoding: L1B fill for floats, none for integers and indices, compressed arrays.
+
+    Arrays of two or more dims get the package's netCDF storage policy
+    (:func:`xr_s5sr.store.netcdf_variable_encoding`: zlib level 4 + shuffle, file chunks
+    equal to the dask chunks).
+    """
     kind = variable.dtype.kind
     encoding: dict[str, Any] = {}
     if kind == "f":
@@ -862,7 +590,7 @@ def _l1b_encoding(variable: xr.Variable, index: bool = False) -> dict[str, Any]:
     elif kind in "iub":
         encoding["_FillValue"] = None
     if kind in "fiub" and variable.ndim >= 2:
-        encoding.update(zlib=True, complevel=4)
+        encoding.update(netcdf_variable_encoding(variable))
     return encoding
 
 
@@ -924,7 +652,7 @@ def write_l1b(
     ``GEODATA`` latitude/longitude (and bounds), ``INSTRUMENT`` nominal_wavelength, each with
     a leading ``time`` axis. Floating-point NaN is stored as ``_FillValue`` 9.96921e36;
     missing ``units``/``long_name`` of the known variables are filled in. The write is atomic
-    (see :func:`to_netcdf`) and ``open_l1b(write_l1b(ds, p))`` reproduces ``ds``.
+    (:func:`xr_s5sr.store.atomic_output`) and ``open_l1b(write_l1b(ds, p))`` reproduces ``ds``.
 
     Parameters
     ----------
@@ -984,15 +712,12 @@ def write_l1b(
 
 __all__ = [
     "AUTO_SCANLINE",
+    "CF_DEFAULTS",
     "FILL_VALUE",
     "LAYOUT",
     "RADIANCE_UNITS",
     "L1BVariable",
-    "atomic_output",
-    "check_target",
     "l1b_filename",
     "open_l1b",
-    "to_netcdf",
-    "to_zarr",
     "write_l1b",
 ]

@@ -1,0 +1,730 @@
+"""Tests of xr_s5sr.engine: seam-free tiling, halos, budgets, threads, missing values, graphs."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import multiprocessing
+import pickle
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import xarray as xr
+from conftest import (
+    max_error,
+    raise_if_dask_computes,
+    random_network,
+    randomise_batchnorm,
+    tiny_local_network,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
+
+import xr_s5sr
+from xr_s5sr import engine
+from xr_s5sr.engine import ModelSpec, model_spec, strict_radius, super_resolve_array
+from xr_s5sr.errors import (
+    DimensionError,
+    S5SRArgumentError,
+    WeightsError,
+)
+from xr_s5sr.models import S5DSCR, build_model, fold_batchnorm
+from xr_s5sr.synthetic import make_granule
+
+BAND = 7
+N_CHANNEL = 6
+N_SCANLINE = 40
+N_PIXEL = 12
+VARIANTS = [(name, residual) for name in ("s5dscr", "s5dscr_s") for residual in ("paper", "signed")]
+PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def granule() -> xr.Dataset:
+    """Small numpy-backed synthetic band-7 granule (radiance ~5e-8 mol m-2 nm-1 sr-1 s-1)."""
+    return make_granule(BAND, N_SCANLINE, N_PIXEL, seed=1, n_channel=N_CHANNEL)
+
+
+def make_net(
+    granule: xr.Dataset, name: str = "s5dscr", residual: str = "paper", seed: int = 0
+) -> S5DSCR:
+    return random_network(granule.radiance.values, name, residual, seed)
+
+
+def network_spec(net: S5DSCR, **kwargs: Any) -> ModelSpec:
+    """Spec of the network alone (no data-consistency projection, so no band needed)."""
+    return model_spec(weights=net, device="cpu", consistency=False, **kwargs)
+
+
+def hr_region(lr_mask: np.ndarray, radius: int) -> np.ndarray:
+    """HR pixels (i, j) with |floor(i/4) - p| <= r and |floor(j/4) - q| <= r for a masked (p, q).
+
+    ``lr_mask``: (scanline, ground_pixel[, channel]); the dilation is spatial only.
+    """
+    size = 2 * radius + 1
+    structure = np.ones((size, size) + (1,) * (lr_mask.ndim - 2), bool)
+    grown = ndimage.binary_dilation(lr_mask, structure=structure) if radius else lr_mask
+    return np.repeat(np.repeat(grown, 4, axis=0), 4, axis=1)
+
+
+# ---------------------------------------------------------------------------------- tiling
+@pytest.mark.parametrize(("name", "residual"), VARIANTS)
+def test_chunked_equals_whole(granule: xr.Dataset, name: str, residual: str) -> None:
+    spec = network_spec(make_net(granule, name, residual))
+    radiance = granule.radiance.values
+    whole = super_resolve_array(radiance, spec)
+    assert isinstance(whole, np.ndarray)
+    assert whole.shape == (4 * N_SCANLINE, 4 * N_PIXEL, N_CHANNEL)
+    assert whole.dtype == np.float32
+    assert np.isfinite(whole).all()
+    for chunks in (8, 13, 32, N_SCANLINE):
+        # Ground pixel and channel chunks too, to check they are made whole.
+        lazy = super_resolve_array(da.from_array(radiance, chunks=(chunks, 5, 4)), spec)
+        assert isinstance(lazy, da.Array)
+        assert max_error(lazy.compute(), whole) <= 1e-5, chunks
+
+
+@functools.cache
+def long_granule() -> xr.Dataset:
+    """120 scanlines: room for several blocks of the physics halos (up to 50 LR scanlines)."""
+    return make_granule(BAND, 120, 8, seed=2, n_channel=N_CHANNEL)
+
+
+PHYSICS_SPECS: dict[str, Any] = {
+    "backprojection": lambda: model_spec("backprojection", band=BAND, device="cpu"),
+    "bicubic-consistency": lambda: model_spec("bicubic", band=BAND, device="cpu", consistency=True),
+    "network-consistency": lambda: model_spec(
+        weights=random_network(long_granule().radiance.values, "s5dscr_s", "signed"),
+        band=BAND,
+        device="cpu",
+    ),
+    "local-network": lambda: model_spec(weights=tiny_local_network(), device="cpu"),
+}
+
+
+@pytest.mark.parametrize("method", list(PHYSICS_SPECS))
+def test_chunked_equals_whole_with_the_physics_steps(method: str) -> None:
+    spec = PHYSICS_SPECS[method]()
+    assert spec.consistency
+    radiance = long_granule().radiance.values
+    whole = super_resolve_array(radiance, spec)
+    assert np.isfinite(whole).all()
+    # 30: blocks of 30 (or merged to 60); 50: a short last chunk merged; 60: two blocks.
+    for chunks in (30, 50, 60):
+        lazy = super_resolve_array(da.from_array(radiance, chunks=(chunks, -1, -1)), spec)
+        assert len(lazy.chunks[0]) > 1, chunks
+        assert min(lazy.chunks[0]) >= 4 * spec.min_block
+        assert max_error(lazy.compute(), whole) <= 1e-5, chunks
+
+
+def test_dask_input_shorter_than_the_projection_halo_is_one_block() -> None:
+    # 24 LR scanlines < the 28 the band-7 projection filter reaches: one block, exact.
+    radiance = make_granule(BAND, 24, 8, seed=3, n_channel=N_CHANNEL).radiance.values
+    spec = model_spec("backprojection", band=BAND, device="cpu")
+    assert spec.min_block > 24
+    whole = super_resolve_array(radiance, spec)
+    lazy = super_resolve_array(da.from_array(radiance, chunks=(8, -1, -1)), spec)
+    assert lazy.chunks[0] == (96,)
+    assert max_error(lazy.compute(), whole) <= 1e-6
+
+
+def test_scanline_chunks_are_kept_and_merged_when_shorter_than_the_halo(
+    granule: xr.Dataset,
+) -> None:
+    spec = network_spec(make_net(granule))
+    assert (spec.receptive_radius, spec.halo) == (5, 4)
+    radiance = granule.radiance.values
+    lazy = super_resolve_array(da.from_array(radiance, chunks=(13, -1, -1)), spec)
+    # 40 = 13 + 13 + 13 + 1: the last 1-scanline chunk cannot hold the halo and is merged.
+    assert lazy.chunks == ((52, 52, 56), (48,), (6,))
+    # Two chunks, the last too short: one block.
+    two = super_resolve_array(da.from_array(radiance, chunks=((37, 3), -1, -1)), spec)
+    assert two.chunks == ((160,), (48,), (6,))
+
+
+def test_too_small_halo_makes_seams(granule: xr.Dataset) -> None:
+    # Proves that test_chunked_equals_whole can fail: with a forced halo of 1 LR scanline the
+    # block borders show.
+    spec = network_spec(make_net(granule))
+    radiance = granule.radiance.values
+    whole = super_resolve_array(radiance, spec)
+    seamed = super_resolve_array(da.from_array(radiance, chunks=(8, -1, -1)), spec, halo=1)
+    assert max_error(seamed.compute(), whole) > 1e-3
+
+
+@pytest.mark.parametrize(("name", "halo"), [("s5dscr", 4), ("s5dscr_s", 2)])
+def test_default_halo_is_the_smallest_exact_one(granule: xr.Dataset, name: str, halo: int) -> None:
+    net = make_net(granule, name)
+    with torch.no_grad():
+        # Positive depthwise kernels carry an edge pixel's influence undamped to the full reach
+        # (random signs nearly cancel it there, hiding a too-short halo).
+        for block in net.blocks:
+            block.depthwise.weight.abs_().add_(0.1)
+    spec = network_spec(net)
+    assert spec.halo == spec.tile_halo == halo
+    # Pixel noise: a clamped bicubic tap differs markedly from the true neighbour.
+    mean = granule.radiance.values.mean(axis=(0, 1))
+    noise = np.random.default_rng(7).uniform(0.5, 1.5, (N_SCANLINE, N_PIXEL, N_CHANNEL))
+    radiance = (mean * noise).astype(np.float32)
+    whole = super_resolve_array(radiance, spec)
+    lazy = da.from_array(radiance, chunks=(8, -1, -1))
+    assert max_error(super_resolve_array(lazy, spec).compute(), whole) <= 1e-6
+    short = super_resolve_array(lazy, spec, halo=halo - 1).compute()
+    assert max_error(short, whole) > 1e-3  # measured 2e-3 (S5-DSCR), 4e-2 (S5-DSCR-S)
+
+
+@pytest.mark.parametrize(("tile_pixels", "expected"), [(80, (4, 4)), (16 * N_PIXEL, (12, N_PIXEL))])
+@pytest.mark.parametrize("fused", [True, False])
+def test_tiles_inside_a_block_are_exact(
+    granule: xr.Dataset, tile_pixels: int, expected: tuple[int, int], fused: bool
+) -> None:
+    spec = replace(network_spec(make_net(granule, "s5dscr_s")), fused=fused)
+    radiance = granule.radiance.values
+    whole = super_resolve_array(radiance, spec)
+    # Budgets of 80 LR pixels (square 4x4 tiles + halo 2) and of 16 full rows (strips of 12).
+    per_pixel = engine._bytes_per_lr_pixel(spec, N_CHANNEL)
+    budget = tile_pixels * per_pixel
+    assert engine._tile_shape(N_SCANLINE, N_PIXEL, spec.tile_halo, per_pixel, budget) == expected
+    # One worker thread: its strip temporaries are reserved on top (fused path only).
+    reserve = engine._strip_bytes(spec, N_CHANNEL)
+    assert (reserve > 0) == fused
+    tiled = super_resolve_array(radiance, spec, activation_budget=budget + reserve, torch_threads=1)
+    assert max_error(tiled, whole) <= 1e-5
+
+
+def test_axes_order_is_respected(granule: xr.Dataset) -> None:
+    spec = network_spec(make_net(granule, "s5dscr_s"))
+    radiance = granule.radiance.values
+    whole = super_resolve_array(radiance, spec)
+    channel_first = np.ascontiguousarray(radiance.transpose(2, 0, 1))
+    out = super_resolve_array(channel_first, spec, axes=(1, 2, 0))
+    np.testing.assert_array_equal(out, whole.transpose(2, 0, 1))
+
+
+def test_output_chunks_and_memory_budget(granule: xr.Dataset) -> None:
+    spec = network_spec(make_net(granule, "s5dscr_s"))
+    lazy_input = da.from_array(granule.radiance.values, chunks=(N_SCANLINE, -1, -1))
+    explicit = super_resolve_array(lazy_input, spec, output_chunks=32)
+    assert explicit.chunks[0] == (32, 32, 32, 32, 32)
+    # One HR scanline of output holds 4 * 12 * 6 float32 = 1152 bytes; an LR scanline 4 times.
+    budgeted = super_resolve_array(lazy_input, spec, memory_budget=4 * 1152 * 7)
+    # 7 LR scanlines fit; 40 % 7 = 5 is not shorter than the block minimum (the 4 rows the
+    # missing-value fill reaches; halo 2): regular chunks of 7.
+    assert budgeted.chunks[0] == (28,) * 5 + (20,)
+    whole = super_resolve_array(granule.radiance.values, spec)
+    assert max_error(explicit.compute(), whole) <= 1e-5
+    assert max_error(budgeted.compute(), whole) <= 1e-5
+
+
+def test_budget_chunks_prefer_regular_chunks() -> None:
+    # 30 scanlines in chunks of at most 8, halo 5: 8 leaves 6 (ok); 29 in 8s leaves 5 (ok);
+    # 26 in 8s leaves 2 (< halo) so 7 is tried, which leaves 5.
+    assert engine._budget_chunks(30, 8, 5) == (8, 8, 8, 6)
+    assert engine._budget_chunks(26, 8, 5) == (7, 7, 7, 5)
+
+
+# ---------------------------------------------------------------------------------- precision
+@pytest.mark.parametrize("name", ["s5dscr", "s5dscr_s"])
+def test_bfloat16_runs_close_to_float32(granule: xr.Dataset, name: str) -> None:
+    # Documented tolerance: 2e-2 of the largest radiance (random networks with large
+    # residuals; trained ones stay far below, see docs/performance.md).
+    radiance = granule.radiance.values
+    spec = network_spec(make_net(granule, name, "signed"))
+    full = super_resolve_array(radiance, spec)
+    for half_spec in (
+        replace(spec, dtype="bfloat16"),
+        replace(spec, dtype="bfloat16", fused=False),
+    ):
+        half = super_resolve_array(radiance, half_spec)
+        assert half.dtype == np.float32
+        assert 0 < max_error(half, full) <= 2e-2
+    chunked = super_resolve_array(
+        da.from_array(radiance, chunks=(8, -1, -1)), spec, dtype="bfloat16"
+    ).compute()
+    whole = super_resolve_array(radiance, spec, dtype="bfloat16")
+    assert max_error(chunked, whole) <= 1e-6
+
+
+def test_reduced_precision_uses_autocast_only_on_the_reference_path(granule: xr.Dataset) -> None:
+    spec = network_spec(make_net(granule, "s5dscr_s"), dtype="bfloat16")
+    assert isinstance(engine._autocast(spec), nullcontext)
+    autocast = engine._autocast(replace(spec, fused=False))
+    assert isinstance(autocast, torch.autocast)
+    assert autocast.fast_dtype == torch.bfloat16
+    assert isinstance(engine._autocast(replace(spec, dtype="float32")), nullcontext)
+
+
+# ---------------------------------------------------------------------------------- threads
+def recording_runner(record: Any) -> Any:
+    """Replacement of engine.resolve_runner: bicubic that calls ``record()`` per tile."""
+
+    def resolve(spec: Any) -> Any:
+        def run(tile: torch.Tensor) -> torch.Tensor:
+            record()
+            return F.interpolate(tile, scale_factor=4, mode="bicubic", align_corners=False)
+
+        return run
+
+    return resolve
+
+
+def test_torch_threads_are_set_for_the_task_and_restored(
+    granule: xr.Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    monkeypatch.setattr(
+        engine, "resolve_runner", recording_runner(lambda: seen.append(torch.get_num_threads()))
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        super_resolve_array(granule.radiance.values, "bicubic", device="cpu", torch_threads=1)
+        assert seen == [1]
+        assert torch.get_num_threads() == 2
+        super_resolve_array(granule.radiance.values, "bicubic", device="cpu")
+        assert seen == [1, 2]  # one block alone keeps the caller's threads
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_concurrent_blocks_share_the_torch_threads(
+    granule: xr.Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[int, int]] = []
+    both_running = threading.Barrier(2, timeout=30)
+
+    def record() -> None:
+        seen.append((threading.get_ident(), torch.get_num_threads()))
+        both_running.wait()  # the two blocks advance tile by tile, together
+
+    monkeypatch.setattr(engine, "resolve_runner", recording_runner(record))
+    radiance = da.from_array(granule.radiance.values, chunks=(20, -1, -1))
+    # Two blocks of 20 LR rows, each in three tiles (9 + 9 + 2 rows), on two dask threads.
+    budget = 13 * N_PIXEL * engine._bytes_per_lr_pixel(model_spec("bicubic"), N_CHANNEL)
+    lazy = super_resolve_array(radiance, "bicubic", device="cpu", activation_budget=budget)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with dask.config.set(scheduler="threads", num_workers=2):
+            lazy.compute()
+    finally:
+        torch.set_num_threads(before)
+    assert len(seen) == 6
+    assert len({ident for ident, _ in seen}) == 2
+    # Once both blocks run (after the first barrier), every tile gets 2 // 2 threads.
+    assert [threads for _, threads in seen[2:]] == [1, 1, 1, 1]
+
+
+def test_bicubic_pseudo_model_is_pytorch_bicubic(granule: xr.Dataset) -> None:
+    radiance = granule.radiance.values
+    expected = F.interpolate(
+        torch.from_numpy(radiance.transpose(2, 0, 1).copy())[None],
+        scale_factor=4,
+        mode="bicubic",
+        align_corners=False,
+    )[0].permute(1, 2, 0)
+    assert not model_spec("bicubic", device="cpu").consistency  # the paper's baseline as is
+    whole = super_resolve_array(radiance, "bicubic", device="cpu")
+    np.testing.assert_array_equal(whole, expected.numpy())
+    chunked = super_resolve_array(da.from_array(radiance, chunks=(8, -1, -1)), "bicubic")
+    assert max_error(chunked.compute(), whole) <= 1e-6
+
+
+# ---------------------------------------------------------------------------------- missing values
+def footprint(holes: np.ndarray) -> np.ndarray:
+    """The 4 × 4 HR pixels of every missing LR value (same channel)."""
+    return np.repeat(np.repeat(holes, 4, axis=0), 4, axis=1)
+
+
+@pytest.mark.parametrize("missing", ["fill", "strict"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("name", ["s5dscr", "s5dscr_s"])
+def test_missing_values_of_a_network(
+    granule: xr.Dataset, name: str, bad: float, missing: str
+) -> None:
+    spec = network_spec(make_net(granule, name))
+    radius = strict_radius(spec)
+    assert radius == spec.halo == {"s5dscr": 4, "s5dscr_s": 2}[name]
+    clean = granule.radiance.values
+    dirty = clean.copy()
+    dirty[14:16, 5, 2] = bad  # one channel only: the network mixes channels
+    reference = super_resolve_array(clean, spec)
+    out = super_resolve_array(da.from_array(dirty, chunks=(8, -1, -1)), spec, missing=missing)
+    out = out.compute()
+    eager = super_resolve_array(dirty, spec, missing=missing)
+    np.testing.assert_allclose(out, eager, rtol=1e-5, atol=1e-6 * np.nanmax(np.abs(eager)))
+    holes = ~np.isfinite(dirty)
+    reach = hr_region(holes.any(axis=2), radius)  # every channel
+    if missing == "fill":
+        expected = footprint(holes)  # that channel only
+    else:
+        expected = np.broadcast_to(reach[..., None], out.shape)
+    np.testing.assert_array_equal(np.isnan(out), expected)
+    assert np.isfinite(out[~expected]).all()
+    # Beyond the reach the result is the clean run.
+    assert max_error(out[~reach], reference[~reach]) <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["s5dscr", "s5dscr_s", "bicubic"])
+def test_strict_region_holds_every_pixel_a_missing_value_influences(
+    granule: xr.Dataset, name: str
+) -> None:
+    spec = model_spec("bicubic") if name == "bicubic" else network_spec(make_net(granule, name))
+    clean = granule.radiance.values
+    changed = clean.copy()
+    changed[14:16, 5, 2] *= 3.0  # a very different value where the hole would be
+    holes = np.zeros(clean.shape, bool)
+    holes[14:16, 5, 2] = True
+    seeds = holes if name == "bicubic" else holes.any(axis=2, keepdims=True)
+    reach = np.broadcast_to(hr_region(seeds, strict_radius(spec)), (160, 48, N_CHANNEL))
+    a, b = super_resolve_array(clean, spec), super_resolve_array(changed, spec)
+    influenced = np.abs(a - b) > 1e-6 * np.abs(a).max()
+    assert not (influenced & ~reach).any()
+    # ... and it reaches beyond the footprint that missing="fill" sets to NaN.
+    assert (influenced & ~footprint(holes)).any()
+
+
+@pytest.mark.parametrize("missing", ["fill", "strict"])
+def test_bicubic_missing_values_stay_in_their_channel(granule: xr.Dataset, missing: str) -> None:
+    spec = model_spec("bicubic", device="cpu")
+    assert strict_radius(spec) == 2
+    dirty = granule.radiance.values.copy()
+    dirty[3, 0, 1] = np.nan
+    out = super_resolve_array(dirty, spec, missing=missing)
+    holes = ~np.isfinite(dirty[..., 1])
+    region = footprint(holes) if missing == "fill" else hr_region(holes, 2)
+    np.testing.assert_array_equal(np.isnan(out[..., 1]), region)
+    assert np.isfinite(np.delete(out, 1, axis=2)).all()
+
+
+@pytest.mark.parametrize("missing", ["fill", "strict"])
+def test_missing_values_with_the_physics_steps(granule: xr.Dataset, missing: str) -> None:
+    spec = model_spec("backprojection", band=BAND, device="cpu")
+    radius = strict_radius(spec)
+    assert radius > N_SCANLINE  # halo + projection reach: the whole granule
+    dirty = granule.radiance.values.copy()
+    dirty[20, 6, 3] = np.nan
+    out = super_resolve_array(dirty, spec, missing=missing)
+    holes = ~np.isfinite(dirty[..., 3])
+    region = footprint(holes) if missing == "fill" else hr_region(holes, radius)
+    np.testing.assert_array_equal(np.isnan(out[..., 3]), region)  # that channel only
+    assert np.isfinite(np.delete(out, 3, axis=2)).all()
+
+
+# ---------------------------------------------------------------------------------- specs, graphs
+def test_graph_names_are_deterministic(granule: xr.Dataset) -> None:
+    radiance = da.from_array(granule.radiance.values, chunks=(8, -1, -1))
+
+    def build(seed: int) -> da.Array:
+        return super_resolve_array(radiance, network_spec(make_net(granule, "s5dscr_s", seed=seed)))
+
+    first, again, other = build(0), build(0), build(1)
+    assert first.name == again.name
+    assert first.name != other.name
+    # The blocks' tasks name the model (dask dashboards, progress bars).
+    assert any(str(layer).startswith("s5sr-s5dscr_s") for layer in first.dask.layers)
+
+
+def test_in_memory_module_is_one_graph_key_not_part_of_every_task() -> None:
+    net = build_model("s5dscr_s", 497)
+    module_bytes = len(pickle.dumps(net))
+    spec = network_spec(net)
+    lazy = super_resolve_array(da.zeros((40, 4, 497), chunks=(8, -1, -1)), spec)
+    graph = dict(lazy.__dask_graph__())
+    # The distributed scheduler sends tasks one by one: each pickled on its own.
+    shipped = sum(len(pickle.dumps(task)) for task in graph.values())
+    assert module_bytes > 1e6
+    assert shipped < 1.5 * module_bytes
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (2, 1), (2, 2)])
+def test_inputs_smaller_than_the_halo_are_one_exact_block(shape: tuple[int, int]) -> None:
+    """Documented: no error; the whole input is one block, equal to the network run on it."""
+    granule = make_granule(BAND, 16, 6, seed=4, n_channel=3)
+    torch.manual_seed(3)
+    net = randomise_batchnorm(build_model("s5dscr_s", 3, "signed"), seed=3)
+    net.set_normalisation(float(granule.radiance.mean()), float(granule.radiance.std()))
+    net.eval()
+    tiny = granule.radiance.values[: shape[0], : shape[1]]
+    assert max(shape) < net.receptive_radius
+    spec = network_spec(net)
+    out = super_resolve_array(tiny, spec)
+    with torch.inference_mode():
+        direct = fold_batchnorm(net)(torch.from_numpy(tiny.transpose(2, 0, 1).copy())[None])
+    expected = direct[0].numpy().transpose(1, 2, 0)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+    assert out.shape == (4 * shape[0], 4 * shape[1], 3)
+    per_scanline = super_resolve_array(da.from_array(tiny, chunks=(1, -1, -1)), spec).compute()
+    np.testing.assert_array_equal(per_scanline, out)
+
+
+# ---------------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("array", "kwargs", "match"),
+    [
+        (np.zeros((4, 4)), {}, r"Expected a 3-D \(scanline, ground_pixel, spectral_channel\)"),
+        (np.zeros((4, 4, 6)), {"axes": (0, 0, 2)}, "permutation of"),
+        (np.zeros((0, 4, 6)), {}, r"at least one scanline .* got 0 scanline"),
+        (np.zeros((4, 0, 6)), {}, r"got 4 scanline\(s\) × 0 ground pixel"),
+        (da.zeros((8, 4, 6)), {"output_chunks": 30}, "positive multiple of 4 .* got 30. Use"),
+        (da.zeros((8, 4, 6)), {"output_chunks": 0}, "positive multiple of 4 HR scanlines"),
+    ],
+)
+def test_dimension_errors(array: Any, kwargs: dict[str, Any], match: str) -> None:
+    with raise_if_dask_computes(), pytest.raises(DimensionError, match=match):
+        super_resolve_array(array, "bicubic", device="cpu", **kwargs)
+
+
+def test_argument_errors(granule: xr.Dataset) -> None:
+    radiance = granule.radiance.values
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        super_resolve_array(radiance, model_spec("bicubic", device="cpu"), dtype="int8")
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        super_resolve_array(radiance, model_spec("bicubic", device="cpu"), dtype="float16")
+    with pytest.raises(ValueError, match="halo must be a non-negative"):
+        super_resolve_array(radiance, "bicubic", device="cpu", halo=-1)
+    with pytest.raises(WeightsError, match="model must be a ModelSpec"):
+        super_resolve_array(radiance, "s5dscr")
+    with pytest.raises(S5SRArgumentError, match=r"missing must be one of \('fill', 'strict'\)"):
+        super_resolve_array(radiance, "bicubic", missing="zero")  # type: ignore[arg-type]
+
+
+def test_strict_radius_is_the_reach_of_the_method() -> None:
+    local = model_spec(weights=tiny_local_network(), device="cpu")
+    assert strict_radius(local) > local.halo  # the projection reaches further
+    assert strict_radius(replace(local, consistency=False)) == local.halo
+    assert strict_radius(model_spec("bicubic", device="cpu")) == 2
+
+
+# ---------------------------------------------------------------------------------- properties
+@st.composite
+def chunking(draw: st.DrawFn, size: int) -> tuple[int, ...]:
+    """Random chunk sizes summing to ``size`` (1 to 4 chunks)."""
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, size - 1)), max_size=3)))
+    edges = [0, *(c for c in cuts if c < size), size]
+    return tuple(b - a for a, b in itertools.pairwise(edges))
+
+
+@st.composite
+def nan_positions(draw: st.DrawFn, shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    """Up to three (scanline, ground_pixel, channel) positions to set to NaN."""
+    position = st.tuples(*(st.integers(0, n - 1) for n in shape))
+    return draw(st.lists(position, max_size=3))
+
+
+@functools.cache
+def tiny_spec() -> ModelSpec:
+    """Tiny random S5-DSCR-S (3 channels, signed residual) as an engine spec."""
+    torch.manual_seed(11)
+    net = randomise_batchnorm(build_model("s5dscr_s", 3, "signed"), seed=11)
+    net.set_normalisation(0.5, 0.3)
+    return network_spec(net)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_chunk_invariance_and_shapes_property(data: st.DataObject) -> None:
+    shape = (data.draw(st.integers(1, 20), "n_scanline"), data.draw(st.integers(1, 8), "n_pixel"))
+    x = np.random.default_rng(data.draw(st.integers(0, 2**16), "seed")).random((*shape, 3))
+    chunks = (data.draw(chunking(shape[0])), data.draw(chunking(shape[1])), -1)
+    model = data.draw(st.sampled_from(["network", "bicubic"]), "model")
+    spec = tiny_spec() if model == "network" else model_spec("bicubic", device="cpu")
+
+    expected = super_resolve_array(x.astype(np.float32), spec)
+    lazy = super_resolve_array(da.from_array(x, chunks=chunks), spec)
+    assert isinstance(lazy, da.Array)
+    assert expected.shape == lazy.shape == (4 * shape[0], 4 * shape[1], 3)
+    assert expected.dtype == lazy.dtype == np.float32
+    scale = float(np.abs(expected).max())
+    np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-5, atol=1e-6 * scale)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_missing_value_policies_property(data: st.DataObject) -> None:
+    shape = (
+        data.draw(st.integers(1, 20), "n_scanline"),
+        data.draw(st.integers(1, 8), "n_pixel"),
+        3,
+    )
+    x = np.random.default_rng(data.draw(st.integers(0, 2**16), "seed")).random(shape)
+    x = x.astype(np.float32)
+    holes = data.draw(nan_positions(shape), "nan")
+    missing = data.draw(st.sampled_from(["fill", "strict"]), "missing")
+    dirty = x.copy()
+    for position in holes:
+        dirty[position] = np.nan
+    spec = tiny_spec()
+    chunks = (data.draw(chunking(shape[0])), -1, -1)
+
+    clean = super_resolve_array(x, spec)
+    out = super_resolve_array(da.from_array(dirty, chunks=chunks), spec, missing=missing)
+    out = out.compute()
+    mask = ~np.isfinite(dirty)
+    # Dilate the input mask (any channel: the network mixes channels) by the radius, then ×4.
+    reach = hr_region(mask.any(axis=2), strict_radius(spec))
+    if missing == "fill":
+        expected = footprint(mask)
+    else:
+        expected = np.broadcast_to(reach[..., None], out.shape)
+    np.testing.assert_array_equal(np.isnan(out), expected)
+    scale = float(np.abs(clean).max())
+    np.testing.assert_allclose(out[~reach], clean[~reach], rtol=1e-5, atol=1e-6 * scale)
+
+
+# ---------------------------------------------------------------------------------- processes
+@pytest.mark.slow
+def test_distributed_cluster_equals_local(granule: xr.Dataset) -> None:
+    distributed = pytest.importorskip("distributed")
+    spec = network_spec(make_net(granule, "s5dscr"))
+    lazy = super_resolve_array(
+        da.from_array(granule.radiance.values, chunks=(8, -1, -1)), spec, torch_threads=1
+    )
+    local = lazy.compute(scheduler="threads")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        remote = client.compute(lazy).result()
+        workers_used = len(client.run(lambda: 1))
+    assert workers_used == 2
+    np.testing.assert_array_equal(remote, local)
+
+
+def streaming_inputs(
+    n_scanline: int, n_pixel: int | None, n_channel: int | None, model: str
+) -> tuple[xr.Dataset, S5DSCR]:
+    """Lazily generated band-3 granule and a seeded random network for it."""
+    ds = make_granule(3, n_scanline, n_pixel, seed=3, n_channel=n_channel, chunks=16)
+    torch.manual_seed(0)
+    net = build_model(model, ds.sizes["spectral_channel"])
+    net.set_normalisation(2.2519e-07, 1e-07)
+    return ds, net
+
+
+def stream_to_zarr(
+    path: str, n_scanline: int, n_pixel: int | None, n_channel: int | None, model: str
+) -> tuple[float, int]:
+    """Super-resolve a lazily generated band-3 granule into ``path``; (seconds, peak RSS bytes).
+
+    Meant to run in a fresh (spawned) process, so that the peak RSS is the pipeline's own.
+    """
+    import resource
+
+    from dask.diagnostics import ProgressBar
+
+    torch.set_num_threads(1)
+    ds, net = streaming_inputs(n_scanline, n_pixel, n_channel, model)
+    sr = ds.s5sr.super_resolve(weights=net, device="cpu", torch_threads=1)
+    start = time.perf_counter()
+    with dask.config.set(scheduler="threads", num_workers=2), ProgressBar(minimum=1.0):
+        xr_s5sr.to_zarr(sr, path)
+    seconds = time.perf_counter() - start
+    return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_streaming(path: Path, *args: Any) -> tuple[float, int]:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(stream_to_zarr, (str(path), *args))
+
+
+@pytest.mark.slow
+def test_streaming_pipeline_small(tmp_path: Path) -> None:
+    args = (40, 12, 6, "s5dscr_s")
+    _, peak = run_streaming(tmp_path / "small.zarr", *args)
+    ds, net = streaming_inputs(*args)
+    expected = ds.compute().s5sr.super_resolve(weights=net, device="cpu")  # numpy, in memory
+    with xr.open_zarr(tmp_path / "small.zarr") as out:
+        assert out.radiance.encoding["chunks"][0] == 64
+        xr.testing.assert_allclose(
+            out.radiance.load(), expected.radiance, rtol=1e-5, atol=1e-5 * float(ds.radiance.max())
+        )
+    assert peak > 0
+
+
+@pytest.mark.slow
+def test_streaming_full_band(tmp_path: Path) -> None:
+    n_scanline = 3000
+    seconds, peak = run_streaming(tmp_path / "band3.zarr", n_scanline, 450, 497, "s5dscr")
+    print(
+        f"\nstreamed {n_scanline} x 450 x 497 -> x4 zarr: {seconds:.0f} s "
+        f"({seconds / n_scanline:.2f} s per LR scanline), peak RSS {peak / 2**30:.2f} GiB"
+    )
+    # Two workers, each at most one output block and its activations, plus libraries.
+    budgets = engine.DEFAULT_OUTPUT_BUDGET + engine.DEFAULT_ACTIVATION_BUDGET
+    assert peak < 2 * budgets + 2**30
+
+
+# ------------------------------------------------------------ trust: the shipped weights (issue 13)
+TRUST_BAND = 7
+
+
+@pytest.fixture(scope="module")
+def trust_scene() -> dict[str, np.ndarray]:
+    """LR cubes of three scene families for band 7 (480 channels), 112 × 10 LR pixels."""
+    from xr_s5sr.degrade import degrade_array
+    from xr_s5sr.families import family_scene
+
+    return {
+        family: degrade_array(
+            family_scene(family, TRUST_BAND, (448, 40), seed=11, brightness=1.0), TRUST_BAND
+        ).astype(np.float32)
+        for family in ("solar", "edges", "smooth")
+    }
+
+
+@pytest.mark.parametrize("preset", ["s5dscr", "s5dscr_s"])
+@pytest.mark.parametrize("scale", [1e-3, 1e-1, 10.0, 1e3])
+def test_shipped_models_are_scale_equivariant(
+    trust_scene: dict[str, np.ndarray], preset: str, scale: float
+) -> None:
+    lr = trust_scene["solar"][:24]
+    spec = model_spec(preset, band=TRUST_BAND, device="cpu")
+    assert spec.scaling == "local"
+    reference = super_resolve_array(lr, spec)
+    scaled = super_resolve_array(lr * np.float32(scale), spec) / np.float32(scale)
+    assert np.abs(scaled - reference).max() <= 1e-4 * np.abs(reference).max()
+
+
+@pytest.mark.parametrize("family", ["solar", "edges", "smooth"])
+@pytest.mark.parametrize("chunks", [None, 8, 40])
+def test_shipped_model_output_is_consistent_with_the_data(
+    trust_scene: dict[str, np.ndarray], family: str, chunks: int | None
+) -> None:
+    from xr_s5sr.physics import degrade, projection_reach
+
+    lr = trust_scene[family]
+    spec = model_spec("s5dscr_s", band=TRUST_BAND, device="cpu")
+    data = lr if chunks is None else da.from_array(lr, chunks=(chunks, -1, -1))
+    sr = np.asarray(super_resolve_array(data, spec))
+    reach = projection_reach(TRUST_BAND)
+    misfit = np.abs(degrade(sr, TRUST_BAND) - lr)[reach:-reach]
+    assert misfit.max() <= 1e-3 * np.abs(lr).max()
+    # Without the projection the network's output is not held to the data.
+    free = super_resolve_array(lr, model_spec("bicubic", device="cpu"))
+    assert np.abs(degrade(free, TRUST_BAND) - lr)[reach:-reach].max() > 1e-2 * np.abs(lr).max()
+
+
+@pytest.mark.parametrize("chunks", [8, 13, 40])
+def test_shipped_model_is_chunk_invariant_with_consistency(
+    trust_scene: dict[str, np.ndarray], chunks: int
+) -> None:
+    lr = trust_scene["edges"]
+    spec = model_spec("s5dscr_s", band=TRUST_BAND, device="cpu")
+    whole = super_resolve_array(lr, spec)
+    tiled = super_resolve_array(da.from_array(lr, chunks=(chunks, -1, -1)), spec).compute()
+    assert tiled.shape == whole.shape
+    np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5 * np.abs(whole).max())

@@ -1,0 +1,146 @@
+"""The degradation operator, its adjoint, the physics inverse and the consistency projection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from xr_s5sr import physics
+from xr_s5sr.degrade import degrade_array
+
+
+@pytest.fixture(scope="module")
+def smooth_hr() -> np.ndarray:
+    """A smooth random HR cube (scanline, ground_pixel, channel), 512 × 200 × 2, float32."""
+    rng = np.random.default_rng(0)
+    return ndimage.gaussian_filter(rng.random((512, 200, 2)), (2, 2, 0)).astype(np.float32)
+
+
+@pytest.mark.parametrize("band", [2, 3, 7])
+def test_degrade_matches_the_toolbox_operator(smooth_hr: np.ndarray, band: int) -> None:
+    expected = degrade_array(smooth_hr, band)
+    np.testing.assert_allclose(physics.degrade(smooth_hr, band), expected, rtol=0, atol=3e-7)
+
+
+@pytest.mark.parametrize("band", [2, 3, 7])
+@pytest.mark.parametrize("shape", [(64, 48), (70, 45)])
+def test_adjoint_is_the_transpose(band: int, shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((*shape, 2))
+    e = rng.standard_normal((shape[0] // 4, shape[1] // 4, 2))
+    lhs = np.sum(physics.degrade(x, band) * e)
+    rhs = np.sum(x * physics.degrade_adjoint(e, band, shape))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+
+
+def test_gram_inverse_taps_invert_the_gram_filter() -> None:
+    kernel = physics.band_kernels(7)[0][:40]
+    autocorrelation = np.correlate(kernel, kernel, mode="full")
+    gram = autocorrelation[39 - 36 : 39 + 37 : 4]  # lags −9 … 9 (×4 HR pixels)
+    taps = physics.gram_inverse_taps(7, 0)
+    identity = np.convolve(gram, taps)
+    centre = identity.size // 2
+    assert identity[centre] == pytest.approx(1.0, abs=1e-9)
+    assert np.abs(np.delete(identity, centre)).max() < 1e-8
+
+
+def test_exact_gram_inverse_includes_the_edges() -> None:
+    n = 30
+    identity = torch.eye(n, dtype=torch.float64)
+    hr = physics.adjoint_operator(7, 1).apply(identity, 0, 4 * n)
+    gram = physics.degrade_operator(7, 1).apply(hr, 0, n).numpy()
+    np.testing.assert_allclose(physics.gram_matrix_inverse(7, 1, n) @ gram, np.eye(n), atol=1e-9)
+
+
+@pytest.mark.parametrize("band", [2, 3, 5, 7, 8])
+def test_projection_is_consistent_in_the_interior(smooth_hr: np.ndarray, band: int) -> None:
+    y = degrade_array(smooth_hr, band)
+    start = physics.upsample(y) + 0.1  # any HR array: the projection repairs it
+    projected = physics.project(start, y, band)
+    reach = physics.projection_reach(band)
+    misfit = np.abs(physics.degrade(projected, band) - y) / np.abs(y).max()
+    assert misfit[reach:-reach].max() < 2e-6
+    # Along ground_pixel the exact Gram inverse makes it consistent up to the swath edges.
+    assert misfit[reach:-reach, :].max() == misfit[reach:-reach].max()
+
+
+def test_projection_keeps_consistent_images_and_is_idempotent(smooth_hr: np.ndarray) -> None:
+    band = 3
+    y = degrade_array(smooth_hr, band)
+    once = physics.project(physics.upsample(y), y, band)
+    twice = physics.project(once, y, band)
+    rows = slice(4 * physics.projection_reach(band), -4 * physics.projection_reach(band))
+    np.testing.assert_allclose(twice[rows], once[rows], atol=2e-6 * np.abs(once).max())
+
+
+def test_projection_never_moves_away_from_a_consistent_truth(smooth_hr: np.ndarray) -> None:
+    band = 5
+    y = degrade_array(smooth_hr, band)
+    guess = physics.upsample(y)
+    before = np.linalg.norm(guess - smooth_hr)
+    after = np.linalg.norm(physics.project(guess, y, band) - smooth_hr)
+    assert after < before
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e-1, 10.0, 1e3])
+def test_linear_methods_commute_with_scaling(smooth_hr: np.ndarray, scale: float) -> None:
+    band = 7
+    y = degrade_array(smooth_hr, band)
+    a = np.float32(scale)
+    np.testing.assert_allclose(
+        physics.backproject(a * y, band) / a, physics.backproject(y, band), rtol=2e-5, atol=1e-6
+    )
+    x = physics.upsample(y)
+    np.testing.assert_allclose(
+        physics.project(a * x, a * y, band) / a, physics.project(x, y, band), rtol=2e-5, atol=1e-6
+    )
+
+
+def test_backprojection_equals_the_hr_grid_iteration_in_the_interior(smooth_hr: np.ndarray) -> None:
+    band = 3
+    y = degrade_array(smooth_hr, band)
+    reference = physics.upsample(y)
+    for _ in range(physics.BACKPROJECTION_ITERATIONS):
+        reference = reference + physics.upsample(y - physics.degrade(reference, band))
+    fast = physics.backproject(y, band)
+    reach = 4 * physics.backprojection_reach(band)
+    interior = (slice(reach, -reach), slice(reach, -reach))
+    np.testing.assert_allclose(fast[interior], reference[interior], atol=2e-6)
+
+
+def test_backprojection_beats_interpolation_on_a_blurred_scene(smooth_hr: np.ndarray) -> None:
+    band = 3
+    y = degrade_array(smooth_hr, band)
+    error_interpolation = np.linalg.norm(physics.upsample(y) - smooth_hr)
+    error_backprojection = np.linalg.norm(physics.backproject(y, band) - smooth_hr)
+    assert error_backprojection < 0.9 * error_interpolation
+
+
+def test_upsample_geometry_puts_hr_pixel_4j_plus_2_on_lr_pixel_j() -> None:
+    lr = np.arange(6.0)[:, None] ** 2
+    hr = physics.upsample(lr, kind="cubic")
+    np.testing.assert_allclose(hr[2::4, 0], lr[:, 0], atol=1e-12)
+    linear = physics.upsample(np.arange(3.0)[:, None], kind="linear")[:, 0]
+    assert linear[:8].tolist() == [0.0, 0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25]
+
+
+def test_degrade_with_spill_sums_to_the_whole_degradation(smooth_hr: np.ndarray) -> None:
+    band, spill = 7, physics.DEGRADE_REACH
+    n_lr = smooth_hr.shape[0] // 4
+    total = np.zeros((n_lr + 2 * spill, smooth_hr.shape[1] // 4, 2), np.float32)
+    for low, high in [(0, 20), (20, 71), (71, n_lr)]:
+        total[low : high + 2 * spill] += physics.degrade_with_spill(
+            smooth_hr[4 * low : 4 * high], band, spill
+        )
+    np.testing.assert_allclose(total[spill:-spill], degrade_array(smooth_hr, band), atol=5e-7)
+
+
+def test_operators_are_differentiable_in_torch(smooth_hr: np.ndarray) -> None:
+    x = torch.from_numpy(smooth_hr.copy()).requires_grad_()
+    y = torch.from_numpy(degrade_array(smooth_hr, 3))
+    physics.project(x * 1.5, y, 3).square().sum().backward()
+    assert x.grad is not None
+    assert torch.isfinite(x.grad).all()
+    assert x.grad.abs().sum() > 0

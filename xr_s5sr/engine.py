@@ -1,0 +1,836 @@
+"""Arrays-only engine: seam-free ×4 super-resolution of radiance cubes over scanline blocks.
+
+Boundary: numpy and dask arrays with axes (scanline, ground_pixel, spectral_channel) (any order
+via ``axes=``) in and out; no xarray (:mod:`xr_s5sr.inference` wraps this for Datasets). The
+numpy/dask branch happens once, in :func:`super_resolve_array`. torch is imported inside
+functions only.
+
+Methods (:class:`ModelSpec`)
+    ``bicubic``: PyTorch bicubic ×4 (the paper's baseline). ``backprojection``: the training-free
+    physics inverse (:func:`xr_s5sr.physics.backproject`). Networks: S5-DSCR modules;
+    ``scaling="local"`` networks add their scale-equivariant detail to the physics inverse.
+    With ``consistency`` (default for everything but bicubic) the result is projected onto
+    the HR images whose degradation is the input (:func:`xr_s5sr.physics.project`).
+
+Tiling
+    A dask input is split into scanline blocks (ground_pixel and spectral_channel whole), each
+    extended by :attr:`ModelSpec.halo` LR scanlines from its neighbours with
+    ``dask.array.overlap.overlap(boundary="none")``; every block is super-resolved and the halo
+    (×4) is cropped on its interior sides only. The halo is the reach of the method (network
+    receptive field, local scale window, back-projection), which makes the result identical to
+    a single whole-array run. Inside a block, network tiles bounded by an activation budget are
+    run one after the other, each with the network's own halo, so peak memory does not grow
+    with the block size and results stay exact. The consistency projection needs the
+    degradation of the whole HR result near each block: every block degrades its own part (with
+    its spill of 6 LR rows each side), the parts are summed over their overlaps, and the LR
+    misfit is filtered and back-projected with halos from :mod:`xr_s5sr.physics` — only LR data
+    cross block borders, so the projection costs a few passes over the HR block.
+
+Missing values
+    ``missing="fill"`` (default): non-finite LR values are filled before any processing, along
+    the spectrum at each pixel (linear in channel index) or, for pixels without any valid
+    channel, from the mean of the valid 8 neighbours (repeated up to 4 times, else 0); afterwards
+    exactly their HR footprint (the 4 × 4 HR pixels of the LR pixel, that channel only) is NaN.
+    Far from a hole the result equals the clean run up to the reach of the method.
+    ``missing="strict"``: every HR pixel whose result depends on a missing value is NaN (in every
+    channel for the networks, whose 1×1 convolutions mix channels).
+
+Models on workers
+    Graph tasks carry a small frozen :class:`~xr_s5sr.spec.ModelSpec` (weights file and sha256,
+    device, compute dtype). Each process loads the eval-mode, BatchNorm-folded module once
+    through the one model cache of :mod:`xr_s5sr.weights`; the folded snapshot of an in-memory
+    module travels inside its spec, which dask graphs hold as one key, so it is shipped once per
+    worker, not per task.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import numpy as np
+
+from xr_s5sr.bands import SCALE
+from xr_s5sr.errors import (
+    ChannelMismatchError,
+    DimensionError,
+    OutOfDistributionWarning,
+    S5SRArgumentError,
+    WeightsError,
+)
+from xr_s5sr.fused import STRIP_PIXELS, FusedS5DSCR
+from xr_s5sr.spec import (
+    ModelSpec,
+    check_dtype,
+    is_module,
+    model_spec,
+    resolve_device,
+    resolve_runner,
+)
+
+if TYPE_CHECKING:
+    from xr_s5sr.models import S5DSCR
+
+#: Default size of one output block, bytes (sets the scanline chunking of the result).
+DEFAULT_OUTPUT_BUDGET = 256 * 2**20
+#: Default memory allowed for network activations of one block, bytes: with two dask workers,
+#: each holding one default output block and its activations, a 450 × 497 band streams to zarr
+#: in < 3 GiB RSS. A default block (17 LR scanlines + 2 × 4 halo) then runs as two tiles of the
+#: fused path, which costs ~10 % more work in halo rows than one tile.
+DEFAULT_ACTIVATION_BUDGET = 3 * 2**28
+#: Policies for missing (non-finite) input values.
+MISSING_POLICIES = ("fill", "strict")
+#: Median over pixels of the mean squared normalised network input above which the input is
+#: reported as far outside the training data (training data: about 1).
+OUT_OF_DISTRIBUTION_LEVEL = 25.0
+
+#: LR pixels a missing value's fill reaches (spatial fill passes of :func:`_fill_missing`).
+FILL_REACH = 4
+
+#: Blocks being super-resolved in this process (shares torch threads among them).
+_ACTIVE_BLOCKS = 0
+_ACTIVE_BLOCKS_LOCK = threading.Lock()
+
+Missing = Literal["fill", "strict"]
+
+
+# ---------------------------------------------------------------------------------- array engine
+def super_resolve_array(
+    x: Any,
+    model: ModelSpec | S5DSCR | str,
+    *,
+    axes: Sequence[int] = (0, 1, 2),
+    device: str | None = None,
+    dtype: str | None = None,
+    output_chunks: int | None = None,
+    memory_budget: int = DEFAULT_OUTPUT_BUDGET,
+    activation_budget: int = DEFAULT_ACTIVATION_BUDGET,
+    torch_threads: int | None = None,
+    halo: int | None = None,
+    missing: Missing = "fill",
+) -> Any:
+    """Super-resolve a radiance cube ×4 along scanline and ground_pixel.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or dask.array.Array
+        LR radiance, 3-D, any real dtype (computed in float32), radiance units.
+    model : ModelSpec, xr_s5sr.models.S5DSCR or "bicubic"
+        What to run; a module or "bicubic" is turned into a spec with :func:`model_spec`
+        (build other methods, e.g. back-projection, with :func:`model_spec`).
+    axes : sequence of int, default (0, 1, 2)
+        Positions of the (scanline, ground_pixel, spectral_channel) axes in ``x``.
+    device : str, optional
+        Overrides the spec's device (see :func:`model_spec`).
+    dtype : {"float32", "bfloat16", "float16"}, optional
+        Overrides the spec's compute precision.
+    output_chunks : int, optional
+        dask only: HR scanlines per output chunk, a multiple of 4. Default: keep the input's
+        scanline chunks when each output block fits ``memory_budget``, else chunks that do.
+    memory_budget : int, default 256 MiB
+        Bytes of one float32 output block, used when ``output_chunks`` is None.
+    activation_budget : int, default 768 MiB
+        Bytes of network activations of a block (estimated, strip temporaries of every torch
+        thread included); a block that needs more is cut into tiles.
+    torch_threads : int, optional
+        ``torch.set_num_threads`` while a block runs (restored afterwards). Default: the calling
+        thread's torch threads divided among the blocks running concurrently in the process
+        (dask-distributed workers start with one thread).
+    halo : int, optional
+        LR scanlines shared between neighbouring blocks. Default: :attr:`ModelSpec.halo`, the
+        smallest that makes the result exact; smaller values are for tests that must see seams.
+    missing : {"fill", "strict"}, default "fill"
+        Policy for non-finite input values (see the module docstring).
+
+    Returns
+    -------
+    numpy.ndarray or dask.array.Array
+        float32, same axis order as ``x``, 4× larger along scanline and ground_pixel; dask in →
+        dask out (lazy, output scanline chunks 4× the input's after rechunking).
+
+    Raises
+    ------
+    DimensionError
+        If ``x`` is not 3-D, ``axes`` is not a permutation of (0, 1, 2), a spatial axis is empty,
+        or ``output_chunks`` is not a positive multiple of 4.
+    ChannelMismatchError
+        If the channel count differs from the model's.
+
+    Examples
+    --------
+    >>> from xr_s5sr.models import S5DSCR
+    >>> net = S5DSCR(channels=4, layers=1, kernel_size=3, multiplier=1)
+    >>> super_resolve_array(np.ones((6, 5, 4), np.float32), net, device="cpu").shape
+    (24, 20, 4)
+    """
+    spec = _as_spec(model, device, dtype)
+    order = _check_axes(x, axes)
+    cube = x.transpose(order)
+    _check_cube(cube.shape, spec)
+    if halo is None:
+        halo = spec.halo
+    if halo < 0:
+        raise S5SRArgumentError(f"halo must be a non-negative number of LR scanlines, got {halo}.")
+    if missing not in MISSING_POLICIES:
+        raise S5SRArgumentError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}.")
+    options: dict[str, Any] = {
+        "spec": spec,
+        "activation_budget": activation_budget,
+        "torch_threads": torch_threads,
+    }
+    import dask
+
+    if dask.is_dask_collection(cube):
+        out = _super_resolve_dask(cube, halo, output_chunks, memory_budget, missing, options)
+    else:
+        raw = np.asarray(cube, dtype=np.float32)
+        block = _fill_block(raw)
+        out = _process_block(block, 0, 0, **options)
+        if spec.consistency:
+            out = _project_whole(out, block, cast(int, spec.band))
+        out = _mask_missing(out, raw, 0, 0, spec, missing)
+    return out.transpose(tuple(int(i) for i in np.argsort(order)))
+
+
+def _as_spec(model: ModelSpec | S5DSCR | str, device: str | None, dtype: str | None) -> ModelSpec:
+    if isinstance(model, ModelSpec):
+        changes: dict[str, Any] = {}
+        if device is not None:
+            changes["device"] = resolve_device(device)
+        if dtype is not None:
+            changes["dtype"] = check_dtype(dtype, changes.get("device", model.device))
+        elif "device" in changes:
+            check_dtype(model.dtype, changes["device"])
+        return replace(model, **changes) if changes else model
+    if isinstance(model, str) and model == "bicubic":
+        return model_spec("bicubic", device=device, dtype=dtype or "float32")
+    if is_module(model):
+        return model_spec(weights=model, device=device, dtype=dtype or "float32")  # type: ignore[arg-type]
+    raise WeightsError(
+        f"model must be a ModelSpec, an xr_s5sr.models.S5DSCR module or 'bicubic', got "
+        f"{model!r}. For shipped weights or back-projection build a spec with "
+        "model_spec(name, band=<n>)."
+    )
+
+
+def _check_axes(x: Any, axes: Sequence[int]) -> tuple[int, int, int]:
+    if x.ndim != 3:
+        raise DimensionError(
+            f"Expected a 3-D (scanline, ground_pixel, spectral_channel) array, got shape "
+            f"{tuple(x.shape)}. Select or squeeze other dims (e.g. time) first."
+        )
+    order = tuple(int(a) % 3 for a in axes)
+    if len(order) != 3 or sorted(order) != [0, 1, 2]:
+        raise DimensionError(
+            f"axes must give the positions of (scanline, ground_pixel, spectral_channel) as a "
+            f"permutation of (0, 1, 2), got {tuple(axes)}."
+        )
+    return order  # type: ignore[return-value]
+
+
+def _check_cube(shape: tuple[int, ...], spec: ModelSpec) -> None:
+    n_scan, n_pixel, n_chan = shape
+    if n_scan < 1 or n_pixel < 1:
+        raise DimensionError(
+            f"Super-resolution needs at least one scanline and one ground pixel, got "
+            f"{n_scan} scanline(s) × {n_pixel} ground pixel(s). Check the selection of the input."
+        )
+    if spec.channels is not None and n_chan != spec.channels:
+        raise ChannelMismatchError(
+            f"The model expects {spec.channels} spectral channels but the input has {n_chan}. "
+            "Use the weights of the band the radiance comes from (band=<n>, or weights= for that "
+            "band), and do not subset spectral_channel before super-resolving."
+        )
+
+
+def _super_resolve_dask(
+    cube: Any,
+    halo: int,
+    output_chunks: int | None,
+    memory_budget: int,
+    missing: Missing,
+    options: dict[str, Any],
+) -> Any:
+    import dask
+    import dask.array as da
+
+    spec: ModelSpec = options["spec"]
+    _, n_pixel, n_chan = cube.shape
+    scan_chunks = _scan_chunks(
+        cube.chunks[0],
+        n_pixel * n_chan,
+        max(halo, spec.min_block, FILL_REACH),
+        output_chunks,
+        memory_budget,
+    )
+    raw = cube.astype(np.float32).rechunk({0: scan_chunks, 1: -1, 2: -1})
+    lr = _map_scan_overlap(_fill_block, raw, FILL_REACH, "none")
+    blocks = lr
+    if halo and len(scan_chunks) > 1:
+        blocks = da.overlap.overlap(
+            lr, depth={0: halo, 1: 0, 2: 0}, boundary="none", allow_rechunk=False
+        )
+    if spec.module is not None:
+        # One graph key holds the module: dask-distributed ships it once per worker instead of
+        # inside every task (a 497-channel S5-DSCR is ~16 MB).
+        options = {**options, "spec": dask.delayed(spec, pure=True)}
+    hr_chunks = (tuple(SCALE * c for c in scan_chunks), (SCALE * n_pixel,), (n_chan,))
+    estimate = da.map_blocks(
+        _scan_block,
+        blocks,
+        halo=halo,
+        **options,
+        chunks=hr_chunks,
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), np.float32),
+        token=f"s5sr-{spec.name}",
+    )
+    if spec.consistency:
+        estimate = _project_dask(estimate, lr, cast(int, spec.band))
+    radius = strict_radius(spec) if missing == "strict" else 0
+    context = raw
+    if radius and len(scan_chunks) > 1:
+        context = da.overlap.overlap(
+            raw, depth={0: radius, 1: 0, 2: 0}, boundary="none", allow_rechunk=False
+        )
+    return da.map_blocks(
+        _mask_block,
+        estimate,
+        context,
+        radius=radius if len(scan_chunks) > 1 else 0,
+        spec=options["spec"],
+        missing=missing,
+        chunks=estimate.chunks,
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), np.float32),
+    )
+
+
+def _mask_block(
+    out: np.ndarray,
+    lr: np.ndarray,
+    *,
+    radius: int,
+    spec: ModelSpec,
+    missing: Missing,
+    block_info: dict[Any, Any] | None = None,
+) -> np.ndarray:
+    """:func:`_mask_missing` of one HR block with its (overlapped) raw LR block."""
+    if block_info is None:
+        raise DimensionError("_mask_block runs inside dask.array.map_blocks only.")
+    index = block_info[1]["chunk-location"][0]
+    count = block_info[1]["num-chunks"][0]
+    before = radius if index > 0 else 0
+    after = radius if index < count - 1 else 0
+    return _mask_missing(
+        np.array(out, dtype=np.float32, copy=True), lr, before, after, spec, missing
+    )
+
+
+def _map_scan_overlap(
+    func: Callable[..., np.ndarray], array: Any, depth: int, boundary: Any, **kwargs: Any
+) -> Any:
+    """``func`` on scanline blocks that see ``depth`` rows of their neighbours (float32 out)."""
+    options: dict[str, Any] = {"dtype": np.float32, "meta": np.empty((0, 0, 0), np.float32)}
+    if len(array.chunks[0]) == 1:
+        return array.map_blocks(func, **options, **kwargs)
+    return array.map_overlap(
+        func,
+        depth={0: depth, 1: 0, 2: 0},
+        boundary=boundary,
+        allow_rechunk=False,
+        **options,
+        **kwargs,
+    )
+
+
+def _project_whole(estimate: np.ndarray, lr: np.ndarray, band: int) -> np.ndarray:
+    """Data-consistency projection of a whole HR array (numpy); NaN stay where they are."""
+    from xr_s5sr.physics import degrade, degrade_adjoint, gram_solve
+
+    filled = np.nan_to_num(estimate, nan=0.0, posinf=0.0, neginf=0.0)
+    misfit = np.nan_to_num(lr, nan=0.0, posinf=0.0, neginf=0.0) - degrade(filled, band)
+    correction = degrade_adjoint(gram_solve(misfit, band), band, estimate.shape[:2])
+    estimate += correction
+    return estimate
+
+
+def _project_dask(estimate: Any, lr: Any, band: int) -> Any:
+    """Data-consistency projection across scanline blocks, moving only LR data between blocks.
+
+    1. every HR block degrades itself, seen as zero outside (``spill`` LR rows each side);
+    2. the parts are summed where they overlap (overlap-add): the degradation of the whole
+       estimate, on the LR chunks;
+    3. the misfit with the input goes through ``(A Aᵀ)⁻¹`` (taps reach ``radius`` LR rows);
+    4. each HR block adds the back-projection ``Aᵀ`` of the misfit around it.
+    """
+    import dask.array as da
+
+    from xr_s5sr.physics import DEGRADE_REACH, gram_inverse_taps
+
+    spill = DEGRADE_REACH
+    radius = gram_inverse_taps(band, 0).size // 2
+    scan_chunks = lr.chunks[0]
+    parts = estimate.map_blocks(
+        _degrade_part,
+        band=band,
+        spill=spill,
+        chunks=(tuple(c + 2 * spill for c in scan_chunks), lr.chunks[1], lr.chunks[2]),
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), np.float32),
+    )
+    if len(scan_chunks) > 1:
+        parts = da.overlap.overlap(
+            parts, depth={0: 2 * spill, 1: 0, 2: 0}, boundary=0, allow_rechunk=False
+        )
+    degraded = parts.map_blocks(
+        _overlap_add,
+        spill=spill,
+        single=len(scan_chunks) == 1,
+        chunks=lr.chunks,
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), np.float32),
+    )
+    misfit = _map_scan_overlap(_gram_block, da.nan_to_num(lr) - degraded, radius, 0, band=band)
+    if len(scan_chunks) > 1:
+        misfit = da.overlap.overlap(
+            misfit, depth={0: spill, 1: 0, 2: 0}, boundary=0, allow_rechunk=False
+        )
+    return da.map_blocks(
+        _add_back_projection,
+        estimate,
+        misfit,
+        band=band,
+        spill=spill if len(scan_chunks) > 1 else 0,
+        chunks=estimate.chunks,
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), np.float32),
+    )
+
+
+def _degrade_part(block: np.ndarray, *, band: int, spill: int) -> np.ndarray:
+    from xr_s5sr.physics import degrade_with_spill
+
+    filled = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
+    return degrade_with_spill(filled, band, spill)
+
+
+def _overlap_add(block: np.ndarray, *, spill: int, single: bool) -> np.ndarray:
+    """Own LR rows of a part plus what its neighbours spill into them (:func:`_project_dask`)."""
+    if single:
+        return np.ascontiguousarray(block[spill : block.shape[0] - spill])
+    n_core = block.shape[0] - 6 * spill
+    own = block[3 * spill : 3 * spill + n_core].copy()
+    own[:spill] += block[spill : 2 * spill]
+    own[n_core - spill :] += block[4 * spill + n_core : 5 * spill + n_core]
+    return own
+
+
+def _gram_block(block: np.ndarray, *, band: int) -> np.ndarray:
+    from xr_s5sr.physics import gram_solve
+
+    return gram_solve(np.ascontiguousarray(block), band)
+
+
+def _add_back_projection(
+    estimate: np.ndarray, misfit: np.ndarray, *, band: int, spill: int
+) -> np.ndarray:
+    from xr_s5sr.physics import degrade_adjoint
+
+    n_hr = SCALE * misfit.shape[0]
+    correction = degrade_adjoint(np.ascontiguousarray(misfit), band, (n_hr, estimate.shape[1]))
+    rows = SCALE * spill
+    out = np.array(estimate, dtype=np.float32, copy=True)
+    out += correction[rows : rows + estimate.shape[0]]
+    return out
+
+
+def _scan_chunks(
+    current: tuple[int, ...],
+    row_elements: int,
+    halo: int,
+    output_chunks: int | None,
+    memory_budget: int,
+) -> tuple[int, ...]:
+    """LR scanline chunks: from ``output_chunks`` or the budget, none shorter than ``halo``."""
+    n_scan = sum(current)
+    if output_chunks is not None:
+        if output_chunks < SCALE or output_chunks % SCALE:
+            raise DimensionError(
+                f"output_chunks must be a positive multiple of {SCALE} HR scanlines (each LR "
+                f"scanline gives {SCALE}), got {output_chunks}. Use e.g. "
+                f"{max(SCALE, SCALE * round(output_chunks / SCALE))}."
+            )
+        chunks = _regular_chunks(n_scan, output_chunks // SCALE)
+    else:
+        hr_row_bytes = SCALE * SCALE * row_elements * np.dtype(np.float32).itemsize
+        max_rows = max(1, memory_budget // hr_row_bytes)
+        chunks = current if max(current) <= max_rows else _budget_chunks(n_scan, max_rows, halo)
+    merged: list[int] = []
+    for size in chunks:
+        # overlap(allow_rechunk=False) needs every chunk to hold the halo: merge short ones.
+        if merged and merged[-1] < halo:
+            merged[-1] += size
+        else:
+            merged.append(size)
+    if len(merged) > 1 and merged[-1] < halo:
+        last = merged.pop()
+        merged[-1] += last
+    return tuple(merged)
+
+
+def _regular_chunks(total: int, size: int) -> tuple[int, ...]:
+    return (size,) * (total // size) + ((total % size,) if total % size else ())
+
+
+def _budget_chunks(total: int, size: int, halo: int) -> tuple[int, ...]:
+    """Regular chunks of at most ``size`` whose last chunk also holds the halo if possible.
+
+    Zarr stores need equal chunks but a smaller last one; merging a too-short last chunk into
+    its neighbour would break that, so a slightly smaller regular size is preferred.
+    """
+    for candidate in range(size, halo - 1, -1):
+        if total % candidate == 0 or total % candidate >= halo:
+            return _regular_chunks(total, candidate)
+    return _regular_chunks(total, size)
+
+
+def _scan_block(
+    block: np.ndarray, *, halo: int, block_info: dict[Any, Any] | None = None, **options: Any
+) -> np.ndarray:
+    """Block of an overlapped array: the outermost blocks have no halo on their outer side."""
+    if block_info is None:
+        raise DimensionError("_scan_block runs inside dask.array.map_blocks only.")
+    index = block_info[0]["chunk-location"][0]
+    count = block_info[0]["num-chunks"][0]
+    before = halo if index > 0 else 0
+    after = halo if index < count - 1 else 0
+    return _process_block(block, before, after, **options)
+
+
+def _process_block(
+    block: np.ndarray,
+    before: int,
+    after: int,
+    *,
+    spec: ModelSpec,
+    activation_budget: int,
+    torch_threads: int | None,
+) -> np.ndarray:
+    """Super-resolve the scanlines ``before:len-after`` of a finite LR block (scan, pixel,
+    channel): bicubic, the physics inverse and the network tiles; not the projection."""
+    block = np.asarray(block, dtype=np.float32)
+    n_ext, n_pixel, n_chan = block.shape
+    n_core = n_ext - before - after
+    if spec.uses_physics_base:
+        from xr_s5sr.physics import backprojection_coefficients
+
+        band = cast(int, spec.band)
+        coefficients = backprojection_coefficients(block, band, iterations=spec.iterations)
+        out = _upsample_rows(coefficients, before, before + n_core, "cubic")
+    else:
+        out = np.zeros((SCALE * n_core, SCALE * n_pixel, n_chan), np.float32)
+    if spec.name != "backprojection":
+        _run_tiles(block, before, n_core, out, spec, activation_budget, torch_threads)
+    return out
+
+
+def _mask_missing(
+    out: np.ndarray, lr: np.ndarray, before: int, after: int, spec: ModelSpec, missing: Missing
+) -> np.ndarray:
+    """Set NaN where the policy says (``lr``: the raw LR block with ``before``/``after`` rows
+    of context around the rows of ``out``)."""
+    holes = ~np.isfinite(lr)
+    if not holes.any():
+        return out
+    n_core = lr.shape[0] - before - after
+    mask = (
+        _footprint(holes[before : before + n_core])
+        if missing == "fill"
+        else _hr_missing(holes, spec, before, n_core)
+    )
+    np.copyto(out, np.float32(np.nan), where=mask)
+    return out
+
+
+def _fill_block(block: np.ndarray) -> np.ndarray:
+    """:func:`_fill_missing` of a block when it has non-finite values, else the block."""
+    block = np.asarray(block, dtype=np.float32)
+    holes = ~np.isfinite(block)
+    return _fill_missing(block, holes) if holes.any() else block
+
+
+def _upsample_rows(
+    lr: np.ndarray, start: int, stop: int, kind: Literal["cubic", "linear"]
+) -> np.ndarray:
+    """HR rows of LR rows ``start:stop`` of ``lr`` interpolated ×4 (:func:`physics.upsample`),
+    using 2 LR rows of context each side where ``lr`` has them (clamped at its true edges)."""
+    from xr_s5sr.physics import UPSAMPLE_REACH, upsample
+
+    low, high = max(0, start - UPSAMPLE_REACH), min(lr.shape[0], stop + UPSAMPLE_REACH)
+    hr = upsample(np.ascontiguousarray(lr[low:high]), kind=kind)
+    return np.ascontiguousarray(hr[SCALE * (start - low) : SCALE * (stop - low)])
+
+
+def _run_tiles(
+    block: np.ndarray,
+    before: int,
+    n_core: int,
+    out: np.ndarray,
+    spec: ModelSpec,
+    activation_budget: int,
+    torch_threads: int | None,
+) -> None:
+    """Add the network's (or bicubic's) output of the core rows to ``out``, tile by tile."""
+    import torch
+
+    runner = resolve_runner(spec)
+    n_ext, n_pixel, n_chan = block.shape
+    halo = spec.tile_halo
+    local = spec.scaling == "local"
+    # Strip temporaries of every worker thread come out of the budget before the tiles do.
+    max_workers = torch_threads if torch_threads is not None else torch.get_num_threads()
+    rows, cols = _tile_shape(
+        n_core,
+        n_pixel,
+        halo,
+        _bytes_per_lr_pixel(spec, n_chan),
+        activation_budget - max_workers * _strip_bytes(spec, n_chan),
+    )
+    checked = False
+    with _torch_threads(torch_threads) as apply_threads, torch.inference_mode(), _autocast(spec):
+        for r0 in range(before, before + n_core, rows):
+            r1 = min(r0 + rows, before + n_core)
+            for c0 in range(0, n_pixel, cols):
+                c1 = min(c0 + cols, n_pixel)
+                apply_threads()
+                # Each tile sees `halo` extra LR pixels where the block has them: exact.
+                a, b = max(0, r0 - halo), min(n_ext, r1 + halo)
+                c, d = max(0, c0 - halo), min(n_pixel, c1 + halo)
+                target = out[SCALE * (r0 - before) : SCALE * (r1 - before), SCALE * c0 : SCALE * c1]
+                tile = np.ascontiguousarray(block[a:b, c:d])
+                scale = None
+                if local:
+                    scale = _local_scale(tile)
+                    tile = tile / scale[..., None]
+                if spec.is_network and not checked:
+                    _check_distribution(tile, runner, spec)
+                    checked = True
+                hr = _run_tile(runner, tile, spec, (r0 - a, r1 - a), (c0 - c, c1 - c))
+                if scale is not None:
+                    from xr_s5sr.physics import upsample
+
+                    hr_scale = upsample(scale, kind="linear")[
+                        SCALE * (r0 - a) : SCALE * (r1 - a), SCALE * (c0 - c) : SCALE * (c1 - c)
+                    ]
+                    hr *= hr_scale[..., None]
+                target += hr
+
+
+def _run_tile(
+    runner: Any, tile: np.ndarray, spec: ModelSpec, rows: tuple[int, int], cols: tuple[int, int]
+) -> np.ndarray:
+    """HR output of the core ``rows``/``cols`` (LR, within the tile) of one tile."""
+    import torch
+
+    core = (SCALE * cols[0], SCALE * cols[1])
+    if isinstance(runner, FusedS5DSCR):
+        # The block's torch threads become strip workers of one thread each.
+        hr = runner.upscale(tile, rows, workers=torch.get_num_threads())
+        return hr[:, core[0] : core[1]].numpy()
+    # (1, C, h, w) view of the (h, w, C) tile: channels-last, no transposing copy.
+    lr = torch.from_numpy(tile).permute(2, 0, 1)[None].to(spec.device)
+    if spec.scaling == "local":
+        # The tile was divided by its local scale already: R of the scale-free input.
+        hr = runner.output_std[:, None, None] * runner.residual_normalised(runner.normalise(lr))
+    else:
+        hr = runner(lr)
+    hr = hr[0].permute(1, 2, 0).float()
+    hr = hr[SCALE * rows[0] : SCALE * rows[1], core[0] : core[1]]
+    return hr.cpu().numpy()
+
+
+def _local_scale(tile: np.ndarray) -> np.ndarray:
+    """:func:`xr_s5sr.models.local_scale` of an (h, w, C) tile, as an (h, w) array."""
+    import torch
+
+    from xr_s5sr.models import local_scale
+
+    return local_scale(torch.from_numpy(tile).permute(2, 0, 1)[None])[0, 0].numpy()
+
+
+def _check_distribution(tile: np.ndarray, runner: Any, spec: ModelSpec) -> None:
+    """Warn when the normalised network input is far from the training data (median level)."""
+    mean = runner.input_mean.detach().cpu().numpy()
+    std = runner.input_std.detach().cpu().numpy()
+    level = float(np.median(np.mean(np.square((tile - mean) / std), axis=-1)))
+    if level > OUT_OF_DISTRIBUTION_LEVEL:
+        kind = (
+            "spectral shape (radiance divided by its local level)"
+            if spec.scaling == "local"
+            else "brightness or spectral shape"
+        )
+        warnings.warn(
+            f"The input's {kind} lies far outside the training data of the {spec.name!r} "
+            f"weights: mean squared normalised input {level:.3g} (training data: about 1). "
+            "The result may be unreliable: compare with model='backprojection' (training-free) "
+            "or fine-tune the weights on your data.",
+            OutOfDistributionWarning,
+            stacklevel=2,
+        )
+
+
+def _fill_missing(block: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """Fill non-finite LR values: along the spectrum, then from valid neighbours (docstring)."""
+    from scipy import ndimage
+
+    out = np.where(holes, np.float32(0.0), block)
+    partial = holes.any(axis=2) & ~holes.all(axis=2)
+    channels = np.arange(block.shape[2])
+    for r, c in np.argwhere(partial):
+        valid = ~holes[r, c]
+        out[r, c, ~valid] = np.interp(channels[~valid], channels[valid], block[r, c, valid])
+    empty: np.ndarray = np.asarray(holes.all(axis=2))
+    ring = np.ones((3, 3))
+    for _ in range(FILL_REACH):
+        if not empty.any():
+            break
+        valid = ~empty
+        total = ndimage.convolve(
+            np.where(valid[..., None], out, 0.0), ring[..., None], mode="constant"
+        )
+        count = ndimage.convolve(valid.astype(np.float32), ring, mode="constant")
+        fillable = empty & (count > 0)
+        out[fillable] = total[fillable] / count[fillable][:, None]
+        empty &= ~fillable
+    return out
+
+
+def _footprint(holes: np.ndarray) -> np.ndarray:
+    """HR mask of the 4 × 4 HR pixels of every missing LR value (same channel)."""
+    return np.repeat(np.repeat(holes, SCALE, axis=0), SCALE, axis=1)
+
+
+def _autocast(spec: ModelSpec) -> Any:
+    """``torch.autocast`` for reduced precision on the reference path (the fused path casts)."""
+    if spec.dtype == "float32" or spec.uses_fused_path:
+        return nullcontext()
+    import torch
+
+    return torch.autocast(device_type=spec.device.split(":")[0], dtype=getattr(torch, spec.dtype))
+
+
+def strict_radius(spec: ModelSpec) -> int:
+    """LR pixels around a missing value that ``missing="strict"`` masks: the method's reach."""
+    if not spec.consistency:
+        return spec.halo
+    from xr_s5sr.physics import projection_reach
+
+    return spec.halo + projection_reach(cast(int, spec.band))
+
+
+def _hr_missing(missing: np.ndarray, spec: ModelSpec, before: int, n_core: int) -> np.ndarray:
+    """HR mask (broadcastable to the output) of pixels a missing LR input can influence."""
+    from scipy import ndimage
+
+    # Networks mix channels (1x1 convolutions): a missing value affects every channel.
+    seeds = missing.any(axis=2, keepdims=True) if spec.is_network else missing
+    size = 2 * strict_radius(spec) + 1
+    grown = ndimage.binary_dilation(seeds, structure=np.ones((size, size, 1), bool))
+    core = grown[before : before + n_core]
+    return np.repeat(np.repeat(core, SCALE, axis=0), SCALE, axis=1)
+
+
+def _bytes_per_lr_pixel(spec: ModelSpec, n_chan: int) -> int:
+    """Estimated peak activation bytes per LR pixel of a tile.
+
+    Fused CPU path: three tensors of HR size and C channels (the upsampled input in float32 and
+    two residual buffers in the compute precision); the strips' temporaries are reserved apart
+    (:func:`_strip_bytes`).
+    Reference path, measured on CPU: a folded S5-DSCR holds about ``2·m + 3`` float32 tensors
+    of HR size at its peak (upsampled input, running residual, depthwise output of m·C channels
+    and its reordered copy, pointwise output); bicubic about 2.
+    """
+    if spec.uses_fused_path:
+        per_value = 4 + 2 * (4 if spec.dtype == "float32" else 2)
+    elif spec.is_network:
+        per_value = 4 * (2 * spec.multiplier + 3)
+    else:
+        per_value = 4 * 2
+    return SCALE * SCALE * n_chan * per_value
+
+
+def _strip_bytes(spec: ModelSpec, n_chan: int) -> int:
+    """Upper bound of the temporaries of one strip worker on the fused path (0 elsewhere).
+
+    A strip holds at most ``2·m + 2`` float32-sized tensors of ``STRIP_PIXELS`` pixels and C
+    channels: the m depthwise groups, their concatenation (bfloat16), the input cast of the
+    first layer and the last layer's product.
+    """
+    if not spec.uses_fused_path:
+        return 0
+    return (2 * spec.multiplier + 2) * STRIP_PIXELS * n_chan * 4
+
+
+def _tile_shape(
+    n_rows: int, n_cols: int, radius: int, bytes_per_pixel: int, budget: int
+) -> tuple[int, int]:
+    """Core (rows, cols) of the tiles of a block so that a tile with its halo fits ``budget``.
+
+    Full-width strips are used while their halo is at most half of the strip; otherwise square
+    tiles, whose halo overhead is much smaller than that of very thin strips.
+    """
+    pixels = max(1, budget // bytes_per_pixel)
+    strip_rows = pixels // n_cols - 2 * radius
+    if strip_rows >= min(n_rows, 2 * radius):
+        return max(1, min(strip_rows, n_rows)), n_cols
+    side = max(1, math.isqrt(pixels) - 2 * radius)
+    return min(side, n_rows), min(side, n_cols)
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[Callable[[], None]]:
+    """Torch intra-op threads of one block; yields a callable that (re)applies them per tile.
+
+    ``threads`` if given; otherwise this thread's torch threads shared among the blocks running
+    in this process at that moment (two dask threads on two cores: one torch thread each, as
+    two OpenMP teams of two oversubscribe the cores; a single numpy call keeps them all).
+    torch threads are per calling thread, so concurrent blocks do not disturb each other; the
+    previous value is restored at the end.
+    """
+    import torch
+
+    global _ACTIVE_BLOCKS
+    previous = torch.get_num_threads()
+    with _ACTIVE_BLOCKS_LOCK:
+        _ACTIVE_BLOCKS += 1
+
+    def apply() -> None:
+        wanted = threads if threads is not None else max(1, previous // max(1, _ACTIVE_BLOCKS))
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
+
+    try:
+        apply()
+        yield apply
+    finally:
+        with _ACTIVE_BLOCKS_LOCK:
+            _ACTIVE_BLOCKS -= 1
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+__all__ = [
+    "DEFAULT_ACTIVATION_BUDGET",
+    "DEFAULT_OUTPUT_BUDGET",
+    "MISSING_POLICIES",
+    "ModelSpec",
+    "model_spec",
+    "strict_radius",
+    "super_resolve_array",
+]

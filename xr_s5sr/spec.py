@@ -1,0 +1,431 @@
+"""What a super-resolution task runs: :class:`ModelSpec` and its resolution from user choices.
+
+Boundary: turns ``model=``/``weights=``/``device=``/``dtype=``/``consistency=`` into a small,
+picklable, tokenizable spec (validated eagerly, weights verified), and a spec into the callable a
+block runs on a worker (through the one model cache of :mod:`xr_s5sr.weights`). No arrays, no
+tiling: :mod:`xr_s5sr.engine` does that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from xr_s5sr.bands import SCALE
+from xr_s5sr.errors import BandError, S5SRArgumentError, WeightsError
+from xr_s5sr.fused import FusedS5DSCR
+
+if TYPE_CHECKING:
+    import os
+
+    import torch
+
+    from xr_s5sr.models import S5DSCR
+    from xr_s5sr.weights import WeightsSpec
+
+#: Receptive radius (LR pixels) of PyTorch bicubic ×4: taps at floor((i + 0.5)/4 − 0.5) − 1 … + 2.
+BICUBIC_RADIUS = 2
+#: Compute precisions accepted by ``dtype=``; the output is float32 in every case. float16 is
+#: CUDA-only (CPUs gain nothing from it in PyTorch and lose range).
+COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
+#: Training-free methods accepted as ``model=``.
+PHYSICS_METHODS = ("bicubic", "backprojection")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Small, picklable description of what a graph task runs.
+
+    Build it with :func:`model_spec`. The module itself is only carried for in-memory models
+    (already eval-mode and BatchNorm-folded, on CPU); weights files are re-loaded per process.
+
+    Attributes
+    ----------
+    name : str
+        ``"bicubic"``, ``"backprojection"``, a preset name (``"s5dscr"``, ``"s5dscr_s"``) or
+        ``"custom"``.
+    key : str
+        sha256 of the weights file, or of the in-memory module's state_dict; ``""`` without one.
+    channels : int or None
+        Spectral channels the model expects (None: any).
+    receptive_radius : int
+        LR pixels each side the network part of an HR pixel depends on.
+    multiplier : int
+        Depthwise channel multiplier (0 without a network); sizes the activation estimate.
+    device : str
+        torch device, e.g. ``"cpu"`` or ``"cuda:0"``.
+    dtype : {"float32", "bfloat16", "float16"}
+        Compute precision of the network.
+    config : str
+        JSON of the network's :class:`~xr_s5sr.models.ModelConfig` (``""`` without one).
+    weights : xr_s5sr.weights.WeightsSpec or None
+        Weights file to load on each process.
+    module : xr_s5sr.models.S5DSCR or None
+        Folded snapshot of an in-memory module (excluded from equality and tokens).
+    hr_reach : int
+        HR pixels each side the residual stack reaches, ``L·(k//2)`` (0 without a network).
+    fused : bool
+        Use the fused CPU path (:class:`~xr_s5sr.fused.FusedS5DSCR`) for networks on CPU; False
+        runs the module's own ``forward`` (reference, used by tests and benchmarks).
+    band : int or None
+        S5P band (selects the degradation of the physics steps); None for bicubic alone.
+    scaling : {"", "zscore", "local"}
+        Network input scaling (``"local"``: scale-equivariant detail on the physics inverse).
+    consistency : bool
+        Project the result onto the HR images whose degradation is the input.
+    iterations : int
+        Back-projection iterations of the physics inverse.
+    """
+
+    name: str
+    key: str
+    channels: int | None
+    receptive_radius: int
+    multiplier: int
+    device: str
+    dtype: str
+    config: str = ""
+    weights: WeightsSpec | None = None
+    module: S5DSCR | None = field(default=None, repr=False, compare=False)
+    hr_reach: int = 0
+    fused: bool = True
+    band: int | None = None
+    scaling: str = ""
+    consistency: bool = False
+    iterations: int = 8
+
+    @property
+    def is_network(self) -> bool:
+        """True for S5-DSCR networks, False for the training-free methods."""
+        return self.name not in PHYSICS_METHODS
+
+    @property
+    def uses_physics_base(self) -> bool:
+        """True when the result starts from the physics inverse (back-projection)."""
+        return self.name == "backprojection" or self.scaling == "local"
+
+    @property
+    def uses_fused_path(self) -> bool:
+        """True when blocks run through :class:`FusedS5DSCR` (a network, on CPU, ``fused``)."""
+        return self.is_network and self.fused and self.device == "cpu"
+
+    @property
+    def tile_halo(self) -> int:
+        """LR pixels around a network tile that make its core exact: ``(hr_reach + 5) // 4 + 1``.
+
+        A tile clamps the bicubic taps at its edges, which spoils its first and last 6 HR rows
+        (taps reach 2 LR pixels), and zero-pads every convolution, which spoils ``hr_reach``
+        more rows inwards; the core is exact when ``4·halo > 5 + hr_reach``. The local scale
+        adds its window radius. 4 LR pixels for S5-DSCR, 2 for S5-DSCR-S and bicubic.
+        """
+        from xr_s5sr.models import LOCAL_SCALE_RADIUS
+
+        extra = LOCAL_SCALE_RADIUS if self.scaling == "local" else 0
+        return (self.hr_reach + 5) // SCALE + 1 + extra
+
+    @property
+    def halo(self) -> int:
+        """LR scanlines a block needs from its neighbours: the largest reach of its steps."""
+        if not self.uses_physics_base:
+            return self.tile_halo
+        from xr_s5sr.physics import backprojection_reach
+
+        return max(self.tile_halo, backprojection_reach(cast(int, self.band), self.iterations))
+
+    @property
+    def min_block(self) -> int:
+        """Fewest LR scanlines a dask block may have (the consistency halos need that many)."""
+        if not self.consistency:
+            return self.halo
+        from xr_s5sr.physics import DEGRADE_REACH, gram_inverse_taps
+
+        return max(self.halo, DEGRADE_REACH, gram_inverse_taps(cast(int, self.band), 0).size // 2)
+
+    def __dask_tokenize__(self) -> tuple[object, ...]:
+        # The key identifies the weights; hashing the module itself would be slow or random.
+        return (
+            type(self).__name__,
+            self.name,
+            self.key,
+            self.channels,
+            self.receptive_radius,
+            self.multiplier,
+            self.device,
+            self.dtype,
+            self.config,
+            self.hr_reach,
+            self.fused,
+            self.band,
+            self.scaling,
+            self.consistency,
+            self.iterations,
+        )
+
+
+def model_spec(
+    model: str = "s5dscr",
+    *,
+    band: int | None = None,
+    weights: str | os.PathLike[str] | torch.nn.Module | None = None,
+    device: str | None = None,
+    dtype: str = "float32",
+    consistency: bool | None = None,
+    iterations: int = 8,
+) -> ModelSpec:
+    """Resolve a method choice into a :class:`ModelSpec`, loading and validating it eagerly.
+
+    Parameters
+    ----------
+    model : str, default "s5dscr"
+        Preset of the shipped weights (``"s5dscr"``, ``"s5dscr_s"``), ``"backprojection"`` for
+        the training-free physics inverse, or ``"bicubic"`` for PyTorch bicubic ×4 (no
+        physics). Ignored when ``weights`` is a module.
+    band : int, optional
+        S5P band; required for weights files and for the physics steps.
+    weights : path or xr_s5sr.models.S5DSCR, optional
+        None: shipped weights of (band, model) via :func:`xr_s5sr.weights.resolve_weights`; a
+        path: that weights file; a module: this in-memory model. A snapshot of the module is
+        taken now (eval mode, BatchNorm folded); later changes to the module do not apply.
+    device : str, optional
+        ``"cpu"``, ``"cuda"``/``"cuda:<n>"``, or None for CUDA when available, else CPU.
+    dtype : {"float32", "bfloat16", "float16"}, default "float32"
+        Compute precision; float16 on CUDA only. Output is float32 in every case.
+    consistency : bool, optional
+        Project the result onto the data (:func:`xr_s5sr.physics.project`). Default: True for
+        back-projection and for networks whose band is known (given, or recorded by a
+        ``scaling="local"`` network), False for bicubic.
+    iterations : int, default 8
+        Back-projection iterations of the physics inverse.
+
+    Returns
+    -------
+    ModelSpec
+
+    Examples
+    --------
+    >>> model_spec("bicubic", device="cpu").receptive_radius
+    2
+    >>> model_spec("backprojection", band=3, device="cpu").consistency
+    True
+    """
+    from xr_s5sr.models import S5DSCR, fold_batchnorm
+
+    device = resolve_device(device)
+    dtype = check_dtype(dtype, device)
+    if iterations < 0:
+        raise S5SRArgumentError(f"iterations must be a non-negative integer, got {iterations}.")
+    if weights is None and model in PHYSICS_METHODS:
+        use_projection = (model != "bicubic") if consistency is None else bool(consistency)
+        if (model == "backprojection" or use_projection) and band is None:
+            raise BandError(
+                f"model={model!r} with the physics steps needs the S5P band: pass band=<2..8>."
+            )
+        return ModelSpec(
+            model,
+            "",
+            None,
+            BICUBIC_RADIUS,
+            0,
+            device,
+            dtype,
+            band=band,
+            consistency=use_projection,
+            iterations=iterations,
+        )
+    if is_module(weights):
+        if not isinstance(weights, S5DSCR):
+            raise WeightsError(
+                f"weights= must be a path or an xr_s5sr.models.S5DSCR module, got a "
+                f"{type(weights).__name__}. Build the network with xr_s5sr.models.S5DSCR or "
+                "save it with xr_s5sr.weights.save_weights and pass the file path."
+            )
+        snapshot = fold_batchnorm(weights).cpu().requires_grad_(False)
+        return _network_spec(
+            snapshot,
+            _preset_name(weights),
+            _state_sha256(weights),
+            device,
+            dtype,
+            band,
+            consistency,
+            iterations,
+            module=snapshot,
+        )
+    if band is None:
+        raise BandError("Loading weights needs the S5P band: pass band=<2..8>.")
+    from xr_s5sr.weights import cached_model, resolve_weights
+
+    resolved = resolve_weights(band, model, cast("str | os.PathLike[str] | None", weights))
+    loaded = cached_model(resolved, device)
+    return _network_spec(
+        loaded,
+        resolved.model,
+        resolved.sha256,
+        device,
+        dtype,
+        band,
+        consistency,
+        iterations,
+        weights=resolved,
+    )
+
+
+def _network_spec(
+    network: S5DSCR,
+    name: str,
+    key: str,
+    device: str,
+    dtype: str,
+    band: int | None,
+    consistency: bool | None,
+    iterations: int,
+    **source: Any,
+) -> ModelSpec:
+    config = network.config
+    if config.scaling == "local":
+        if band is not None and band != config.band:
+            raise BandError(
+                f"The network was trained for band {config.band} but band={band} was given: "
+                f"pass band={config.band} or the weights of band {band}."
+            )
+        band = config.band
+    # Default: project whenever the band is known (always for scaling="local" networks); an
+    # in-memory z-score network without a band runs as it is.
+    use_projection = (band is not None) if consistency is None else bool(consistency)
+    if use_projection and band is None:
+        raise BandError(
+            "The data-consistency projection needs the S5P band: pass band=<2..8>, or "
+            "consistency=False."
+        )
+    return ModelSpec(
+        name=name,
+        key=key,
+        channels=network.channels,
+        receptive_radius=network.receptive_radius,
+        multiplier=config.multiplier,
+        device=device,
+        dtype=dtype,
+        config=json.dumps(config.to_dict(), sort_keys=True),
+        hr_reach=config.layers * (config.kernel_size // 2),
+        band=band,
+        scaling=config.scaling,
+        consistency=use_projection,
+        iterations=iterations,
+        **source,
+    )
+
+
+def is_module(obj: object) -> bool:
+    if obj is None or isinstance(obj, str) or hasattr(obj, "__fspath__"):
+        return False
+    from torch import nn
+
+    return isinstance(obj, nn.Module)
+
+
+def _preset_name(module: S5DSCR) -> str:
+    """Preset whose (layers, kernel_size, multiplier) the module has, else ``"custom"``."""
+    from xr_s5sr.models import PRESETS
+
+    shape = {
+        "layers": module.config.layers,
+        "kernel_size": module.config.kernel_size,
+        "multiplier": module.config.multiplier,
+    }
+    return next((name for name, preset in PRESETS.items() if preset == shape), "custom")
+
+
+def _state_sha256(module: torch.nn.Module) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of a module's state_dict (sorted)."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_dtype(dtype: str, device: str) -> str:
+    if dtype not in COMPUTE_DTYPES:
+        raise S5SRArgumentError(f"dtype must be one of {COMPUTE_DTYPES}, got {dtype!r}.")
+    if dtype == "float16" and not device.startswith("cuda"):
+        raise S5SRArgumentError(
+            f"dtype='float16' needs a CUDA device, got device={device!r}. On CPU use "
+            "dtype='bfloat16' (fast on CPUs with AVX512-BF16/AMX) or 'float32'."
+        )
+    return dtype
+
+
+def resolve_device(device: str | None) -> str:
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    kind = str(device).split(":")[0]
+    if kind not in ("cpu", "cuda"):
+        raise S5SRArgumentError(
+            f"device must be 'cpu', 'cuda', 'cuda:<n>' or None, got {device!r}."
+        )
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise S5SRArgumentError(
+            f"device={device!r} was requested but torch sees no CUDA device; pass device='cpu' "
+            "or device=None (CUDA when available, else CPU)."
+        )
+    return str(device)
+
+
+def resolve_model(spec: ModelSpec) -> Any:
+    """The network a task runs: loaded once per process and device."""
+    from xr_s5sr.weights import cached, cached_model
+
+    if spec.weights is not None:
+        return cached_model(spec.weights, spec.device)
+    module = spec.module
+    if module is None:
+        raise WeightsError(f"The network spec {spec.name!r} carries neither weights nor a module.")
+    return cached(
+        ("module", spec.key, spec.device),
+        lambda: module if spec.device == "cpu" else _to_device(module, spec.device),
+    )
+
+
+def _to_device(module: S5DSCR, device: str) -> S5DSCR:
+    import copy
+
+    # A copy: moving the spec's own snapshot would change what later pickles of the spec carry.
+    return copy.deepcopy(module).to(device)
+
+
+def resolve_runner(spec: ModelSpec) -> Any:
+    """What a block runs: bicubic, a :class:`FusedS5DSCR` on the fused path, or the module."""
+    if not spec.is_network:
+        from xr_s5sr.models import bicubic_x4
+
+        return bicubic_x4
+    model = resolve_model(spec)
+    if not spec.uses_fused_path:
+        return model
+    from xr_s5sr.weights import cached
+
+    return cached(
+        ("fused", spec.key, spec.device, spec.dtype),
+        lambda: FusedS5DSCR(cast("S5DSCR", model), spec.dtype),
+    )
+
+
+__all__ = [
+    "BICUBIC_RADIUS",
+    "COMPUTE_DTYPES",
+    "PHYSICS_METHODS",
+    "ModelSpec",
+    "check_dtype",
+    "is_module",
+    "model_spec",
+    "resolve_device",
+    "resolve_model",
+    "resolve_runner",
+]
