@@ -62,6 +62,32 @@ def test_run_writes_super_resolved_netcdf(
         np.testing.assert_allclose(written.radiance, expected.radiance, rtol=1e-5, atol=1e-14)
 
 
+def test_progress_in_logs_is_one_line_per_tenth(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """stderr is not a terminal under pytest: progress lines, no carriage-return bar."""
+    out = tmp_path / "lr.nc"
+    assert cli.main(["degrade", str(files["l1b"]), str(out), "--chunks", "16"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [line for line in err.splitlines() if line.startswith("progress:")]
+    assert lines[-1].startswith("progress: 100% of ")
+    assert 1 <= len(lines) <= 10
+    assert cli.main(["-q", "degrade", str(files["l1b"]), str(out), "--overwrite"]) == 0
+    assert "progress" not in capsys.readouterr().err
+
+
+def test_super_resolve_subcommand_and_alias(files: dict[str, Path]) -> None:
+    parser = cli.build_parser()
+    for name in ("super-resolve", "run"):
+        args = parser.parse_args([name, "in.nc", "out.nc", "--model", "backprojection"])
+        assert args.handler is cli._cmd_run
+        assert (args.consistency, args.missing) == (None, "fill")
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["super-resolve", "in.nc", "out.nc", "--model", "s5dscrx"])
+    assert exit_info.value.code == 2
+
+
 def test_run_to_zarr_and_lr_input(files: dict[str, Path], tmp_path: Path) -> None:
     lr = tmp_path / "lr.nc"
     assert cli.main(["--quiet", "degrade", str(files["l1b"]), str(lr)]) == 0
@@ -320,7 +346,9 @@ def test_fetch_weights_is_wired(
     ]
 
 
-def test_progress_bar_on_stderr_unless_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_bar_on_stderr_unless_quiet(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import time
 
     import dask
@@ -329,6 +357,7 @@ def test_progress_bar_on_stderr_unless_quiet(capsys: pytest.CaptureFixture[str])
     with cli._progress(quiet=True):
         slow.compute(scheduler="threads")
     assert capsys.readouterr() == ("", "")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: dask's bar
     with cli._progress(quiet=False):
         slow.compute(scheduler="threads")
     captured = capsys.readouterr()

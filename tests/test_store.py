@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import dask
 import dask.array as da
 import netCDF4
 import numpy as np
@@ -20,7 +22,7 @@ from conftest import raise_if_dask_computes
 from dask.delayed import Delayed
 
 import xr_s5sr
-from xr_s5sr import store
+from xr_s5sr import errors, store
 from xr_s5sr.errors import InputDataError, OutputExistsError, OutputPathError
 from xr_s5sr.l1b import write_l1b
 from xr_s5sr.store import (
@@ -416,3 +418,81 @@ def test_zarr_even_dask_chunks_are_the_store_chunks(tmp_path: Path) -> None:
         for name in ("radiance", "radiance_noise", "latitude", "longitude"):
             assert back[name].chunks == ds[name].chunks, name
             assert back[name].encoding["chunks"] == tuple(c[0] for c in ds[name].chunks), name
+
+
+# ------------------------------------------------------------------ writers under failure
+@pytest.fixture(scope="module")
+def small_granule() -> xr.Dataset:
+    """Small numpy band-7 granule, 16 scanlines × 6 ground pixels × 3 channels."""
+    return make_granule(7, 16, 6, seed=4, n_channel=3)
+
+
+# ---------------------------------------------------------------------------------- outputs
+def _failing_third_block(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+    """Block 2 fails at once; the others are slow, so they still run (and write) after it."""
+    assert block_info is not None
+    if block_info[0]["chunk-location"][0] == 2:
+        raise RuntimeError("interrupted in block 2")
+    time.sleep(0.05)
+    return block
+
+
+@pytest.mark.parametrize("writer", [to_netcdf, to_zarr])
+def test_interrupted_pipeline_leaves_no_file(
+    small_granule: xr.Dataset, tmp_path: Path, writer: Callable[..., Path]
+) -> None:
+    """Tasks still running when another fails must not re-create the deleted output."""
+    sr = small_granule.chunk({"scanline": 4}).s5sr.bicubic()
+    sr["radiance"] = sr.radiance.copy(
+        data=sr.radiance.data.map_blocks(_failing_third_block, dtype=np.float32)
+    )
+    with pytest.raises(RuntimeError, match="interrupted in block 2"):
+        writer(sr, tmp_path / "sr.out")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("writer", [to_netcdf, to_zarr, xr_s5sr.write_l1b])
+def test_writers_wait_for_tasks_still_running_before_cleaning_up(
+    small_granule: xr.Dataset, tmp_path: Path, writer: Callable[..., Path]
+) -> None:
+    """dask raises as soon as one task fails while others still run; a writer that cleaned up
+    then could see its temporary file re-created by them (netCDF4 mode "a" creates files)."""
+    finished: list[int] = []
+
+    def first_fails(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        assert block_info is not None
+        index = block_info[0]["chunk-location"][0]
+        if index == 0:
+            raise RuntimeError("block 0 failed")
+        time.sleep(0.3)  # still running when block 0 fails
+        finished.append(index)
+        return block
+
+    ds = small_granule.copy()
+    lazy = small_granule.radiance.chunk({"scanline": 8})  # two blocks, run by two threads at once
+    ds["radiance"] = lazy.copy(data=lazy.data.map_blocks(first_fails, dtype=np.float32))
+    with (
+        dask.config.set(scheduler="threads", num_workers=2),
+        pytest.raises(RuntimeError, match="block 0 failed"),
+    ):
+        writer(ds, tmp_path / "out")
+    assert finished == [1]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_only_directory_fails_before_computing(
+    small_granule: xr.Dataset, tmp_path: Path
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as root: chmod does not block writes (test_store.py covers this)")
+        sr = small_granule.chunk({"scanline": 4}).s5sr.bicubic()
+        for writer in (to_netcdf, to_zarr, xr_s5sr.write_l1b):
+            with raise_if_dask_computes(), pytest.raises(errors.OutputPathError, match="Cannot"):
+                writer(sr, locked / "out")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
