@@ -239,10 +239,12 @@ def test_quicklook_command_writes_pngs(
     files: dict[str, Path], products: dict[str, Path], tmp_path: Path
 ) -> None:
     png, spectrum = tmp_path / "ql.png", tmp_path / "spectrum.png"
+    radiance_map = tmp_path / "map.png"
     args = ["quicklook", str(products["lr"]), str(products["sr"]), str(png), "--hr",
-            str(files["l1b"]), "--spectrum", str(spectrum), "--pixel", "5", "6", "-q"]  # fmt: skip
+            str(files["l1b"]), "--spectrum", str(spectrum), "--pixel", "5", "6", "-q",
+            "--radiance-map", str(radiance_map), "--wavelength", "2330"]  # fmt: skip
     assert cli.main(args) == 0
-    for path in (png, spectrum):
+    for path in (png, spectrum, radiance_map):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert path.stat().st_size > 5_000
     assert cli.main(args) == 2  # refuses to overwrite

@@ -192,3 +192,24 @@ def test_missing_variable_and_matplotlib(
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install matplotlib.*xr_s5sr\[plot\]"):
         quicklook_figure(scenes["lr"], scenes["sr"])
+
+
+def test_radiance_map_at_a_wavelength_with_difference(tmp_path: Path) -> None:
+    from xr_s5sr.quicklook import radiance_map_figure, save_radiance_map
+
+    hr = xr_s5sr.synthetic.make_granule(7, 32, 24, n_channel=6, seed=1)
+    lr = hr.s5sr.degrade()
+    sr = lr.s5sr.super_resolve(model="backprojection")
+    wavelengths = np.nanmedian(sr.nominal_wavelength.values, axis=0)
+    fig = radiance_map_figure(lr, sr, hr, wavelength=float(wavelengths[4]))
+    assert len(fig.axes) == 8  # four maps and their colour bars
+    assert "channel 4" in fig._suptitle.get_text()
+    assert fig.axes[3].get_title() == "SR − HR"
+    units = {ax.get_ylabel() for ax in fig.axes[4:]}
+    assert units == {hr.radiance.attrs["units"]}
+    assert len(radiance_map_figure(lr, sr).axes) == 4  # no HR: no difference map
+    written = save_radiance_map(lr, sr, hr, path=tmp_path / "map.png")
+    assert written.read_bytes()[:4] == b"\x89PNG"
+    bare_lr, bare_sr = (o.drop_vars("nominal_wavelength") for o in (lr, sr))
+    with pytest.raises(InputDataError, match="needs a nominal_wavelength coordinate"):
+        radiance_map_figure(bare_lr, bare_sr, wavelength=2330.0)

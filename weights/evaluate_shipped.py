@@ -107,7 +107,27 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=96, help="HR scene size (pixels)")
     parser.add_argument("--bands", nargs="*", type=int, default=list(SUPPORTED_BANDS))
     parser.add_argument("--out", default=str(ROOT / "weights" / "evaluation.json"))
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="combine the rows of earlier runs (e.g. bands run in parallel) instead of scoring",
+    )
     args = parser.parse_args()
+    if args.merge:
+        parts = [json.loads(Path(path).read_text()) for path in args.merge]
+        rows = [row for part in parts for row in part["rows"]]
+        bands = sorted({row["band"] for row in rows})
+        settings = {
+            **parts[0]["settings"],
+            "bands": bands,
+            "merged_from": [Path(path).name for path in args.merge],
+        }
+        result = {"provenance": provenance(bands), "settings": settings, "rows": rows}
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        write_markdown(result, ROOT / "docs" / "evaluation.md")
+        return
     textures = load_textures()
     shipped = available_weights()
     rows = []
@@ -185,8 +205,8 @@ def write_markdown(result: dict, path: Path) -> None:
         "levels (0.03×, 1×, 30× the band's mean radiance).",
         "",
         "| band | family | Δ vs bicubic (mean) | Δ vs bicubic (min) | Δ vs backprojection+P "
-        "(mean) | Δ vs backprojection+P (min) |",
-        "|---|---|---|---|---|---|",
+        "(mean) | Δ vs backprojection+P (min) | SAM default / bicubic (°) |",
+        "|---|---|---|---|---|---|---|",
     ]
     losses_bicubic, losses_physics, gains_physics = [], [], []
     for band in sorted({r["band"] for r in rows}):
@@ -203,9 +223,10 @@ def write_markdown(result: dict, path: Path) -> None:
             losses_bicubic += [(band, family, d) for d in d_bic if d < 0]
             losses_physics += [(band, family, d) for d in d_phy if d < -0.005]
             mark = "*" if group[0]["held_out"] else ""
+            sam = f"{_mean(group, DEFAULT, 'sam'):.2f} / {_mean(group, 'bicubic', 'sam'):.2f}"
             lines.append(
                 f"| {band} | {family}{mark} | {np.mean(d_bic):+.2f} | {min(d_bic):+.2f} | "
-                f"{np.mean(d_phy):+.3f} | {min(d_phy):+.3f} |"
+                f"{np.mean(d_phy):+.3f} | {min(d_phy):+.3f} | {sam} |"
             )
     lines += [
         "",

@@ -223,7 +223,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_quicklook(args: argparse.Namespace) -> int:
-    from xr_s5sr.quicklook import save_quicklook, save_spectrum
+    from xr_s5sr.quicklook import save_quicklook, save_radiance_map, save_spectrum
 
     lr = open_input(args.lr, band=args.band)
     sr = open_input(args.sr, band=args.band)
@@ -235,6 +235,11 @@ def _cmd_quicklook(args: argparse.Namespace) -> int:
     if args.spectrum is not None:
         pixel = None if args.pixel is None else tuple(args.pixel)
         _info(args, f"wrote {save_spectrum(lr, sr, hr, path=args.spectrum, pixel=pixel, **common)}")
+    if args.radiance_map is not None:
+        written = save_radiance_map(
+            lr, sr, hr, path=args.radiance_map, wavelength=args.wavelength, **common
+        )
+        _info(args, f"wrote {written}")
     return EXIT_OK
 
 
@@ -473,6 +478,17 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
         default=None,
         metavar=("SCANLINE", "PIXEL"),
         help="HR pixel of the spectrum plot (default: centre)",
+    )
+    p.add_argument(
+        "--radiance-map",
+        default=None,
+        help="also write radiance maps (LR, SR, HR, SR - HR) at one wavelength to this PNG",
+    )
+    p.add_argument(
+        "--wavelength",
+        type=float,
+        default=None,
+        help="wavelength of the radiance maps, nm (default: the middle channel)",
     )
     p.add_argument("--band", type=int, default=None, help="S5P band (default: from the files)")
     p.add_argument("--variable", default=None, help="radiance variable (default: radiance)")

@@ -321,12 +321,7 @@ def _mask_block(
     block_info: dict[Any, Any] | None = None,
 ) -> np.ndarray:
     """:func:`_mask_missing` of one HR block with its (overlapped) raw LR block."""
-    if block_info is None:
-        raise DimensionError("_mask_block runs inside dask.array.map_blocks only.")
-    index = block_info[1]["chunk-location"][0]
-    count = block_info[1]["num-chunks"][0]
-    before = radius if index > 0 else 0
-    after = radius if index < count - 1 else 0
+    before, after = _block_halos(block_info, 1, radius)
     return _mask_missing(
         np.array(out, dtype=np.float32, copy=True), lr, before, after, spec, missing
     )
@@ -504,13 +499,18 @@ def _scan_block(
     block: np.ndarray, *, halo: int, block_info: dict[Any, Any] | None = None, **options: Any
 ) -> np.ndarray:
     """Block of an overlapped array: the outermost blocks have no halo on their outer side."""
-    if block_info is None:
-        raise DimensionError("_scan_block runs inside dask.array.map_blocks only.")
-    index = block_info[0]["chunk-location"][0]
-    count = block_info[0]["num-chunks"][0]
-    before = halo if index > 0 else 0
-    after = halo if index < count - 1 else 0
+    before, after = _block_halos(block_info, 0, halo)
     return _process_block(block, before, after, **options)
+
+
+def _block_halos(block_info: dict[Any, Any] | None, argument: int, halo: int) -> tuple[int, int]:
+    """LR rows of context before and after the core of map_blocks argument ``argument``: the
+    halo, except on the outer side of the first and last blocks."""
+    if block_info is None:
+        raise DimensionError("Scanline blocks run inside dask.array.map_blocks only.")
+    index = block_info[argument]["chunk-location"][0]
+    count = block_info[argument]["num-chunks"][0]
+    return (halo if index > 0 else 0), (halo if index < count - 1 else 0)
 
 
 def _process_block(

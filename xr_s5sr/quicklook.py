@@ -317,6 +317,83 @@ def spectrum_figure(
     return fig
 
 
+def _channel_at(cube: xr.DataArray, wavelength: float | None) -> tuple[int, str]:
+    """Channel index nearest to ``wavelength`` (nm, median over ground pixels) and its label."""
+    if wavelength is None:
+        channel = cube.shape[2] // 2
+    elif "nominal_wavelength" in cube.coords:
+        grid = np.asarray(cube["nominal_wavelength"].values, dtype=np.float64)
+        grid = np.nanmedian(grid.reshape(-1, grid.shape[-1]), axis=0)
+        channel = int(np.nanargmin(np.abs(grid - wavelength)))
+        return channel, f"{grid[channel]:.2f} nm (channel {channel})"
+    else:
+        raise InputDataError(
+            f"wavelength={wavelength} nm needs a nominal_wavelength coordinate, which the data "
+            "lack; pass wavelength=None (the middle channel) instead."
+        )
+    return channel, f"channel {channel}"
+
+
+def radiance_map_figure(
+    lr: xr.Dataset | xr.DataArray,
+    sr: xr.Dataset | xr.DataArray,
+    hr: xr.Dataset | xr.DataArray | None = None,
+    *,
+    wavelength: float | None = None,
+    band: int | None = None,
+    variable: Hashable | None = None,
+) -> Figure:
+    """Radiance maps at one wavelength: LR, SR, HR and SR − HR, with colour bars and units.
+
+    Parameters
+    ----------
+    lr, sr, hr : xarray.Dataset or xarray.DataArray
+        As in :func:`quicklook_figure` (``hr`` optional: without it there is no difference map).
+    wavelength : float, optional
+        Wavelength (nm) of the channel shown (nearest channel, from ``nominal_wavelength`` of
+        the SR output); default the middle channel.
+    band : int, optional
+        S5P band for the title.
+    variable : hashable, optional
+        Radiance variable of Datasets.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        LR, SR (and HR) on one colour scale (2nd–98th percentile of the reference), and the
+        difference SR − HR on a symmetric scale.
+    """
+    sr_cube = radiance_cube(sr, variable, "SR")
+    channel, label = _channel_at(sr_cube, wavelength)
+    panels = [("LR", radiance_cube(lr, variable, "LR")), ("SR", sr_cube)]
+    if hr is not None:
+        panels.append(("HR (reference)", radiance_cube(hr, variable, "HR")))
+    images = {
+        name: np.asarray(cube[..., channel].values, dtype=np.float64) for name, cube in panels
+    }
+    reference = images.get("HR (reference)", images["SR"])
+    low, high = np.nanpercentile(reference, [2, 98])
+    units = sr_cube.attrs.get("units", "")
+    columns = len(images) + (1 if hr is not None else 0)
+    fig = _figure(figsize=(3.2 * columns, 3.6), layout="constrained")
+    axes = fig.subplots(1, columns, squeeze=False)[0]
+    for ax, (name, image) in zip(axes, images.items(), strict=False):
+        shown = ax.imshow(image, vmin=low, vmax=high, cmap="viridis", interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        fig.colorbar(shown, ax=ax, shrink=0.8, label=units)
+    if hr is not None:
+        difference = images["SR"] - images["HR (reference)"]
+        limit = float(np.nanpercentile(np.abs(difference), 98)) or 1.0
+        shown = axes[-1].imshow(difference, vmin=-limit, vmax=limit, cmap="RdBu_r")
+        axes[-1].set_title("SR − HR", fontsize=9)
+        fig.colorbar(shown, ax=axes[-1], shrink=0.8, label=units)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{_band_text(band, hr, sr, lr)} · radiance at {label}", fontsize=10)
+    return fig
+
+
 # ---------------------------------------------------------------------------- PNG files
 def _save_png(fig: Figure, path: str | os.PathLike[str], overwrite: bool, dpi: int) -> Path:
     """Write ``fig`` to ``path`` atomically (temporary file in the same directory, then rename)."""
@@ -376,13 +453,30 @@ def save_spectrum(
     return _save_png(spectrum_figure(lr, sr, hr, **kwargs), path, overwrite, dpi)
 
 
+def save_radiance_map(
+    lr: xr.Dataset | xr.DataArray,
+    sr: xr.Dataset | xr.DataArray,
+    hr: xr.Dataset | xr.DataArray | None = None,
+    *,
+    path: str | os.PathLike[str],
+    overwrite: bool = False,
+    dpi: int = 110,
+    **kwargs: Any,
+) -> Path:
+    """Write the :func:`radiance_map_figure` as a PNG file, atomically (see
+    :func:`save_quicklook`)."""
+    return _save_png(radiance_map_figure(lr, sr, hr, **kwargs), path, overwrite, dpi)
+
+
 __all__ = [
     "MAX_PCA_SAMPLES",
     "pca_basis",
     "pca_project",
     "percentile_limits",
     "quicklook_figure",
+    "radiance_map_figure",
     "save_quicklook",
+    "save_radiance_map",
     "save_spectrum",
     "spectrum_figure",
     "to_rgb",

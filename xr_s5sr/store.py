@@ -301,7 +301,7 @@ def as_dataset(obj: xr.Dataset | xr.DataArray) -> xr.Dataset:
 
     Raises
     ------
-    TypeError
+    S5SRTypeError
         If ``obj`` is neither a Dataset nor a DataArray.
     InputDataError
         If the DataArray's name is also the name of one of its coordinates.
@@ -499,7 +499,7 @@ def to_netcdf(
         If ``path`` exists and ``overwrite`` is False.
     OutputPathError
         If the target directory does not exist or is not writable (checked before computing).
-    TypeError
+    S5SRTypeError
         If ``obj`` is neither a Dataset nor a DataArray.
     InputDataError
         If a DataArray has a coordinate with its own name.
@@ -586,7 +586,7 @@ def to_zarr(
         If ``path`` exists and ``overwrite`` is False.
     OutputPathError
         If the target directory does not exist or is not writable (checked before computing).
-    TypeError
+    S5SRTypeError
         If ``obj`` is neither a Dataset nor a DataArray.
     InputDataError
         If a DataArray has a coordinate with its own name.
