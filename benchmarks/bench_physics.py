@@ -25,16 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +40,7 @@ from xr_s5sr import physics  # noqa: E402
 from xr_s5sr.degrade import band_kernels, degrade_array  # noqa: E402
 from xr_s5sr.engine import model_spec, super_resolve_array  # noqa: E402
 from xr_s5sr.families import family_scene  # noqa: E402
+from xr_s5sr.versions import run_record  # noqa: E402
 
 BAND = 3
 
@@ -59,18 +56,6 @@ def minimum_time(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str
             run()
             times[name].append(time.perf_counter() - start)
     return {name: min(values) for name, values in times.items()}
-
-
-def provenance(specs: list[Any]) -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
-    ).stdout.strip()
-    return {
-        "commit": commit,
-        "machine": f"{platform.machine()} {platform.system()}, {torch.get_num_threads()} threads",
-        "torch": torch.__version__,
-        "weights_sha256": {spec.name: spec.key for spec in specs if spec.key},
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds,
     )
     results = {
-        "provenance": provenance([network, physics_spec]),
+        "provenance": run_record([(BAND, "s5dscr")]),
         "block": {"lr_shape": list(lr.shape), "band": BAND},
         "seconds": {**times, **operator_times},
         "ratios": {

@@ -66,7 +66,7 @@ from xr_s5sr.errors import WeightsError  # noqa: E402
 from xr_s5sr.metrics import compute_metrics  # noqa: E402
 from xr_s5sr.models import S5DSCR, build_model, fold_batchnorm  # noqa: E402
 from xr_s5sr.synthetic import make_granule  # noqa: E402
-from xr_s5sr.versions import versions  # noqa: E402
+from xr_s5sr.versions import run_record, versions  # noqa: E402
 
 BAND = 3
 MODELS = ("s5dscr", "s5dscr_s")
@@ -179,6 +179,7 @@ def machine_info() -> dict[str, Any]:
                 wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
                 flags = [f for f in line.split(":", 1)[1].split() if f in wanted]
     return {
+        **run_record([(3, "s5dscr"), (3, "s5dscr_s")]),
         "cpu": cpu,
         "cpu_flags": flags,
         "cores": os.cpu_count(),

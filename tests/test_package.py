@@ -35,3 +35,12 @@ def test_public_api_names_exist() -> None:
     for name in xr_s5sr.__all__:
         assert hasattr(xr_s5sr, name), name
     assert issubclass(xr_s5sr.WeightsError, xr_s5sr.S5SRError)
+
+
+def test_run_record_names_commit_machine_and_weights() -> None:
+    from xr_s5sr.versions import run_record
+
+    record = run_record([(3, "s5dscr_s")])
+    assert set(record) == {"commit", "date", "machine", "versions", "weights_sha256"}
+    assert len(record["weights_sha256"]["s5dscr_s_band3"]) == 64
+    assert record["versions"]["xr_s5sr"] == xr_s5sr.__version__

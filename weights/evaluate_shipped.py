@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +37,8 @@ from xr_s5sr.families import (
     load_textures,
 )
 from xr_s5sr.metrics import compute_metrics
-from xr_s5sr.weights import available_weights, resolve_weights
+from xr_s5sr.versions import run_record
+from xr_s5sr.weights import available_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 BORDER = 16
@@ -77,28 +75,8 @@ def score(
 
 
 def provenance(bands: list[int]) -> dict[str, object]:
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "xr_s5sr", "weights"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    ).stdout.strip()
-    weights = {
-        f"{model}_band{band}": resolve_weights(band, model).sha256
-        for band, model in available_weights()
-        if band in bands
-    }
-    return {
-        "commit": commit + ("+uncommitted" if dirty else ""),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {platform.system()}",
-        "python": platform.python_version(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "weights_sha256": weights,
-    }
+    """Commit, machine and weights sha256 of this evaluation."""
+    return run_record([(band, model) for band, model in available_weights() if band in bands])
 
 
 def main() -> None:

@@ -1,10 +1,12 @@
-"""``show_versions()``: versions of xr_s5sr, its dependencies and the compute hardware."""
+"""``show_versions()``: versions of xr_s5sr, its dependencies and the compute hardware; and
+:func:`run_record`, what a measurement (benchmark, evaluation) was made with."""
 
 from __future__ import annotations
 
 import importlib
 import platform
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 _PACKAGES = (
@@ -60,4 +62,51 @@ def show_versions(file: TextIO | None = None) -> None:
         print(f"{name:>16}: {version}", file=out)
 
 
-__all__ = ["show_versions", "versions"]
+def run_record(weights: Sequence[tuple[int, str]] = ()) -> dict[str, object]:
+    """Provenance of a measurement: git commit, machine, versions, weights sha256.
+
+    Parameters
+    ----------
+    weights : sequence of (band, model)
+        Shipped weights the measurement used; their sha256 (from the registry) are recorded.
+
+    Returns
+    -------
+    dict
+        ``commit`` (``"<hash>[+uncommitted]"`` in a git checkout, else ``"not a git
+        checkout"``), ``date`` (UTC), ``machine``, ``versions`` (:func:`versions`) and
+        ``weights_sha256`` (``"<model>_band<b>"`` → hex).
+    """
+    import subprocess
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=root, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            check=True,
+        ).stdout.strip()
+        commit += "+uncommitted" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "not a git checkout"
+    from xr_s5sr.weights import resolve_weights
+
+    return {
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()} {platform.processor()} {platform.system()}".strip(),
+        "versions": versions(),
+        "weights_sha256": {
+            f"{model}_band{band}": resolve_weights(band, model).sha256 for band, model in weights
+        },
+    }
+
+
+__all__ = ["run_record", "show_versions", "versions"]
