@@ -291,6 +291,26 @@ def test_demo_writes_outputs_and_table(
     assert sr_path.stat().st_mtime_ns == before
 
 
+def test_demo_runs_without_matplotlib(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain install (no "plot" extra) still runs the demo: scores, no PNG."""
+    from xr_s5sr import quicklook
+    from xr_s5sr.errors import MissingDependencyError
+
+    def no_matplotlib(**kwargs: object) -> None:
+        raise MissingDependencyError("Quicklooks need matplotlib, which could not be imported")
+
+    monkeypatch.setattr(quicklook, "_figure", no_matplotlib)
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--out", str(out), "--model", "backprojection"]) == 0
+    captured = capsys.readouterr()
+    assert "skipped the quicklook PNG: Quicklooks need matplotlib" in captured.err
+    assert not (out / "demo_quicklook_band7.png").exists()
+    assert (out / "demo_sr_band7.nc").exists()
+    assert captured.out.splitlines()[1].startswith("backprojection")
+
+
 def test_demo_checks_weights_before_writing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
