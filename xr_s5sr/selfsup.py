@@ -20,14 +20,14 @@ Losses (``y`` the LR window, ``f`` the network, ``A`` the degradation, ``σ`` th
 
 All three are weighted by ``1000 / s`` (``s`` the local radiance level,
 :func:`xr_s5sr.models.local_scale`, held fixed): relative errors in per mille, so dim and
-bright scenes count alike and the loss values are of order one.
+bright scenes count alike (the loss values are in per mille squared).
 
 Context: the network is ``f(y) = backproject(y) + detail(y)``. The detail reaches a few LR
 pixels, but the physics inverse formally reaches ~58 (``backprojection_reach``). Its influence
 decays geometrically: measured on held-out scenes, back-projecting a crop instead of the whole
-granule changes the result by < 1e-3 (band 3; 6e-3 band 7) of the radiance maximum 4 LR
-pixels from the crop edge, < 1e-4 at 6 and < 5e-6 at 8. So ``f`` runs on LR windows of
-``lr_patch + 2·context`` pixels (``context`` 10 by default) and every loss is taken on the
+granule changes the result by 1e-3 (band 3; 6e-3 band 7) of the radiance maximum 4 LR
+pixels from the crop edge, 7e-5 (3e-4) at 6 and 3e-6 (5e-6) at 8. So ``f`` runs on LR windows of
+``lr_patch + 2·context`` pixels (``context`` 8 by default) and every loss is taken on the
 central ``lr_patch × lr_patch`` pixels only, where ``f`` equals the whole-granule ``f`` to
 well below the noise. Windows never cross a granule edge, so the zero padding of ``A`` at
 image edges never enters a loss.
@@ -115,9 +115,9 @@ class FinetuneConfig:
     band: int
     model: str = "s5dscr_s"
     steps: int = 300
-    batch_size: int = 2
+    batch_size: int = 1
     lr_patch: int = 16
-    context: int = 10
+    context: int = 8
     learning_rate: float = 1e-4
     consistency_weight: float = 0.0
     sure_weight: float = 1.0
@@ -156,6 +156,8 @@ class FinetuneConfig:
     def validate(self) -> None:
         """Raise :class:`~xr_s5sr.errors.S5SRArgumentError` for settings that cannot run."""
         get_band(self.band, require_super_resolution=True)
+        if self.model not in ("s5dscr", "s5dscr_s"):
+            raise S5SRArgumentError(f"model must be 's5dscr' or 's5dscr_s', got {self.model!r}.")
         positive = {
             "steps": self.steps,
             "batch_size": self.batch_size,
@@ -299,9 +301,9 @@ def sure_loss(
     level = torch.sqrt(torch.where(full, y, torch.zeros_like(y)).pow(2).sum() / count).detach()
     epsilon = tau * (level if float(level) > 0 else torch.ones_like(level))
     change = h(y + epsilon * probe) - h_y
-    divergence = (w2 * probe * change).sum() / epsilon
+    divergence = (variance * w2 * probe * change).sum() / epsilon  # σ² Σ w² ∂h_j/∂y_j
     misfit = torch.where(full, w2 * (h_y - y) ** 2, torch.zeros_like(y)).sum()
-    return (misfit - (variance * w2).sum() + 2 * variance * divergence) / count
+    return (misfit - (variance * w2).sum() + 2 * divergence) / count
 
 
 @dataclass(frozen=True)
@@ -425,11 +427,11 @@ def prepare_tile(lr: np.ndarray, context: int) -> LRTile:
     counts = finite.sum(axis=(0, 1))
     sums = np.where(finite, data, 0).sum(axis=(0, 1), dtype=np.float64)
     fill = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0).astype(np.float32)
-    filled = np.where(finite, data, fill)
+    filled = data if finite.all() else np.where(finite, data, fill)  # no copy when complete
     bad = ~finite[..., channels].all(axis=-1) if channels.any() else np.ones(data.shape[:2], bool)
     if context > 0 and bad.any():
         bad = ndimage.binary_dilation(bad, np.ones((2 * context + 1,) * 2, bool))
-    return LRTile(np.ascontiguousarray(filled), ~bad, channels)
+    return LRTile(np.ascontiguousarray(filled), np.asarray(~bad), np.asarray(channels))
 
 
 def window_index(tiles: Sequence[LRTile], config: FinetuneConfig) -> np.ndarray:
@@ -843,7 +845,7 @@ def l1b_tiles(
     """
     from xr_s5sr.l1b import open_l1b
 
-    tiles = []
+    tiles: list[np.ndarray] = []
     for path in paths:
         radiance = open_l1b(path, band=band, chunks=None)["radiance"].transpose(
             "scanline", "ground_pixel", "spectral_channel"
