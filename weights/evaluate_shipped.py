@@ -157,6 +157,13 @@ def _mean(rows: list[dict], method: str, metric: str) -> float:
     return float(np.mean([r["metrics"][method][metric] for r in rows]))
 
 
+def _listed(scenes: list[tuple[int, str, float]], fmt: str) -> str:
+    """`` (band b family ±d dB, …).`` for the scenes, or ``.`` when there are none."""
+    if not scenes:
+        return "."
+    return " (" + ", ".join(f"band {b} {f} {d:{fmt}} dB" for b, f, d in scenes) + ")."
+
+
 def write_markdown(result: dict, path: Path) -> None:
     rows = result["rows"]
     settings = result["settings"]
@@ -209,20 +216,10 @@ def write_markdown(result: dict, path: Path) -> None:
     lines += [
         "",
         f"- Scenes where the default loses to bicubic: **{len(losses_bicubic)}** of "
-        f"{len(gains_physics)}"
-        + (
-            " (" + ", ".join(f"band {b} {f} {d:+.2f} dB" for b, f, d in losses_bicubic) + ")."
-            if losses_bicubic
-            else "."
-        ),
+        f"{len(gains_physics)}{_listed(losses_bicubic, '+.2f')}",
         f"- Mean gain of the default over the physics inverse (`backprojection+P`): "
         f"**{np.mean(gains_physics):+.3f} dB**; scenes where it is more than 0.005 dB worse: "
-        f"{len(losses_physics)}"
-        + (
-            " (" + ", ".join(f"band {b} {f} {d:+.3f} dB" for b, f, d in losses_physics) + ")."
-            if losses_physics
-            else "."
-        ),
+        f"{len(losses_physics)}{_listed(losses_physics, '+.3f')}",
         "",
         "## All methods, mean over brightness levels",
         "",

@@ -270,11 +270,7 @@ def _super_resolve_dask(
     )
     raw = cube.astype(np.float32).rechunk({0: scan_chunks, 1: -1, 2: -1})
     lr = _map_scan_overlap(_fill_block, raw, FILL_REACH, "none")
-    blocks = lr
-    if halo and len(scan_chunks) > 1:
-        blocks = da.overlap.overlap(
-            lr, depth={0: halo, 1: 0, 2: 0}, boundary="none", allow_rechunk=False
-        )
+    blocks = _with_neighbours(lr, halo, "none")
     if spec.module is not None:
         # One graph key holds the module: dask-distributed ships it once per worker instead of
         # inside every task (a 497-channel S5-DSCR is ~16 MB).
@@ -293,11 +289,7 @@ def _super_resolve_dask(
     if spec.consistency:
         estimate = _project_dask(estimate, lr, cast(int, spec.band))
     radius = strict_radius(spec) if missing == "strict" else 0
-    context = raw
-    if radius and len(scan_chunks) > 1:
-        context = da.overlap.overlap(
-            raw, depth={0: radius, 1: 0, 2: 0}, boundary="none", allow_rechunk=False
-        )
+    context = _with_neighbours(raw, radius, "none")
     return da.map_blocks(
         _mask_block,
         estimate,
@@ -324,6 +316,18 @@ def _mask_block(
     before, after = _block_halos(block_info, 1, radius)
     return _mask_missing(
         np.array(out, dtype=np.float32, copy=True), lr, before, after, spec, missing
+    )
+
+
+def _with_neighbours(array: Any, depth: int, boundary: Any) -> Any:
+    """Scanline blocks extended by ``depth`` rows of their neighbours (``boundary`` outside);
+    the array itself when there is one block or no depth."""
+    if not depth or len(array.chunks[0]) == 1:
+        return array
+    import dask.array as da
+
+    return da.overlap.overlap(
+        array, depth={0: depth, 1: 0, 2: 0}, boundary=boundary, allow_rechunk=False
     )
 
 
@@ -379,10 +383,7 @@ def _project_dask(estimate: Any, lr: Any, band: int) -> Any:
         dtype=np.float32,
         meta=np.empty((0, 0, 0), np.float32),
     )
-    if len(scan_chunks) > 1:
-        parts = da.overlap.overlap(
-            parts, depth={0: 2 * spill, 1: 0, 2: 0}, boundary=0, allow_rechunk=False
-        )
+    parts = _with_neighbours(parts, 2 * spill, 0)
     degraded = parts.map_blocks(
         _overlap_add,
         spill=spill,
@@ -392,10 +393,7 @@ def _project_dask(estimate: Any, lr: Any, band: int) -> Any:
         meta=np.empty((0, 0, 0), np.float32),
     )
     misfit = _map_scan_overlap(_gram_block, da.nan_to_num(lr) - degraded, radius, 0, band=band)
-    if len(scan_chunks) > 1:
-        misfit = da.overlap.overlap(
-            misfit, depth={0: spill, 1: 0, 2: 0}, boundary=0, allow_rechunk=False
-        )
+    misfit = _with_neighbours(misfit, spill, 0)
     return da.map_blocks(
         _add_back_projection,
         estimate,

@@ -9,9 +9,9 @@ tiling engine (:mod:`xr_s5sr.engine`) cuts dask arrays into blocks with the halo
 Notation along one axis (HR length ``N``, LR length ``n = N // 4``), ``h`` the band's 1-D kernel
 of :func:`xr_s5sr.degrade.band_kernels` (taps at HR offsets −20 … 19, zero outside the image):
 
-* ``A``: ``(A x)[j] = Σ_t h[t] x[4j + 2 + t − 20]`` — blur and decimate (:func:`degrade_axis`);
+* ``A``: ``(A x)[j] = Σ_t h[t] x[4j + 2 + t − 20]`` — blur and decimate (:func:`degrade_operator`);
   the 2-D operator applies it along scanline with ``h_x`` and along ground_pixel with ``h_y``.
-* ``Aᵀ``: its adjoint, ``(Aᵀ e)[4j + 2 + t − 20] += h[t] e[j]`` (:func:`degrade_axis_adjoint`).
+* ``Aᵀ``: its adjoint, ``(Aᵀ e)[4j + 2 + t − 20] += h[t] e[j]`` (:func:`adjoint_operator`).
 * ``G = A Aᵀ``: away from the image edges a symmetric Toeplitz operator on the LR grid whose
   kernel is the autocorrelation of ``h`` at lags ``4k``. Its inverse is applied as a short
   symmetric FIR filter (:func:`gram_inverse_taps`, truncated where the taps fall below 1e-9 of the
