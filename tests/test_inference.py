@@ -84,10 +84,21 @@ def test_lazy_in_lazy_out(granule: xr.Dataset) -> None:
     )
 
 
-def test_variable_with_extra_dims_is_refused(granule: xr.Dataset) -> None:
-    with_time = granule.radiance.expand_dims(time=1).to_dataset()
-    with pytest.raises(DimensionError, match="needs exactly the dims"):
-        super_resolve(with_time, model="bicubic")
+def test_extra_dims_are_kept_and_a_variable_without_a_role_dim_is_refused(
+    granule: xr.Dataset,
+) -> None:
+    moved = (2 * granule).assign_coords(latitude=granule.latitude + 1)
+    with_time = xr.concat([granule, moved], dim="time")
+    out = super_resolve(with_time, model="bicubic")
+    assert out.radiance.dims == ("time", "scanline", "ground_pixel", "spectral_channel")
+    np.testing.assert_allclose(
+        out.radiance.isel(time=1).values, 2 * out.radiance.isel(time=0).values, rtol=1e-6
+    )
+    assert out.latitude.dims == ("time", "scanline", "ground_pixel")  # interpolated per time
+    np.testing.assert_allclose(out.latitude.isel(time=1) - out.latitude.isel(time=0), 1, rtol=1e-5)
+    flat = granule.radiance.isel(spectral_channel=0).to_dataset()
+    with pytest.raises(DimensionError, match="needs the dims"):
+        super_resolve(flat, model="bicubic")
 
 
 def test_metadata_history_and_dropped_variables(granule: xr.Dataset) -> None:

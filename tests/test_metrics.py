@@ -205,6 +205,44 @@ def test_dask_equals_numpy_in_two_computes(
         np.testing.assert_allclose(got[name], value, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
+def test_large_in_memory_cubes_are_scored_block_by_block(
+    pair: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same numbers as one whole-cube pass; the float64 temporaries exist one block at a time."""
+    ref, est = pair
+    est = est.copy()
+    est[4:6, 11, :] = np.nan
+    whole = compute_metrics(ref, est, est * 1.1, paper_compatible=True)
+    monkeypatch.setattr(xr_s5sr.metrics, "METRICS_BLOCK_BYTES", 32 * 24 * 8)  # one channel
+    blocked = compute_metrics(ref, est, est * 1.1, paper_compatible=True)
+    for name, value in whole.items():
+        np.testing.assert_allclose(blocked[name], value, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_scoring_memory_is_set_by_the_block_not_the_cube(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: a 256 x 128 x 497 evaluation peaked at 2.75 GB. Two estimates of a
+    128 x 64 x 256 float32 cube (8 MiB each): the whole-cube pass allocates ~270 MiB of float64
+    temporaries, 1 MiB blocks ~25 MiB (measured); asserted: at most a fifth."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    ref = rng.random((128, 64, 256), dtype=np.float32) + 1.0
+    estimates = [ref + 0.01 * rng.standard_normal(ref.shape, dtype=np.float32) for _ in range(2)]
+
+    def peak(block_bytes: int) -> int:
+        monkeypatch.setattr(xr_s5sr.metrics, "METRICS_BLOCK_BYTES", block_bytes)
+        tracemalloc.start()
+        try:
+            compute_metrics(ref, *estimates)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    whole, blocked = peak(2**40), peak(2**20)
+    assert whole > 20 * ref.nbytes
+    assert blocked < whole / 5, (blocked / 2**20, whole / 2**20)
+
+
 # ------------------------------------------------------------------ errors
 def test_errors_on_bad_arrays(pair: tuple[np.ndarray, np.ndarray]) -> None:
     ref, est = pair

@@ -16,7 +16,7 @@ Input rules applied before any engine runs (``docs/errors.md`` lists them all):
 - dask input split along ground_pixel or spectral_channel is super-resolved after a rechunk,
   announced by a :class:`~xr_s5sr.errors.PerformanceWarning`;
 - dims beyond (scanline, ground_pixel, spectral_channel), e.g. ``time``, are handled by
-  super-resolving each of their elements and concatenating the results (lazily for dask).
+  super-resolving each of their elements as block axes of one dask graph (one element per task).
 """
 
 from __future__ import annotations
@@ -127,9 +127,9 @@ class S5SRAccessor(Generic[T]):
     ) -> Any:
         """Validate, run ``function`` on the Dataset form and return the input's kind.
 
-        ``per_element``: the function needs exactly the role dims (the inference engine), so
-        other dims are iterated over (see :func:`_over_extra_dims`) and chunking that splits
-        a non-scanline role is announced (:func:`_warn_split_chunks`).
+        ``per_element``: the function runs the inference engine, which treats dims beyond the
+        roles as block axes (one element per task; :func:`_check_extra_dims`) and merges chunks
+        that split a non-scanline role (announced by :func:`_warn_split_chunks`).
         """
         ds, name = self._as_dataset()
         selected = self._variables(ds, name, variables, roles)
@@ -137,9 +137,8 @@ class S5SRAccessor(Generic[T]):
         ds = _checked_values(ds, selected)
         if per_element:
             _warn_split_chunks(ds, selected, dims)
-            result = _over_extra_dims(function, ds, selected, dims, kwargs)
-        else:
-            result = function(ds, variables=selected, dims=dims, **kwargs)
+            _check_extra_dims(ds, selected, dims)
+        result = function(ds, variables=selected, dims=dims, **kwargs)
         if isinstance(self._obj, xr.DataArray):
             out = result[name]
             out.attrs.update(
@@ -395,6 +394,19 @@ def _checked_values(ds: xr.Dataset, names: Sequence[Hashable]) -> xr.Dataset:
     return out
 
 
+def _check_extra_dims(
+    ds: xr.Dataset, names: Sequence[Hashable], dims: tuple[Hashable, ...]
+) -> None:
+    """Refuse an empty extra dim (e.g. ``time``) of the variables to super-resolve."""
+    for name in names:
+        for dim in ds[name].dims:
+            if dim not in dims and ds.sizes[dim] == 0:
+                raise DimensionError(
+                    f"Dim {dim!r} has size 0: nothing to super-resolve (sizes "
+                    f"{dict(ds.sizes)}). Check the selection."
+                )
+
+
 def _warn_split_chunks(
     ds: xr.Dataset, names: Sequence[Hashable], dims: tuple[Hashable, ...]
 ) -> None:
@@ -415,52 +427,6 @@ def _warn_split_chunks(
                 ),
                 stacklevel=4,
             )
-
-
-def _over_extra_dims(
-    function: Callable[..., xr.Dataset],
-    ds: xr.Dataset,
-    names: Sequence[Hashable],
-    dims: tuple[Hashable, ...],
-    kwargs: dict[str, Any],
-) -> xr.Dataset:
-    """Run ``function`` on each element of the dims the variables have beyond ``dims``.
-
-    The results are concatenated along that dim (lazily for dask), and every variable gets back
-    its input's dim order; variables that did not have the dim do not get it.
-    """
-    extra = list(dict.fromkeys(d for n in names for d in ds[n].dims if d not in dims))
-    if not extra:
-        return function(ds, variables=names, dims=dims, **kwargs)
-    dim = extra[0]
-    if ds.sizes[dim] == 0:
-        raise DimensionError(
-            f"Dim {dim!r} has size 0: nothing to super-resolve (sizes {dict(ds.sizes)}). Check "
-            "the selection."
-        )
-    pieces = [
-        _over_extra_dims(function, ds.isel({dim: i}), names, dims, kwargs)
-        for i in range(ds.sizes[dim])
-    ]
-    # "override" everywhere: pieces share their other coords; comparing them would compute.
-    out = xr.concat(
-        pieces,
-        dim=dim,
-        data_vars="all",
-        coords="all",
-        compat="override",
-        join="override",
-        combine_attrs="override",
-    )
-    for name in list(out.variables):
-        source = ds.variables.get(name)
-        if name == dim or dim not in out.variables[name].dims:
-            continue
-        if source is None or dim not in source.dims:  # broadcast by concat: undo
-            out[name] = out[name].isel({dim: 0}, drop=True)
-        elif set(source.dims) == set(out[name].dims):
-            out[name] = out[name].transpose(*source.dims)
-    return out
 
 
 @xr.register_dataset_accessor("s5sr")

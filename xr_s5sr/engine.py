@@ -189,12 +189,21 @@ def super_resolve_array(
         out = _super_resolve_dask(cube, halo, output_chunks, memory_budget, missing, options)
     else:
         raw = np.asarray(cube, dtype=np.float32)
-        block = _fill_block(raw)
-        out = _process_block(block, 0, 0, **options)
-        if spec.consistency:
-            out = _project_whole(out, block, cast(int, spec.band))
-        out = _mask_missing(out, raw, 0, 0, spec, missing)
+        n_scan, n_pixel, n_chan = raw.shape[-3:]
+        out = np.empty((*raw.shape[:-3], SCALE * n_scan, SCALE * n_pixel, n_chan), np.float32)
+        for element in np.ndindex(raw.shape[:-3]):
+            out[element] = _super_resolve_numpy(raw[element], missing, options)
     return out.transpose(tuple(int(i) for i in np.argsort(order)))
+
+
+def _super_resolve_numpy(raw: np.ndarray, missing: Missing, options: dict[str, Any]) -> np.ndarray:
+    """One whole (scanline, ground_pixel, spectral_channel) cube in memory."""
+    spec: ModelSpec = options["spec"]
+    block = _fill_block(raw)
+    out = _process_block(block, 0, 0, **options)
+    if spec.consistency:
+        out = _project_whole(out, block, cast(int, spec.band))
+    return _mask_missing(out, raw, 0, 0, spec, missing)
 
 
 def _as_spec(model: ModelSpec | S5DSCR | str, device: str | None, dtype: str | None) -> ModelSpec:
@@ -218,27 +227,29 @@ def _as_spec(model: ModelSpec | S5DSCR | str, device: str | None, dtype: str | N
     )
 
 
-def _check_axes(x: Any, axes: Sequence[int]) -> tuple[int, int, int]:
-    if x.ndim != 3:
+def _check_axes(x: Any, axes: Sequence[int]) -> tuple[int, ...]:
+    """Transpose order putting the extra axes first (in their order), then the three roles."""
+    if x.ndim < 3:
         raise DimensionError(
-            f"Expected a 3-D (scanline, ground_pixel, spectral_channel) array, got shape "
-            f"{tuple(x.shape)}. Select or squeeze other dims (e.g. time) first."
+            f"Expected a (scanline, ground_pixel, spectral_channel) array, got shape "
+            f"{tuple(x.shape)} ({x.ndim}-D). Add the missing dims (e.g. a single channel)."
         )
-    order = tuple(int(a) % 3 for a in axes)
-    if len(order) != 3 or sorted(order) != [0, 1, 2]:
+    roles = tuple(int(a) % x.ndim for a in axes if -x.ndim <= int(a) < x.ndim)
+    if len(axes) != 3 or len(roles) != 3 or len(set(roles)) != 3:
         raise DimensionError(
-            f"axes must give the positions of (scanline, ground_pixel, spectral_channel) as a "
-            f"permutation of (0, 1, 2), got {tuple(axes)}."
+            f"axes must give the positions of (scanline, ground_pixel, spectral_channel) as "
+            f"three distinct axes of the {x.ndim}-D array, got {tuple(axes)}."
         )
-    return order  # type: ignore[return-value]
+    return tuple(a for a in range(x.ndim) if a not in roles) + roles
 
 
 def _check_cube(shape: tuple[int, ...], spec: ModelSpec) -> None:
-    n_scan, n_pixel, n_chan = shape
-    if n_scan < 1 or n_pixel < 1:
+    n_scan, n_pixel, n_chan = shape[-3:]
+    if n_scan < 1 or n_pixel < 1 or 0 in shape[:-3]:
         raise DimensionError(
-            f"Super-resolution needs at least one scanline and one ground pixel, got "
-            f"{n_scan} scanline(s) × {n_pixel} ground pixel(s). Check the selection of the input."
+            f"Super-resolution needs at least one scanline and one ground pixel in every "
+            f"element, got shape {shape} (extra dims first, then scanline, ground_pixel, "
+            "spectral_channel). Check the selection of the input."
         )
     if spec.channels is not None and n_chan != spec.channels:
         raise ChannelMismatchError(
@@ -256,51 +267,91 @@ def _super_resolve_dask(
     missing: Missing,
     options: dict[str, Any],
 ) -> Any:
+    """The graph: extra (leading) axes become block axes of one element each, so every task
+    sees one (scanline block, ground_pixel, spectral_channel) cube and the graph of a stack of
+    granules is the graphs of the granules side by side."""
     import dask
-    import dask.array as da
 
     spec: ModelSpec = options["spec"]
-    _, n_pixel, n_chan = cube.shape
+    lead = cube.ndim - 3
+    n_pixel, n_chan = cube.shape[-2:]
     scan_chunks = _scan_chunks(
-        cube.chunks[0],
+        cube.chunks[-3],
         n_pixel * n_chan,
         max(halo, spec.min_block, FILL_REACH),
         output_chunks,
         memory_budget,
     )
-    raw = cube.astype(np.float32).rechunk({0: scan_chunks, 1: -1, 2: -1})
+    raw = cube.astype(np.float32).rechunk(
+        {**dict.fromkeys(range(lead), 1), lead: scan_chunks, lead + 1: -1, lead + 2: -1}
+    )
     lr = _map_scan_overlap(_fill_block, raw, FILL_REACH, "none")
     blocks = _with_neighbours(lr, halo, "none")
     if spec.module is not None:
         # One graph key holds the module: dask-distributed ships it once per worker instead of
         # inside every task (a 497-channel S5-DSCR is ~16 MB).
         options = {**options, "spec": dask.delayed(spec, pure=True)}
-    hr_chunks = (tuple(SCALE * c for c in scan_chunks), (SCALE * n_pixel,), (n_chan,))
-    estimate = da.map_blocks(
+    estimate = _map_cubes(
         _scan_block,
         blocks,
+        chunks=(tuple(SCALE * c for c in scan_chunks), (SCALE * n_pixel,), (n_chan,)),
         halo=halo,
         **options,
-        chunks=hr_chunks,
-        dtype=np.float32,
-        meta=np.empty((0, 0, 0), np.float32),
         token=f"s5sr-{spec.name}",
     )
     if spec.consistency:
         estimate = _project_dask(estimate, lr, cast(int, spec.band))
     radius = strict_radius(spec) if missing == "strict" else 0
     context = _with_neighbours(raw, radius, "none")
-    return da.map_blocks(
+    return _map_cubes(
         _mask_block,
         estimate,
         context,
+        chunks=estimate.chunks[-3:],
         radius=radius if len(scan_chunks) > 1 else 0,
         spec=options["spec"],
         missing=missing,
-        chunks=estimate.chunks,
-        dtype=np.float32,
-        meta=np.empty((0, 0, 0), np.float32),
     )
+
+
+def _map_cubes(
+    func: Callable[..., np.ndarray],
+    *arrays: Any,
+    chunks: tuple[tuple[int, ...], ...],
+    **kwargs: Any,
+) -> Any:
+    """``dask.array.map_blocks`` of a function of 3-D blocks over arrays whose leading axes
+    (chunks of one element) are extra dims: ``chunks`` are the output's last three."""
+    import dask.array as da
+
+    first = arrays[0]
+    lead = first.ndim - 3
+    return da.map_blocks(
+        _per_element,
+        *arrays,
+        function=func,
+        chunks=(*first.chunks[:lead], *chunks),
+        dtype=np.float32,
+        meta=np.empty((0,) * first.ndim, np.float32),
+        **kwargs,
+    )
+
+
+def _per_element(
+    *blocks: np.ndarray,
+    function: Callable[..., np.ndarray],
+    block_info: dict[Any, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``function`` of the 3-D cube inside blocks whose leading axes hold one element
+    (``block_info`` passed on to functions that take it)."""
+    from dask.utils import has_keyword
+
+    if has_keyword(function, "block_info"):
+        kwargs["block_info"] = block_info
+    lead = blocks[0].ndim - 3
+    out = function(*(block.reshape(block.shape[lead:]) for block in blocks), **kwargs)
+    return out.reshape((1,) * lead + out.shape)
 
 
 def _mask_block(
@@ -320,27 +371,36 @@ def _mask_block(
 
 
 def _with_neighbours(array: Any, depth: int, boundary: Any) -> Any:
-    """Scanline blocks extended by ``depth`` rows of their neighbours (``boundary`` outside);
-    the array itself when there is one block or no depth."""
-    if not depth or len(array.chunks[0]) == 1:
+    """Scanline blocks (axis −3) extended by ``depth`` rows of their neighbours (``boundary``
+    outside); the array itself when there is one block or no depth."""
+    if not depth or len(array.chunks[-3]) == 1:
         return array
     import dask.array as da
 
     return da.overlap.overlap(
-        array, depth={0: depth, 1: 0, 2: 0}, boundary=boundary, allow_rechunk=False
+        array, depth=_scan_depth(array.ndim, depth), boundary=boundary, allow_rechunk=False
     )
+
+
+def _scan_depth(ndim: int, depth: int) -> dict[int, int]:
+    """Overlap depths: ``depth`` along scanline (axis −3), none along the other axes."""
+    return {axis: depth if axis == ndim - 3 else 0 for axis in range(ndim)}
 
 
 def _map_scan_overlap(
     func: Callable[..., np.ndarray], array: Any, depth: int, boundary: Any, **kwargs: Any
 ) -> Any:
     """``func`` on scanline blocks that see ``depth`` rows of their neighbours (float32 out)."""
-    options: dict[str, Any] = {"dtype": np.float32, "meta": np.empty((0, 0, 0), np.float32)}
-    if len(array.chunks[0]) == 1:
-        return array.map_blocks(func, **options, **kwargs)
+    options: dict[str, Any] = {
+        "dtype": np.float32,
+        "meta": np.empty((0,) * array.ndim, np.float32),
+        "function": func,
+    }
+    if len(array.chunks[-3]) == 1:
+        return array.map_blocks(_per_element, **options, **kwargs)
     return array.map_overlap(
-        func,
-        depth={0: depth, 1: 0, 2: 0},
+        _per_element,
+        depth=_scan_depth(array.ndim, depth),
         boundary=boundary,
         allow_rechunk=False,
         **options,
@@ -374,35 +434,27 @@ def _project_dask(estimate: Any, lr: Any, band: int) -> Any:
 
     spill = DEGRADE_REACH
     radius = gram_inverse_taps(band, 0).size // 2
-    scan_chunks = lr.chunks[0]
-    parts = estimate.map_blocks(
+    scan_chunks = lr.chunks[-3]
+    parts = _map_cubes(
         _degrade_part,
+        estimate,
+        chunks=(tuple(c + 2 * spill for c in scan_chunks), *lr.chunks[-2:]),
         band=band,
         spill=spill,
-        chunks=(tuple(c + 2 * spill for c in scan_chunks), lr.chunks[1], lr.chunks[2]),
-        dtype=np.float32,
-        meta=np.empty((0, 0, 0), np.float32),
     )
     parts = _with_neighbours(parts, 2 * spill, 0)
-    degraded = parts.map_blocks(
-        _overlap_add,
-        spill=spill,
-        single=len(scan_chunks) == 1,
-        chunks=lr.chunks,
-        dtype=np.float32,
-        meta=np.empty((0, 0, 0), np.float32),
+    degraded = _map_cubes(
+        _overlap_add, parts, chunks=lr.chunks[-3:], spill=spill, single=len(scan_chunks) == 1
     )
     misfit = _map_scan_overlap(_gram_block, da.nan_to_num(lr) - degraded, radius, 0, band=band)
     misfit = _with_neighbours(misfit, spill, 0)
-    return da.map_blocks(
+    return _map_cubes(
         _add_back_projection,
         estimate,
         misfit,
+        chunks=estimate.chunks[-3:],
         band=band,
         spill=spill if len(scan_chunks) > 1 else 0,
-        chunks=estimate.chunks,
-        dtype=np.float32,
-        meta=np.empty((0, 0, 0), np.float32),
     )
 
 
@@ -506,8 +558,8 @@ def _block_halos(block_info: dict[Any, Any] | None, argument: int, halo: int) ->
     halo, except on the outer side of the first and last blocks."""
     if block_info is None:
         raise DimensionError("Scanline blocks run inside dask.array.map_blocks only.")
-    index = block_info[argument]["chunk-location"][0]
-    count = block_info[argument]["num-chunks"][0]
+    index = block_info[argument]["chunk-location"][-3]
+    count = block_info[argument]["num-chunks"][-3]
     return (halo if index > 0 else 0), (halo if index < count - 1 else 0)
 
 

@@ -44,7 +44,8 @@ def super_resolve_dataset(
     ds : xarray.Dataset
         LR Dataset; not modified.
     variables : sequence of hashable
-        Variables on exactly the three ``dims`` to super-resolve.
+        Variables to super-resolve: on the three ``dims`` and any other dims (e.g. ``time``),
+        whose elements become block axes of the same dask graph.
     dims : tuple of hashable
         Names of the (scanline, ground_pixel, spectral_channel) dims.
     band : int
@@ -179,10 +180,10 @@ def _super_resolve_variable(
 ) -> xr.Variable:
     import xarray as xr
 
-    if set(variable.dims) != set(dims) or variable.ndim != 3:
+    if not set(dims) <= set(variable.dims):
         raise DimensionError(
-            f"Variable {name!r} has dims {variable.dims}; super-resolution needs exactly the "
-            f"dims {tuple(dims)}. Select or squeeze the others first (e.g. .isel(time=0))."
+            f"Variable {name!r} has dims {variable.dims}; super-resolution needs the dims "
+            f"{tuple(dims)} (other dims, e.g. time, are processed element by element)."
         )
     axes = tuple(variable.dims.index(d) for d in dims)
     data = super_resolve_array(variable.data, spec, axes=axes, **engine)
