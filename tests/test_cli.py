@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import types
 from pathlib import Path
@@ -86,6 +87,27 @@ def test_super_resolve_subcommand_and_alias(files: dict[str, Path]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args(["super-resolve", "in.nc", "out.nc", "--model", "s5dscrx"])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["super-resolve", "in.nc", "out.tif"], "unknown output format '.tif'"),
+        (["degrade", "in.nc", "out"], r"unknown output format '\(no suffix\)'"),
+        (["evaluate", "sr.nc", "hr.nc", "--out", "scores.csv"], "unknown output format '.csv'"),
+        (["quicklook", "lr.nc", "sr.nc", "look.jpg"], "figures are written as PNG"),
+        (["quicklook", "lr.nc", "sr.nc", "a.png", "--spectrum", "s.pdf"], "as PNG"),
+    ],
+)
+def test_unknown_output_suffixes_are_usage_errors(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(argv)
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    for good in ("out.NC", "out.nc4", "out.zarr/", "OUT.ZARR"):
+        assert cli._data_output(good) == good
 
 
 def test_run_to_zarr_and_lr_input(files: dict[str, Path], tmp_path: Path) -> None:

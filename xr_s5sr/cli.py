@@ -171,6 +171,28 @@ def _write(ds: xr.Dataset, path: str, overwrite: bool) -> Path:
     return to_netcdf(ds, path, overwrite=overwrite)
 
 
+#: Output suffixes of data files (any case): Zarr stores, else netCDF-4.
+DATA_SUFFIXES = (".nc", ".nc4", ".netcdf", ".zarr")
+
+
+def _data_output(text: str) -> str:
+    """An output path for radiance or scores: a suffix the writers know."""
+    suffix = Path(text.rstrip("/")).suffix.lower()
+    if suffix not in DATA_SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: unknown output format {suffix or '(no suffix)'!r}; name a netCDF file "
+            f"or a Zarr store ({', '.join(DATA_SUFFIXES)})"
+        )
+    return text
+
+
+def _png_output(text: str) -> str:
+    """An output path for a figure: PNG only."""
+    if Path(text).suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"{text!r}: figures are written as PNG; use a .png name")
+    return text
+
+
 def _noise(text: str) -> str | float:
     """``--noise`` value: "lr", "hr" or a sigma in radiance units."""
     if text in ("lr", "hr"):
@@ -433,7 +455,7 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
 
     p = command("super-resolve", _cmd_run, "super-resolve an L1B (or LR) file x4", aliases=["run"])
     p.add_argument("input", help="L1B radiance file, or a netCDF/Zarr LR file from xr-s5sr")
-    p.add_argument("output", help="output .nc or .zarr")
+    p.add_argument("output", type=_data_output, help="output .nc or .zarr")
     p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
     _add_model_options(p)
     p.add_argument("--chunks", type=int, default=None, help="LR scanlines per dask chunk")
@@ -448,7 +470,7 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
 
     p = command("degrade", _cmd_degrade, "simulate the LR observation (MTF blur + x4 decimation)")
     p.add_argument("input", help="HR L1B radiance file or netCDF/Zarr radiance")
-    p.add_argument("output", help="output .nc or .zarr")
+    p.add_argument("output", type=_data_output, help="output .nc or .zarr")
     p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
     p.add_argument(
         "--noise",
@@ -472,16 +494,20 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     p.add_argument("--variable", default=None, help="radiance variable (default: radiance)")
     p.add_argument("--border", type=int, default=0, help="HR pixels cropped on each side")
     p.add_argument("--paper", action="store_true", help="add the paper-compatible metrics")
-    p.add_argument("--out", default=None, help="also write the scores to this .nc/.zarr")
+    p.add_argument(
+        "--out", type=_data_output, default=None, help="also write the scores to this .nc/.zarr"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
     p = command("quicklook", _cmd_quicklook, "PCA false-colour PNG of LR | HR | SR | bicubic")
     p.add_argument("lr", help="LR radiance (L1B or netCDF/Zarr)")
     p.add_argument("sr", help="super-resolved radiance")
-    p.add_argument("output", help="output PNG")
+    p.add_argument("output", type=_png_output, help="output PNG")
     p.add_argument("--hr", default=None, help="HR truth: PCA fitted on it, metrics in the title")
     p.add_argument("--no-bicubic", action="store_true", help="omit the bicubic panel")
-    p.add_argument("--spectrum", default=None, help="also write a spectrum plot PNG here")
+    p.add_argument(
+        "--spectrum", type=_png_output, default=None, help="also write a spectrum plot PNG here"
+    )
     p.add_argument(
         "--pixel",
         type=int,
@@ -492,6 +518,7 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     )
     p.add_argument(
         "--radiance-map",
+        type=_png_output,
         default=None,
         help="also write radiance maps (LR, SR, HR, SR - HR) at one wavelength to this PNG",
     )
