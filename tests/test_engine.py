@@ -103,6 +103,9 @@ def long_granule() -> xr.Dataset:
 
 PHYSICS_SPECS: dict[str, Any] = {
     "backprojection": lambda: model_spec("backprojection", band=BAND, device="cpu"),
+    "backprojection-regularised": lambda: model_spec(
+        "backprojection", band=BAND, device="cpu", regularisation=0.03
+    ),
     "bicubic-consistency": lambda: model_spec("bicubic", band=BAND, device="cpu", consistency=True),
     "network-consistency": lambda: model_spec(
         weights=random_network(long_granule().radiance.values, "s5dscr_s", "signed"),

@@ -54,6 +54,60 @@ def test_exact_gram_inverse_includes_the_edges() -> None:
     np.testing.assert_allclose(physics.gram_matrix_inverse(7, 1, n) @ gram, np.eye(n), atol=1e-9)
 
 
+@pytest.mark.parametrize("mu", [1e-3, 0.1])
+def test_regularised_gram_inverses(mu: float) -> None:
+    """Taps invert the symbol plus μ; the matrix inverts the edge-exact Gram plus μ I."""
+    kernel = physics.band_kernels(7)[0][:40]
+    autocorrelation = np.correlate(kernel, kernel, mode="full")
+    gram = autocorrelation[39 - 36 : 39 + 37 : 4]
+    gram[gram.size // 2] += mu
+    taps = physics.gram_inverse_taps(7, 0, mu)
+    assert taps.size < physics.gram_inverse_taps(7, 0).size  # better conditioned: shorter
+    identity = np.convolve(gram, taps)
+    centre = identity.size // 2
+    assert identity[centre] == pytest.approx(1.0, abs=1e-9)
+    assert np.abs(np.delete(identity, centre)).max() < 1e-8
+    n = 30
+    hr = physics.adjoint_operator(7, 1).apply(torch.eye(n, dtype=torch.float64), 0, 4 * n)
+    matrix = physics.degrade_operator(7, 1).apply(hr, 0, n).numpy() + mu * np.eye(n)
+    inverse = physics.gram_matrix_inverse(7, 1, n, mu)
+    np.testing.assert_allclose(inverse @ matrix, np.eye(n), atol=1e-9)
+
+
+def test_regularised_projection_trades_consistency_for_noise(smooth_hr: np.ndarray) -> None:
+    """A featureless scene with noise: μ > 0 keeps part of the misfit (the noise) and lands
+    closer to the truth than the exact projection; μ → 0 recovers it; scaling commutes."""
+    band = 7
+    truth = np.full_like(smooth_hr, 1.0)
+    clean = degrade_array(truth, band)
+    y = clean + 0.01 * np.random.default_rng(0).standard_normal(clean.shape).astype(np.float32)
+    start = physics.upsample(y)
+    rows = slice(4 * physics.projection_reach(band), -4 * physics.projection_reach(band))
+
+    def error(mu: float) -> float:
+        return float(
+            np.sqrt(
+                np.mean((physics.project(start, y, band, regularisation=mu) - truth)[rows] ** 2)
+            )
+        )
+
+    exact, regularised = error(0.0), error(0.03)
+    assert regularised < 0.5 * exact, (regularised, exact)
+    np.testing.assert_allclose(
+        physics.project(start, y, band, regularisation=1e-9)[rows],
+        physics.project(start, y, band)[rows],
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    a = np.float32(1e3)
+    np.testing.assert_allclose(
+        physics.project(a * start, a * y, band, regularisation=0.03) / a,
+        physics.project(start, y, band, regularisation=0.03),
+        rtol=2e-5,
+        atol=1e-6,
+    )
+
+
 @pytest.mark.parametrize("band", [2, 3, 5, 7, 8])
 def test_projection_is_consistent_in_the_interior(smooth_hr: np.ndarray, band: int) -> None:
     y = degrade_array(smooth_hr, band)

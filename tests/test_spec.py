@@ -15,7 +15,7 @@ from conftest import random_network, tiny_local_network
 
 from xr_s5sr import spec as spec_module
 from xr_s5sr import weights
-from xr_s5sr.errors import BandError, WeightsError
+from xr_s5sr.errors import BandError, S5SRArgumentError, WeightsError
 from xr_s5sr.fused import FusedS5DSCR
 from xr_s5sr.models import S5DSCR, bicubic_x4
 from xr_s5sr.spec import model_spec
@@ -46,6 +46,15 @@ def test_consistency_defaults_to_true_except_for_bicubic(granule: xr.Dataset) ->
     assert net.consistency
     assert not net.uses_physics_base  # z-score network: no physics inverse below it
     assert not model_spec(weights=make_net(granule), device="cpu", consistency=False).consistency
+
+
+def test_regularisation_is_recorded_and_validated() -> None:
+    assert model_spec("backprojection", band=BAND, device="cpu").regularisation == 0.0
+    spec = model_spec("backprojection", band=BAND, device="cpu", regularisation=0.03)
+    assert spec.regularisation == 0.03
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(S5SRArgumentError, match="regularisation must be a finite non-neg"):
+            model_spec("backprojection", band=BAND, device="cpu", regularisation=bad)
 
 
 @pytest.mark.parametrize(("name", "tile_halo"), [("s5dscr", 4), ("s5dscr_s", 2)])

@@ -48,8 +48,11 @@ METRICS = ("psnr", "ssim", "sam")
 DEFAULT = "s5dscr+P"
 
 
-def methods_for(band: int, names: list[str]) -> dict[str, object]:
-    """Method name → what :func:`super_resolve_array` runs."""
+def methods_for(
+    band: int, names: list[str], regularisations: tuple[float, ...] = ()
+) -> dict[str, object]:
+    """Method name → what :func:`super_resolve_array` runs; ``+P(μ)``: the projection with
+    Tikhonov weight μ (``regularisation=``), for the physics inverse and the default."""
     methods: dict[str, object] = {
         "bicubic": "bicubic",
         "backprojection": model_spec("backprojection", band=band, consistency=False, device="cpu"),
@@ -58,6 +61,11 @@ def methods_for(band: int, names: list[str]) -> dict[str, object]:
     for name in names:
         methods[f"{name}+P"] = model_spec(name, band=band, device="cpu")
         methods[name] = model_spec(name, band=band, device="cpu", consistency=False)
+    for mu in regularisations:
+        for name in ("backprojection", *(n for n in names if n == "s5dscr")):
+            methods[f"{name}+P({mu:g})"] = model_spec(
+                name, band=band, device="cpu", regularisation=mu
+            )
     return methods
 
 
@@ -86,6 +94,17 @@ def main() -> None:
     parser.add_argument("--bands", nargs="*", type=int, default=list(SUPPORTED_BANDS))
     parser.add_argument("--out", default=str(ROOT / "weights" / "evaluation.json"))
     parser.add_argument(
+        "--markdown", default=str(ROOT / "docs" / "evaluation.md"), help="report written here"
+    )
+    parser.add_argument(
+        "--regularisation",
+        nargs="*",
+        type=float,
+        default=[],
+        metavar="MU",
+        help="also score the projection with these Tikhonov weights (e.g. 0.01 0.03 0.1)",
+    )
+    parser.add_argument(
         "--merge",
         nargs="+",
         default=None,
@@ -104,7 +123,7 @@ def main() -> None:
         }
         result = {"provenance": provenance(bands), "settings": settings, "rows": rows}
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-        write_markdown(result, ROOT / "docs" / "evaluation.md")
+        write_markdown(result, Path(args.markdown))
         return
     textures = load_textures()
     shipped = available_weights()
@@ -113,7 +132,7 @@ def main() -> None:
         names = sorted(m for b, m in shipped if b == band)
         if not names:
             continue
-        methods = methods_for(band, names)
+        methods = methods_for(band, names, tuple(args.regularisation))
         width = min(args.size, get_band(band).ground_pixels)
         for family in FAMILIES:
             if family == "texture" and not textures:
@@ -150,7 +169,7 @@ def main() -> None:
                     )
     result = {"provenance": provenance(args.bands), "settings": vars(args), "rows": rows}
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    write_markdown(result, ROOT / "docs" / "evaluation.md")
+    write_markdown(result, Path(args.markdown))
 
 
 def _mean(rows: list[dict], method: str, metric: str) -> float:

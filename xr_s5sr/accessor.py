@@ -210,6 +210,7 @@ class S5SRAccessor(Generic[T]):
         dtype: str = "float32",
         variables: Sequence[Hashable] | None = None,
         consistency: bool | None = None,
+        regularisation: float = 0.0,
         missing: str = "fill",
     ) -> T:
         """Super-resolve ×4, lazily over scanline blocks without seams.
@@ -243,6 +244,11 @@ class S5SRAccessor(Generic[T]):
         consistency : bool, optional
             Project the result onto the data (exact data consistency away from the first and
             last scanlines). Default: True, except for ``model="bicubic"``.
+        regularisation : float, default 0
+            Tikhonov weight μ of that projection (dimensionless; scale equivariance holds for
+            any μ). 0: exact consistency. μ ≈ 0.01–0.1 amplifies far less noise in dim or
+            featureless scenes at a small cost on textured ones (measured in docs/physics.md);
+            it is an option, not yet chosen from the data.
         missing : {"fill", "strict"}, default "fill"
             Missing (non-finite) LR values: ``"fill"`` interpolates them before processing and
             sets NaN only on their 4 × 4 HR footprint; ``"strict"`` sets NaN on every HR value
@@ -270,6 +276,7 @@ class S5SRAccessor(Generic[T]):
             torch_threads=torch_threads,
             dtype=dtype,
             consistency=consistency,
+            regularisation=regularisation,
             missing=missing,
         )
 

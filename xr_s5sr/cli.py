@@ -216,6 +216,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         torch_threads=args.threads,
         dtype=args.dtype,
         consistency=args.consistency,
+        regularisation=args.regularisation,
         missing=args.missing,
     )
     _info(args, f"wrote {_write(sr, args.output, args.overwrite)}")
@@ -309,6 +310,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         weights=args.weights,
         device=args.device,
         consistency=args.consistency,
+        regularisation=args.regularisation,
         missing=args.missing,
     )
     bicubic = lr.s5sr.bicubic()
@@ -390,6 +392,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="project the result so that degrading it gives back the input "
         "(default: on, except for bicubic)",
+    )
+    parser.add_argument(
+        "--regularisation",
+        type=float,
+        default=0.0,
+        metavar="MU",
+        help="Tikhonov weight of the projection: 0 (default) is exact data consistency; e.g. "
+        "0.01-0.1 amplifies less noise in dim or featureless scenes (docs/physics.md)",
     )
     parser.add_argument(
         "--missing",

@@ -202,7 +202,7 @@ def _super_resolve_numpy(raw: np.ndarray, missing: Missing, options: dict[str, A
     block = _fill_block(raw)
     out = _process_block(block, 0, 0, **options)
     if spec.consistency:
-        out = _project_whole(out, block, cast(int, spec.band))
+        out = _project_whole(out, block, cast(int, spec.band), spec.regularisation)
     return _mask_missing(out, raw, 0, 0, spec, missing)
 
 
@@ -300,7 +300,7 @@ def _super_resolve_dask(
         token=f"s5sr-{spec.name}",
     )
     if spec.consistency:
-        estimate = _project_dask(estimate, lr, cast(int, spec.band))
+        estimate = _project_dask(estimate, lr, cast(int, spec.band), spec.regularisation)
     radius = strict_radius(spec) if missing == "strict" else 0
     context = _with_neighbours(raw, radius, "none")
     return _map_cubes(
@@ -408,18 +408,21 @@ def _map_scan_overlap(
     )
 
 
-def _project_whole(estimate: np.ndarray, lr: np.ndarray, band: int) -> np.ndarray:
+def _project_whole(
+    estimate: np.ndarray, lr: np.ndarray, band: int, regularisation: float
+) -> np.ndarray:
     """Data-consistency projection of a whole HR array (numpy); NaN stay where they are."""
     from xr_s5sr.physics import degrade, degrade_adjoint, gram_solve
 
     filled = np.nan_to_num(estimate, nan=0.0, posinf=0.0, neginf=0.0)
     misfit = np.nan_to_num(lr, nan=0.0, posinf=0.0, neginf=0.0) - degrade(filled, band)
-    correction = degrade_adjoint(gram_solve(misfit, band), band, estimate.shape[:2])
+    solved = gram_solve(misfit, band, regularisation=regularisation)
+    correction = degrade_adjoint(solved, band, estimate.shape[:2])
     estimate += correction
     return estimate
 
 
-def _project_dask(estimate: Any, lr: Any, band: int) -> Any:
+def _project_dask(estimate: Any, lr: Any, band: int, regularisation: float) -> Any:
     """Data-consistency projection across scanline blocks, moving only LR data between blocks.
 
     1. every HR block degrades itself, seen as zero outside (``spill`` LR rows each side);
@@ -433,7 +436,7 @@ def _project_dask(estimate: Any, lr: Any, band: int) -> Any:
     from xr_s5sr.physics import DEGRADE_REACH, gram_inverse_taps
 
     spill = DEGRADE_REACH
-    radius = gram_inverse_taps(band, 0).size // 2
+    radius = gram_inverse_taps(band, 0, regularisation).size // 2
     scan_chunks = lr.chunks[-3]
     parts = _map_cubes(
         _degrade_part,
@@ -446,7 +449,14 @@ def _project_dask(estimate: Any, lr: Any, band: int) -> Any:
     degraded = _map_cubes(
         _overlap_add, parts, chunks=lr.chunks[-3:], spill=spill, single=len(scan_chunks) == 1
     )
-    misfit = _map_scan_overlap(_gram_block, da.nan_to_num(lr) - degraded, radius, 0, band=band)
+    misfit = _map_scan_overlap(
+        _gram_block,
+        da.nan_to_num(lr) - degraded,
+        radius,
+        0,
+        band=band,
+        regularisation=regularisation,
+    )
     misfit = _with_neighbours(misfit, spill, 0)
     return _map_cubes(
         _add_back_projection,
@@ -476,10 +486,10 @@ def _overlap_add(block: np.ndarray, *, spill: int, single: bool) -> np.ndarray:
     return own
 
 
-def _gram_block(block: np.ndarray, *, band: int) -> np.ndarray:
+def _gram_block(block: np.ndarray, *, band: int, regularisation: float) -> np.ndarray:
     from xr_s5sr.physics import gram_solve
 
-    return gram_solve(np.ascontiguousarray(block), band)
+    return gram_solve(np.ascontiguousarray(block), band, regularisation=regularisation)
 
 
 def _add_back_projection(

@@ -35,6 +35,7 @@ def super_resolve_dataset(
     torch_threads: int | None = None,
     dtype: str = "float32",
     consistency: bool | None = None,
+    regularisation: float = 0.0,
     missing: str = "fill",
 ) -> xr.Dataset:
     """Super-resolve radiance variables of a Dataset ×4 and move the Dataset to the HR grid.
@@ -50,7 +51,7 @@ def super_resolve_dataset(
         Names of the (scanline, ground_pixel, spectral_channel) dims.
     band : int
         S5P band (selects the shipped weights; recorded in ``s5p_band``).
-    model, weights, device, dtype, consistency
+    model, weights, device, dtype, consistency, regularisation
         See :func:`xr_s5sr.engine.model_spec` (``model="backprojection"``: the training-free
         physics inverse).
     output_chunks, torch_threads, missing
@@ -69,7 +70,13 @@ def super_resolve_dataset(
         ``s5p_band`` are set. ``encoding`` is empty on every variable. dask in → dask out.
     """
     spec = model_spec(
-        model, band=band, weights=weights, device=device, dtype=dtype, consistency=consistency
+        model,
+        band=band,
+        weights=weights,
+        device=device,
+        dtype=dtype,
+        consistency=consistency,
+        regularisation=regularisation,
     )
     return _upscale_dataset(
         ds,
@@ -129,6 +136,7 @@ def _upscale_dataset(
         s5sr_scale=SCALE,
         s5p_band=band,
         s5sr_consistency=int(spec.consistency),
+        s5sr_regularisation=spec.regularisation if spec.consistency else 0.0,
     )
     if spec.is_network:
         out.attrs.update(s5sr_weights_sha256=spec.key, s5sr_model_config=spec.config)
@@ -137,6 +145,7 @@ def _upscale_dataset(
         band=band,
         model=spec.name if method == "super_resolve" else None,
         consistency=spec.consistency if method == "super_resolve" else None,
+        regularisation=spec.regularisation or None,
     )
     return add_provenance(out, history_line(call, weights_sha256=spec.key or None))
 

@@ -240,8 +240,8 @@ def interpolation_operator(
 
 
 @lru_cache(maxsize=32)
-def gram_inverse_taps(band: int, which: int) -> np.ndarray:
-    """Symmetric FIR taps (float64, odd length) of ``(A Aᵀ)⁻¹`` along one axis of a band.
+def gram_inverse_taps(band: int, which: int, regularisation: float = 0.0) -> np.ndarray:
+    """Symmetric FIR taps (float64, odd length) of ``(A Aᵀ + μ)⁻¹`` along one axis of a band.
 
     Parameters
     ----------
@@ -249,6 +249,8 @@ def gram_inverse_taps(band: int, which: int) -> np.ndarray:
         S5P band.
     which : {0, 1}
         0: scanline kernel ``h_x``, 1: ground_pixel kernel ``h_y``.
+    regularisation : float, default 0
+        ``μ`` added to the Gram's symbol (Tikhonov weight; 0: the exact inverse).
 
     Returns
     -------
@@ -269,7 +271,7 @@ def gram_inverse_taps(band: int, which: int) -> np.ndarray:
     size = 4096
     spectrum = np.zeros(size)
     spectrum[lags % size] = gram
-    inverse = np.real(np.fft.ifft(1.0 / np.fft.fft(spectrum)))
+    inverse = np.real(np.fft.ifft(1.0 / (np.fft.fft(spectrum) + regularisation)))
     centre = abs(inverse[0])
     radius = int(np.max(np.nonzero(np.abs(inverse[: size // 2]) > GRAM_TOLERANCE * centre)))
     taps = np.concatenate([inverse[size - radius :], inverse[: radius + 1]])
@@ -278,15 +280,15 @@ def gram_inverse_taps(band: int, which: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def gram_inverse_operator(band: int, which: int) -> AxisOperator:
-    """``(A Aᵀ)⁻¹`` along one axis as an LR filter (:func:`gram_inverse_taps`), zero outside."""
-    taps = gram_inverse_taps(band, which)
+def gram_inverse_operator(band: int, which: int, regularisation: float = 0.0) -> AxisOperator:
+    """``(A Aᵀ + μ)⁻¹`` along one axis as an LR filter (:func:`gram_inverse_taps`), zero outside."""
+    taps = gram_inverse_taps(band, which, regularisation)
     return AxisOperator(taps[None, :], 1, -(taps.size // 2), "zero", segment=16)
 
 
 @lru_cache(maxsize=16)
-def gram_matrix_inverse(band: int, which: int, n: int) -> np.ndarray:
-    """Exact inverse (float64, ``n × n``) of ``A Aᵀ`` along one axis of ``n`` LR pixels.
+def gram_matrix_inverse(band: int, which: int, n: int, regularisation: float = 0.0) -> np.ndarray:
+    """Exact inverse (float64, ``n × n``) of ``A Aᵀ + μ I`` along one axis of ``n`` LR pixels.
 
     Unlike the Toeplitz taps of :func:`gram_inverse_taps` it includes the image edges, where
     the zero padding of ``A`` changes ``A Aᵀ``; used along ground_pixel, which is never tiled.
@@ -294,26 +296,38 @@ def gram_matrix_inverse(band: int, which: int, n: int) -> np.ndarray:
     identity = _torch(np.eye(n))[0]
     adjoint = adjoint_operator(band, which).apply(identity, 0, SCALE * n)
     gram = degrade_operator(band, which).apply(adjoint, 0, n).numpy()
-    inverse = np.linalg.inv(gram)
+    inverse = np.linalg.inv(gram + regularisation * np.eye(n))
     inverse.setflags(write=False)
     return inverse
 
 
-def _gram_solve(misfit: torch.Tensor, band: int, axes: tuple[int, int]) -> torch.Tensor:
-    """``(A Aᵀ)⁻¹`` on LR data: Toeplitz taps along scanline, exact along ground_pixel."""
+def _gram_solve(
+    misfit: torch.Tensor, band: int, axes: tuple[int, int], regularisation: float = 0.0
+) -> torch.Tensor:
+    """``(A Aᵀ)⁻¹`` on LR data: Toeplitz taps along scanline, exact along ground_pixel; with
+    ``μ`` each axis's factor gets ``+ μ`` (separable Tikhonov, :func:`gram_solve`)."""
     import torch
 
-    misfit = gram_inverse_operator(band, 0).apply(misfit, axes[0], misfit.shape[axes[0]])
+    scanline = gram_inverse_operator(band, 0, regularisation)
+    misfit = scanline.apply(misfit, axes[0], misfit.shape[axes[0]])
     n = misfit.shape[axes[1]]
-    inverse = torch.tensor(gram_matrix_inverse(band, 1, n), dtype=misfit.dtype)
+    inverse = torch.tensor(gram_matrix_inverse(band, 1, n, regularisation), dtype=misfit.dtype)
     moved = misfit.movedim(axes[1], -2)
     return torch.matmul(inverse, moved).movedim(-2, axes[1])
 
 
-def gram_solve(misfit: Any, band: int, axes: tuple[int, int] = (0, 1)) -> Any:
-    """``(A Aᵀ)⁻¹`` applied to an LR array (see :func:`project`)."""
+def gram_solve(
+    misfit: Any, band: int, axes: tuple[int, int] = (0, 1), regularisation: float = 0.0
+) -> Any:
+    """``(A Aᵀ)⁻¹`` applied to an LR array (see :func:`project`).
+
+    With ``regularisation = μ > 0``: ``((G_s + μ)⁻¹ ⊗ (G_p + μ)⁻¹)`` for ``A Aᵀ = G_s ⊗ G_p``
+    (scanline ⊗ ground_pixel), a separable Tikhonov inverse: each eigen-pair of the Gram is
+    divided by ``(d_s + μ)(d_p + μ)`` instead of ``d_s d_p``, so the modes the blur nearly
+    erases (``d ≪ μ``), where a misfit is mostly noise, are not amplified.
+    """
     tensor, was_numpy = _torch(misfit)
-    return _back(_gram_solve(tensor, band, axes), was_numpy)
+    return _back(_gram_solve(tensor, band, axes, regularisation), was_numpy)
 
 
 def degrade_with_spill(x: Any, band: int, spill: int = DEGRADE_REACH) -> Any:
@@ -352,8 +366,10 @@ def _upsample(y: torch.Tensor, axes: tuple[int, int], kind: Interpolation) -> to
     return y
 
 
-def _project(x: torch.Tensor, y: torch.Tensor, band: int, axes: tuple[int, int]) -> torch.Tensor:
-    misfit = _gram_solve(y - _degrade(x, band, axes), band, axes)
+def _project(
+    x: torch.Tensor, y: torch.Tensor, band: int, axes: tuple[int, int], regularisation: float
+) -> torch.Tensor:
+    misfit = _gram_solve(y - _degrade(x, band, axes), band, axes, regularisation)
     return x + _adjoint(misfit, band, (x.shape[axes[0]], x.shape[axes[1]]), axes)
 
 
@@ -401,7 +417,9 @@ def upsample(y: Any, axes: tuple[int, int] = (0, 1), kind: Interpolation = "cubi
     return _back(_upsample(tensor, axes, kind), was_numpy)
 
 
-def project(x: Any, y: Any, band: int, axes: tuple[int, int] = (0, 1)) -> Any:
+def project(
+    x: Any, y: Any, band: int, axes: tuple[int, int] = (0, 1), regularisation: float = 0.0
+) -> Any:
     """Exact data-consistency projection: the HR array closest to ``x`` whose degradation is ``y``.
 
     ``x + Aᵀ (A Aᵀ)⁻¹ (y − A x)``, the inverse applied per axis: Toeplitz taps along scanline
@@ -419,16 +437,20 @@ def project(x: Any, y: Any, band: int, axes: tuple[int, int] = (0, 1)) -> Any:
         S5P band (selects ``A``).
     axes : tuple of int
         Axes of (scanline, ground_pixel), the same in ``x`` and ``y``.
+    regularisation : float, default 0
+        Tikhonov weight ``μ`` of :func:`gram_solve`: 0 is the exact projection; ``μ > 0``
+        leaves the misfit of the modes the blur nearly erases (noise-aware consistency).
 
     Returns
     -------
     numpy.ndarray or torch.Tensor
-        New array (``x`` is not modified); ``degrade(result) == y`` to float rounding at least
+        New array (``x`` is not modified); with ``μ = 0``, ``degrade(result) == y`` to float
+        rounding at least
         :func:`projection_reach` LR scanlines away from the first and last scanline.
     """
     x_tensor, was_numpy = _torch(x)
     y_tensor, _ = _torch(y)
-    return _back(_project(x_tensor, y_tensor, band, axes), was_numpy)
+    return _back(_project(x_tensor, y_tensor, band, axes, regularisation), was_numpy)
 
 
 @lru_cache(maxsize=64)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from xr_s5sr.bands import SCALE
@@ -77,6 +78,8 @@ class ModelSpec:
         Project the result onto the HR images whose degradation is the input.
     iterations : int
         Back-projection iterations of the physics inverse.
+    regularisation : float
+        Tikhonov weight μ of the projection (dimensionless; 0: exact data consistency).
     """
 
     name: str
@@ -95,6 +98,7 @@ class ModelSpec:
     scaling: str = ""
     consistency: bool = False
     iterations: int = 8
+    regularisation: float = 0.0
 
     @property
     def is_network(self) -> bool:
@@ -173,6 +177,7 @@ def model_spec(
     dtype: str = "float32",
     consistency: bool | None = None,
     iterations: int = 8,
+    regularisation: float = 0.0,
 ) -> ModelSpec:
     """Resolve a method choice into a :class:`ModelSpec`, loading and validating it eagerly.
 
@@ -198,6 +203,11 @@ def model_spec(
         ``scaling="local"`` network), False for bicubic.
     iterations : int, default 8
         Back-projection iterations of the physics inverse.
+    regularisation : float, default 0
+        Tikhonov weight μ of the consistency projection (dimensionless, so scale equivariance
+        holds for any μ): 0 makes ``degrade(result) == input`` exactly; μ > 0 lets the result
+        keep a misfit where the degradation hardly sees it, which amplifies less noise (see
+        :func:`xr_s5sr.physics.project`). Ignored without ``consistency``.
 
     Returns
     -------
@@ -210,6 +220,23 @@ def model_spec(
     >>> model_spec("backprojection", band=3, device="cpu").consistency
     True
     """
+    if not (math.isfinite(regularisation) and regularisation >= 0):
+        raise S5SRArgumentError(
+            f"regularisation must be a finite non-negative number, got {regularisation!r}."
+        )
+    spec = _method_spec(model, band, weights, device, dtype, consistency, iterations)
+    return replace(spec, regularisation=float(regularisation)) if regularisation else spec
+
+
+def _method_spec(
+    model: str,
+    band: int | None,
+    weights: str | os.PathLike[str] | torch.nn.Module | None,
+    device: str | None,
+    dtype: str,
+    consistency: bool | None,
+    iterations: int,
+) -> ModelSpec:
     from xr_s5sr.models import S5DSCR, fold_batchnorm
 
     device = resolve_device(device)
