@@ -61,8 +61,9 @@ def methods_for(
     for name in names:
         methods[f"{name}+P"] = model_spec(name, band=band, device="cpu")
         methods[name] = model_spec(name, band=band, device="cpu", consistency=False)
+    regularised = ["backprojection"] + (["s5dscr"] if "s5dscr" in names else [])
     for mu in regularisations:
-        for name in ("backprojection", *(n for n in names if n == "s5dscr")):
+        for name in regularised:
             methods[f"{name}+P({mu:g})"] = model_spec(
                 name, band=band, device="cpu", regularisation=mu
             )

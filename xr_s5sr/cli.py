@@ -171,17 +171,16 @@ def _write(ds: xr.Dataset, path: str, overwrite: bool) -> Path:
     return to_netcdf(ds, path, overwrite=overwrite)
 
 
-#: Output suffixes of data files (any case): Zarr stores, else netCDF-4.
-DATA_SUFFIXES = (".nc", ".nc4", ".netcdf", ".zarr")
-
-
 def _data_output(text: str) -> str:
-    """An output path for radiance or scores: a suffix the writers know."""
-    suffix = Path(text.rstrip("/")).suffix.lower()
-    if suffix not in DATA_SUFFIXES:
+    """An output path for radiance or scores: a suffix the writers know (any case)."""
+    from xr_s5sr.store import NETCDF_SUFFIXES, ZARR_SUFFIX
+
+    known = (*NETCDF_SUFFIXES, ZARR_SUFFIX)
+    suffix = Path(text).suffix.lower()
+    if suffix not in known:
         raise argparse.ArgumentTypeError(
             f"{text!r}: unknown output format {suffix or '(no suffix)'!r}; name a netCDF file "
-            f"or a Zarr store ({', '.join(DATA_SUFFIXES)})"
+            f"or a Zarr store ({', '.join(known)})"
         )
     return text
 

@@ -55,12 +55,13 @@ computed (the windows then stay inside the cropped image).
 dask and memory
 ---------------
 dask arrays are reduced block-wise (``map_overlap`` for the windowed statistics) in two
-computes: the data ranges and the spectra's norms first (the ranges of the reference only, plus
-the estimates when ``paper_compatible``), then every other statistic in one pass. In-memory
-cubes larger than :data:`METRICS_BLOCK_BYTES` (as float64) take the same path over
-spectral-channel blocks on the synchronous scheduler, so the float64 temporaries of the
-statistics exist for one block at a time: ``evaluate`` of a 256 × 128 × 497 cube (with its
-default bicubic baseline) raises the process's peak memory by ~0.3 GB (whole-cube: ~2.2 GB).
+computes: the data ranges first (the reference only, plus the estimates when
+``paper_compatible``), then every other statistic in one pass. In-memory cubes larger than
+:data:`METRICS_BLOCK_BYTES` (as float64) take the same path over spectral-channel blocks on the
+synchronous scheduler, with the spectra's norms (SAM) moved to the first pass, so the float64
+temporaries of the statistics exist for one block at a time: ``evaluate`` of a
+256 × 128 × 497 cube (with its default bicubic baseline) raises the process's peak memory by
+~0.3 GB (whole-cube: ~2.2 GB).
 """
 
 from __future__ import annotations
@@ -239,7 +240,8 @@ def _corrected_stats(
     """Per-channel sums behind the corrected metrics (lazy for dask inputs).
 
     ``x_sobel`` is :func:`_sobel_field` of the reference, shared by all estimates; ``norms``
-    the Euclidean norms of the spectra of ``x`` and ``y`` (scanline, ground_pixel), computed.
+    the Euclidean norms of the spectra of ``x`` and ``y`` (scanline, ground_pixel), computed
+    already for in-memory blocks, lazy otherwise.
     """
     spatial = (0, 1)
     diff = np.where(invalid, 0.0, y - x)
@@ -264,8 +266,7 @@ def _corrected_stats(
     stats["ssim_sum"], stats["ssim_n"] = _masked_sum(_crop(ssim, (half, half, 0)), spatial)
     stats["scc"] = _correlation_sums(x_sobel, _sobel_field(y, invalid, spatial), spatial)
     norm_x, norm_y = norms
-    # The divisors are known arrays (not a reduction of this pass), so every channel block is
-    # turned into unit spectra on its own and released.
+    # With known norms every channel block is turned into unit spectra on its own and released.
     positive = (norm_x > 0) & (norm_y > 0)
     u = x / np.where(positive, norm_x, 1.0)[..., None]
     v = y / np.where(positive, norm_y, 1.0)[..., None]
@@ -457,9 +458,10 @@ def compute_metrics(
     _check_shapes(reference, estimates, border, paper_compatible)
     cropped = [_crop(a, (border, border, 0)) for a in (reference, *estimates)]
     cubes = _blocked(cropped)
+    in_memory_blocks = cubes is not cropped
     # Blocks made here from memory run one at a time (bounded memory); the user's own dask
     # arrays run on their scheduler (threads, a distributed cluster).
-    scheduler = "synchronous" if cubes is not cropped else None
+    scheduler = "synchronous" if in_memory_blocks else None
     cubes = [a.astype(np.float64) for a in cubes]
     x, ys = cubes[0], cubes[1:]
     invalid = np.isnan(x)
@@ -467,19 +469,19 @@ def compute_metrics(
         invalid = invalid | np.isnan(y)
     x, ys = np.where(invalid, 0.0, x), [np.where(invalid, 0.0, y) for y in ys]
 
-    # Data ranges first: SSIM's constants and the paper's scaling depend on them. The spectra's
-    # norms too: with them known, SAM needs no whole-spectrum reduction inside the second pass,
-    # which would hold every block of the cubes in memory until it is done.
+    # Data ranges first: SSIM's constants and the paper's scaling depend on them.
     ranged = {"reference": cubes[0]}
     if paper_compatible:
         ranged.update({f"estimate {i}": y for i, y in enumerate(cubes[1:])})
-    found, norms = _compute(
-        (
-            {what: _value_range(a) for what, a in ranged.items()},
-            [np.sqrt(np.sum(a * a, axis=2)) for a in (x, *ys)],
-        ),
-        scheduler,
-    )
+    lazy_ranges = {what: _value_range(a) for what, a in ranged.items()}
+    norms = [np.sqrt(np.sum(a * a, axis=2)) for a in (x, *ys)]
+    if in_memory_blocks:
+        # Known norms spare SAM a whole-spectrum reduction inside the second pass, which would
+        # hold every block until it is done. Not for the caller's dask arrays: reading (or
+        # computing, e.g. a lazy super-resolution) the estimates twice costs more.
+        found, norms = _compute((lazy_ranges, norms), scheduler)
+    else:
+        found = _compute(lazy_ranges, scheduler)
     ranges = [_checked_range(found[what][0], found[what][1], what) for what in ranged]
     data_range = ranges[0][1] - ranges[0][0]
 

@@ -50,6 +50,8 @@ ZARR_BLOSC: Mapping[str, Any] = {"cname": "zstd", "clevel": 5, "shuffle": "shuff
 
 #: Suffix that selects the Zarr writer in :func:`is_zarr_path` (compared case-insensitively).
 ZARR_SUFFIX = ".zarr"
+#: Suffixes of netCDF-4 outputs that the command line accepts (compared case-insensitively).
+NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 
 #: dtype kinds that netCDF4 can compress (numbers, booleans, and datetimes encoded as numbers).
 _COMPRESSIBLE_KINDS = "fiubmM"
