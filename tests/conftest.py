@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+from hypothesis import strategies as st
 from torch import nn
 
 from xr_s5sr.l1b import FILL_VALUE, RADIANCE_UNITS
@@ -152,6 +154,42 @@ def random_network(
         torch.from_numpy(radiance.mean(axis=(0, 1))), torch.from_numpy(radiance.std(axis=(0, 1)))
     )
     return net.train()
+
+
+def make_net(
+    granule: xr.Dataset, name: str = "s5dscr", residual: str = "paper", seed: int = 0
+) -> S5DSCR:
+    """:func:`random_network` normalised to the radiance of ``granule``."""
+    return random_network(granule.radiance.values, name, residual, seed)
+
+
+def flagged_granule(band: int = 7, chunks: int | None = None) -> xr.Dataset:
+    """Small synthetic granule (:data:`FLAGGED_SIZES`) with NaN patches in radiance and
+    radiance_noise, as real L1B files have; ``chunks``: dask scanline chunks."""
+    ds = make_granule(band, FLAGGED_SIZES["scanline"], FLAGGED_SIZES["ground_pixel"], n_channel=4)
+    ds["radiance"][2:4, 1:3, :] = np.nan
+    ds["radiance"][7, 5, 2] = np.nan
+    ds["radiance_noise"][0, 0, :] = np.nan
+    return ds if chunks is None else ds.chunk({"scanline": chunks})
+
+
+#: Sizes of :func:`flagged_granule`.
+FLAGGED_SIZES = {"scanline": 12, "ground_pixel": 6, "spectral_channel": 4}
+
+
+@st.composite
+def chunking(draw: st.DrawFn, size: int) -> tuple[int, ...]:
+    """Random chunk sizes summing to ``size`` (1 to 4 chunks)."""
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, size - 1)), max_size=3)))
+    edges = [0, *(c for c in cuts if c < size), size]
+    return tuple(b - a for a, b in itertools.pairwise(edges))
+
+
+@st.composite
+def nan_positions(draw: st.DrawFn, shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    """Up to three (scanline, ground_pixel, channel) positions to set to NaN."""
+    position = st.tuples(*(st.integers(0, n - 1) for n in shape))
+    return draw(st.lists(position, max_size=3))
 
 
 def max_error(a: np.ndarray, b: np.ndarray) -> float:

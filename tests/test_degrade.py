@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
-
 import dask.array as da
 import numpy as np
 import pytest
 import scipy.io
-from conftest import raise_if_dask_computes, reference_path
+from conftest import chunking, nan_positions, raise_if_dask_computes, reference_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
@@ -167,21 +165,6 @@ def test_bad_noise_argument() -> None:
 
 # ------------------------------------------------------------------------------ properties
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@st.composite
-def chunking(draw: st.DrawFn, size: int) -> tuple[int, ...]:
-    """Random chunk sizes summing to ``size`` (1 to 4 chunks)."""
-    cuts = sorted(draw(st.sets(st.integers(1, max(1, size - 1)), max_size=3)))
-    edges = [0, *(c for c in cuts if c < size), size]
-    return tuple(b - a for a, b in itertools.pairwise(edges))
-
-
-@st.composite
-def nan_positions(draw: st.DrawFn, shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
-    """Up to three (scanline, ground_pixel, channel) positions to set to NaN."""
-    position = st.tuples(*(st.integers(0, n - 1) for n in shape))
-    return draw(st.lists(position, max_size=3))
 
 
 @PROPERTY

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import itertools
 import multiprocessing
 import pickle
 import threading
@@ -21,7 +20,10 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 from conftest import (
+    chunking,
+    make_net,
     max_error,
+    nan_positions,
     raise_if_dask_computes,
     random_network,
     randomise_batchnorm,
@@ -54,12 +56,6 @@ PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 def granule() -> xr.Dataset:
     """Small numpy-backed synthetic band-7 granule (radiance ~5e-8 mol m-2 nm-1 sr-1 s-1)."""
     return make_granule(BAND, N_SCANLINE, N_PIXEL, seed=1, n_channel=N_CHANNEL)
-
-
-def make_net(
-    granule: xr.Dataset, name: str = "s5dscr", residual: str = "paper", seed: int = 0
-) -> S5DSCR:
-    return random_network(granule.radiance.values, name, residual, seed)
 
 
 def network_spec(net: S5DSCR, **kwargs: Any) -> ModelSpec:
@@ -556,21 +552,6 @@ def test_strict_radius_is_the_reach_of_the_method() -> None:
 
 
 # ---------------------------------------------------------------------------------- properties
-@st.composite
-def chunking(draw: st.DrawFn, size: int) -> tuple[int, ...]:
-    """Random chunk sizes summing to ``size`` (1 to 4 chunks)."""
-    cuts = sorted(draw(st.sets(st.integers(1, max(1, size - 1)), max_size=3)))
-    edges = [0, *(c for c in cuts if c < size), size]
-    return tuple(b - a for a, b in itertools.pairwise(edges))
-
-
-@st.composite
-def nan_positions(draw: st.DrawFn, shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
-    """Up to three (scanline, ground_pixel, channel) positions to set to NaN."""
-    position = st.tuples(*(st.integers(0, n - 1) for n in shape))
-    return draw(st.lists(position, max_size=3))
-
-
 @functools.cache
 def tiny_spec() -> ModelSpec:
     """Tiny random S5-DSCR-S (3 channels, signed residual) as an engine spec."""

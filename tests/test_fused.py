@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from conftest import max_error, random_network
+from conftest import make_net, max_error
 
 from xr_s5sr import fused
 from xr_s5sr.engine import model_spec, super_resolve_array
@@ -29,12 +29,6 @@ VARIANTS = [(name, residual) for name in ("s5dscr", "s5dscr_s") for residual in 
 def granule() -> xr.Dataset:
     """Small numpy-backed synthetic band-7 granule (radiance ~5e-8 mol m-2 nm-1 sr-1 s-1)."""
     return make_granule(BAND, N_SCANLINE, N_PIXEL, seed=1, n_channel=N_CHANNEL)
-
-
-def make_net(
-    granule: xr.Dataset, name: str = "s5dscr", residual: str = "paper", seed: int = 0
-) -> S5DSCR:
-    return random_network(granule.radiance.values, name, residual, seed)
 
 
 def reference_forward(net: S5DSCR, radiance: np.ndarray) -> np.ndarray:

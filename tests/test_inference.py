@@ -12,14 +12,13 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import raise_if_dask_computes, random_network
+from conftest import make_net, raise_if_dask_computes
 
 import xr_s5sr
 from xr_s5sr.engine import model_spec, super_resolve_array
 from xr_s5sr.errors import DimensionError
 from xr_s5sr.grid import hr_coordinates
 from xr_s5sr.inference import bicubic_dataset, super_resolve_dataset
-from xr_s5sr.models import S5DSCR
 from xr_s5sr.synthetic import make_granule
 from xr_s5sr.weights import save_weights
 
@@ -36,10 +35,6 @@ def granule() -> xr.Dataset:
     return make_granule(BAND, N_SCANLINE, N_PIXEL, seed=1, n_channel=N_CHANNEL)
 
 
-def make_net(granule: xr.Dataset, name: str = "s5dscr_s") -> S5DSCR:
-    return random_network(granule.radiance.values, name)
-
-
 def super_resolve(ds: xr.Dataset, **kwargs: Any) -> xr.Dataset:
     """:func:`super_resolve_dataset` of the radiance, band 7, on CPU."""
     return super_resolve_dataset(
@@ -48,7 +43,7 @@ def super_resolve(ds: xr.Dataset, **kwargs: Any) -> xr.Dataset:
 
 
 def test_radiance_is_the_engine_result_on_the_hr_grid(granule: xr.Dataset) -> None:
-    net = make_net(granule)
+    net = make_net(granule, "s5dscr_s")
     sr = super_resolve(granule, weights=net, missing="strict")
     spec = model_spec(weights=net, band=BAND, device="cpu")
     expected = super_resolve_array(granule.radiance.values, spec, missing="strict")
@@ -102,7 +97,7 @@ def test_extra_dims_are_kept_and_a_variable_without_a_role_dim_is_refused(
 
 
 def test_metadata_history_and_dropped_variables(granule: xr.Dataset) -> None:
-    net = make_net(granule)
+    net = make_net(granule, "s5dscr_s")
     source = granule.copy()
     source.attrs["history"] = "earlier processing"
     source.radiance.encoding.update(
@@ -166,7 +161,7 @@ def test_metadata_of_the_training_free_methods(granule: xr.Dataset) -> None:
 
 
 def test_roundtrip_through_zarr_and_netcdf(granule: xr.Dataset, tmp_path: Path) -> None:
-    net = make_net(granule)
+    net = make_net(granule, "s5dscr_s")
     sr = super_resolve(granule.chunk({"scanline": 13}), weights=net)
     expected = sr.compute()
     zarr_path = xr_s5sr.to_zarr(sr, tmp_path / "sr.zarr")
@@ -187,7 +182,7 @@ def test_roundtrip_through_zarr_and_netcdf(granule: xr.Dataset, tmp_path: Path) 
 
 
 def test_weights_file_equals_the_in_memory_module(granule: xr.Dataset, tmp_path: Path) -> None:
-    net = make_net(granule)
+    net = make_net(granule, "s5dscr_s")
     path = tmp_path / "s5dscr_s_band7.safetensors"
     sha256 = save_weights(net, path, band=BAND, model_name="s5dscr_s")
     from_file = super_resolve(granule, model="s5dscr_s", weights=path)

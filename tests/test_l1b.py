@@ -17,7 +17,7 @@ import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import raise_if_dask_computes, write_raw_l1b
+from conftest import FLAGGED_SIZES, flagged_granule, raise_if_dask_computes, write_raw_l1b
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,12 +35,10 @@ from xr_s5sr.l1b import (
 )
 from xr_s5sr.synthetic import make_granule
 
-SIZES = {"scanline": 12, "ground_pixel": 6, "spectral_channel": 4}
-
 
 @pytest.mark.parametrize("band", sorted(BANDS))
 def test_roundtrip_every_band(tmp_path: Path, band: int) -> None:
-    ds = granule(band)
+    ds = flagged_granule(band)
     path = write_l1b(ds, tmp_path / "granule.nc")
     back = open_l1b(path, chunks=None)
     xr.testing.assert_identical(back, ds)
@@ -52,17 +50,8 @@ def test_roundtrip_every_band(tmp_path: Path, band: int) -> None:
     assert back.encoding["source"] == str(path)
 
 
-def granule(band: int = 7, chunks: int | None = None) -> xr.Dataset:
-    """Small synthetic granule with NaN patches in radiance and radiance_noise."""
-    ds = make_granule(band, SIZES["scanline"], SIZES["ground_pixel"], n_channel=4)
-    ds["radiance"][2:4, 1:3, :] = np.nan
-    ds["radiance"][7, 5, 2] = np.nan
-    ds["radiance_noise"][0, 0, :] = np.nan
-    return ds if chunks is None else ds.chunk({"scanline": chunks})
-
-
 def test_roundtrip_dask_is_lazy(tmp_path: Path) -> None:
-    ds = granule(5, chunks=5)
+    ds = flagged_granule(5, chunks=5)
     path = write_l1b(ds, tmp_path / "granule.nc")
     with raise_if_dask_computes():
         back = open_l1b(path, chunks=4)
@@ -84,21 +73,21 @@ def test_roundtrip_of_a_degraded_lazy_granule(tmp_path: Path) -> None:
 
 def test_h5netcdf_engine_reads_the_same(tmp_path: Path) -> None:
     pytest.importorskip("h5py")
-    path = write_l1b(granule(3), tmp_path / "granule.nc")
+    path = write_l1b(flagged_granule(3), tmp_path / "granule.nc")
     xr.testing.assert_identical(
         open_l1b(path, chunks=None, engine="h5netcdf"), open_l1b(path, chunks=None)
     )
 
 
 def test_write_l1b_layout(tmp_path: Path) -> None:
-    ds = granule(7)
+    ds = flagged_granule(7)
     path = write_l1b(ds, tmp_path / "granule.nc")
     with netCDF4.Dataset(path) as nc:
         assert list(nc.groups) == ["BAND7_RADIANCE"]
         assert "s5p_band" not in nc.ncattrs()
         assert nc.getncattr("title") == ds.attrs["title"]
         std = nc["BAND7_RADIANCE/STANDARD_MODE"]
-        assert {k: len(v) for k, v in std.dimensions.items()} == {"time": 1, **SIZES}
+        assert {k: len(v) for k, v in std.dimensions.items()} == {"time": 1, **FLAGGED_SIZES}
         assert next(iter(std.dimensions)) == "time"
         assert set(std.groups) == {"OBSERVATIONS", "GEODATA", "INSTRUMENT"}
         for group in std.groups.values():
@@ -124,7 +113,7 @@ def test_write_l1b_layout(tmp_path: Path) -> None:
 
 def test_write_l1b_compresses_and_aligns_file_chunks_with_dask(tmp_path: Path) -> None:
     """Arrays use the store's netCDF policy: zlib 4 + shuffle, file chunks = dask chunks."""
-    lazy = granule(7, chunks=5)
+    lazy = flagged_granule(7, chunks=5)
     path = write_l1b(lazy, tmp_path / "g.nc")
     with netCDF4.Dataset(path) as nc:
         std = nc["BAND7_RADIANCE/STANDARD_MODE"]
@@ -139,7 +128,7 @@ def test_write_l1b_compresses_and_aligns_file_chunks_with_dask(tmp_path: Path) -
 
 
 def test_write_l1b_fills_cf_attrs_and_does_not_mutate(tmp_path: Path) -> None:
-    ds = granule(4)
+    ds = flagged_granule(4)
     ds["radiance"].attrs = {}
     ds["latitude"].attrs = {}
     before = ds.copy(deep=True)
@@ -151,7 +140,7 @@ def test_write_l1b_fills_cf_attrs_and_does_not_mutate(tmp_path: Path) -> None:
 
 
 def test_write_l1b_accepts_aliases_band_argument_and_time_dim(tmp_path: Path) -> None:
-    ds = granule(6)
+    ds = flagged_granule(6)
     del ds.attrs["s5p_band"]
     aliased = ds.rename(scanline="y", ground_pixel="x", spectral_channel="channel")
     with_time = aliased.expand_dims("time")
@@ -160,7 +149,7 @@ def test_write_l1b_accepts_aliases_band_argument_and_time_dim(tmp_path: Path) ->
 
 
 def test_write_l1b_bounds_and_extra_variables(tmp_path: Path) -> None:
-    ds = granule(2)
+    ds = flagged_granule(2)
     corners = np.stack([ds.latitude.values + k for k in range(4)], axis=-1)
     ds = ds.assign_coords(
         corner=np.arange(4, dtype=np.int32),
@@ -182,7 +171,7 @@ def test_write_l1b_bounds_and_extra_variables(tmp_path: Path) -> None:
 
 def test_write_l1b_float_index_coordinates(tmp_path: Path) -> None:
     # Super-resolved grids have sub-pixel index coordinates: (i - 2) / 4.
-    ds = granule(7).assign_coords(scanline=(np.arange(12) - 2) / 4)
+    ds = flagged_granule(7).assign_coords(scanline=(np.arange(12) - 2) / 4)
     path = write_l1b(ds, tmp_path / "g.nc")
     xr.testing.assert_identical(open_l1b(path, chunks=None), ds)
     with netCDF4.Dataset(path) as nc:
@@ -192,7 +181,7 @@ def test_write_l1b_float_index_coordinates(tmp_path: Path) -> None:
 
 
 def test_write_l1b_errors(tmp_path: Path) -> None:
-    ds = granule(7)
+    ds = flagged_granule(7)
     with pytest.raises(InputDataError, match=r"\['latitude'\] missing .* add them"):
         write_l1b(ds.drop_vars("latitude"), tmp_path / "a.nc")
     with pytest.raises(DimensionError, match="No 'spectral_channel' dimension found"):

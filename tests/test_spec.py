@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from conftest import random_network, tiny_local_network
+from conftest import make_net, tiny_local_network
 
 from xr_s5sr import spec as spec_module
 from xr_s5sr import weights
@@ -28,10 +28,6 @@ N_CHANNEL = 6
 @pytest.fixture(scope="module")
 def granule() -> xr.Dataset:
     return make_granule(BAND, 40, 12, seed=1, n_channel=N_CHANNEL)
-
-
-def make_net(granule: xr.Dataset, name: str = "s5dscr", residual: str = "paper") -> S5DSCR:
-    return random_network(granule.radiance.values, name, residual)
 
 
 # ---------------------------------------------------------------------------------- methods

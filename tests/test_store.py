@@ -18,7 +18,7 @@ import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import raise_if_dask_computes
+from conftest import flagged_granule, raise_if_dask_computes
 from dask.delayed import Delayed
 
 import xr_s5sr
@@ -35,17 +35,6 @@ from xr_s5sr.store import (
     to_zarr,
 )
 from xr_s5sr.synthetic import make_granule
-
-SIZES = {"scanline": 12, "ground_pixel": 6, "spectral_channel": 4}
-
-
-def granule(band: int = 7, chunks: int | None = None) -> xr.Dataset:
-    """Small synthetic granule with NaN patches in radiance and radiance_noise."""
-    ds = make_granule(band, SIZES["scanline"], SIZES["ground_pixel"], n_channel=4)
-    ds["radiance"][2:4, 1:3, :] = np.nan
-    ds["radiance"][7, 5, 2] = np.nan
-    ds["radiance_noise"][0, 0, :] = np.nan
-    return ds if chunks is None else ds.chunk({"scanline": chunks})
 
 
 def _size(path: Path) -> int:
@@ -74,7 +63,7 @@ def _failing(ds: xr.Dataset) -> xr.Dataset:
 def test_atomic_writers(tmp_path: Path, writer: str) -> None:
     write = {"write_l1b": write_l1b, "to_netcdf": to_netcdf, "to_zarr": to_zarr}[writer]
     read = xr.open_zarr if writer == "to_zarr" else xr.open_dataset
-    ds = granule(7)
+    ds = flagged_granule(7)
     target = tmp_path / "out"
     assert write(ds, target) == target
     first = sorted(p.name for p in tmp_path.iterdir())
@@ -105,7 +94,7 @@ def test_atomic_writers(tmp_path: Path, writer: str) -> None:
 def test_unwritable_target_fails_before_computing(
     tmp_path: Path, writer: Callable[..., object]
 ) -> None:
-    lazy = granule(7, chunks=4)
+    lazy = flagged_granule(7, chunks=4)
     (tmp_path / "a_file").write_text("x")
     for bad in (tmp_path / "missing" / "out.nc", tmp_path / "a_file" / "out.nc"):
         with raise_if_dask_computes(), pytest.raises(OutputPathError, match="Cannot write"):
@@ -126,7 +115,7 @@ def test_to_netcdf_resets_stale_encoding(tmp_path: Path) -> None:
 
 
 def test_to_netcdf_compute_false(tmp_path: Path) -> None:
-    ds = granule(7, chunks=4)
+    ds = flagged_granule(7, chunks=4)
     target = tmp_path / "out.nc"
     with raise_if_dask_computes():
         delayed = to_netcdf(ds, target, compute=False)
@@ -140,7 +129,7 @@ def test_to_netcdf_compute_false(tmp_path: Path) -> None:
 
 def test_target_created_during_write_is_not_clobbered(tmp_path: Path) -> None:
     target = tmp_path / "out.nc"
-    delayed = to_netcdf(granule(7, chunks=4), target, compute=False)
+    delayed = to_netcdf(flagged_granule(7, chunks=4), target, compute=False)
     target.write_text("written by someone else meanwhile")
     with pytest.raises(OutputExistsError, match="Pass overwrite=True"):
         delayed.compute()
@@ -149,7 +138,7 @@ def test_target_created_during_write_is_not_clobbered(tmp_path: Path) -> None:
 
 
 def test_to_zarr_uneven_chunks_and_stale_encoding(tmp_path: Path) -> None:
-    ds = granule(7).chunk({"scanline": (3, 4, 5)})
+    ds = flagged_granule(7).chunk({"scanline": (3, 4, 5)})
     ds["radiance"].encoding = {"chunks": (5, 6, 4)}
     with pytest.raises(ValueError, match="chunk"):  # plain xarray cannot store this
         ds.to_zarr(tmp_path / "plain.zarr", mode="w")
@@ -162,7 +151,7 @@ def test_to_zarr_uneven_chunks_and_stale_encoding(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("zarr_format", [None, 3])
 def test_to_zarr_format_and_no_warnings(tmp_path: Path, zarr_format: int | None) -> None:
-    ds = granule(7)
+    ds = flagged_granule(7)
     kwargs = {} if zarr_format is None else {"zarr_format": zarr_format, "consolidated": False}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -272,7 +261,7 @@ def test_every_module_writes_through_the_one_helper() -> None:
 @pytest.mark.parametrize("chunks", [None, 5], ids=["numpy", "dask"])
 @pytest.mark.parametrize("writer", ["to_netcdf", "to_zarr"])
 def test_dataarray_round_trip(tmp_path: Path, writer: str, chunks: int | None) -> None:
-    array = granule(7, chunks=chunks).radiance
+    array = flagged_granule(7, chunks=chunks).radiance
     array.attrs["history"] = "made for a test"
     before = array.copy(deep=True)
     write = {"to_netcdf": to_netcdf, "to_zarr": to_zarr}[writer]
@@ -289,7 +278,7 @@ def test_dataarray_round_trip(tmp_path: Path, writer: str, chunks: int | None) -
 def test_unnamed_dataarray_is_written_as_radiance(
     tmp_path: Path, writer: Callable[..., Path]
 ) -> None:
-    array = granule(7).radiance.rename(None) * 2
+    array = flagged_granule(7).radiance.rename(None) * 2
     path = writer(array, tmp_path / "x.zarr")
     with xr.open_zarr(path) if writer is to_zarr else xr.open_dataset(path) as back:
         assert list(back.data_vars) == ["radiance"]
@@ -305,7 +294,7 @@ def test_as_dataset_errors() -> None:
     clash = xr.DataArray([1.0, 2.0], dims="x", coords={"x": [0, 1]}, name="x")
     with pytest.raises(InputDataError, match=r"named 'x'.*coordinate of the same name.*rename"):
         as_dataset(clash)
-    ds = granule(7)
+    ds = flagged_granule(7)
     assert as_dataset(ds) is ds
 
 
@@ -332,7 +321,7 @@ def test_compression_shrinks_a_granule(tmp_path: Path, writer: str) -> None:
 
 
 def test_netcdf_encoding_chunks_equal_dask_chunks(tmp_path: Path) -> None:
-    ds = granule(7, chunks=5)  # scanline chunks (5, 5, 2)
+    ds = flagged_granule(7, chunks=5)  # scanline chunks (5, 5, 2)
     path = to_netcdf(ds, tmp_path / "out.nc")
     with netCDF4.Dataset(path) as nc:
         for name in ("radiance", "radiance_noise", "latitude", "nominal_wavelength"):
@@ -351,7 +340,7 @@ def test_netcdf_encoding_chunks_equal_dask_chunks(tmp_path: Path) -> None:
 
 
 def test_netcdf_user_encoding_wins_and_netcdf3_is_not_compressed(tmp_path: Path) -> None:
-    ds = granule(7, chunks=4)
+    ds = flagged_granule(7, chunks=4)
     encoding = {"radiance": {"complevel": 9, "chunksizes": (2, 6, 4)}}
     path = to_netcdf(ds, tmp_path / "user.nc", encoding=encoding)
     with netCDF4.Dataset(path) as nc:
@@ -381,7 +370,7 @@ def test_netcdf_variable_encoding() -> None:
 
 @pytest.mark.parametrize("zarr_format", [2, 3])
 def test_zarr_encoding_chunks_and_blosc(tmp_path: Path, zarr_format: int) -> None:
-    ds = granule(7).chunk({"scanline": (3, 4, 5)})  # uneven: stored as regular chunks of 5
+    ds = flagged_granule(7).chunk({"scanline": (3, 4, 5)})  # uneven: stored as regular chunks of 5
     kwargs = {"zarr_format": zarr_format, "consolidated": zarr_format == 2}
     path = to_zarr(ds, tmp_path / "out.zarr", **kwargs)
     raw = to_zarr(ds, tmp_path / "raw.zarr", compress=False, **kwargs)
@@ -411,7 +400,7 @@ def test_zarr_encoding_chunks_and_blosc(tmp_path: Path, zarr_format: int) -> Non
 
 
 def test_zarr_even_dask_chunks_are_the_store_chunks(tmp_path: Path) -> None:
-    ds = granule(7, chunks=4)
+    ds = flagged_granule(7, chunks=4)
     with raise_if_dask_computes(max_computes=1):  # the write itself computes once
         path = to_zarr(ds, tmp_path / "out.zarr")
     with xr.open_zarr(path) as back:
