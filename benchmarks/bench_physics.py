@@ -14,6 +14,8 @@ minimum over rounds:
 * ``consistency``: the projection added to S5-DSCR (``+P``) — time of S5-DSCR with the
   projection divided by S5-DSCR without it, and the projection alone divided by the network
   (target ≤ 0.15);
+* ``adaptive``: the data-driven settings every default run computes (:mod:`xr_s5sr.adaptive`:
+  noise estimate and misfit curve for the automatic μ, the detail gate), divided by S5-DSCR;
 * ``operators``: ``A`` (degradation) and ``Aᵀ`` throughput against ``scipy.ndimage.correlate1d``
   running the same 40-tap blur along both axes (without decimation).
 
@@ -36,7 +38,7 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from xr_s5sr import physics  # noqa: E402
+from xr_s5sr import adaptive, physics  # noqa: E402
 from xr_s5sr.degrade import band_kernels, degrade_array  # noqa: E402
 from xr_s5sr.engine import model_spec, super_resolve_array  # noqa: E402
 from xr_s5sr.families import family_scene  # noqa: E402
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     projected = model_spec("s5dscr", band=BAND, device="cpu")
     physics_spec = model_spec("backprojection", band=BAND, device="cpu", consistency=False)
     estimate = super_resolve_array(lr, network)
+    _, noise = adaptive.auto_settings(lr, BAND)
 
     times = minimum_time(
         {
@@ -81,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             "projection": lambda: physics.project(estimate, lr, BAND),
             "backprojection": lambda: super_resolve_array(lr, physics_spec),
             "copy_hr": lambda: estimate.copy(),
+            "statistics": lambda: adaptive.auto_settings(lr, BAND),
+            "detail_gate": lambda: adaptive.detail_gate(lr, noise),
         },
         args.rounds,
     )
@@ -107,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             "backprojection_time_over_hr_copy": times["backprojection"] / times["copy_hr"],
             "consistency_extra_over_s5dscr": times["s5dscr+P"] / times["s5dscr"] - 1.0,
             "projection_over_s5dscr": times["projection"] / times["s5dscr"],
+            "adaptive_settings_over_s5dscr": (times["statistics"] + times["detail_gate"])
+            / times["s5dscr"],
             "A_speed_over_scipy_blur": operator_times["scipy_blur"] / operator_times["A"],
             "A_adjoint_speed_over_scipy_blur": operator_times["scipy_blur"]
             / operator_times["A_adjoint"],

@@ -84,6 +84,9 @@ def test_super_resolve_subcommand_and_alias(files: dict[str, Path]) -> None:
         args = parser.parse_args([name, "in.nc", "out.nc", "--model", "backprojection"])
         assert args.handler is cli._cmd_run
         assert (args.consistency, args.missing) == (None, "fill")
+        assert args.regularisation == "auto"
+    exact = parser.parse_args(["super-resolve", "in.nc", "out.nc", "--regularisation", "0.01"])
+    assert exact.regularisation == 0.01
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args(["super-resolve", "in.nc", "out.nc", "--model", "s5dscrx"])
     assert exit_info.value.code == 2
@@ -97,6 +100,8 @@ def test_super_resolve_subcommand_and_alias(files: dict[str, Path]) -> None:
         (["evaluate", "sr.nc", "hr.nc", "--out", "scores.csv"], "unknown output format '.csv'"),
         (["quicklook", "lr.nc", "sr.nc", "look.jpg"], "figures are written as PNG"),
         (["quicklook", "lr.nc", "sr.nc", "a.png", "--spectrum", "s.pdf"], "as PNG"),
+        (["run", "in.nc", "out.nc", "--regularisation", "-1"], "expected 'auto' or a number"),
+        (["demo", "--regularisation", "automatic"], "expected 'auto' or a number"),
     ],
 )
 def test_unknown_output_suffixes_are_usage_errors(

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 import xr_s5sr
-from xr_s5sr import engine
+from xr_s5sr import engine, tiling
 from xr_s5sr.engine import ModelSpec, model_spec, strict_radius, super_resolve_array
 from xr_s5sr.errors import (
     DimensionError,
@@ -229,8 +229,8 @@ def test_output_chunks_and_memory_budget(granule: xr.Dataset) -> None:
 def test_budget_chunks_prefer_regular_chunks() -> None:
     # 30 scanlines in chunks of at most 8, halo 5: 8 leaves 6 (ok); 29 in 8s leaves 5 (ok);
     # 26 in 8s leaves 2 (< halo) so 7 is tried, which leaves 5.
-    assert engine._budget_chunks(30, 8, 5) == (8, 8, 8, 6)
-    assert engine._budget_chunks(26, 8, 5) == (7, 7, 7, 5)
+    assert tiling.budget_chunks(30, 8, 5) == (8, 8, 8, 6)
+    assert tiling.budget_chunks(26, 8, 5) == (7, 7, 7, 5)
 
 
 # ---------------------------------------------------------------------------------- precision
@@ -497,17 +497,22 @@ def test_extra_dims_are_elements_of_one_graph(method: str) -> None:
 
 
 def test_graph_size_per_element_is_constant(granule: xr.Dataset) -> None:
-    """A stack of n granules is n granule graphs side by side (no per-element Python loop)."""
-    spec = model_spec("backprojection", band=BAND, device="cpu")
+    """A stack of n granules is n granule graphs side by side (no per-element Python loop);
+    the automatic μ adds one reduction over all elements (a few tasks, not a few per element)."""
     stack = da.from_array(stacked_granules(4), chunks=(10, 1, -1, -1))
 
-    def tasks(n: int) -> int:
+    def tasks(n: int, regularisation: float | str) -> int:
+        spec = model_spec("backprojection", band=BAND, device="cpu", regularisation=regularisation)
         graph = super_resolve_array(stack[:, :n], spec, axes=(0, 2, 3)).__dask_graph__()
         return len(graph) - len(stack[:, :n].__dask_graph__())
 
-    single = tasks(1)
+    single = tasks(1, 0.0)
     assert single > 10
-    assert [tasks(n) for n in (1, 2, 4)] == [single, 2 * single, 4 * single]
+    assert [tasks(n, 0.0) for n in (1, 2, 4)] == [single, 2 * single, 4 * single]
+    auto = [tasks(n, "auto") for n in (1, 2, 3, 4)]
+    per_element = auto[3] - auto[2]
+    assert auto[2] - auto[1] == per_element  # the same tasks for every further element
+    assert per_element <= auto[0] <= per_element + 8  # + a few shared tasks choosing μ
 
 
 # ---------------------------------------------------------------------------------- errors

@@ -110,10 +110,12 @@ def test_metadata_history_and_dropped_variables(granule: xr.Dataset) -> None:
     first, second = sr.attrs["history"].split("\n")
     assert re.fullmatch(
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: s5sr\.super_resolve\(band=7, model='s5dscr_s', "
-        r"consistency=True\) \[xr_s5sr [^,]+, weights sha256:[0-9a-f]{64}\]",
+        r"consistency=True, regularisation='auto'\) "
+        r"\[xr_s5sr [^,]+, weights sha256:[0-9a-f]{64}\]",
         first,
     )
     assert second == "earlier processing"
+    assert sr.attrs["s5sr_regularisation"] == "auto"
     assert sr.attrs["s5sr_model"] == "s5dscr_s"
     assert sr.attrs["s5sr_scale"] == 4
     assert sr.attrs["s5sr_consistency"] == 1
@@ -150,7 +152,8 @@ def test_metadata_of_the_training_free_methods(granule: xr.Dataset) -> None:
     assert backprojection.attrs["s5sr_consistency"] == 0
     assert "s5sr_weights_sha256" not in backprojection.attrs
     assert re.search(
-        r": s5sr\.super_resolve\(band=7, model='backprojection', consistency=False\) "
+        r": s5sr\.super_resolve\(band=7, model='backprojection', consistency=False, "
+        r"regularisation='auto'\) "
         r"\[xr_s5sr [^,\]]+\]$",
         backprojection.attrs["history"],
     )

@@ -12,6 +12,7 @@ import pytest
 import torch
 import xarray as xr
 from conftest import make_net, tiny_local_network
+from dask.base import tokenize
 
 from xr_s5sr import spec as spec_module
 from xr_s5sr import weights
@@ -45,11 +46,16 @@ def test_consistency_defaults_to_true_except_for_bicubic(granule: xr.Dataset) ->
 
 
 def test_regularisation_is_recorded_and_validated() -> None:
-    assert model_spec("backprojection", band=BAND, device="cpu").regularisation == 0.0
+    assert model_spec("backprojection", band=BAND, device="cpu").regularisation == "auto"
     spec = model_spec("backprojection", band=BAND, device="cpu", regularisation=0.03)
     assert spec.regularisation == 0.03
-    for bad in (-0.1, float("nan"), float("inf")):
-        with pytest.raises(S5SRArgumentError, match="regularisation must be a finite non-neg"):
+    exact = model_spec("backprojection", band=BAND, device="cpu", regularisation=0)
+    assert exact.regularisation == 0.0
+    # Bicubic has nothing to regularise: its spec (and graph token) ignores the setting.
+    assert model_spec("bicubic", device="cpu").regularisation == 0.0
+    assert tokenize(spec) != tokenize(exact)
+    for bad in (-0.1, float("nan"), float("inf"), "automatic", True):
+        with pytest.raises(S5SRArgumentError, match="regularisation must be 'auto' or a finite"):
             model_spec("backprojection", band=BAND, device="cpu", regularisation=bad)
 
 

@@ -210,7 +210,7 @@ class S5SRAccessor(Generic[T]):
         dtype: str = "float32",
         variables: Sequence[Hashable] | None = None,
         consistency: bool | None = None,
-        regularisation: float = 0.0,
+        regularisation: float | str = "auto",
         missing: str = "fill",
     ) -> T:
         """Super-resolve ×4, lazily over scanline blocks without seams.
@@ -244,11 +244,12 @@ class S5SRAccessor(Generic[T]):
         consistency : bool, optional
             Project the result onto the data (exact data consistency away from the first and
             last scanlines). Default: True, except for ``model="bicubic"``.
-        regularisation : float, default 0
-            Tikhonov weight μ of that projection (dimensionless; scale equivariance holds for
-            any μ). 0: exact consistency. μ ≈ 0.01–0.1 amplifies far less noise in dim or
-            featureless scenes at a small cost on textured ones (measured in docs/physics.md);
-            it is an option, not yet chosen from the data.
+        regularisation : float or "auto", default "auto"
+            Tikhonov weight μ (dimensionless) of that projection and of the damping of the
+            physics inverse. ``"auto"`` chooses μ per granule from the data (discrepancy
+            principle, :mod:`xr_s5sr.adaptive`): μ ≈ 0 on bright textured scenes, larger on
+            dim or featureless ones, where an exact inverse would amplify the noise. 0: exact
+            consistency (SPEC §6). Scale equivariance holds for every choice.
         missing : {"fill", "strict"}, default "fill"
             Missing (non-finite) LR values: ``"fill"`` interpolates them before processing and
             sets NaN only on their 4 × 4 HR footprint; ``"strict"`` sets NaN on every HR value

@@ -27,6 +27,7 @@ Conventions
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import traceback
@@ -202,6 +203,19 @@ def _noise(text: str) -> str | float:
         raise argparse.ArgumentTypeError(
             f"expected 'lr', 'hr' or a sigma in radiance units, got {text!r}"
         ) from None
+
+
+def _regularisation(text: str) -> float | str:
+    """``--regularisation``: "auto" or a non-negative number (argparse type)."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number >= 0, got {text!r}")
+    return value
 
 
 # ---------------------------------------------------------------------------- subcommands
@@ -394,11 +408,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--regularisation",
-        type=float,
-        default=0.0,
+        type=_regularisation,
+        default="auto",
         metavar="MU",
-        help="Tikhonov weight of the projection: 0 (default) is exact data consistency; e.g. "
-        "0.01-0.1 amplifies less noise in dim or featureless scenes (docs/physics.md)",
+        help="Tikhonov weight of the physics steps: 'auto' (default) chooses it per granule "
+        "from the noise in the data; 0 is exact data consistency (docs/physics.md)",
     )
     parser.add_argument(
         "--missing",

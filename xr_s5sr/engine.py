@@ -12,6 +12,13 @@ Methods (:class:`ModelSpec`)
     With ``consistency`` (default for everything but bicubic) the result is projected onto
     the HR images whose degradation is the input (:func:`xr_s5sr.physics.project`).
 
+Adaptive settings
+    With ``regularisation="auto"`` (the default) the damping of the physics inverse and the
+    Tikhonov weight of the projection come from each granule's data, and a local-scaling
+    network's detail is gated by the data's local detail (:mod:`xr_s5sr.adaptive`): a
+    per-scanline statistics pass over the blocks (:func:`xr_s5sr.tiling.settings_graph`) feeds
+    one μ and one noise variance per granule (per element of extra dims) to every block.
+
 Tiling
     A dask input is split into scanline blocks (ground_pixel and spectral_channel whole), each
     extended by :attr:`ModelSpec.halo` LR scanlines from its neighbours with
@@ -24,7 +31,8 @@ Tiling
     degradation of the whole HR result near each block: every block degrades its own part (with
     its spill of 6 LR rows each side), the parts are summed over their overlaps, and the LR
     misfit is filtered and back-projected with halos from :mod:`xr_s5sr.physics` — only LR data
-    cross block borders, so the projection costs a few passes over the HR block.
+    cross block borders, so the projection costs a few passes over the HR block. The graph
+    pieces live in :mod:`xr_s5sr.tiling`.
 
 Missing values
     ``missing="fill"`` (default): non-finite LR values are filled before any processing, along
@@ -55,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
+from xr_s5sr import tiling
 from xr_s5sr.bands import SCALE
 from xr_s5sr.errors import (
     ChannelMismatchError,
@@ -65,6 +74,7 @@ from xr_s5sr.errors import (
 )
 from xr_s5sr.fused import STRIP_PIXELS, FusedS5DSCR
 from xr_s5sr.spec import (
+    AUTO,
     ModelSpec,
     check_dtype,
     is_module,
@@ -200,10 +210,21 @@ def _super_resolve_numpy(raw: np.ndarray, missing: Missing, options: dict[str, A
     """One whole (scanline, ground_pixel, spectral_channel) cube in memory."""
     spec: ModelSpec = options["spec"]
     block = _fill_block(raw)
-    out = _process_block(block, 0, 0, **options)
+    mu, noise = _settings_of(block, spec)
+    out = _process_block(block, 0, 0, regularisation=mu, noise=noise, **options)
     if spec.consistency:
-        out = _project_whole(out, block, cast(int, spec.band), spec.regularisation)
+        out = _project_whole(out, block, cast(int, spec.band), mu)
     return _mask_missing(out, raw, 0, 0, spec, missing)
+
+
+def _settings_of(block: np.ndarray, spec: ModelSpec) -> tuple[float, float]:
+    """``(μ, σ̂²)`` of one whole filled LR cube (the spec's μ unless automatic)."""
+    if not spec.reads_statistics:
+        return spec.fixed_regularisation, 0.0
+    from xr_s5sr.adaptive import auto_settings
+
+    mu, noise = auto_settings(block, cast(int, spec.band))
+    return (mu if spec.regularisation == AUTO else spec.fixed_regularisation), noise
 
 
 def _as_spec(model: ModelSpec | S5DSCR | str, device: str | None, dtype: str | None) -> ModelSpec:
@@ -275,7 +296,7 @@ def _super_resolve_dask(
     spec: ModelSpec = options["spec"]
     lead = cube.ndim - 3
     n_pixel, n_chan = cube.shape[-2:]
-    scan_chunks = _scan_chunks(
+    scan_chunks = tiling.scan_chunks(
         cube.chunks[-3],
         n_pixel * n_chan,
         max(halo, spec.min_block, FILL_REACH),
@@ -285,25 +306,28 @@ def _super_resolve_dask(
     raw = cube.astype(np.float32).rechunk(
         {**dict.fromkeys(range(lead), 1), lead: scan_chunks, lead + 1: -1, lead + 2: -1}
     )
-    lr = _map_scan_overlap(_fill_block, raw, FILL_REACH, "none")
-    blocks = _with_neighbours(lr, halo, "none")
+    lr = tiling.map_scan_overlap(_fill_block, raw, FILL_REACH, "none")
+    mu, noise = tiling.settings_graph(lr, spec)
+    blocks = tiling.with_neighbours(lr, halo, "none")
     if spec.module is not None:
         # One graph key holds the module: dask-distributed ships it once per worker instead of
         # inside every task (a 497-channel S5-DSCR is ~16 MB).
         options = {**options, "spec": dask.delayed(spec, pure=True)}
-    estimate = _map_cubes(
+    estimate = tiling.map_cubes(
         _scan_block,
         blocks,
         chunks=(tuple(SCALE * c for c in scan_chunks), (SCALE * n_pixel,), (n_chan,)),
         halo=halo,
+        regularisation=mu,
+        noise=noise,
         **options,
         token=f"s5sr-{spec.name}",
     )
     if spec.consistency:
-        estimate = _project_dask(estimate, lr, cast(int, spec.band), spec.regularisation)
+        estimate = tiling.project_dask(estimate, lr, cast(int, spec.band), mu)
     radius = strict_radius(spec) if missing == "strict" else 0
-    context = _with_neighbours(raw, radius, "none")
-    return _map_cubes(
+    context = tiling.with_neighbours(raw, radius, "none")
+    return tiling.map_cubes(
         _mask_block,
         estimate,
         context,
@@ -312,46 +336,6 @@ def _super_resolve_dask(
         spec=options["spec"],
         missing=missing,
     )
-
-
-def _map_cubes(
-    func: Callable[..., np.ndarray],
-    *arrays: Any,
-    chunks: tuple[tuple[int, ...], ...],
-    **kwargs: Any,
-) -> Any:
-    """``dask.array.map_blocks`` of a function of 3-D blocks over arrays whose leading axes
-    (chunks of one element) are extra dims: ``chunks`` are the output's last three."""
-    import dask.array as da
-
-    first = arrays[0]
-    lead = first.ndim - 3
-    return da.map_blocks(
-        _per_element,
-        *arrays,
-        function=func,
-        chunks=(*first.chunks[:lead], *chunks),
-        dtype=np.float32,
-        meta=np.empty((0,) * first.ndim, np.float32),
-        **kwargs,
-    )
-
-
-def _per_element(
-    *blocks: np.ndarray,
-    function: Callable[..., np.ndarray],
-    block_info: dict[Any, Any] | None = None,
-    **kwargs: Any,
-) -> Any:
-    """``function`` of the 3-D cube inside blocks whose leading axes hold one element
-    (``block_info`` passed on to functions that take it)."""
-    from dask.utils import has_keyword
-
-    if has_keyword(function, "block_info"):
-        kwargs["block_info"] = block_info
-    lead = blocks[0].ndim - 3
-    out = function(*(block.reshape(block.shape[lead:]) for block in blocks), **kwargs)
-    return out.reshape((1,) * lead + out.shape)
 
 
 def _mask_block(
@@ -364,47 +348,9 @@ def _mask_block(
     block_info: dict[Any, Any] | None = None,
 ) -> np.ndarray:
     """:func:`_mask_missing` of one HR block with its (overlapped) raw LR block."""
-    before, after = _block_halos(block_info, 1, radius)
+    before, after = tiling.block_halos(block_info, 1, radius)
     return _mask_missing(
         np.array(out, dtype=np.float32, copy=True), lr, before, after, spec, missing
-    )
-
-
-def _with_neighbours(array: Any, depth: int, boundary: Any) -> Any:
-    """Scanline blocks (axis −3) extended by ``depth`` rows of their neighbours (``boundary``
-    outside); the array itself when there is one block or no depth."""
-    if not depth or len(array.chunks[-3]) == 1:
-        return array
-    import dask.array as da
-
-    return da.overlap.overlap(
-        array, depth=_scan_depth(array.ndim, depth), boundary=boundary, allow_rechunk=False
-    )
-
-
-def _scan_depth(ndim: int, depth: int) -> dict[int, int]:
-    """Overlap depths: ``depth`` along scanline (axis −3), none along the other axes."""
-    return {axis: depth if axis == ndim - 3 else 0 for axis in range(ndim)}
-
-
-def _map_scan_overlap(
-    func: Callable[..., np.ndarray], array: Any, depth: int, boundary: Any, **kwargs: Any
-) -> Any:
-    """``func`` on scanline blocks that see ``depth`` rows of their neighbours (float32 out)."""
-    options: dict[str, Any] = {
-        "dtype": np.float32,
-        "meta": np.empty((0,) * array.ndim, np.float32),
-        "function": func,
-    }
-    if len(array.chunks[-3]) == 1:
-        return array.map_blocks(_per_element, **options, **kwargs)
-    return array.map_overlap(
-        _per_element,
-        depth=_scan_depth(array.ndim, depth),
-        boundary=boundary,
-        allow_rechunk=False,
-        **options,
-        **kwargs,
     )
 
 
@@ -422,155 +368,12 @@ def _project_whole(
     return estimate
 
 
-def _project_dask(estimate: Any, lr: Any, band: int, regularisation: float) -> Any:
-    """Data-consistency projection across scanline blocks, moving only LR data between blocks.
-
-    1. every HR block degrades itself, seen as zero outside (``spill`` LR rows each side);
-    2. the parts are summed where they overlap (overlap-add): the degradation of the whole
-       estimate, on the LR chunks;
-    3. the misfit with the input goes through ``(A Aᵀ)⁻¹`` (taps reach ``radius`` LR rows);
-    4. each HR block adds the back-projection ``Aᵀ`` of the misfit around it.
-    """
-    import dask.array as da
-
-    from xr_s5sr.physics import DEGRADE_REACH, gram_inverse_taps
-
-    spill = DEGRADE_REACH
-    radius = gram_inverse_taps(band, 0, regularisation).size // 2
-    scan_chunks = lr.chunks[-3]
-    parts = _map_cubes(
-        _degrade_part,
-        estimate,
-        chunks=(tuple(c + 2 * spill for c in scan_chunks), *lr.chunks[-2:]),
-        band=band,
-        spill=spill,
-    )
-    parts = _with_neighbours(parts, 2 * spill, 0)
-    degraded = _map_cubes(
-        _overlap_add, parts, chunks=lr.chunks[-3:], spill=spill, single=len(scan_chunks) == 1
-    )
-    misfit = _map_scan_overlap(
-        _gram_block,
-        da.nan_to_num(lr) - degraded,
-        radius,
-        0,
-        band=band,
-        regularisation=regularisation,
-    )
-    misfit = _with_neighbours(misfit, spill, 0)
-    return _map_cubes(
-        _add_back_projection,
-        estimate,
-        misfit,
-        chunks=estimate.chunks[-3:],
-        band=band,
-        spill=spill if len(scan_chunks) > 1 else 0,
-    )
-
-
-def _degrade_part(block: np.ndarray, *, band: int, spill: int) -> np.ndarray:
-    from xr_s5sr.physics import degrade_with_spill
-
-    filled = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
-    return degrade_with_spill(filled, band, spill)
-
-
-def _overlap_add(block: np.ndarray, *, spill: int, single: bool) -> np.ndarray:
-    """Own LR rows of a part plus what its neighbours spill into them (:func:`_project_dask`)."""
-    if single:
-        return np.ascontiguousarray(block[spill : block.shape[0] - spill])
-    n_core = block.shape[0] - 6 * spill
-    own = block[3 * spill : 3 * spill + n_core].copy()
-    own[:spill] += block[spill : 2 * spill]
-    own[n_core - spill :] += block[4 * spill + n_core : 5 * spill + n_core]
-    return own
-
-
-def _gram_block(block: np.ndarray, *, band: int, regularisation: float) -> np.ndarray:
-    from xr_s5sr.physics import gram_solve
-
-    return gram_solve(np.ascontiguousarray(block), band, regularisation=regularisation)
-
-
-def _add_back_projection(
-    estimate: np.ndarray, misfit: np.ndarray, *, band: int, spill: int
-) -> np.ndarray:
-    from xr_s5sr.physics import degrade_adjoint
-
-    n_hr = SCALE * misfit.shape[0]
-    correction = degrade_adjoint(np.ascontiguousarray(misfit), band, (n_hr, estimate.shape[1]))
-    rows = SCALE * spill
-    out = np.array(estimate, dtype=np.float32, copy=True)
-    out += correction[rows : rows + estimate.shape[0]]
-    return out
-
-
-def _scan_chunks(
-    current: tuple[int, ...],
-    row_elements: int,
-    halo: int,
-    output_chunks: int | None,
-    memory_budget: int,
-) -> tuple[int, ...]:
-    """LR scanline chunks: from ``output_chunks`` or the budget, none shorter than ``halo``."""
-    n_scan = sum(current)
-    if output_chunks is not None:
-        if output_chunks < SCALE or output_chunks % SCALE:
-            raise DimensionError(
-                f"output_chunks must be a positive multiple of {SCALE} HR scanlines (each LR "
-                f"scanline gives {SCALE}), got {output_chunks}. Use e.g. "
-                f"{max(SCALE, SCALE * round(output_chunks / SCALE))}."
-            )
-        chunks = _regular_chunks(n_scan, output_chunks // SCALE)
-    else:
-        hr_row_bytes = SCALE * SCALE * row_elements * np.dtype(np.float32).itemsize
-        max_rows = max(1, memory_budget // hr_row_bytes)
-        chunks = current if max(current) <= max_rows else _budget_chunks(n_scan, max_rows, halo)
-    merged: list[int] = []
-    for size in chunks:
-        # overlap(allow_rechunk=False) needs every chunk to hold the halo: merge short ones.
-        if merged and merged[-1] < halo:
-            merged[-1] += size
-        else:
-            merged.append(size)
-    if len(merged) > 1 and merged[-1] < halo:
-        last = merged.pop()
-        merged[-1] += last
-    return tuple(merged)
-
-
-def _regular_chunks(total: int, size: int) -> tuple[int, ...]:
-    return (size,) * (total // size) + ((total % size,) if total % size else ())
-
-
-def _budget_chunks(total: int, size: int, halo: int) -> tuple[int, ...]:
-    """Regular chunks of at most ``size`` whose last chunk also holds the halo if possible.
-
-    Zarr stores need equal chunks but a smaller last one; merging a too-short last chunk into
-    its neighbour would break that, so a slightly smaller regular size is preferred.
-    """
-    for candidate in range(size, halo - 1, -1):
-        if total % candidate == 0 or total % candidate >= halo:
-            return _regular_chunks(total, candidate)
-    return _regular_chunks(total, size)
-
-
 def _scan_block(
     block: np.ndarray, *, halo: int, block_info: dict[Any, Any] | None = None, **options: Any
 ) -> np.ndarray:
     """Block of an overlapped array: the outermost blocks have no halo on their outer side."""
-    before, after = _block_halos(block_info, 0, halo)
+    before, after = tiling.block_halos(block_info, 0, halo)
     return _process_block(block, before, after, **options)
-
-
-def _block_halos(block_info: dict[Any, Any] | None, argument: int, halo: int) -> tuple[int, int]:
-    """LR rows of context before and after the core of map_blocks argument ``argument``: the
-    halo, except on the outer side of the first and last blocks."""
-    if block_info is None:
-        raise DimensionError("Scanline blocks run inside dask.array.map_blocks only.")
-    index = block_info[argument]["chunk-location"][-3]
-    count = block_info[argument]["num-chunks"][-3]
-    return (halo if index > 0 else 0), (halo if index < count - 1 else 0)
 
 
 def _process_block(
@@ -581,9 +384,12 @@ def _process_block(
     spec: ModelSpec,
     activation_budget: int,
     torch_threads: int | None,
+    regularisation: float = 0.0,
+    noise: float = 0.0,
 ) -> np.ndarray:
     """Super-resolve the scanlines ``before:len-after`` of a finite LR block (scan, pixel,
-    channel): bicubic, the physics inverse and the network tiles; not the projection."""
+    channel): bicubic, the physics inverse (damped by ``regularisation``) and the network
+    tiles (detail gated with the noise variance ``noise``); not the projection."""
     block = np.asarray(block, dtype=np.float32)
     n_ext, n_pixel, n_chan = block.shape
     n_core = n_ext - before - after
@@ -591,12 +397,19 @@ def _process_block(
         from xr_s5sr.physics import backprojection_coefficients
 
         band = cast(int, spec.band)
-        coefficients = backprojection_coefficients(block, band, iterations=spec.iterations)
+        coefficients = backprojection_coefficients(
+            block, band, iterations=spec.iterations, regularisation=regularisation
+        )
         out = _upsample_rows(coefficients, before, before + n_core, "cubic")
     else:
         out = np.zeros((SCALE * n_core, SCALE * n_pixel, n_chan), np.float32)
     if spec.name != "backprojection":
-        _run_tiles(block, before, n_core, out, spec, activation_budget, torch_threads)
+        gate = None
+        if spec.gates_detail:
+            from xr_s5sr.adaptive import detail_gate
+
+            gate = detail_gate(block, noise)
+        _run_tiles(block, before, n_core, out, spec, activation_budget, torch_threads, gate)
     return out
 
 
@@ -645,8 +458,10 @@ def _run_tiles(
     spec: ModelSpec,
     activation_budget: int,
     torch_threads: int | None,
+    gate: np.ndarray | None = None,
 ) -> None:
-    """Add the network's (or bicubic's) output of the core rows to ``out``, tile by tile."""
+    """Add the network's (or bicubic's) output of the core rows to ``out``, tile by tile;
+    ``gate`` (LR, like ``block``) weighs a local-scaling network's detail."""
     import torch
 
     runner = resolve_runner(spec)
@@ -678,6 +493,7 @@ def _run_tiles(
                 if local:
                     scale = _local_scale(tile)
                     tile = tile / scale[..., None]
+                    weight = scale if gate is None else scale * gate[a:b, c:d]
                 if spec.is_network and not checked:
                     _check_distribution(tile, runner, spec)
                     checked = True
@@ -685,7 +501,7 @@ def _run_tiles(
                 if scale is not None:
                     from xr_s5sr.physics import upsample
 
-                    hr_scale = upsample(scale, kind="linear")[
+                    hr_scale = upsample(weight, kind="linear")[
                         SCALE * (r0 - a) : SCALE * (r1 - a), SCALE * (c0 - c) : SCALE * (c1 - c)
                     ]
                     hr *= hr_scale[..., None]

@@ -35,7 +35,7 @@ def super_resolve_dataset(
     torch_threads: int | None = None,
     dtype: str = "float32",
     consistency: bool | None = None,
-    regularisation: float = 0.0,
+    regularisation: float | str = "auto",
     missing: str = "fill",
 ) -> xr.Dataset:
     """Super-resolve radiance variables of a Dataset ×4 and move the Dataset to the HR grid.
@@ -136,7 +136,7 @@ def _upscale_dataset(
         s5sr_scale=SCALE,
         s5p_band=band,
         s5sr_consistency=int(spec.consistency),
-        s5sr_regularisation=spec.regularisation if spec.consistency else 0.0,
+        s5sr_regularisation=spec.regularisation if spec.uses_regularisation else 0.0,
     )
     if spec.is_network:
         out.attrs.update(s5sr_weights_sha256=spec.key, s5sr_model_config=spec.config)
@@ -145,7 +145,7 @@ def _upscale_dataset(
         band=band,
         model=spec.name if method == "super_resolve" else None,
         consistency=spec.consistency if method == "super_resolve" else None,
-        regularisation=spec.regularisation or None,
+        regularisation=spec.regularisation if spec.uses_regularisation else None,
     )
     return add_provenance(out, history_line(call, weights_sha256=spec.key or None))
 

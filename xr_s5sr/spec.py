@@ -33,6 +33,8 @@ BICUBIC_RADIUS = 2
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 #: Training-free methods accepted as ``model=``.
 PHYSICS_METHODS = ("bicubic", "backprojection")
+#: ``regularisation`` value that chooses μ from the data (:mod:`xr_s5sr.adaptive`).
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,10 @@ class ModelSpec:
         Project the result onto the HR images whose degradation is the input.
     iterations : int
         Back-projection iterations of the physics inverse.
-    regularisation : float
-        Tikhonov weight μ of the projection (dimensionless; 0: exact data consistency).
+    regularisation : float or "auto"
+        Tikhonov weight μ of the projection and of the physics inverse's damping
+        (dimensionless; 0: exact data consistency); ``"auto"``: chosen per granule from the
+        data (:mod:`xr_s5sr.adaptive`).
     """
 
     name: str
@@ -98,7 +102,7 @@ class ModelSpec:
     scaling: str = ""
     consistency: bool = False
     iterations: int = 8
-    regularisation: float = 0.0
+    regularisation: float | str = 0.0
 
     @property
     def is_network(self) -> bool:
@@ -109,6 +113,28 @@ class ModelSpec:
     def uses_physics_base(self) -> bool:
         """True when the result starts from the physics inverse (back-projection)."""
         return self.name == "backprojection" or self.scaling == "local"
+
+    @property
+    def uses_regularisation(self) -> bool:
+        """True when μ matters: a physics inverse to damp or a projection to regularise."""
+        return self.consistency or self.uses_physics_base
+
+    @property
+    def gates_detail(self) -> bool:
+        """True for networks adding detail to the physics inverse: the detail is weighed by
+        the data's local detail (:func:`xr_s5sr.adaptive.detail_gate`)."""
+        return self.scaling == "local" and self.is_network
+
+    @property
+    def reads_statistics(self) -> bool:
+        """True when the method needs the granule's statistics: the automatic μ or the
+        noise variance of the detail gate (:mod:`xr_s5sr.adaptive`)."""
+        return (self.regularisation == AUTO and self.uses_regularisation) or self.gates_detail
+
+    @property
+    def fixed_regularisation(self) -> float:
+        """μ when it is a number (0 when automatic)."""
+        return 0.0 if self.regularisation == AUTO else float(self.regularisation)
 
     @property
     def uses_fused_path(self) -> bool:
@@ -165,6 +191,7 @@ class ModelSpec:
             self.scaling,
             self.consistency,
             self.iterations,
+            self.regularisation,
         )
 
 
@@ -177,7 +204,7 @@ def model_spec(
     dtype: str = "float32",
     consistency: bool | None = None,
     iterations: int = 8,
-    regularisation: float = 0.0,
+    regularisation: float | str = "auto",
 ) -> ModelSpec:
     """Resolve a method choice into a :class:`ModelSpec`, loading and validating it eagerly.
 
@@ -203,11 +230,14 @@ def model_spec(
         ``scaling="local"`` network), False for bicubic.
     iterations : int, default 8
         Back-projection iterations of the physics inverse.
-    regularisation : float, default 0
-        Tikhonov weight μ of the consistency projection (dimensionless, so scale equivariance
-        holds for any μ): 0 makes ``degrade(result) == input`` exactly; μ > 0 lets the result
-        keep a misfit where the degradation hardly sees it, which amplifies less noise (see
-        :func:`xr_s5sr.physics.project`). Ignored without ``consistency``.
+    regularisation : float or "auto", default "auto"
+        Tikhonov weight μ (dimensionless, so scale equivariance holds for any μ) of the
+        consistency projection and of the damping of the physics inverse
+        (:func:`xr_s5sr.physics.project`, :func:`xr_s5sr.physics.backproject`). 0 makes
+        ``degrade(result) == input`` exactly and amplifies the noise where the blur nearly
+        erases a pattern; μ > 0 keeps a misfit there. ``"auto"``: μ per granule from the data
+        by the discrepancy principle (:mod:`xr_s5sr.adaptive`): no noise gives μ = 0, dim or
+        featureless scenes a larger μ. Ignored by bicubic.
 
     Returns
     -------
@@ -220,12 +250,25 @@ def model_spec(
     >>> model_spec("backprojection", band=3, device="cpu").consistency
     True
     """
-    if not (math.isfinite(regularisation) and regularisation >= 0):
-        raise S5SRArgumentError(
-            f"regularisation must be a finite non-negative number, got {regularisation!r}."
-        )
+    mu = check_regularisation(regularisation)
     spec = _method_spec(model, band, weights, device, dtype, consistency, iterations)
-    return replace(spec, regularisation=float(regularisation)) if regularisation else spec
+    return replace(spec, regularisation=mu) if mu and spec.uses_regularisation else spec
+
+
+def check_regularisation(regularisation: object) -> float | str:
+    """``"auto"`` or a finite non-negative float; anything else is an argument error."""
+    if regularisation == AUTO:
+        return AUTO
+    if (
+        isinstance(regularisation, int | float)
+        and not isinstance(regularisation, bool)
+        and math.isfinite(regularisation)
+        and regularisation >= 0
+    ):
+        return float(regularisation)
+    raise S5SRArgumentError(
+        f"regularisation must be 'auto' or a finite non-negative number, got {regularisation!r}."
+    )
 
 
 def _method_spec(

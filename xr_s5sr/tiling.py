@@ -1,0 +1,330 @@
+"""dask graph building blocks of the engine: scanline blocks with halos, one element of the
+extra dims per block, the distributed data-consistency projection and the per-granule
+statistics of the adaptive settings.
+
+Boundary: dask and numpy arrays whose last three axes are (scanline, ground_pixel,
+spectral_channel) and whose leading axes (extra dims) are chunked one element per block. Only
+LR data cross block borders. :mod:`xr_s5sr.engine` builds its graph from these pieces; the
+maths lives in :mod:`xr_s5sr.physics` and :mod:`xr_s5sr.adaptive`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+
+from xr_s5sr.bands import SCALE
+from xr_s5sr.errors import DimensionError
+from xr_s5sr.spec import AUTO
+
+if TYPE_CHECKING:
+    from xr_s5sr.spec import ModelSpec
+
+
+def map_cubes(
+    func: Callable[..., np.ndarray],
+    *arrays: Any,
+    chunks: tuple[tuple[int, ...], ...],
+    dtype: type = np.float32,
+    **kwargs: Any,
+) -> Any:
+    """``dask.array.map_blocks`` of a function of 3-D blocks over arrays whose leading axes
+    (chunks of one element) are extra dims: ``chunks`` are the output's last three."""
+    import dask.array as da
+
+    first = arrays[0]
+    lead = first.ndim - 3
+    return da.map_blocks(
+        per_element,
+        *arrays,
+        function=func,
+        chunks=(*first.chunks[:lead], *chunks),
+        dtype=dtype,
+        meta=np.empty((0,) * first.ndim, dtype),
+        **kwargs,
+    )
+
+
+@dataclass(frozen=True)
+class PerElement:
+    """A value per element of the extra dims (e.g. μ per granule), picked by each block."""
+
+    values: np.ndarray
+
+    def at(self, block_info: dict[Any, Any] | None) -> float:
+        if block_info is None:
+            raise DimensionError("Per-element values are read inside dask.array.map_blocks only.")
+        location = block_info[0]["chunk-location"][: self.values.ndim]
+        return float(self.values[tuple(location)])
+
+
+def settings_graph(lr: Any, spec: ModelSpec) -> tuple[Any, Any]:
+    """``(μ, σ̂²)`` for every element of a filled dask LR array: floats when no statistic is
+    needed, else delayed :class:`PerElement` values (:mod:`xr_s5sr.adaptive`), whose
+    per-scanline statistics are computed over scanline blocks with their halo (exact for any
+    chunking)."""
+    if not spec.reads_statistics:
+        return spec.fixed_regularisation, 0.0
+    import dask
+    import dask.array as da
+
+    from xr_s5sr.adaptive import MU_GRID, statistics_reach
+
+    band = cast(int, spec.band)
+    reach = statistics_reach(band)
+    lead = lr.ndim - 3
+    rows = lr.rechunk({lead: scan_chunks(lr.chunks[-3], 1, reach, None, 2**62)})
+    stats = map_cubes(
+        statistics_block,
+        with_neighbours(rows, reach, "none"),
+        chunks=(rows.chunks[-3], (1,), (1 + len(MU_GRID),)),
+        dtype=np.float64,
+        halo=reach,
+        band=band,
+    )[..., 0, :]
+    finite = da.isfinite(stats)
+    sums = da.where(finite, stats, 0.0).sum(axis=-2)
+    counts = finite.sum(axis=-2)
+    fixed = None if spec.regularisation == AUTO else spec.fixed_regularisation
+    settings = dask.delayed(choose_per_element, pure=True)(sums, counts, fixed)
+    return settings[0], settings[1]
+
+
+def statistics_block(
+    block: np.ndarray, *, halo: int, band: int, block_info: dict[Any, Any] | None = None
+) -> np.ndarray:
+    """:func:`xr_s5sr.adaptive.row_statistics` of a scanline block, as (rows, 1, stats)."""
+    from xr_s5sr.adaptive import row_statistics
+
+    before, after = block_halos(block_info, 0, halo)
+    index = cast(dict[Any, Any], block_info)[0]["chunk-location"][-3]
+    count = cast(dict[Any, Any], block_info)[0]["num-chunks"][-3]
+    stats = row_statistics(
+        block, band, before, after, at_start=index == 0, at_end=index == count - 1
+    )
+    return stats[:, None, :]
+
+
+def choose_per_element(
+    sums: np.ndarray, counts: np.ndarray, fixed: float | None
+) -> tuple[PerElement, PerElement]:
+    """μ (automatic unless ``fixed``) and σ̂² of every element from its summed row statistics."""
+    from xr_s5sr.adaptive import choose_regularisation, noise_variance
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    mu = np.empty(means.shape[:-1])
+    noise = np.empty(means.shape[:-1])
+    for element in np.ndindex(mu.shape):
+        mu[element] = choose_regularisation(means[element]) if fixed is None else fixed
+        noise[element] = noise_variance(means[element])
+    return PerElement(mu), PerElement(noise)
+
+
+def per_element(
+    *blocks: np.ndarray,
+    function: Callable[..., np.ndarray],
+    block_info: dict[Any, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``function`` of the 3-D cube inside blocks whose leading axes hold one element
+    (``block_info`` passed on to functions that take it)."""
+    from dask.utils import has_keyword
+
+    if has_keyword(function, "block_info"):
+        kwargs["block_info"] = block_info
+    kwargs = {
+        key: value.at(block_info) if isinstance(value, PerElement) else value
+        for key, value in kwargs.items()
+    }
+    lead = blocks[0].ndim - 3
+    out = function(*(block.reshape(block.shape[lead:]) for block in blocks), **kwargs)
+    return out.reshape((1,) * lead + out.shape)
+
+
+def with_neighbours(array: Any, depth: int, boundary: Any) -> Any:
+    """Scanline blocks (axis −3) extended by ``depth`` rows of their neighbours (``boundary``
+    outside); the array itself when there is one block or no depth."""
+    if not depth or len(array.chunks[-3]) == 1:
+        return array
+    import dask.array as da
+
+    return da.overlap.overlap(
+        array, depth=scan_depth(array.ndim, depth), boundary=boundary, allow_rechunk=False
+    )
+
+
+def scan_depth(ndim: int, depth: int) -> dict[int, int]:
+    """Overlap depths: ``depth`` along scanline (axis −3), none along the other axes."""
+    return {axis: depth if axis == ndim - 3 else 0 for axis in range(ndim)}
+
+
+def map_scan_overlap(
+    func: Callable[..., np.ndarray], array: Any, depth: int, boundary: Any, **kwargs: Any
+) -> Any:
+    """``func`` on scanline blocks that see ``depth`` rows of their neighbours (float32 out)."""
+    options: dict[str, Any] = {
+        "dtype": np.float32,
+        "meta": np.empty((0,) * array.ndim, np.float32),
+        "function": func,
+    }
+    if len(array.chunks[-3]) == 1:
+        return array.map_blocks(per_element, **options, **kwargs)
+    return array.map_overlap(
+        per_element,
+        depth=scan_depth(array.ndim, depth),
+        boundary=boundary,
+        allow_rechunk=False,
+        **options,
+        **kwargs,
+    )
+
+
+def project_dask(estimate: Any, lr: Any, band: int, regularisation: float | Any) -> Any:
+    """Data-consistency projection across scanline blocks, moving only LR data between blocks.
+
+    1. every HR block degrades itself, seen as zero outside (``spill`` LR rows each side);
+    2. the parts are summed where they overlap (overlap-add): the degradation of the whole
+       estimate, on the LR chunks;
+    3. the misfit with the input goes through ``(A Aᵀ)⁻¹`` (taps reach ``radius`` LR rows);
+    4. each HR block adds the back-projection ``Aᵀ`` of the misfit around it.
+
+    ``regularisation``: μ, or a delayed :class:`PerElement` of the automatic μ (the halo is
+    then that of μ = 0, the longest taps).
+    """
+    import dask.array as da
+
+    from xr_s5sr.physics import DEGRADE_REACH, gram_inverse_taps
+
+    spill = DEGRADE_REACH
+    fixed = regularisation if isinstance(regularisation, float) else 0.0
+    radius = gram_inverse_taps(band, 0, fixed).size // 2
+    scan_chunks = lr.chunks[-3]
+    parts = map_cubes(
+        degrade_part,
+        estimate,
+        chunks=(tuple(c + 2 * spill for c in scan_chunks), *lr.chunks[-2:]),
+        band=band,
+        spill=spill,
+    )
+    parts = with_neighbours(parts, 2 * spill, 0)
+    degraded = map_cubes(
+        overlap_add, parts, chunks=lr.chunks[-3:], spill=spill, single=len(scan_chunks) == 1
+    )
+    misfit = map_scan_overlap(
+        gram_block,
+        da.nan_to_num(lr) - degraded,
+        radius,
+        0,
+        band=band,
+        regularisation=regularisation,
+    )
+    misfit = with_neighbours(misfit, spill, 0)
+    return map_cubes(
+        add_back_projection,
+        estimate,
+        misfit,
+        chunks=estimate.chunks[-3:],
+        band=band,
+        spill=spill if len(scan_chunks) > 1 else 0,
+    )
+
+
+def degrade_part(block: np.ndarray, *, band: int, spill: int) -> np.ndarray:
+    from xr_s5sr.physics import degrade_with_spill
+
+    filled = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
+    return degrade_with_spill(filled, band, spill)
+
+
+def overlap_add(block: np.ndarray, *, spill: int, single: bool) -> np.ndarray:
+    """Own LR rows of a part plus what its neighbours spill into them (:func:`project_dask`)."""
+    if single:
+        return np.ascontiguousarray(block[spill : block.shape[0] - spill])
+    n_core = block.shape[0] - 6 * spill
+    own = block[3 * spill : 3 * spill + n_core].copy()
+    own[:spill] += block[spill : 2 * spill]
+    own[n_core - spill :] += block[4 * spill + n_core : 5 * spill + n_core]
+    return own
+
+
+def gram_block(block: np.ndarray, *, band: int, regularisation: float) -> np.ndarray:
+    from xr_s5sr.physics import gram_solve
+
+    return gram_solve(np.ascontiguousarray(block), band, regularisation=regularisation)
+
+
+def add_back_projection(
+    estimate: np.ndarray, misfit: np.ndarray, *, band: int, spill: int
+) -> np.ndarray:
+    from xr_s5sr.physics import degrade_adjoint
+
+    n_hr = SCALE * misfit.shape[0]
+    correction = degrade_adjoint(np.ascontiguousarray(misfit), band, (n_hr, estimate.shape[1]))
+    rows = SCALE * spill
+    out = np.array(estimate, dtype=np.float32, copy=True)
+    out += correction[rows : rows + estimate.shape[0]]
+    return out
+
+
+def scan_chunks(
+    current: tuple[int, ...],
+    row_elements: int,
+    halo: int,
+    output_chunks: int | None,
+    memory_budget: int,
+) -> tuple[int, ...]:
+    """LR scanline chunks: from ``output_chunks`` or the budget, none shorter than ``halo``."""
+    n_scan = sum(current)
+    if output_chunks is not None:
+        if output_chunks < SCALE or output_chunks % SCALE:
+            raise DimensionError(
+                f"output_chunks must be a positive multiple of {SCALE} HR scanlines (each LR "
+                f"scanline gives {SCALE}), got {output_chunks}. Use e.g. "
+                f"{max(SCALE, SCALE * round(output_chunks / SCALE))}."
+            )
+        chunks = regular_chunks(n_scan, output_chunks // SCALE)
+    else:
+        hr_row_bytes = SCALE * SCALE * row_elements * np.dtype(np.float32).itemsize
+        max_rows = max(1, memory_budget // hr_row_bytes)
+        chunks = current if max(current) <= max_rows else budget_chunks(n_scan, max_rows, halo)
+    merged: list[int] = []
+    for size in chunks:
+        # overlap(allow_rechunk=False) needs every chunk to hold the halo: merge short ones.
+        if merged and merged[-1] < halo:
+            merged[-1] += size
+        else:
+            merged.append(size)
+    if len(merged) > 1 and merged[-1] < halo:
+        last = merged.pop()
+        merged[-1] += last
+    return tuple(merged)
+
+
+def regular_chunks(total: int, size: int) -> tuple[int, ...]:
+    return (size,) * (total // size) + ((total % size,) if total % size else ())
+
+
+def budget_chunks(total: int, size: int, halo: int) -> tuple[int, ...]:
+    """Regular chunks of at most ``size`` whose last chunk also holds the halo if possible.
+
+    Zarr stores need equal chunks but a smaller last one; merging a too-short last chunk into
+    its neighbour would break that, so a slightly smaller regular size is preferred.
+    """
+    for candidate in range(size, halo - 1, -1):
+        if total % candidate == 0 or total % candidate >= halo:
+            return regular_chunks(total, candidate)
+    return regular_chunks(total, size)
+
+
+def block_halos(block_info: dict[Any, Any] | None, argument: int, halo: int) -> tuple[int, int]:
+    """LR rows of context before and after the core of map_blocks argument ``argument``: the
+    halo, except on the outer side of the first and last blocks."""
+    if block_info is None:
+        raise DimensionError("Scanline blocks run inside dask.array.map_blocks only.")
+    index = block_info[argument]["chunk-location"][-3]
+    count = block_info[argument]["num-chunks"][-3]
+    return (halo if index > 0 else 0), (halo if index < count - 1 else 0)
