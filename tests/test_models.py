@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from conftest import randomise_batchnorm
 from torch import nn
 
+from xr_s5sr.errors import S5SRArgumentError
 from xr_s5sr.models import (
     PRESETS,
     S5DSCR,
@@ -19,6 +20,7 @@ from xr_s5sr.models import (
     fold_batchnorm,
     model_from_config,
     preset_config,
+    zero_residual,
 )
 
 VARIANTS = [(name, residual) for name in PRESETS for residual in ("paper", "signed")]
@@ -216,3 +218,20 @@ def test_invalid_inputs() -> None:
         model.set_normalisation(0.0, 0.0)
     with pytest.raises(ValueError, match="Unknown model 'big'"):
         preset_config("big", 4)
+
+
+def test_zeroed_residual_makes_a_local_network_the_physics_inverse() -> None:
+    from xr_s5sr.engine import model_spec, super_resolve_array
+
+    model = S5DSCR(6, 2, 3, 2, residual="signed", scaling="local", band=7)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.5)
+    lr = np.random.default_rng(0).uniform(1.0, 2.0, (20, 12, 6)).astype(np.float32)
+    physics = super_resolve_array(lr, model_spec("backprojection", band=7, device="cpu"))
+    before = super_resolve_array(lr, model_spec(weights=model.eval(), band=7, device="cpu"))
+    assert np.abs(before - physics).max() > 1e-3 * np.abs(physics).max()
+    after = super_resolve_array(lr, model_spec(weights=zero_residual(model), band=7, device="cpu"))
+    np.testing.assert_allclose(after, physics, rtol=0, atol=1e-6 * np.abs(physics).max())
+    with pytest.raises(S5SRArgumentError, match="needs residual='signed'"):
+        zero_residual(S5DSCR(6, 1, 3, 1))

@@ -370,6 +370,31 @@ class S5DSCR(nn.Module):
         return self.denormalise(self.forward_normalised(self.normalise(radiance)))
 
 
+def zero_residual(model: S5DSCR) -> S5DSCR:
+    """Set the last pointwise convolution of a signed residual to zero, in place.
+
+    The residual stack then outputs 0, so a ``scaling="local"`` network *is* the physics
+    inverse: the start of training, and the fallback of a network that loses to it.
+
+    Raises
+    ------
+    S5SRArgumentError
+        For the paper's residual, whose last ReLU would never pass a gradient from a zero start.
+    """
+    import torch
+
+    if model.config.residual != "signed":
+        raise S5SRArgumentError(
+            "zero_residual needs residual='signed': the paper's last ReLU would never pass a "
+            "gradient from a zero start."
+        )
+    last = cast(DepthSeparableBlock, model.blocks[-1]).pointwise
+    with torch.no_grad():
+        last.weight.zero_()
+        cast(torch.Tensor, last.bias).zero_()
+    return model
+
+
 def fold_batchnorm(model: S5DSCR) -> S5DSCR:
     """Copy of an S5-DSCR whose eval-mode BatchNorms are folded into the pointwise convs.
 
@@ -461,4 +486,5 @@ __all__ = [
     "local_scale",
     "model_from_config",
     "preset_config",
+    "zero_residual",
 ]

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -398,7 +398,7 @@ def fit(
     import torch
     from tqdm.auto import tqdm
 
-    from xr_s5sr.models import build_model
+    from xr_s5sr.models import build_model, zero_residual
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -422,9 +422,7 @@ def fit(
                 "zero_init_residual needs residual='signed': the paper's last ReLU would "
                 "never pass a gradient from a zero start."
             )
-        last = cast("torch.nn.Conv2d", model.blocks[-1].pointwise)
-        for parameter in (last.weight, last.bias):
-            torch.nn.init.zeros_(cast("torch.Tensor", parameter))
+        zero_residual(model)
     if config.init_from:
         from xr_s5sr.weights import load_weights_file
 
