@@ -128,9 +128,7 @@ def row_statistics(
     if channels.size == 0 or n_pixel < 2 * EDGE + 1:
         return out
     cube = block.astype(np.float64)
-    spectral = (
-        cube[..., channels - 1] - 2.0 * cube[..., channels] + cube[..., channels + 1]
-    ) / math.sqrt(6.0)
+    spectral = sum(w * cube[..., channels + i - 1] for i, w in enumerate(_SECOND_DIFFERENCE))
     spatial = _second_difference(_second_difference(spectral, 0), 1)  # rows 1..n-2, cols 1..P-2
     medians = np.median(spatial.reshape(spatial.shape[0], -1) ** 2, axis=1) / _CHI2_MEDIAN
     rows = np.arange(before, before + n_core)
