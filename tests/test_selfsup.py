@@ -15,22 +15,19 @@ import torch
 from xr_s5sr import cli
 from xr_s5sr.errors import MissingInputError, S5SRArgumentError, WeightsError
 from xr_s5sr.families import family_scene
+from xr_s5sr.losses import Transform, consistency_loss, equivariance_loss, sure_loss
 from xr_s5sr.models import S5DSCR, local_scale
 from xr_s5sr.physics import degrade, project, projection_reach, upsample
 from xr_s5sr.selfsup import (
     FinetuneConfig,
-    Transform,
     batch_losses,
     checkpoint_path,
-    consistency_loss,
-    equivariance_loss,
     expand_paths,
     export_finetuned,
     finetune,
     l1b_tiles,
     network,
     prepare_tile,
-    sure_loss,
     window_batch,
     window_index,
 )
