@@ -16,11 +16,11 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from evaluate_shipped import score
 from scipy import ndimage
 
 from xr_s5sr.bands import get_band
-from xr_s5sr.degrade import degrade_array
-from xr_s5sr.engine import model_spec, super_resolve_array
+from xr_s5sr.engine import model_spec
 from xr_s5sr.families import (
     FAMILIES,
     TEXTURE_EVAL_ROWS,
@@ -28,9 +28,8 @@ from xr_s5sr.families import (
     load_textures,
     random_spectra,
 )
-from xr_s5sr.metrics import compute_metrics
 
-SIZE, BORDER, SEEDS, BRIGHTNESS = 96, 16, (71, 72), (0.03, 1.0, 30.0)
+SIZE, SEEDS, BRIGHTNESS = 96, (71, 72), (0.03, 1.0, 30.0)
 
 
 def plumes(band: int, shape: tuple[int, int], seed: int, brightness: float) -> np.ndarray:
@@ -83,14 +82,8 @@ def main() -> None:
                             textures=textures,
                             texture_rows=TEXTURE_EVAL_ROWS,
                         )
-                    lr = degrade_array(hr, band).astype(np.float64)
-                    sigma = float(info.noise_sigma or 0.0) * np.sqrt(level)
-                    lr += sigma * np.random.default_rng(seed).standard_normal(lr.shape)
-                    lr = lr.astype(np.float32)
-                    hr = hr[: 4 * lr.shape[0], : 4 * lr.shape[1]]
-                    estimates = [super_resolve_array(lr, m) for m in methods.values()]
-                    psnr = compute_metrics(hr, *estimates, border=BORDER)["psnr"]
-                    delta = {m: float(p - psnr[0]) for m, p in zip(methods, psnr, strict=True)}
+                    psnr = {m: v["psnr"] for m, v in score(band, hr, level, seed, methods).items()}
+                    delta = {m: p - psnr["bicubic"] for m, p in psnr.items()}
                     gains.append(delta)
                     print(
                         band,

@@ -21,17 +21,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+from evaluate_shipped import score
 
 from xr_s5sr.bands import get_band
-from xr_s5sr.degrade import degrade_array
-from xr_s5sr.engine import model_spec, super_resolve_array
+from xr_s5sr.engine import model_spec
 from xr_s5sr.families import (
     TEXTURE_TRAIN_ROWS,
     TRAINING_FAMILIES,
     family_scene,
     load_textures,
 )
-from xr_s5sr.metrics import compute_metrics
 from xr_s5sr.models import zero_residual
 from xr_s5sr.store import atomic_output
 from xr_s5sr.weights import (
@@ -50,7 +49,6 @@ WEIGHTS = ROOT / "weights"
 THRESHOLD_DB = -0.02
 BRIGHTNESS = (0.03, 1.0, 30.0)
 SIZE = 96
-BORDER = 16
 #: Seeds of the validation scenes (training and evaluate_shipped.py use others).
 SEED = 500_000
 #: Metadata keys that save_weights sets itself.
@@ -59,8 +57,7 @@ RESERVED = {"format", "band", "model", "config", "package_version"}
 
 def family_gains(band: int, model: str, textures: dict) -> dict[str, float]:
     """Mean ΔPSNR (dB) of the shipped network over the physics inverse, per training family."""
-    info = get_band(band)
-    width = min(SIZE, info.ground_pixels)
+    width = min(SIZE, get_band(band).ground_pixels)
     network = model_spec(model, band=band, device="cpu")
     physics = model_spec("backprojection", band=band, device="cpu")
     gains = {}
@@ -79,14 +76,8 @@ def family_gains(band: int, model: str, textures: dict) -> dict[str, float]:
                 textures=textures,
                 texture_rows=TEXTURE_TRAIN_ROWS,
             )
-            lr = degrade_array(hr, band).astype(np.float64)
-            sigma = float(info.noise_sigma or 0.0) * np.sqrt(level)
-            lr += sigma * np.random.default_rng(seed).standard_normal(lr.shape)
-            lr = lr.astype(np.float32)
-            hr = hr[: 4 * lr.shape[0], : 4 * lr.shape[1]]
-            estimates = [super_resolve_array(lr, spec) for spec in (network, physics)]
-            psnr = compute_metrics(hr, *estimates, border=BORDER)["psnr"]
-            deltas.append(float(psnr[0] - psnr[1]))
+            scores = score(band, hr, level, seed, {"network": network, "physics": physics})
+            deltas.append(scores["network"]["psnr"] - scores["physics"]["psnr"])
         gains[family] = round(float(np.mean(deltas)), 4)
     return gains
 

@@ -91,7 +91,14 @@ def statistics_reach(band: int) -> int:
 
 
 def row_statistics(
-    block: np.ndarray, band: int, before: int, after: int, *, at_start: bool, at_end: bool
+    block: np.ndarray,
+    band: int,
+    before: int,
+    after: int,
+    *,
+    at_start: bool,
+    at_end: bool,
+    misfit_curve: bool = True,
 ) -> np.ndarray:
     """Per-scanline statistics of the core rows ``before:len-after`` of a finite LR block.
 
@@ -107,6 +114,9 @@ def row_statistics(
         Context rows of the block.
     at_start, at_end : bool
         Whether the block's first/last row is the granule's first/last scanline.
+    misfit_curve : bool, default True
+        Compute the misfit curve (needed for the automatic μ only); False leaves its columns
+        NaN and computes the noise estimate alone.
 
     Returns
     -------
@@ -134,6 +144,8 @@ def row_statistics(
     rows = np.arange(before, before + n_core)
     has_noise = (rows >= 1) & (rows <= n_ext - 2)
     out[has_noise, 0] = medians[rows[has_noise] - 1]
+    if not misfit_curve:
+        return out
 
     y = torch.from_numpy(np.ascontiguousarray(cube[..., channels]))
     interpolated = y
@@ -204,9 +216,12 @@ def choose_regularisation(means: np.ndarray) -> float:
     return math.exp(low + fraction * (high - low))
 
 
-def auto_settings(y: np.ndarray, band: int) -> tuple[float, float]:
+def auto_settings(
+    y: np.ndarray, band: int, regularisation: float | None = None
+) -> tuple[float, float]:
     """``(μ, σ̂²)`` of one whole in-memory LR cube (scanline, ground_pixel, channel): the
-    automatic regularisation and the noise variance (radiance², 0 when unknown).
+    automatic regularisation (or ``regularisation`` when given, without computing the misfit
+    curve) and the noise variance (radiance², 0 when unknown).
 
     Examples
     --------
@@ -219,14 +234,23 @@ def auto_settings(y: np.ndarray, band: int) -> tuple[float, float]:
     (True, 1.0)
     """
     finite = np.nan_to_num(np.asarray(y, dtype=np.float32))
-    means = _nanmean_rows(row_statistics(finite, band, 0, 0, at_start=True, at_end=True))
-    return choose_regularisation(means), noise_variance(means)
+    stats = row_statistics(
+        finite, band, 0, 0, at_start=True, at_end=True, misfit_curve=regularisation is None
+    )
+    counts = np.sum(np.isfinite(stats), axis=0)
+    return settings_from_rows(np.nansum(stats, axis=0), counts, regularisation)
 
 
-def noise_variance(means: np.ndarray) -> float:
-    """``σ̂²`` from the mean row statistics (0 when unknown)."""
+def settings_from_rows(
+    sums: np.ndarray, counts: np.ndarray, regularisation: float | None = None
+) -> tuple[float, float]:
+    """``(μ, σ̂²)`` from the row statistics summed over scanlines (NaN rows left out) and the
+    number of rows behind each sum: the automatic μ unless ``regularisation`` is given."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    mu = choose_regularisation(means) if regularisation is None else regularisation
     noise = float(means[0])
-    return noise if math.isfinite(noise) and noise > 0 else 0.0
+    return mu, (noise if math.isfinite(noise) and noise > 0 else 0.0)
 
 
 def detail_gate(block: np.ndarray, noise: float) -> np.ndarray:
@@ -262,11 +286,11 @@ def detail_gate(block: np.ndarray, noise: float) -> np.ndarray:
     channels = statistic_channels(n_chan)
     if channels.size == 0:
         channels = np.arange(n_chan)
+    if n_scan < 3 or n_pixel < 3:
+        return np.ones((n_scan, n_pixel), np.float32)
     cube = block[..., channels].astype(np.float64)
     size = 2 * DETAIL_RADIUS + 1
     level = uniform_filter(np.mean(cube**2, axis=2), size, mode="nearest")
-    if n_scan < 3 or n_pixel < 3:
-        return np.ones((n_scan, n_pixel), np.float32)
     # Unit-norm 2-D second difference: white noise keeps its variance, smooth radiance ~0.
     roughness = np.mean(_second_difference(_second_difference(cube, 0), 1) ** 2, axis=2)
     roughness = np.pad(roughness, 1, mode="edge")
@@ -279,14 +303,6 @@ def detail_gate(block: np.ndarray, noise: float) -> np.ndarray:
     return gate.astype(np.float32)
 
 
-def _nanmean_rows(stats: np.ndarray) -> np.ndarray:
-    """Mean over rows of each column, NaN rows left out (NaN where no row has a value)."""
-    counts = np.sum(np.isfinite(stats), axis=0)
-    sums = np.nansum(stats, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-
-
 __all__ = [
     "DETAIL_RANGE",
     "DISCREPANCY_FACTOR",
@@ -294,7 +310,7 @@ __all__ = [
     "auto_settings",
     "choose_regularisation",
     "detail_gate",
-    "noise_variance",
     "row_statistics",
+    "settings_from_rows",
     "statistics_reach",
 ]

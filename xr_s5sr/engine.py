@@ -223,8 +223,8 @@ def _settings_of(block: np.ndarray, spec: ModelSpec) -> tuple[float, float]:
         return spec.fixed_regularisation, 0.0
     from xr_s5sr.adaptive import auto_settings
 
-    mu, noise = auto_settings(block, cast(int, spec.band))
-    return (mu if spec.regularisation == AUTO else spec.fixed_regularisation), noise
+    fixed = None if spec.regularisation == AUTO else spec.fixed_regularisation
+    return auto_settings(block, cast(int, spec.band), fixed)
 
 
 def _as_spec(model: ModelSpec | S5DSCR | str, device: str | None, dtype: str | None) -> ModelSpec:

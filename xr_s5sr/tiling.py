@@ -74,6 +74,7 @@ def settings_graph(lr: Any, spec: ModelSpec) -> tuple[Any, Any]:
     from xr_s5sr.adaptive import MU_GRID, statistics_reach
 
     band = cast(int, spec.band)
+    fixed = None if spec.regularisation == AUTO else spec.fixed_regularisation
     reach = statistics_reach(band)
     lead = lr.ndim - 3
     rows = lr.rechunk({lead: scan_chunks(lr.chunks[-3], 1, reach, None, 2**62)})
@@ -84,17 +85,22 @@ def settings_graph(lr: Any, spec: ModelSpec) -> tuple[Any, Any]:
         dtype=np.float64,
         halo=reach,
         band=band,
+        misfit_curve=fixed is None,
     )[..., 0, :]
     finite = da.isfinite(stats)
     sums = da.where(finite, stats, 0.0).sum(axis=-2)
     counts = finite.sum(axis=-2)
-    fixed = None if spec.regularisation == AUTO else spec.fixed_regularisation
     settings = dask.delayed(choose_per_element, pure=True)(sums, counts, fixed)
     return settings[0], settings[1]
 
 
 def statistics_block(
-    block: np.ndarray, *, halo: int, band: int, block_info: dict[Any, Any] | None = None
+    block: np.ndarray,
+    *,
+    halo: int,
+    band: int,
+    misfit_curve: bool,
+    block_info: dict[Any, Any] | None = None,
 ) -> np.ndarray:
     """:func:`xr_s5sr.adaptive.row_statistics` of a scanline block, as (rows, 1, stats)."""
     from xr_s5sr.adaptive import row_statistics
@@ -103,7 +109,13 @@ def statistics_block(
     index = cast(dict[Any, Any], block_info)[0]["chunk-location"][-3]
     count = cast(dict[Any, Any], block_info)[0]["num-chunks"][-3]
     stats = row_statistics(
-        block, band, before, after, at_start=index == 0, at_end=index == count - 1
+        block,
+        band,
+        before,
+        after,
+        at_start=index == 0,
+        at_end=index == count - 1,
+        misfit_curve=misfit_curve,
     )
     return stats[:, None, :]
 
@@ -111,16 +123,14 @@ def statistics_block(
 def choose_per_element(
     sums: np.ndarray, counts: np.ndarray, fixed: float | None
 ) -> tuple[PerElement, PerElement]:
-    """μ (automatic unless ``fixed``) and σ̂² of every element from its summed row statistics."""
-    from xr_s5sr.adaptive import choose_regularisation, noise_variance
+    """μ (automatic unless ``fixed``) and σ̂² of every element from its summed row statistics
+    (:func:`xr_s5sr.adaptive.settings_from_rows`)."""
+    from xr_s5sr.adaptive import settings_from_rows
 
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    mu = np.empty(means.shape[:-1])
-    noise = np.empty(means.shape[:-1])
+    mu = np.empty(sums.shape[:-1])
+    noise = np.empty(sums.shape[:-1])
     for element in np.ndindex(mu.shape):
-        mu[element] = choose_regularisation(means[element]) if fixed is None else fixed
-        noise[element] = noise_variance(means[element])
+        mu[element], noise[element] = settings_from_rows(sums[element], counts[element], fixed)
     return PerElement(mu), PerElement(noise)
 
 
