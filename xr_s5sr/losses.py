@@ -191,12 +191,21 @@ def equivariance_loss(
     transform: Callable[[torch.Tensor], torch.Tensor],
     mask: torch.Tensor | None = None,
     weight: torch.Tensor | None = None,
+    *,
+    noise_sigma: float = 0.0,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Equivariant-imaging loss ``mean ‖w·(T x − f(A T x))‖²`` with ``x = f(y)`` detached.
+    """Equivariant-imaging loss ``mean ‖w·(T x − f(A T x + n'))‖²`` with ``x = f(y)`` detached.
 
     ``T x`` is a pseudo-HR image the network should recover from its own degradation; ``x``
     is detached (no gradient through the pseudo-target), the gradient flows through the
-    second pass ``f(A T x)`` only. ``mask`` and ``weight`` are transformed with ``T`` too.
+    second pass ``f(A T x + n')`` only. ``mask`` and ``weight`` are transformed with ``T`` too.
+
+    ``n'`` is fresh Gaussian noise of sigma ``noise_sigma`` (robust equivariant imaging, Chen,
+    Tachella and Davies, CVPR 2022): ``A T x`` alone is nearly noise-free, so without
+    ``n'`` the loss would teach ``f`` to reproduce noise-free data only and to keep whatever
+    noise ``x`` carries; with ``n'`` it rewards removing noise that the target does not hold,
+    including the part the blur hides from SURE (the null space of ``A``).
 
     Parameters
     ----------
@@ -212,14 +221,24 @@ def equivariance_loss(
         bool HR mask (broadcastable to ``x``) of the elements that count, before ``T``.
     weight : torch.Tensor, optional
         Broadcastable HR factor ``w``, before ``T``.
+    noise_sigma : float, default 0
+        Sigma of the noise added to ``A T x``, radiance units (the data's).
+    generator : torch.Generator, optional
+        CPU generator of that noise (seeded runs are reproducible).
 
     Returns
     -------
     torch.Tensor
         Scalar, (radiance · weight)².
     """
+    import torch
+
     target = transform(x.detach())
-    estimate = f(degrade(target))
+    measured = degrade(target)
+    if noise_sigma > 0:
+        noise = torch.randn(measured.shape, generator=generator, dtype=measured.dtype)
+        measured = measured + noise_sigma * noise.to(measured.device)
+    estimate = f(measured)
     mask_t = None if mask is None else transform(mask)
     weight_t = None if weight is None else transform(weight)
     return _masked_mean(_weighted(estimate - target, weight_t) ** 2, mask_t)

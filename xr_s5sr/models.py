@@ -107,6 +107,12 @@ class ModelConfig:
         physics inverse as base (see module docstring).
     band : int or None
         S5P band, needed by ``scaling="local"`` (the physics inverse depends on it).
+    detail_gate : bool
+        ``scaling="local"`` only: at inference, weigh the detail by the data's local detail
+        (:func:`xr_s5sr.adaptive.detail_gate`). True for networks trained on other scenes
+        (their detail is trusted only where the data show structure above the noise); False
+        for networks fitted to the granules' own noise by self-supervised fine-tuning
+        (:mod:`xr_s5sr.selfsup`), whose detail is mostly the removal of that noise.
     """
 
     channels: int
@@ -116,6 +122,7 @@ class ModelConfig:
     residual: Residual = "paper"
     scaling: Scaling = "zscore"
     band: int | None = None
+    detail_gate: bool = True
 
     def to_dict(self) -> dict[str, int | str]:
         """Plain dict, e.g. for JSON model cards."""
@@ -142,12 +149,19 @@ def preset_config(
     --------
     >>> preset_config("s5dscr_s", 497)
     ModelConfig(channels=497, layers=1, kernel_size=3, multiplier=1, residual='paper', \
-scaling='zscore', band=None)
+scaling='zscore', band=None, detail_gate=True)
     """
     if name not in PRESETS:
         raise S5SRArgumentError(f"Unknown model {name!r}: expected one of {sorted(PRESETS)}.")
+    preset = PRESETS[name]
     return ModelConfig(
-        channels=channels, residual=residual, scaling=scaling, band=band, **PRESETS[name]
+        channels,
+        preset["layers"],
+        preset["kernel_size"],
+        preset["multiplier"],
+        residual=residual,
+        scaling=scaling,
+        band=band,
     )
 
 
@@ -200,6 +214,8 @@ class S5DSCR(nn.Module):
         adds the buffer ``output_std`` (C,): the scale of the residual per channel.
     band : int, optional
         S5P band (``scaling="local"`` only).
+    detail_gate : bool, default True
+        Gate the detail at inference (``scaling="local"`` only; see :class:`ModelConfig`).
 
     Notes
     -----
@@ -232,6 +248,7 @@ class S5DSCR(nn.Module):
         std: torch.Tensor | float | None = None,
         scaling: Scaling = "zscore",
         band: int | None = None,
+        detail_gate: bool = True,
     ):
         super().__init__()
         if residual not in ("paper", "signed"):
@@ -258,6 +275,7 @@ class S5DSCR(nn.Module):
             residual,
             scaling,
             band if scaling == "local" else None,
+            bool(detail_gate) or scaling != "local",
         )
         self.scale = SCALE
         self.blocks = nn.ModuleList(
@@ -471,6 +489,7 @@ def model_from_config(config: ModelConfig | dict[str, int | str]) -> S5DSCR:
         config.residual,
         scaling=config.scaling,
         band=config.band,
+        detail_gate=config.detail_gate,
     )
 
 

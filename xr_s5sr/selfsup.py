@@ -6,28 +6,39 @@ exported weights file + JSON model card out. The losses are small torch function
 (batch, channel, scanline, ground_pixel); the degradation ``A`` is
 :func:`xr_s5sr.physics.degrade`. No xarray below :func:`l1b_tiles`; torch is imported lazily.
 
-Losses (``y`` the LR window, ``f`` the network, ``A`` the degradation, ``σ`` the noise sigma),
-from :mod:`xr_s5sr.losses`:
+What is trained: ``f(y) = P_μ(backproject_μ(y) + detail(y), y)``, exactly the default output of
+``super_resolve`` with the network's detail gate off (:func:`network`; the fine-tuned network
+keeps it off, :attr:`~xr_s5sr.models.ModelConfig.detail_gate`), with each granule's automatic μ
+and noise sigma (:func:`xr_s5sr.adaptive.auto_settings`, computed once per granule). Training
+the unprojected output instead would shape a part that the projection throws away.
+
+Losses (``y`` the LR window, ``A`` the degradation, ``σ`` the granule's noise sigma), from
+:mod:`xr_s5sr.losses`:
 
 * measurement consistency :func:`~xr_s5sr.losses.consistency_loss`:
   ``mean ‖A f(y) − y‖²``;
 * SURE :func:`~xr_s5sr.losses.sure_loss`: ``‖A f(y) − y‖² − σ² + 2σ² div(A f)(y)`` per
   element, with a one-probe Monte-Carlo divergence; an unbiased estimate of
-  ``‖A f(y) − A x‖²`` for ``y = A x + N(0, σ²)``;
-* equivariance :func:`~xr_s5sr.losses.equivariance_loss` (equivariant imaging, Chen et al.
-  2021; Scanvic et al., arXiv 2312.11232): ``‖T x̂ − f(A T x̂)‖²`` with ``x̂ = f(y)`` detached
-  and ``T`` a random shift by up to ``max_shift`` HR pixels and/or flip
-  (:class:`~xr_s5sr.losses.Transform`). The HR scene distribution is (nearly) invariant under
-  ``T`` while ``A T`` sees other sub-pixel phases, so this is the only term that teaches the
-  network the null space of ``A``.
+  ``‖A f(y) − A x‖²`` for ``y = A x + N(0, σ²)``: the error the data can see;
+* robust equivariance :func:`~xr_s5sr.losses.equivariance_loss` (equivariant imaging, Chen
+  et al. 2021 and 2022; Scanvic et al., arXiv 2312.11232): ``‖T x̂ − f(A T x̂ + n')‖²`` with
+  ``x̂ = f(y)`` detached, ``n'`` fresh noise of sigma ``σ`` and ``T`` a random shift by up to
+  ``max_shift`` HR pixels and/or flip (:class:`~xr_s5sr.losses.Transform`): the only term
+  that reaches the null space of ``A``, where SURE is blind.
 
 All three are weighted by ``1000 / s`` (``s`` the local radiance level,
 :func:`xr_s5sr.models.local_scale`, held fixed): relative errors in per mille, so dim and
 bright scenes count alike (the loss values are in per mille squared).
 
-Context: the network is ``f(y) = backproject(y) + detail(y)``. The detail reaches a few LR
-pixels, but the physics inverse formally reaches ~58 (``backprojection_reach``). Its influence
-decays geometrically: measured on held-out scenes, back-projecting a crop instead of the whole
+Selection without HR: every ``checkpoint_every`` steps the SURE of the current weights is
+scored on fixed windows of the granules (:func:`validation_sure`); the run returns the
+checkpoint with the lowest score, or the start weights when none beats them. The same score
+on other granules (:func:`check_finetuned`, ``xr-s5sr finetune --check``) tells whether the
+fine-tuned weights suit data they were not fitted to.
+
+Context: the network runs on windows. The detail reaches a few LR pixels, but the physics
+inverse formally reaches ~58 (``backprojection_reach``). Its influence decays
+geometrically: measured on held-out scenes, back-projecting a crop instead of the whole
 granule changes the result by 1e-3 (band 3; 6e-3 band 7) of the radiance maximum 4 LR
 pixels from the crop edge, 7e-5 (3e-4) at 6 and 3e-6 (5e-6) at 8. So ``f`` runs on LR windows of
 ``lr_patch + 2·context`` pixels (``context`` 8 by default) and every loss is taken on the
@@ -50,7 +61,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,8 +111,9 @@ class FinetuneConfig:
         (0 switches a term off). SURE already contains the consistency term, corrected for
         the noise; use one of the two.
     noise_sigma : float or None
-        Gaussian noise sigma of the LR radiance, mol m-2 nm-1 sr-1 s-1 (None: the band's
-        sigma, SPEC §1; 0: SURE equals the consistency loss).
+        Gaussian noise sigma of the LR radiance, mol m-2 nm-1 sr-1 s-1, for SURE (None:
+        estimated from each granule, :func:`xr_s5sr.adaptive.auto_settings`; 0: SURE equals
+        the consistency loss).
     max_shift : int
         Largest shift of the equivariance transforms, HR pixels (1–3 are sub-LR-pixel shifts).
     flips : bool
@@ -111,7 +123,11 @@ class FinetuneConfig:
     seed : int
         Seed of window order, transforms and SURE probes.
     checkpoint_every : int
-        Steps between checkpoints (and history entries).
+        Steps between checkpoints (and history entries and validation scores).
+    select_best : bool
+        Return the weights of the checkpoint (or the start) with the lowest validation SURE
+        (:func:`validation_sure` on windows of the granules, no HR); False returns the
+        weights of the last step.
     start_weights : str or None
         Weights file to start from (None: the shipped weights of ``band`` and ``model``).
     """
@@ -122,7 +138,7 @@ class FinetuneConfig:
     batch_size: int = 1
     lr_patch: int = 16
     context: int = 8
-    learning_rate: float = 1e-4
+    learning_rate: float = 1e-3
     consistency_weight: float = 0.0
     sure_weight: float = 1.0
     equivariance_weight: float = 1.0
@@ -132,6 +148,7 @@ class FinetuneConfig:
     probe_tau: float = 1e-3
     seed: int = 0
     checkpoint_every: int = 50
+    select_best: bool = True
     start_weights: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,11 +160,10 @@ class FinetuneConfig:
         """LR pixels per side of the window ``f`` runs on."""
         return self.lr_patch + 2 * self.context
 
-    def sigma(self) -> float:
-        """Noise sigma in radiance units (the band's when ``noise_sigma`` is None)."""
-        if self.noise_sigma is not None:
-            return float(self.noise_sigma)
-        return float(get_band(self.band).noise_sigma or 0.0)
+    def sigma(self, estimate: float) -> float:
+        """SURE's noise sigma in radiance units: ``noise_sigma``, or when it is None the
+        granule's ``estimate``."""
+        return float(estimate if self.noise_sigma is None else self.noise_sigma)
 
     def weights(self) -> dict[str, float]:
         """Loss weights by name (:data:`LOSSES`)."""
@@ -185,7 +201,7 @@ class FinetuneConfig:
                 "The equivariance loss needs transforms: set max_shift >= 1 or flips=True, "
                 "or equivariance_weight=0."
             )
-        if self.sigma() < 0 or self.learning_rate <= 0 or self.probe_tau <= 0:
+        if (self.noise_sigma or 0.0) < 0 or self.learning_rate <= 0 or self.probe_tau <= 0:
             raise S5SRArgumentError(
                 "noise_sigma must be >= 0 and learning_rate, probe_tau > 0; got "
                 f"{self.noise_sigma}, {self.learning_rate}, {self.probe_tau}."
@@ -200,10 +216,13 @@ class LRTile:
     data: np.ndarray  # (h, w, C) float32, missing values filled
     usable: np.ndarray  # (h, w) bool: pixels a loss may use
     channels: np.ndarray  # (C,) bool: channels a loss may use
+    regularisation: float  # the granule's automatic μ (what inference will use)
+    noise_sigma: float  # the granule's estimated noise sigma, radiance units
 
 
-def prepare_tile(lr: np.ndarray, context: int) -> LRTile:
-    """Fill missing values of an LR tile and mark where the losses may look.
+def prepare_tile(lr: np.ndarray, context: int, band: int) -> LRTile:
+    """Fill missing values of an LR tile, mark where the losses may look and read the
+    granule's inference settings.
 
     Parameters
     ----------
@@ -211,14 +230,20 @@ def prepare_tile(lr: np.ndarray, context: int) -> LRTile:
         (scanline, ground_pixel, channel) LR radiance, radiance units; NaN/inf = missing.
     context : int
         LR pixels kept from a missing value (Chebyshev distance).
+    band : int
+        S5P band (selects ``A`` for the automatic settings).
 
     Returns
     -------
     LRTile
         Filled float32 data (per channel mean of the finite values; 0 for channels missing
-        everywhere), the usable pixel map and the usable channels.
+        everywhere), the usable pixel map, the usable channels, and the automatic μ and
+        noise sigma of the filled granule (:func:`xr_s5sr.adaptive.auto_settings`, as
+        ``super_resolve`` computes them for this granule).
     """
     from scipy import ndimage
+
+    from xr_s5sr.adaptive import auto_settings
 
     if lr.ndim != 3:
         raise S5SRArgumentError(
@@ -234,7 +259,14 @@ def prepare_tile(lr: np.ndarray, context: int) -> LRTile:
     bad = ~finite[..., channels].all(axis=-1) if channels.any() else np.ones(data.shape[:2], bool)
     if context > 0 and bad.any():
         bad = ndimage.binary_dilation(bad, np.ones((2 * context + 1,) * 2, bool))
-    return LRTile(np.ascontiguousarray(filled), np.asarray(~bad), np.asarray(channels))
+    regularisation, noise_variance = auto_settings(filled, band)
+    return LRTile(
+        np.ascontiguousarray(filled),
+        np.asarray(~bad),
+        np.asarray(channels),
+        regularisation,
+        math.sqrt(noise_variance),
+    )
 
 
 def window_index(tiles: Sequence[LRTile], config: FinetuneConfig) -> np.ndarray:
@@ -263,8 +295,9 @@ def window_index(tiles: Sequence[LRTile], config: FinetuneConfig) -> np.ndarray:
 
 def window_batch(
     tiles: Sequence[LRTile], picks: np.ndarray, config: FinetuneConfig, device: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """LR windows (B, C, W, W) and their bool loss masks (B, C, W, W) on ``device``.
+) -> tuple[torch.Tensor, torch.Tensor, list[LRTile]]:
+    """LR windows (B, C, W, W), their bool loss masks (B, C, W, W) on ``device`` and the
+    tile of each window (its μ and noise sigma).
 
     ``picks`` are rows of :func:`window_index`; the mask is True on the usable central
     ``lr_patch × lr_patch`` pixels of each window and usable channels of its tile.
@@ -281,7 +314,7 @@ def window_batch(
         usable[inner, inner] = tile.usable[r : r + size, c : c + size][inner, inner]
         masks.append(usable[..., None] & tile.channels)
     to_tensor = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
-    return to_tensor(data).to(device), to_tensor(masks).to(device)
+    return to_tensor(data).to(device), to_tensor(masks).to(device), [tiles[k] for k, _, _ in picks]
 
 
 def _upsample_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -300,14 +333,32 @@ def channels_last(
     return operator(x.permute(0, 2, 3, 1), band, axes=(1, 2)).permute(0, 3, 1, 2)
 
 
-def network(model: S5DSCR) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``f(y) = backproject(y) + detail(y)``: ``model(y)`` with the physics run channels-last."""
-    from xr_s5sr.physics import backproject
+def network(
+    model: S5DSCR, regularisation: float = 0.0, consistency: bool = True
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What ``super_resolve`` computes with ``model`` (without the detail gate), as a torch
+    function of LR windows (B, C, h, w).
+
+    ``f(y) = P_μ(backproject_μ(y) + detail(y), y)``: the physics inverse damped by
+    ``μ = regularisation``, the network's detail and the Tikhonov consistency projection
+    (:func:`xr_s5sr.physics.project`). The losses train this composition because the
+    projection replaces what the data determine: a loss on the unprojected output would
+    train a part that inference throws away. ``consistency=False`` leaves the projection
+    out (with ``μ = 0`` that is ``model(y)``).
+    """
+    from xr_s5sr.physics import backproject, project
 
     band = int(model.config.band or 0)
 
+    def damped(v: torch.Tensor, band: int, axes: tuple[int, int]) -> torch.Tensor:
+        return backproject(v, band, axes=axes, regularisation=regularisation)
+
     def f(y: torch.Tensor) -> torch.Tensor:
-        return channels_last(backproject, y, band) + model.detail(y)
+        x = channels_last(damped, y, band) + model.detail(y)
+        if not consistency:
+            return x
+        hr, lr = x.permute(0, 2, 3, 1), y.permute(0, 2, 3, 1)
+        return project(hr, lr, band, axes=(1, 2), regularisation=regularisation).permute(0, 3, 1, 2)
 
     return f
 
@@ -319,8 +370,13 @@ def batch_losses(
     config: FinetuneConfig,
     rng: np.random.Generator,
     generator: torch.Generator,
+    tiles: Sequence[LRTile],
 ) -> dict[str, torch.Tensor]:
     """The weighted-by-``1000/s`` losses of one batch of windows (those with weight > 0).
+
+    Each window runs through :func:`network` with the μ of its granule and SURE uses the
+    granule's noise sigma (or ``config.noise_sigma``); the losses are averaged over the
+    windows. One equivariance transform is drawn per batch.
 
     Parameters
     ----------
@@ -335,7 +391,9 @@ def batch_losses(
     rng : numpy.random.Generator
         Draws the equivariance transform.
     generator : torch.Generator
-        Draws the SURE probe.
+        Draws the SURE probes.
+    tiles : sequence of LRTile
+        The granule of each window (:func:`window_batch`).
 
     Returns
     -------
@@ -346,37 +404,53 @@ def batch_losses(
     from xr_s5sr.physics import upsample
 
     weights = config.weights()
-    scale = local_scale(y).detach()
-    w_lr = LOSS_UNITS / scale
-    w_hr = LOSS_UNITS / upsample(scale, axes=(2, 3), kind="linear")
-    f = network(model)
+    transform = (
+        Transform.random(rng, config.max_shift, config.flips)
+        if weights["equivariance"] > 0
+        else None
+    )
 
     def a(x: torch.Tensor) -> torch.Tensor:
         return channels_last(degrade, x, config.band)
 
-    x_hat = f(y)
-    losses: dict[str, torch.Tensor] = {}
-    if weights["consistency"] > 0 or weights["sure"] > 0:
-        degraded = a(x_hat)
-        if weights["consistency"] > 0:
-            losses["consistency"] = consistency_loss(degraded, y, mask, w_lr)
-        if weights["sure"] > 0:
-            losses["sure"] = sure_loss(
-                lambda v: a(f(v)),
-                y,
-                config.sigma(),
-                mask,
-                w_lr,
-                tau=config.probe_tau,
+    totals: dict[str, torch.Tensor] = {}
+    for b, tile in enumerate(tiles):
+        window, window_mask = y[b : b + 1], mask[b : b + 1]
+        scale = local_scale(window).detach()
+        w_lr = LOSS_UNITS / scale
+        f = network(model, tile.regularisation)
+        x_hat = f(window)
+        losses: dict[str, torch.Tensor] = {}
+        if weights["consistency"] > 0 or weights["sure"] > 0:
+            degraded = a(x_hat)
+            if weights["consistency"] > 0:
+                losses["consistency"] = consistency_loss(degraded, window, window_mask, w_lr)
+            if weights["sure"] > 0:
+                losses["sure"] = sure_loss(
+                    lambda v, f=f: a(f(v)),  # type: ignore[misc]
+                    window,
+                    config.sigma(tile.noise_sigma),
+                    window_mask,
+                    w_lr,
+                    tau=config.probe_tau,
+                    generator=generator,
+                    h_y=degraded,
+                )
+        if transform is not None:
+            w_hr = LOSS_UNITS / upsample(scale, axes=(2, 3), kind="linear")
+            losses["equivariance"] = equivariance_loss(
+                f,
+                a,
+                x_hat,
+                transform,
+                _upsample_mask(window_mask),
+                w_hr,
+                noise_sigma=config.sigma(tile.noise_sigma),
                 generator=generator,
-                h_y=degraded,
             )
-    if weights["equivariance"] > 0:
-        transform = Transform.random(rng, config.max_shift, config.flips)
-        losses["equivariance"] = equivariance_loss(
-            f, a, x_hat, transform, _upsample_mask(mask), w_hr
-        )
-    return losses
+        for name, value in losses.items():
+            totals[name] = totals[name] + value if name in totals else value
+    return {name: value / len(tiles) for name, value in totals.items()}
 
 
 # ------------------------------------------------------------------------------------ loop
@@ -452,7 +526,11 @@ def finetune(
     Returns
     -------
     S5DSCR
-        The fine-tuned module, eval mode, on CPU.
+        The fine-tuned module, eval mode, on CPU, with its detail gate off
+        (:attr:`~xr_s5sr.models.ModelConfig.detail_gate`). After the last step and with
+        ``select_best``, the weights of the checkpoint with the lowest validation SURE, or the
+        start weights (with a warning) when none beats them; after ``stop_after``, the
+        current weights.
     """
     import torch
     from tqdm.auto import tqdm
@@ -465,13 +543,15 @@ def finetune(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model, _, start_sha = start_model(config)
+    # The detail becomes the removal of these granules' own noise: no gate at inference.
+    model.config = replace(model.config, detail_gate=False)
     channels = {t.shape[-1] for t in lr_tiles}
     if channels != {model.channels}:
         raise S5SRArgumentError(
             f"The LR tiles have {sorted(channels)} spectral channels, the start weights expect "
             f"{model.channels}: use granules of band {config.band} with all channels."
         )
-    tiles = [prepare_tile(t, config.context) for t in lr_tiles]
+    tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
     index = window_index(tiles, config)
     torch.manual_seed(config.seed)
     model = model.to(device).eval()
@@ -480,6 +560,7 @@ def finetune(
     generator = torch.Generator().manual_seed(config.seed)
     history: list[dict[str, float]] = []
     step = 0
+    best: dict[str, Any] = {}
     ckpt = checkpoint_path(out)
     settings = {"config": config.to_dict(), "start_sha256": start_sha}
     if resume and ckpt.exists():
@@ -490,6 +571,8 @@ def finetune(
             rng.bit_generator.state = json.loads(state["numpy_rng"])
             generator.set_state(state["torch_rng"])
             history, step = list(state["history"]), int(state["step"])
+            best = {"step": int(state["best_step"]), "score": float(state["best_score"])}
+            best["model"] = state["best_model"]
         else:
             warnings.warn(
                 f"{ckpt} was written with other settings or start weights: starting afresh "
@@ -509,9 +592,22 @@ def finetune(
                     "numpy_rng": json.dumps(rng.bit_generator.state),
                     "torch_rng": generator.get_state(),
                     "history": history,
+                    "best_step": best["step"],
+                    "best_score": best["score"],
+                    "best_model": best["model"],
                 },
                 tmp,
             )
+
+    def validate(at: int) -> float:
+        score = validation_sure(model, tiles, config)
+        if not best or score < best["score"]:
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best.update(step=at, score=score, model=state)
+        return score
+
+    if not best:
+        validate(0)  # the start weights' score
 
     weights = config.weights()
     last = config.steps if stop_after is None else min(config.steps, stop_after)
@@ -529,8 +625,8 @@ def finetune(
         for group in optimiser.param_groups:
             group["lr"] = 0.5 * config.learning_rate * (1 + math.cos(math.pi * step / config.steps))
         picks = index[rng.integers(0, len(index), config.batch_size)]
-        y, mask = window_batch(tiles, picks, config, device)
-        losses = batch_losses(model, y, mask, config, rng, generator)
+        y, mask, picked = window_batch(tiles, picks, config, device)
+        losses = batch_losses(model, y, mask, config, rng, generator, picked)
         total = sum(weights[name] * value for name, value in losses.items())
         optimiser.zero_grad(set_to_none=True)
         total.backward()  # type: ignore[union-attr]
@@ -548,6 +644,7 @@ def finetune(
                 {k: v / counted for k, v in running.items() if k in losses or k == "total"}
             )
             entry["seconds"] = round(time.perf_counter() - started, 2)
+            entry["validation_sure"] = validate(step)
             history.append(entry)
             running = {name: 0.0 for name in running}
             counted = 0
@@ -555,7 +652,101 @@ def finetune(
     bar.close()
     if not ckpt.exists():
         save()
+    if config.select_best and step >= config.steps:
+        model.load_state_dict(best["model"])
+        if best["step"] == 0:
+            warnings.warn(
+                "No checkpoint scored better than the start weights on the validation SURE "
+                f"({best['score']:.4g}): returning the start weights. Try a smaller "
+                "learning_rate, more steps or more granules.",
+                UserWarning,
+                stacklevel=2,
+            )
     return model.cpu().eval()
+
+
+# ------------------------------------------------------------------------------------ check
+def sure_score(
+    model: S5DSCR,
+    lr_tiles: Sequence[np.ndarray],
+    config: FinetuneConfig,
+    *,
+    max_windows: int = 16,
+    device: str = "cpu",
+) -> float:
+    """HR-free score of ``model`` on LR granules: the mean SURE of its default output.
+
+    An unbiased estimate of ``mean ‖w·(A f(y) − A x)‖²`` ((per mille of the local radiance)²,
+    lower is better) over up to ``max_windows`` windows spread evenly over the granules, with
+    each granule's μ and noise sigma and fixed SURE probes (the same windows and probes for
+    every model, so scores compare). It measures the part of the error the data can see: a
+    network that removes real signal, e.g. spectra absent from the granules it was fine-tuned
+    on, scores worse; an error confined to the null space of ``A`` is invisible to it.
+
+    Parameters
+    ----------
+    model : S5DSCR
+        ``scaling="local"`` network.
+    lr_tiles : sequence of numpy.ndarray
+        LR radiance granules (scanline, ground_pixel, channel); NaN = missing.
+    config : FinetuneConfig
+        Band, windows (``lr_patch``, ``context``), ``noise_sigma``, ``probe_tau``.
+    max_windows : int, default 16
+        Windows scored.
+    device : str, default "cpu"
+        torch device.
+
+    Returns
+    -------
+    float
+    """
+    tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
+    score = validation_sure(model.to(device), tiles, config, max_windows=max_windows)
+    model.cpu()
+    return score
+
+
+def validation_sure(
+    model: S5DSCR, tiles: Sequence[LRTile], config: FinetuneConfig, max_windows: int = 16
+) -> float:
+    """:func:`sure_score` on prepared tiles, on the model's device (windows spread evenly,
+    probes from ``config.seed``)."""
+    import torch
+
+    device = str(next(model.parameters()).device)
+    index = window_index(tiles, config)
+    picks = index[np.unique(np.linspace(0, len(index) - 1, max_windows).round().astype(int))]
+    generator = torch.Generator().manual_seed(config.seed)
+    scoring = replace(config, consistency_weight=0.0, sure_weight=1.0, equivariance_weight=0.0)
+    was_training = model.training
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for pick in picks:
+            y, mask, picked = window_batch(tiles, pick[None], config, device)
+            losses = batch_losses(
+                model, y, mask, scoring, np.random.default_rng(0), generator, picked
+            )
+            scores.append(float(losses["sure"]))
+    model.train(was_training)
+    return float(np.mean(scores))
+
+
+def check_finetuned(
+    model: S5DSCR, config: FinetuneConfig, lr_tiles: Sequence[np.ndarray], device: str = "cpu"
+) -> dict[str, float]:
+    """:func:`sure_score` of the start weights and of ``model`` on ``lr_tiles``.
+
+    Returns
+    -------
+    dict
+        ``start``, ``finetuned`` (SURE, (per mille)²) and ``change_percent`` (negative: the
+        fine-tuned network is better on these granules).
+    """
+    start, _, _ = start_model(config)
+    before = sure_score(start, lr_tiles, config, device=device)
+    after = sure_score(model, lr_tiles, config, device=device)
+    return {"start": before, "finetuned": after, "change_percent": 100.0 * (after / before - 1)}
 
 
 # ------------------------------------------------------------------------------------ export
@@ -567,13 +758,15 @@ def export_finetuned(
     l1b_files: Sequence[str | Path] = (),
     history: Sequence[dict[str, float]] | None = None,
     data: dict[str, Any] | None = None,
+    checks: dict[str, dict[str, float]] | None = None,
 ) -> Path:
     """Write ``out_dir/<weights_filename(band, model)>`` and its JSON model card beside it.
 
     The weights load with ``super_resolve(weights=path)`` (:func:`xr_s5sr.weights.save_weights`).
     The card records ``"self_supervised": true``, the losses and their weights, the noise
     sigma, the L1B files used, the steps, the start weights (path and sha256), the history
-    (default: from the checkpoint in ``out_dir``) and the full settings.
+    (default: from the checkpoint in ``out_dir``), the full settings and ``checks``
+    (:func:`check_finetuned` results by granule set).
 
     Returns
     -------
@@ -609,11 +802,20 @@ def export_finetuned(
         "self_supervised": True,
         "losses": {name: {"weight": w} for name, w in config.weights().items() if w > 0},
         "loss_units": "(per mille of the local radiance level)^2",
-        "noise_sigma": config.sigma(),
+        "noise_sigma": (
+            "estimated per granule (xr_s5sr.adaptive.auto_settings)"
+            if config.noise_sigma is None
+            else config.noise_sigma
+        ),
         "noise_sigma_units": "mol m-2 nm-1 sr-1 s-1",
+        "composition": (
+            "P_mu(backproject_mu(y) + detail(y)) with each granule's automatic mu, the default "
+            "of super_resolve; detail gate off"
+        ),
         "l1b_files": [Path(f).name for f in l1b_files],
         "steps": config.steps,
         "start_weights": {"file": start_path.name, "sha256": start_sha},
+        "sure_checks": checks or {},
         "finetuning": {
             "recipe": config.to_dict(),
             "data": data or {},
@@ -670,12 +872,13 @@ _HELP = {
     "consistency_weight": "weight of the measurement-consistency loss",
     "sure_weight": "weight of the SURE loss",
     "equivariance_weight": "weight of the shift/flip equivariance loss",
-    "noise_sigma": "LR noise sigma, mol m-2 nm-1 sr-1 s-1 (default: the band's)",
+    "noise_sigma": "LR noise sigma for SURE, mol m-2 nm-1 sr-1 s-1 (default: per-granule estimate)",
     "max_shift": "largest shift of the equivariance transforms, HR pixels",
     "flips": "flips in the equivariance transforms",
     "probe_tau": "SURE finite-difference step relative to the RMS radiance",
     "seed": "seed of windows, transforms and probes",
-    "checkpoint_every": "steps between checkpoints",
+    "checkpoint_every": "steps between checkpoints (and validation scores)",
+    "select_best": "return the checkpoint (or start) with the lowest validation SURE",
 }
 
 
@@ -701,6 +904,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", default=None, help="torch device (default: cuda when available, else cpu)"
     )
     parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
+    parser.add_argument(
+        "--check",
+        nargs="+",
+        default=None,
+        help="other L1B files or globs to score the result on (SURE, no HR; not trained on)",
+    )
     defaults = FinetuneConfig(band=0)
     for f in fields(FinetuneConfig):
         if f.name in ("band", "start_weights"):
@@ -738,7 +947,30 @@ def run_from_args(args: argparse.Namespace) -> int:
         "tiles": len(tiles),
         "tile_shapes": [list(shape) for shape in sorted({t.shape for t in tiles})],
     }
-    card = export_finetuned(model, config, args.out, l1b_files=files, data=data)
+    sets = {"finetuning_granules": tiles}
+    if args.check:
+        sets["check_granules"] = l1b_tiles(
+            expand_paths(args.check), config.band, args.tile_scanlines
+        )
+    checks = {
+        name: check_finetuned(model, config, group, args.device or "cpu")
+        for name, group in sets.items()
+    }
+    card = export_finetuned(model, config, args.out, l1b_files=files, data=data, checks=checks)
+    for name, check in checks.items():
+        if not quiet:
+            print(
+                f"{name}: SURE start {check['start']:.4g}, fine-tuned {check['finetuned']:.4g} "
+                f"({check['change_percent']:+.2f} %, (per mille)^2; lower is better)"
+            )
+        if check["finetuned"] >= check["start"]:
+            warnings.warn(
+                f"The fine-tuned weights score no better than the start weights on the {name} "
+                "(SURE): keep the start weights for such data, or fine-tune longer or on more "
+                "granules.",
+                UserWarning,
+                stacklevel=2,
+            )
     if not quiet:
         print(f"wrote {card.with_suffix('.safetensors')} and {card}")
     return 0
@@ -762,6 +994,7 @@ __all__ = [
     "LRTile",
     "add_arguments",
     "batch_losses",
+    "check_finetuned",
     "checkpoint_history",
     "checkpoint_path",
     "expand_paths",
@@ -773,6 +1006,8 @@ __all__ = [
     "prepare_tile",
     "run_from_args",
     "start_model",
+    "sure_score",
+    "validation_sure",
     "window_batch",
     "window_index",
 ]

@@ -84,6 +84,9 @@ class ModelSpec:
         Tikhonov weight μ of the projection and of the physics inverse's damping
         (dimensionless; 0: exact data consistency); ``"auto"``: chosen per granule from the
         data (:mod:`xr_s5sr.adaptive`).
+    detail_gate : bool
+        The network's :attr:`~xr_s5sr.models.ModelConfig.detail_gate` (False for
+        self-supervised fine-tuned networks).
     """
 
     name: str
@@ -103,6 +106,7 @@ class ModelSpec:
     consistency: bool = False
     iterations: int = 8
     regularisation: float | str = 0.0
+    detail_gate: bool = True
 
     @property
     def is_network(self) -> bool:
@@ -121,9 +125,9 @@ class ModelSpec:
 
     @property
     def gates_detail(self) -> bool:
-        """True for networks adding detail to the physics inverse: the detail is weighed by
-        the data's local detail (:func:`xr_s5sr.adaptive.detail_gate`)."""
-        return self.scaling == "local" and self.is_network
+        """True for networks adding detail to the physics inverse that keep the detail gate:
+        the detail is weighed by the data's local detail (:func:`xr_s5sr.adaptive.detail_gate`)."""
+        return self.scaling == "local" and self.is_network and self.detail_gate
 
     @property
     def reads_statistics(self) -> bool:
@@ -383,6 +387,7 @@ def _network_spec(
         scaling=config.scaling,
         consistency=use_projection,
         iterations=iterations,
+        detail_gate=config.detail_gate,
         **source,
     )
 
