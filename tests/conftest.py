@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dask
 import netCDF4
@@ -17,6 +18,9 @@ import torch
 import xarray as xr
 from hypothesis import strategies as st
 from torch import nn
+
+if TYPE_CHECKING:
+    from xr_s5sr.objective import FinetuneConfig
 
 from xr_s5sr.l1b import FILL_VALUE, RADIANCE_UNITS
 from xr_s5sr.models import S5DSCR
@@ -288,3 +292,76 @@ def write_raw_l1b(
 
 
 # ---------------------------------------------------------------------------------- round trips
+
+
+# ------------------------------------------------------------------ self-supervised fine-tuning
+SSL_BAND = 3
+SSL_CHANNELS = 8
+
+
+def ssl_degrade(x: torch.Tensor) -> torch.Tensor:
+    """``A`` of :data:`SSL_BAND` on (B, C, H, W) tensors."""
+    from xr_s5sr.physics import degrade
+
+    return degrade(x, SSL_BAND, axes=(2, 3))
+
+
+def ssl_model(seed: int = 0, scale: float = 0.05) -> S5DSCR:
+    """S5-DSCR-S-like net on 8 channels with a random (non-zero) residual."""
+    torch.manual_seed(seed)
+    model = S5DSCR(SSL_CHANNELS, 1, 3, 1, residual="signed", scaling="local", band=SSL_BAND)
+    model.set_output_scale(scale)
+    return model.eval()
+
+
+def ssl_scene(shape: tuple[int, int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(HR x, LR A x) float64 (1, C, ·, ·) of a held-out-family scene."""
+    from xr_s5sr.families import family_scene
+
+    hr = family_scene("edges", SSL_BAND, shape, seed, n_channel=SSL_CHANNELS, brightness=1.0)
+    x = torch.from_numpy(hr.astype(np.float64)).permute(2, 0, 1)[None]
+    return x, ssl_degrade(x)
+
+
+def ssl_config(start: Path, **overrides: object) -> FinetuneConfig:
+    """A fine-tuning config small enough for a test (4 steps of 2 tiny windows)."""
+    from xr_s5sr.objective import FinetuneConfig
+
+    settings: dict[str, object] = dict(
+        band=SSL_BAND,
+        steps=4,
+        batch_size=2,
+        lr_patch=4,
+        context=6,
+        learning_rate=1e-3,
+        consistency_weight=0.5,
+        checkpoint_every=1,
+        start_weights=str(start),
+    )
+    settings.update(overrides)
+    return FinetuneConfig(**settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def single_torch_thread() -> Iterator[None]:
+    """Tiny tensors gain nothing from threads, and spinning threads stall on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def ssl_start_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights file of :func:`ssl_model` (the start of the fine-tuning tests)."""
+    from xr_s5sr.weights import save_weights
+
+    path = tmp_path_factory.mktemp("start") / "s5dscr_s_band3.safetensors"
+    save_weights(ssl_model(), path, band=SSL_BAND, model_name="s5dscr_s")
+    return path
+
+
+@pytest.fixture(scope="module")
+def ssl_tile() -> np.ndarray:
+    """A small LR granule (32 × 24 × 8) of :data:`SSL_BAND`."""
+    return make_granule(SSL_BAND, 32, 24, n_channel=SSL_CHANNELS)["radiance"].values

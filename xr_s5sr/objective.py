@@ -1,0 +1,524 @@
+"""The self-supervised objective on LR windows (SPEC §6): what one fine-tuning step computes.
+
+Boundary: numpy LR granules (scanline, ground_pixel, spectral_channel) in radiance units in;
+torch tensors (batch, channel, scanline, ground_pixel) and scalar losses out. Granules become
+:class:`LRTile` (missing values filled and masked, the granule's automatic μ and noise sigma),
+windows are sampled from them, and :func:`batch_losses` evaluates the losses of
+:mod:`xr_s5sr.losses` on :func:`network`, the composition ``super_resolve`` computes.
+:func:`validation_sure` and :func:`sure_score` score a network without HR. The loop, the
+checkpoints and the export are in :mod:`xr_s5sr.selfsup`; torch is imported lazily.
+
+What is trained: ``f(y) = P_μ(backproject_μ(y) + detail(y), y)``, exactly the default output of
+``super_resolve`` with the network's detail gate off (:func:`network`; the fine-tuned network
+keeps it off, :attr:`~xr_s5sr.models.ModelConfig.detail_gate`), with each granule's automatic μ
+and noise sigma (:func:`xr_s5sr.adaptive.auto_settings`, computed once per granule). Training
+the unprojected output instead would shape a part that the projection throws away.
+
+Losses (``y`` the LR window, ``A`` the degradation, ``σ`` the granule's noise sigma), from
+:mod:`xr_s5sr.losses`:
+
+* measurement consistency :func:`~xr_s5sr.losses.consistency_loss`:
+  ``mean ‖A f(y) − y‖²``;
+* SURE :func:`~xr_s5sr.losses.sure_loss`: ``‖A f(y) − y‖² − σ² + 2σ² div(A f)(y)`` per
+  element, with a one-probe Monte-Carlo divergence; an unbiased estimate of
+  ``‖A f(y) − A x‖²`` for ``y = A x + N(0, σ²)``: the error the data can see;
+* robust equivariance :func:`~xr_s5sr.losses.equivariance_loss` (equivariant imaging, Chen
+  et al. 2021 and 2022; Scanvic et al., arXiv 2312.11232): ``‖T x̂ − f(A T x̂ + n')‖²`` with
+  ``x̂ = f(y)`` detached, ``n'`` fresh noise of sigma ``σ`` and ``T`` a random shift by up to
+  ``max_shift`` HR pixels and/or flip (:class:`~xr_s5sr.losses.Transform`): the only term
+  that reaches the null space of ``A``, where SURE is blind.
+
+All three are weighted by ``1000 / s`` (``s`` the local radiance level,
+:func:`xr_s5sr.models.local_scale`, held fixed): relative errors in per mille, so dim and
+bright scenes count alike (the loss values are in per mille squared).
+
+Context: the network runs on windows. The detail reaches a few LR pixels, but the physics
+inverse formally reaches ~58 (``backprojection_reach``). Its influence decays
+geometrically: measured on held-out scenes, back-projecting a crop instead of the whole
+granule changes the result by 1e-3 (band 3; 6e-3 band 7) of the radiance maximum 4 LR
+pixels from the crop edge, 7e-5 (3e-4) at 6 and 3e-6 (5e-6) at 8. So ``f`` runs on LR windows of
+``lr_patch + 2·context`` pixels (``context`` 8 by default) and every loss is taken on the
+central ``lr_patch × lr_patch`` pixels only, where ``f`` equals the whole-granule ``f`` to
+well below the noise. Windows never cross a granule edge, so the zero padding of ``A`` at
+image edges never enters a loss.
+
+Missing values: non-finite LR values are replaced (per channel mean of the granule) before
+``f`` runs, and every loss skips the pixels within ``context`` LR pixels of them (all
+channels, since the network mixes channels); channels missing in a whole granule are filled
+with 0 and skipped everywhere. A missing value is never a target and never a pseudo-target.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xr_s5sr.bands import SCALE, get_band
+from xr_s5sr.errors import S5SRArgumentError
+from xr_s5sr.losses import Transform, consistency_loss, equivariance_loss, sure_loss
+from xr_s5sr.physics import degrade
+
+if TYPE_CHECKING:
+    import torch
+
+    from xr_s5sr.models import S5DSCR
+
+#: Per-mille units of the relative errors in every loss (weights ``1000 / s``).
+LOSS_UNITS = 1e3
+#: Loss names, in the order of :class:`FinetuneConfig`'s weights.
+LOSSES = ("consistency", "sure", "equivariance")
+
+
+@dataclass
+class FinetuneConfig:
+    """Settings of one self-supervised fine-tuning run.
+
+    Attributes
+    ----------
+    band : int
+        S5P band 2–8.
+    model : {"s5dscr", "s5dscr_s"}
+        Preset of the start (and exported) weights.
+    steps : int
+        Optimiser steps.
+    batch_size : int
+        LR windows per step.
+    lr_patch : int
+        Central LR pixels (per side) of a window on which the losses are taken.
+    context : int
+        LR pixels added on each side of the central patch for ``f`` to see (see module
+        docstring); also the distance, in LR pixels, kept from missing values.
+    learning_rate : float
+        Adam step size, decayed to 0 by a cosine over ``steps``.
+    consistency_weight, sure_weight, equivariance_weight : float
+        Weights of :func:`consistency_loss`, :func:`sure_loss` and :func:`equivariance_loss`
+        (0 switches a term off). SURE already contains the consistency term, corrected for
+        the noise; use one of the two.
+    noise_sigma : float or None
+        Gaussian noise sigma of the LR radiance, mol m-2 nm-1 sr-1 s-1, for SURE (None:
+        estimated from each granule, :func:`xr_s5sr.adaptive.auto_settings`; 0: SURE equals
+        the consistency loss).
+    max_shift : int
+        Largest shift of the equivariance transforms, HR pixels (1–3 are sub-LR-pixel shifts).
+    flips : bool
+        Also draw flips along scanline and ground_pixel in the equivariance transforms.
+    probe_tau : float
+        Monte-Carlo divergence step of SURE, relative to the RMS radiance of the window.
+    seed : int
+        Seed of window order, transforms and SURE probes.
+    checkpoint_every : int
+        Steps between checkpoints (and history entries and validation scores).
+    select_best : bool
+        Return the weights of the checkpoint (or the start) with the lowest validation SURE
+        (:func:`validation_sure` on windows of the granules, no HR); False returns the
+        weights of the last step.
+    start_weights : str or None
+        Weights file to start from (None: the shipped weights of ``band`` and ``model``).
+    """
+
+    band: int
+    model: str = "s5dscr_s"
+    steps: int = 300
+    batch_size: int = 1
+    lr_patch: int = 16
+    context: int = 8
+    learning_rate: float = 1e-3
+    consistency_weight: float = 0.0
+    sure_weight: float = 1.0
+    equivariance_weight: float = 1.0
+    noise_sigma: float | None = None
+    max_shift: int = 3
+    flips: bool = True
+    probe_tau: float = 1e-3
+    seed: int = 0
+    checkpoint_every: int = 50
+    select_best: bool = True
+    start_weights: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready)."""
+        return asdict(self)
+
+    @property
+    def window(self) -> int:
+        """LR pixels per side of the window ``f`` runs on."""
+        return self.lr_patch + 2 * self.context
+
+    def sigma(self, estimate: float) -> float:
+        """SURE's noise sigma in radiance units: ``noise_sigma``, or when it is None the
+        granule's ``estimate``."""
+        return float(estimate if self.noise_sigma is None else self.noise_sigma)
+
+    def weights(self) -> dict[str, float]:
+        """Loss weights by name (:data:`LOSSES`)."""
+        return {
+            "consistency": self.consistency_weight,
+            "sure": self.sure_weight,
+            "equivariance": self.equivariance_weight,
+        }
+
+    def validate(self) -> None:
+        """Raise :class:`~xr_s5sr.errors.S5SRArgumentError` for settings that cannot run."""
+        get_band(self.band, require_super_resolution=True)
+        if self.model not in ("s5dscr", "s5dscr_s"):
+            raise S5SRArgumentError(f"model must be 's5dscr' or 's5dscr_s', got {self.model!r}.")
+        positive = {
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "lr_patch": self.lr_patch,
+            "checkpoint_every": self.checkpoint_every,
+        }
+        for name, value in positive.items():
+            if int(value) < 1:
+                raise S5SRArgumentError(f"{name} must be a positive integer, got {value}.")
+        if self.context < 0 or self.max_shift < 0:
+            raise S5SRArgumentError(
+                f"context and max_shift must be >= 0, got {self.context} and {self.max_shift}."
+            )
+        weights = self.weights()
+        if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
+            raise S5SRArgumentError(
+                f"Loss weights must be >= 0 with at least one > 0, got {weights}."
+            )
+        if self.equivariance_weight > 0 and self.max_shift == 0 and not self.flips:
+            raise S5SRArgumentError(
+                "The equivariance loss needs transforms: set max_shift >= 1 or flips=True, "
+                "or equivariance_weight=0."
+            )
+        if (self.noise_sigma or 0.0) < 0 or self.learning_rate <= 0 or self.probe_tau <= 0:
+            raise S5SRArgumentError(
+                "noise_sigma must be >= 0 and learning_rate, probe_tau > 0; got "
+                f"{self.noise_sigma}, {self.learning_rate}, {self.probe_tau}."
+            )
+
+
+# ------------------------------------------------------------------------------------ data
+@dataclass
+class LRTile:
+    """One LR granule ready for window sampling."""
+
+    data: np.ndarray  # (h, w, C) float32, missing values filled
+    usable: np.ndarray  # (h, w) bool: pixels a loss may use
+    channels: np.ndarray  # (C,) bool: channels a loss may use
+    regularisation: float  # the granule's automatic μ (what inference will use)
+    noise_sigma: float  # the granule's estimated noise sigma, radiance units
+
+
+def prepare_tile(lr: np.ndarray, context: int, band: int) -> LRTile:
+    """Fill missing values of an LR tile, mark where the losses may look and read the
+    granule's inference settings.
+
+    Parameters
+    ----------
+    lr : numpy.ndarray
+        (scanline, ground_pixel, channel) LR radiance, radiance units; NaN/inf = missing.
+    context : int
+        LR pixels kept from a missing value (Chebyshev distance).
+    band : int
+        S5P band (selects ``A`` for the automatic settings).
+
+    Returns
+    -------
+    LRTile
+        Filled float32 data (per channel mean of the finite values; 0 for channels missing
+        everywhere), the usable pixel map, the usable channels, and the automatic μ and
+        noise sigma of the filled granule (:func:`xr_s5sr.adaptive.auto_settings`, as
+        ``super_resolve`` computes them for this granule).
+    """
+    from scipy import ndimage
+
+    from xr_s5sr.adaptive import auto_settings
+
+    if lr.ndim != 3:
+        raise S5SRArgumentError(
+            f"LR tiles must be (scanline, ground_pixel, channel) arrays, got shape {lr.shape}."
+        )
+    data = np.asarray(lr, dtype=np.float32)
+    finite = np.isfinite(data)
+    channels = finite.any(axis=(0, 1))
+    counts = finite.sum(axis=(0, 1))
+    sums = np.where(finite, data, 0).sum(axis=(0, 1), dtype=np.float64)
+    fill = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0).astype(np.float32)
+    filled = data if finite.all() else np.where(finite, data, fill)  # no copy when complete
+    bad = ~finite[..., channels].all(axis=-1) if channels.any() else np.ones(data.shape[:2], bool)
+    if context > 0 and bad.any():
+        bad = ndimage.binary_dilation(bad, np.ones((2 * context + 1,) * 2, bool))
+    regularisation, noise_variance = auto_settings(filled, band)
+    return LRTile(
+        np.ascontiguousarray(filled),
+        np.asarray(~bad),
+        np.asarray(channels),
+        regularisation,
+        math.sqrt(noise_variance),
+    )
+
+
+def window_index(tiles: Sequence[LRTile], config: FinetuneConfig) -> np.ndarray:
+    """(tile, row, col) of every window (stride ``lr_patch // 2``) with a usable centre pixel."""
+    size, patch, context = config.window, config.lr_patch, config.context
+    stride = max(1, patch // 2)
+    index: list[tuple[int, int, int]] = []
+    for k, tile in enumerate(tiles):
+        h, w = tile.usable.shape
+        for r in range(0, h - size + 1, stride):
+            for c in range(0, w - size + 1, stride):
+                centre = tile.usable[
+                    r + context : r + context + patch, c + context : c + context + patch
+                ]
+                if centre.any() and tile.channels.any():
+                    index.append((k, r, c))
+    if not index:
+        shapes = sorted({t.usable.shape for t in tiles})
+        raise S5SRArgumentError(
+            f"No {size}x{size} LR window (lr_patch {patch} + 2 x context {context}) with usable "
+            f"pixels fits in the LR tiles (shapes {shapes}): use larger or more complete "
+            "granules, or a smaller lr_patch/context."
+        )
+    return np.asarray(index, dtype=np.int64)
+
+
+def window_batch(
+    tiles: Sequence[LRTile], picks: np.ndarray, config: FinetuneConfig, device: str
+) -> tuple[torch.Tensor, torch.Tensor, list[LRTile]]:
+    """LR windows (B, C, W, W), their bool loss masks (B, C, W, W) on ``device`` and the
+    tile of each window (its μ and noise sigma).
+
+    ``picks`` are rows of :func:`window_index`; the mask is True on the usable central
+    ``lr_patch × lr_patch`` pixels of each window and usable channels of its tile.
+    """
+    import torch
+
+    size, patch, context = config.window, config.lr_patch, config.context
+    data, masks = [], []
+    for k, r, c in picks:
+        tile = tiles[k]
+        data.append(tile.data[r : r + size, c : c + size])
+        usable = np.zeros((size, size), bool)
+        inner = slice(context, context + patch)
+        usable[inner, inner] = tile.usable[r : r + size, c : c + size][inner, inner]
+        masks.append(usable[..., None] & tile.channels)
+    to_tensor = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+    return to_tensor(data).to(device), to_tensor(masks).to(device), [tiles[k] for k, _, _ in picks]
+
+
+def _upsample_mask(mask: torch.Tensor) -> torch.Tensor:
+    """LR bool mask → the 4 × 4 HR pixels of each LR pixel."""
+    return mask.repeat_interleave(SCALE, dim=-2).repeat_interleave(SCALE, dim=-1)
+
+
+def channels_last(
+    operator: Callable[..., torch.Tensor], x: torch.Tensor, band: int
+) -> torch.Tensor:
+    """A physics operator on (B, C, H, W) run channels-last: same values, ~10× faster on CPU.
+
+    The operators of :mod:`xr_s5sr.physics` filter one axis at a time with matrix products;
+    with the channels last each product runs over long contiguous rows.
+    """
+    return operator(x.permute(0, 2, 3, 1), band, axes=(1, 2)).permute(0, 3, 1, 2)
+
+
+def network(
+    model: S5DSCR, regularisation: float = 0.0, consistency: bool = True
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What ``super_resolve`` computes with ``model`` (without the detail gate), as a torch
+    function of LR windows (B, C, h, w).
+
+    ``f(y) = P_μ(backproject_μ(y) + detail(y), y)``: the physics inverse damped by
+    ``μ = regularisation``, the network's detail and the Tikhonov consistency projection
+    (:func:`xr_s5sr.physics.project`). The losses train this composition because the
+    projection replaces what the data determine: a loss on the unprojected output would
+    train a part that inference throws away. ``consistency=False`` leaves the projection
+    out (with ``μ = 0`` that is ``model(y)``).
+    """
+    from xr_s5sr.physics import backproject, project
+
+    band = int(model.config.band or 0)
+
+    def damped(v: torch.Tensor, band: int, axes: tuple[int, int]) -> torch.Tensor:
+        return backproject(v, band, axes=axes, regularisation=regularisation)
+
+    def f(y: torch.Tensor) -> torch.Tensor:
+        x = channels_last(damped, y, band) + model.detail(y)
+        if not consistency:
+            return x
+        hr, lr = x.permute(0, 2, 3, 1), y.permute(0, 2, 3, 1)
+        return project(hr, lr, band, axes=(1, 2), regularisation=regularisation).permute(0, 3, 1, 2)
+
+    return f
+
+
+def batch_losses(
+    model: S5DSCR,
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    config: FinetuneConfig,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+    tiles: Sequence[LRTile],
+) -> dict[str, torch.Tensor]:
+    """The weighted-by-``1000/s`` losses of one batch of windows (those with weight > 0).
+
+    Each window runs through :func:`network` with the μ of its granule and SURE uses the
+    granule's noise sigma (or ``config.noise_sigma``); the losses are averaged over the
+    windows. One equivariance transform is drawn per batch.
+
+    Parameters
+    ----------
+    model : S5DSCR
+        ``scaling="local"`` network.
+    y : torch.Tensor
+        LR windows (B, C, W, W), finite, radiance units.
+    mask : torch.Tensor
+        bool (B, C, W, W): elements the losses use (the usable centre of each window).
+    config : FinetuneConfig
+        Loss weights, noise sigma, transforms.
+    rng : numpy.random.Generator
+        Draws the equivariance transform.
+    generator : torch.Generator
+        Draws the SURE probes.
+    tiles : sequence of LRTile
+        The granule of each window (:func:`window_batch`).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Scalar losses by name, (per mille of the local radiance)².
+    """
+    from xr_s5sr.models import local_scale
+    from xr_s5sr.physics import upsample
+
+    weights = config.weights()
+    transform = (
+        Transform.random(rng, config.max_shift, config.flips)
+        if weights["equivariance"] > 0
+        else None
+    )
+
+    def a(x: torch.Tensor) -> torch.Tensor:
+        return channels_last(degrade, x, config.band)
+
+    totals: dict[str, torch.Tensor] = {}
+    for b, tile in enumerate(tiles):
+        window, window_mask = y[b : b + 1], mask[b : b + 1]
+        scale = local_scale(window).detach()
+        w_lr = LOSS_UNITS / scale
+        f = network(model, tile.regularisation)
+        x_hat = f(window)
+        losses: dict[str, torch.Tensor] = {}
+        if weights["consistency"] > 0 or weights["sure"] > 0:
+            degraded = a(x_hat)
+            if weights["consistency"] > 0:
+                losses["consistency"] = consistency_loss(degraded, window, window_mask, w_lr)
+            if weights["sure"] > 0:
+                losses["sure"] = sure_loss(
+                    lambda v, f=f: a(f(v)),  # type: ignore[misc]
+                    window,
+                    config.sigma(tile.noise_sigma),
+                    window_mask,
+                    w_lr,
+                    tau=config.probe_tau,
+                    generator=generator,
+                    h_y=degraded,
+                )
+        if transform is not None:
+            w_hr = LOSS_UNITS / upsample(scale, axes=(2, 3), kind="linear")
+            losses["equivariance"] = equivariance_loss(
+                f,
+                a,
+                x_hat,
+                transform,
+                _upsample_mask(window_mask),
+                w_hr,
+                noise_sigma=config.sigma(tile.noise_sigma),
+                generator=generator,
+            )
+        for name, value in losses.items():
+            totals[name] = totals[name] + value if name in totals else value
+    return {name: value / len(tiles) for name, value in totals.items()}
+
+
+# ------------------------------------------------------------------------------------ scores
+def sure_score(
+    model: S5DSCR,
+    lr_tiles: Sequence[np.ndarray],
+    config: FinetuneConfig,
+    *,
+    max_windows: int = 16,
+    device: str = "cpu",
+) -> float:
+    """HR-free score of ``model`` on LR granules: the mean SURE of its default output.
+
+    An unbiased estimate of ``mean ‖w·(A f(y) − A x)‖²`` ((per mille of the local radiance)²,
+    lower is better) over up to ``max_windows`` windows spread evenly over the granules, with
+    each granule's μ and noise sigma and fixed SURE probes (the same windows and probes for
+    every model, so scores compare). It measures the part of the error the data can see: a
+    network that removes real signal, e.g. spectra absent from the granules it was fine-tuned
+    on, scores worse; an error confined to the null space of ``A`` is invisible to it.
+
+    Parameters
+    ----------
+    model : S5DSCR
+        ``scaling="local"`` network.
+    lr_tiles : sequence of numpy.ndarray
+        LR radiance granules (scanline, ground_pixel, channel); NaN = missing.
+    config : FinetuneConfig
+        Band, windows (``lr_patch``, ``context``), ``noise_sigma``, ``probe_tau``.
+    max_windows : int, default 16
+        Windows scored.
+    device : str, default "cpu"
+        torch device.
+
+    Returns
+    -------
+    float
+    """
+    tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
+    score = validation_sure(model.to(device), tiles, config, max_windows=max_windows)
+    model.cpu()
+    return score
+
+
+def validation_sure(
+    model: S5DSCR, tiles: Sequence[LRTile], config: FinetuneConfig, max_windows: int = 16
+) -> float:
+    """:func:`sure_score` on prepared tiles, on the model's device (windows spread evenly,
+    probes from ``config.seed``)."""
+    import torch
+
+    device = str(next(model.parameters()).device)
+    index = window_index(tiles, config)
+    picks = index[np.unique(np.linspace(0, len(index) - 1, max_windows).round().astype(int))]
+    generator = torch.Generator().manual_seed(config.seed)
+    scoring = replace(config, consistency_weight=0.0, sure_weight=1.0, equivariance_weight=0.0)
+    was_training = model.training
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for pick in picks:
+            y, mask, picked = window_batch(tiles, pick[None], config, device)
+            losses = batch_losses(
+                model, y, mask, scoring, np.random.default_rng(0), generator, picked
+            )
+            scores.append(float(losses["sure"]))
+    model.train(was_training)
+    return float(np.mean(scores))
+
+
+__all__ = [
+    "LOSSES",
+    "LOSS_UNITS",
+    "FinetuneConfig",
+    "LRTile",
+    "batch_losses",
+    "channels_last",
+    "network",
+    "prepare_tile",
+    "sure_score",
+    "validation_sure",
+    "window_batch",
+    "window_index",
+]
