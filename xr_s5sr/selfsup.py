@@ -467,11 +467,14 @@ def run_from_args(args: argparse.Namespace) -> int:
         **{name: getattr(args, name) for name in names}, start_weights=args.weights
     )
     config.validate()
+    from xr_s5sr.spec import resolve_device
+
     quiet = bool(getattr(args, "quiet", False))
+    device = resolve_device(args.device)
     files = expand_paths(args.l1b)
     tiles = l1b_tiles(files, config.band, args.tile_scanlines)
     model = finetune(
-        config, tiles, args.out, resume=not args.no_resume, progress=not quiet, device=args.device
+        config, tiles, args.out, resume=not args.no_resume, progress=not quiet, device=device
     )
     data = {
         "source": "L1B files (LR radiance only, no HR)",
@@ -484,10 +487,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         sets["check_granules"] = l1b_tiles(
             expand_paths(args.check), config.band, args.tile_scanlines
         )
-    checks = {
-        name: check_finetuned(model, config, group, args.device or "cpu")
-        for name, group in sets.items()
-    }
+    checks = {name: check_finetuned(model, config, group, device) for name, group in sets.items()}
     card = export_finetuned(model, config, args.out, l1b_files=files, data=data, checks=checks)
     for name, check in checks.items():
         if not quiet:
