@@ -311,7 +311,9 @@ def _gram_solve(
     scanline = gram_inverse_operator(band, 0, regularisation)
     misfit = scanline.apply(misfit, axes[0], misfit.shape[axes[0]])
     n = misfit.shape[axes[1]]
-    inverse = torch.tensor(gram_matrix_inverse(band, 1, n, regularisation), dtype=misfit.dtype)
+    inverse = torch.tensor(
+        gram_matrix_inverse(band, 1, n, regularisation), dtype=misfit.dtype, device=misfit.device
+    )
     moved = misfit.movedim(axes[1], -2)
     return torch.matmul(inverse, moved).movedim(-2, axes[1])
 
