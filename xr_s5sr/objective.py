@@ -5,7 +5,7 @@ torch tensors (batch, channel, scanline, ground_pixel) and scalar losses out. Gr
 :class:`LRTile` (missing values filled and masked, the granule's automatic μ and noise sigma),
 windows are sampled from them, and :func:`batch_losses` evaluates the losses of
 :mod:`xr_s5sr.losses` on :func:`network`, the composition ``super_resolve`` computes.
-:func:`validation_sure` and :func:`sure_score` score a network without HR. The loop, the
+:func:`validation_sure` scores a network without HR. The loop, the
 checkpoints and the export are in :mod:`xr_s5sr.selfsup`; torch is imported lazily.
 
 What is trained: ``f(y) = P_μ(backproject_μ(y) + detail(y), y)``, exactly the default output of
@@ -442,51 +442,19 @@ def batch_losses(
 
 
 # ------------------------------------------------------------------------------------ scores
-def sure_score(
-    model: S5DSCR,
-    lr_tiles: Sequence[np.ndarray],
-    config: FinetuneConfig,
-    *,
-    max_windows: int = 16,
-    device: str = "cpu",
-) -> float:
-    """HR-free score of ``model`` on LR granules: the mean SURE of its default output.
-
-    An unbiased estimate of ``mean ‖w·(A f(y) − A x)‖²`` ((per mille of the local radiance)²,
-    lower is better) over up to ``max_windows`` windows spread evenly over the granules, with
-    each granule's μ and noise sigma and fixed SURE probes (the same windows and probes for
-    every model, so scores compare). It measures the part of the error the data can see: a
-    network that removes real signal, e.g. spectra absent from the granules it was fine-tuned
-    on, scores worse; an error confined to the null space of ``A`` is invisible to it.
-
-    Parameters
-    ----------
-    model : S5DSCR
-        ``scaling="local"`` network.
-    lr_tiles : sequence of numpy.ndarray
-        LR radiance granules (scanline, ground_pixel, channel); NaN = missing.
-    config : FinetuneConfig
-        Band, windows (``lr_patch``, ``context``), ``noise_sigma``, ``probe_tau``.
-    max_windows : int, default 16
-        Windows scored.
-    device : str, default "cpu"
-        torch device.
-
-    Returns
-    -------
-    float
-    """
-    tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
-    score = validation_sure(model.to(device), tiles, config, max_windows=max_windows)
-    model.cpu()
-    return score
-
-
 def validation_sure(
     model: S5DSCR, tiles: Sequence[LRTile], config: FinetuneConfig, max_windows: int = 16
 ) -> float:
-    """:func:`sure_score` on prepared tiles, on the model's device (windows spread evenly,
-    probes from ``config.seed``)."""
+    """HR-free score of ``model`` on prepared granules: the mean SURE of its default output.
+
+    An unbiased estimate of ``mean ‖w·(A f(y) − A x)‖²`` ((per mille of the local radiance)²,
+    lower is better) over up to ``max_windows`` windows spread evenly over the granules, with
+    each granule's μ and noise sigma and fixed SURE probes from ``config.seed`` (the same
+    windows and probes for every model, so scores compare), on the model's device. It
+    measures the part of the error the data can see: a network that removes real signal, e.g.
+    spectra absent from the granules it was fine-tuned on, scores worse; an error confined to
+    the null space of ``A`` is invisible to it.
+    """
     import torch
 
     device = str(next(model.parameters()).device)
@@ -517,7 +485,6 @@ __all__ = [
     "channels_last",
     "network",
     "prepare_tile",
-    "sure_score",
     "validation_sure",
     "window_batch",
     "window_index",

@@ -38,7 +38,6 @@ from xr_s5sr.objective import (
     FinetuneConfig,
     batch_losses,
     prepare_tile,
-    sure_score,
     validation_sure,
     window_batch,
     window_index,
@@ -267,7 +266,8 @@ def finetune(
 def check_finetuned(
     model: S5DSCR, config: FinetuneConfig, lr_tiles: Sequence[np.ndarray], device: str = "cpu"
 ) -> dict[str, float]:
-    """:func:`~xr_s5sr.objective.sure_score` of the start weights and of ``model`` on ``lr_tiles``.
+    """:func:`~xr_s5sr.objective.validation_sure` of the start weights and of ``model`` on
+    ``lr_tiles`` (LR radiance granules, NaN = missing), prepared once for both.
 
     Returns
     -------
@@ -275,9 +275,11 @@ def check_finetuned(
         ``start``, ``finetuned`` (SURE, (per mille)²) and ``change_percent`` (negative: the
         fine-tuned network is better on these granules).
     """
+    tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
     start, _, _ = start_model(config)
-    before = sure_score(start, lr_tiles, config, device=device)
-    after = sure_score(model, lr_tiles, config, device=device)
+    before = validation_sure(start.to(device), tiles, config)
+    after = validation_sure(model.to(device), tiles, config)
+    model.cpu()
     return {"start": before, "finetuned": after, "change_percent": 100.0 * (after / before - 1)}
 
 
