@@ -328,7 +328,7 @@ class S5SRAccessor(Generic[T]):
             Metrics (PSNR, SSIM, sCC, SAM, ERGAS, RMSE) on a ``model`` dimension listing this
             estimate and the baseline; see :mod:`xr_s5sr.metrics` for the definitions.
         """
-        from xr_s5sr.metrics import evaluate_dataset
+        from xr_s5sr.evaluate import evaluate_dataset
 
         return evaluate_dataset(
             self._obj,

@@ -244,7 +244,7 @@ def _cmd_degrade(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from xr_s5sr.metrics import evaluate_dataset, metrics_table
+    from xr_s5sr.evaluate import evaluate_dataset, metrics_table
 
     estimate = open_input(args.estimate, band=args.band)
     reference = open_input(args.reference, band=args.band)
@@ -289,8 +289,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import xarray as xr
 
     from xr_s5sr import synthetic
+    from xr_s5sr.evaluate import evaluate_dataset, metrics_table
     from xr_s5sr.l1b import open_l1b, write_l1b
-    from xr_s5sr.metrics import evaluate_dataset, metrics_table
     from xr_s5sr.quicklook import save_quicklook
     from xr_s5sr.store import check_target, to_netcdf
     from xr_s5sr.weights import resolve_weights
