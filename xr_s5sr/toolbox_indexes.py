@@ -137,13 +137,17 @@ def _block_q2n(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     unbiased = pixels / (pixels - 1.0)
     sq1, sq2 = np.sum(m1 * m1, axis=1), np.sum(m2 * m2, axis=1)
     spread = unbiased * (
-        np.mean(np.sum(xn * xn, axis=2), axis=1) + np.mean(np.sum(yn * yn, axis=2), axis=1)
-    ) - unbiased * (sq1 + sq2)
+        np.mean(np.sum((xn - m1[:, None]) ** 2, axis=2), axis=1)
+        + np.mean(np.sum((yn - m2[:, None]) ** 2, axis=2), axis=1)
+    )
+    # The toolbox keeps only the mean term where σ_x² + σ_y² is 0; it tests the rounded
+    # difference of uncentred sums, which can miss, so constancy is tested on the values.
+    constant = np.all(xn == xn[:, :1], axis=(1, 2)) & np.all(yn == yn[:, :1], axis=(1, 2))
     mean_bias = 2.0 * np.sqrt(sq1 * sq2) / (sq1 + sq2)
     cross = np.einsum("bpi,bpj->bij", xn, yn) / pixels - m1[:, :, None] * m2[:, None, :]
     covariance = np.linalg.norm(_contract(unbiased * cross, n), axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(spread == 0, mean_bias, covariance * mean_bias * 2.0 / spread)
+        return np.where(constant, mean_bias, covariance * mean_bias * 2.0 / spread)
 
 
 def q2n(reference: Any, estimate: Any, block: int = Q_BLOCK) -> float:
@@ -356,10 +360,11 @@ def toolbox_metrics(
         out["Q2n"] = q2n(x[..., subset], y[..., subset], block)
         out["SAM"] = _sam_index(p)
     out["Q"] = _q_index(x, y, high - low, block, k)
-    out["ERGAS"] = 100.0 / ratio * math.sqrt(float(np.mean(mse / p["mean"] ** 2)))
     out["sCC"] = _scc_index(x[..., subset], y[..., subset])
     out["RMSE"] = math.sqrt(float(np.mean(mse)))
-    with np.errstate(divide="ignore"):
+    # A channel of zero mean makes ERGAS infinite, a perfect estimate PSNR: no warnings.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["ERGAS"] = 100.0 / ratio * math.sqrt(float(np.mean(mse / p["mean"] ** 2)))
         if n_chan == 1:
             out["PSNR"] = float(20.0 * np.log10(high / out["RMSE"]))
         else:
