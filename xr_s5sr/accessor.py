@@ -341,6 +341,64 @@ class S5SRAccessor(Generic[T]):
             band=band,
         )
 
+    def assess(
+        self,
+        band: int | None = None,
+        methods: Sequence[str] | None = None,
+        weights: Sequence[str | os.PathLike[str]] = (),
+        variable: Hashable | None = None,
+        sigma: float | None = None,
+        device: str | None = None,
+        torch_threads: int | None = None,
+    ) -> xr.Dataset:
+        """Is it working on this LR granule? Scores of the methods without any HR.
+
+        Reduced-resolution protocol (the LR degraded ×4, super-resolved, scored against the LR,
+        with our metrics and the S5P_SISR_Toolbox's indexes) and full-resolution checks of the
+        real output (noise-normalised consistency χ², spectral angle and sharpness against
+        bicubic); :mod:`xr_s5sr.assess` defines them. The region is read into memory: assess a
+        few hundred scanlines of a whole granule, e.g. ``ds.isel(scanline=slice(0, 256))``.
+
+        Parameters
+        ----------
+        band : int, optional
+            S5P band 2–8; default from ``attrs['s5p_band']``.
+        methods : sequence of {"bicubic", "backprojection", "s5dscr", "s5dscr_s"}, optional
+            Default: bicubic, backprojection and s5dscr (the network only when the data have
+            the band's channel count).
+        weights : sequence of path, optional
+            Weights files assessed beside them (e.g. from ``xr-s5sr finetune``).
+        variable : hashable, optional
+            Radiance variable (default ``radiance``).
+        sigma : float, optional
+            Noise σ (radiance units) for χ² when the data have no ``radiance_noise`` and too
+            few channels to estimate it.
+        device : str, optional
+            Torch device of the networks.
+        torch_threads : int, optional
+            Threads per torch call.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``rr_*`` and ``fr_*`` scores on a ``model`` dimension (bicubic first); print them
+            with :func:`xr_s5sr.assess.assess_table`.
+        """
+        from xr_s5sr.assess import assess_dataset, check_methods
+
+        number = resolve_band(self._obj, band, require_super_resolution=True)
+        check_methods(methods)
+        return assess_dataset(
+            self._obj,
+            number,
+            methods=methods,
+            weights=list(weights),
+            variable=variable,
+            sigma=sigma,
+            device=device,
+            torch_threads=torch_threads,
+        )
+
 
 # ---------------------------------------------------------------------------------- input checks
 def _fill_values(array: xr.DataArray) -> list[float]:

@@ -1,4 +1,4 @@
-"""The ``xr-s5sr`` command line: demo, super-resolve, degrade, evaluate, quicklook, train, …
+"""The ``xr-s5sr`` command line: demo, super-resolve, degrade, evaluate, assess, quicklook, …
 
 Boundary: argument parsing, opening inputs, writing outputs and reporting. Every computation is
 delegated to the library (``.s5sr`` accessor, :mod:`xr_s5sr.metrics`, :mod:`xr_s5sr.quicklook`,
@@ -264,6 +264,32 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_assess(args: argparse.Namespace) -> int:
+    from xr_s5sr.assess import assess_table, save_assess_figure
+
+    for path in args.input:
+        ds = open_input(path, band=args.band)
+        scores = ds.s5sr.assess(
+            band=args.band,
+            methods=args.method,
+            weights=args.weights or (),
+            variable=args.variable,
+            sigma=args.sigma,
+            device=args.device,
+            torch_threads=args.threads,
+        )
+        print(f"== {path}")
+        print(assess_table(scores))
+        stem = Path(path).stem
+        if args.out is not None:
+            target = Path(args.out.format(stem=stem))
+            _info(args, f"wrote {_write(scores, str(target), args.overwrite)}")
+        if args.figure is not None:
+            figure = Path(args.figure.format(stem=stem))
+            _info(args, f"wrote {save_assess_figure(scores, figure, overwrite=args.overwrite)}")
+    return EXIT_OK
+
+
 def _cmd_quicklook(args: argparse.Namespace) -> int:
     from xr_s5sr.quicklook import save_quicklook, save_radiance_map, save_spectrum
 
@@ -521,6 +547,24 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
         "--out", type=_data_output, default=None, help="also write the scores to this .nc/.zarr"
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+    p = command("assess", _cmd_assess, "is it working on my data? scores without HR (per file)")
+    p.add_argument("input", nargs="+", help="LR L1B radiance files (or netCDF/Zarr regions)")
+    p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
+    p.add_argument(
+        "--method",
+        nargs="+",
+        default=None,
+        help="bicubic backprojection s5dscr s5dscr_s (default: the first three)",
+    )
+    p.add_argument("--weights", nargs="+", default=None, help="weights files to assess too")
+    p.add_argument("--variable", default=None, help="radiance variable (default: radiance)")
+    p.add_argument("--sigma", type=float, default=None, help="noise sigma when the file has none")
+    p.add_argument("--device", default=None, help="torch device (default: CUDA when available)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--out", default=None, help="write the scores to this .nc ({stem}: file name)")
+    p.add_argument("--figure", default=None, help="write a PNG of the scores ({stem}: file name)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
     p = command("quicklook", _cmd_quicklook, "PCA false-colour PNG of LR | HR | SR | bicubic")
     p.add_argument("lr", help="LR radiance (L1B or netCDF/Zarr)")

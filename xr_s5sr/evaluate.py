@@ -270,6 +270,15 @@ def evaluate_dataset(
     return xr.Dataset(data_vars, coords={MODEL_DIM: names}, attrs=attrs)
 
 
+def _format_of(metric: str) -> str:
+    """Number format of a table column, by the metric's kind (any prefix: paper_, rr_, …)."""
+    kind = metric.lower()
+    for suffix, form in (("psnr", "{:.2f}"), ("sam", "{:.3f}"), ("rmse", "{:.3e}")):
+        if kind.endswith(suffix) or kind.endswith(f"{suffix}_vs_bicubic"):
+            return form
+    return "{:.4g}" if kind.endswith(("chi2", "sharpness")) else "{:.4f}"
+
+
 def metrics_table(
     scores: xr.Dataset, metrics: Sequence[str] | None = None, *, reference_method: str | None = None
 ) -> str:
@@ -295,8 +304,6 @@ def metrics_table(
     bicubic      40.25
     PSNR gain of m over bicubic: +1.25 dB
     """
-    formats = {"psnr": "{:.2f}", "paper_psnr": "{:.2f}", "sam": "{:.3f}", "rmse": "{:.3e}"}
-    formats.update({f"toolbox_{m.upper()}": f for m, f in formats.items() if "_" not in m})
     if metrics is None:
         known = (*CORRECTED_METRICS, *PAPER_METRICS, *(f"toolbox_{m}" for m in TOOLBOX_METRICS))
         metrics = [m for m in known if m in scores]
@@ -308,7 +315,7 @@ def metrics_table(
     ]
     methods = [str(m) for m in scores[MODEL_DIM].values]
     rows = [
-        [name] + [formats.get(m, "{:.4f}").format(float(scores[m].values[i])) for m in metrics]
+        [name] + [_format_of(m).format(float(scores[m].values[i])) for m in metrics]
         for i, name in enumerate(methods)
     ]
     widths = [max(len(r[j]) for r in [headers, *rows]) for j in range(len(headers))]
