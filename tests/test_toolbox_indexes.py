@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+import xr_s5sr  # noqa: F401  (registers .s5sr)
 from xr_s5sr.degrade import degrade_array
 from xr_s5sr.errors import BandError, DimensionError, InputDataError, S5SRArgumentError
+from xr_s5sr.evaluate import metrics_table
 from xr_s5sr.metrics import compute_metrics
+from xr_s5sr.synthetic import make_granule
 from xr_s5sr.toolbox_indexes import (
     TOOLBOX_METRICS,
     channel_subset,
@@ -330,3 +333,25 @@ def test_toolbox_errors(pair: tuple[np.ndarray, np.ndarray]) -> None:
         compute_metrics(x, y, protocol="matlab")
     with pytest.raises(S5SRArgumentError, match="own bounds cut"):
         compute_metrics(x, y, protocol="toolbox", border=2)
+
+
+def test_evaluate_reports_the_toolbox_indexes_beside_ours(rng: np.random.Generator) -> None:
+    hr = make_granule(3, 72, 68, seed=3, n_channel=4).radiance
+    sr = (hr * (1.0 + 0.01 * rng.standard_normal(hr.shape))).assign_attrs(s5sr_model="noisy")
+    scores = sr.s5sr.evaluate(hr, toolbox=True, band=3)
+    assert scores.model.values.tolist() == ["noisy", "bicubic"]
+    reference = hr.values.astype(np.float64)
+    expected = compute_metrics(
+        reference,
+        sr.values,
+        protocol="toolbox",
+        lr=degrade_array(reference, 3),
+        band=3,
+    )
+    for name in TOOLBOX_METRICS:
+        assert float(scores[f"toolbox_{name}"][0]) == pytest.approx(
+            float(expected[name][0]), rel=1e-9, abs=1e-12
+        ), name
+    assert "toolbox_Q2n" in metrics_table(scores)
+    # 1 % noise on the truth beats the bicubic baseline on ERGAS.
+    assert float(scores.toolbox_ERGAS[1]) > float(scores.toolbox_ERGAS[0])

@@ -2,7 +2,7 @@
 
 The accessor validates arguments and inputs, resolves the band and the dimension roles, and
 delegates to one pure function per method (:mod:`xr_s5sr.degrade`, :mod:`xr_s5sr.inference`,
-:mod:`xr_s5sr.metrics`). No numerics live here beyond input checks. A DataArray is wrapped into
+:mod:`xr_s5sr.evaluate`). No numerics live here beyond input checks. A DataArray is wrapped into
 a one-variable Dataset, processed by the same code path, and unwrapped, so both kinds behave
 identically.
 
@@ -301,6 +301,7 @@ class S5SRAccessor(Generic[T]):
         border: int = 0,
         per_channel: bool = False,
         band: int | None = None,
+        toolbox: bool = False,
     ) -> xr.Dataset:
         """Quality metrics of this (super-resolved) object against an HR ``reference``.
 
@@ -321,6 +322,9 @@ class S5SRAccessor(Generic[T]):
             Also return ``psnr_per_channel`` along ``spectral_channel``.
         band : int, optional
             Band for the default bicubic baseline (default from ``attrs['s5p_band']``).
+        toolbox : bool, default False
+            Also report the S5P_SISR_Toolbox's indexes (``toolbox_Q2n`` … ``toolbox_PSNR``,
+            :mod:`xr_s5sr.toolbox_indexes`), to put beside its published tables.
 
         Returns
         -------
@@ -339,6 +343,7 @@ class S5SRAccessor(Generic[T]):
             border=border,
             per_channel=per_channel,
             band=band,
+            toolbox=toolbox,
         )
 
     def assess(

@@ -1,7 +1,7 @@
 """The ``xr-s5sr`` command line: demo, super-resolve, degrade, evaluate, assess, quicklook, …
 
 Boundary: argument parsing, opening inputs, writing outputs and reporting. Every computation is
-delegated to the library (``.s5sr`` accessor, :mod:`xr_s5sr.metrics`, :mod:`xr_s5sr.quicklook`,
+delegated to the library (``.s5sr`` accessor, :mod:`xr_s5sr.evaluate`, :mod:`xr_s5sr.quicklook`,
 :mod:`xr_s5sr.train`, :mod:`xr_s5sr.weights`); torch-heavy modules are imported only by the
 subcommand that needs them, so ``xr-s5sr --help`` stays fast.
 
@@ -257,6 +257,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         paper_compatible=args.paper,
         border=args.border,
         band=args.band,
+        toolbox=args.toolbox,
     )
     print(metrics_table(scores, reference_method=str(scores["model"].values[1])))
     if args.out is not None:
@@ -543,6 +544,9 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     p.add_argument("--variable", default=None, help="radiance variable (default: radiance)")
     p.add_argument("--border", type=int, default=0, help="HR pixels cropped on each side")
     p.add_argument("--paper", action="store_true", help="add the paper-compatible metrics")
+    p.add_argument(
+        "--toolbox", action="store_true", help="add the S5P_SISR_Toolbox's indexes (Q2n, ...)"
+    )
     p.add_argument(
         "--out", type=_data_output, default=None, help="also write the scores to this .nc/.zarr"
     )
