@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,17 @@ def test_assess_on_the_toolbox_uv_crop_matches_the_committed_json() -> None:
     assert np.all(np.isnan(found.rr_toolbox_Q2n.values))
     assert np.all(np.isnan(found.fr_sam_vs_bicubic.values))
     assert np.all(np.isfinite(found.rr_toolbox_Q.values))
+
+
+def test_docs_page_shows_the_committed_json() -> None:
+    script = runpy.run_path(str(JSON.with_suffix(".py")))
+    results = json.loads(JSON.read_text())
+    page = (JSON.parents[1] / "assess.md").read_text()
+    assert script["render_table"](results) in page
+    uv = results["crops"]["1.UV"]
+    reduced = uv["reduced_resolution"]
+    true = uv["true_hr"]
+    rr_gain = reduced["backprojection"]["rr_psnr"] - reduced["bicubic"]["rr_psnr"]
+    hr_gain = true["backprojection"]["psnr"] - true["bicubic"]["psnr"]
+    assert f"+{rr_gain:.2f} dB" in page
+    assert f"+{hr_gain:.2f} dB" in page

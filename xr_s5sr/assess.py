@@ -117,7 +117,7 @@ def method_specs(
 
 
 # ----------------------------------------------------------------------------- checks
-def _high_frequency_energy(cube: np.ndarray) -> float:
+def high_frequency_energy(cube: np.ndarray) -> float:
     """Σ of the squared mixed second difference of each channel image, interior pixels."""
     d = ndimage.correlate1d(cube.astype(np.float64), _SECOND_DIFFERENCE, axis=0)
     d = ndimage.correlate1d(d, _SECOND_DIFFERENCE, axis=1)[1:-1, 1:-1]
@@ -224,14 +224,14 @@ def assess_array(
     }
     bicubic = outputs["bicubic"]
     sam = compute_metrics(bicubic, *outputs.values())["sam"] if y.shape[2] > 1 else None
-    reference_energy = _high_frequency_energy(bicubic)
+    reference_energy = high_frequency_energy(bicubic)
     for i, (name, sr) in enumerate(outputs.items()):
         chi2, relative = _consistency(sr, y, band, variance)
         rows[name].update(
             fr_chi2=chi2,
             fr_relative_misfit=relative,
             fr_sam_vs_bicubic=math.nan if sam is None else float(sam[i]),
-            fr_sharpness=_high_frequency_energy(sr) / reference_energy,
+            fr_sharpness=high_frequency_energy(sr) / reference_energy,
         )
     return rows
 
@@ -370,6 +370,7 @@ __all__ = [
     "assess_dataset",
     "assess_table",
     "check_methods",
+    "high_frequency_energy",
     "method_specs",
     "noise_variance",
     "save_assess_figure",

@@ -18,7 +18,8 @@ bicubic and backprojection only. The crops are not part of the repository: they 
 
     OMP_NUM_THREADS=1 python docs/scripts/assess_reference.py
 
-Writes docs/scripts/assess_reference.json.
+Writes docs/scripts/assess_reference.json and prints the table of docs/assess.md
+(:func:`render_table`; ``tests/test_assess.py`` checks that the page shows it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import scipy.io
 import torch
 import xarray as xr
 
-from xr_s5sr.assess import assess_dataset
+from xr_s5sr.assess import assess_dataset, high_frequency_energy
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.families import reference_dir
 from xr_s5sr.metrics import CORRECTED_METRICS, TOOLBOX_METRICS, compute_metrics
@@ -72,13 +73,45 @@ def true_hr_scores(hr: np.ndarray, lr: np.ndarray, band: int) -> dict[str, dict[
     toolbox = compute_metrics(reference, *outputs, protocol="toolbox", lr=lr, band=band)
     # One channel: a spectral angle only counts sign flips (0° or 180°), so it is left out.
     ours_names = [m for m in CORRECTED_METRICS if m != "sam" or hr.shape[2] > 1]
-    return {
+    bicubic_energy = high_frequency_energy(outputs[0])
+    scores: dict[str, dict[str, float | None]] = {
         method: {
             **{m: clean(ours[m][i]) for m in ours_names},
             **{f"toolbox_{m}": clean(toolbox[m][i]) for m in TOOLBOX_METRICS},
+            "sharpness": clean(high_frequency_energy(outputs[i]) / bicubic_energy),
         }
         for i, method in enumerate(METHODS)
     }
+    # The sharpness that the native image itself has against bicubic, for scale.
+    scores["native"] = {"sharpness": clean(high_frequency_energy(reference) / bicubic_energy)}
+    return scores
+
+
+def render_table(results: dict) -> str:
+    """The docs/assess.md table: PSNR (ours) and the toolbox's Q on both protocols, and the
+    full-resolution sharpness, per crop and method."""
+    lines = [
+        "| crop (band) | method | reduced-res. PSNR [dB] | true-HR PSNR [dB] "
+        "| reduced-res. toolbox Q | true-HR toolbox Q | sharpness vs bicubic "
+        "| native image's sharpness |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def number(value: float | None, form: str) -> str:
+        return "n/a" if value is None else form.format(value)
+
+    for name, crop in results["crops"].items():
+        for method in results["methods"]:
+            reduced, true = crop["reduced_resolution"][method], crop["true_hr"][method]
+            lines.append(
+                f"| {name} ({crop['band']}) | {method} "
+                f"| {number(reduced['rr_psnr'], '{:.2f}')} | {number(true['psnr'], '{:.2f}')} "
+                f"| {number(reduced['rr_toolbox_Q'], '{:.3f}')} "
+                f"| {number(true['toolbox_Q'], '{:.3f}')} "
+                f"| {number(reduced['fr_sharpness'], '{:.1f}')} "
+                f"| {number(crop['true_hr']['native']['sharpness'], '{:.3g}')} |"
+            )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -117,6 +150,7 @@ def main() -> None:
         }
         print(name, json.dumps(results["crops"][name]["true_hr"]))  # type: ignore[index]
     OUTPUT.write_text(json.dumps(results, indent=1) + "\n")
+    print(render_table(results))
     print(f"wrote {OUTPUT}")
 
 
