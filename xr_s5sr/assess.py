@@ -250,6 +250,9 @@ def assess_dataset(
 ) -> xr.Dataset:
     """Assess the methods on an LR granule (module docstring: protocol and checks).
 
+    The function behind ``Dataset.s5sr.assess``, which documents the keywords; here ``band`` is
+    required and nothing is validated beyond what the engine checks.
+
     Parameters
     ----------
     obj : xarray.Dataset or xarray.DataArray
@@ -257,19 +260,6 @@ def assess_dataset(
         ``radiance_noise`` (dB) gives σ for ``fr_chi2``. Read into memory.
     band : int
         S5P band.
-    methods : sequence of str, optional
-        ``"bicubic"``, ``"backprojection"``, ``"s5dscr"``, ``"s5dscr_s"``; default
-        :data:`DEFAULT_METHODS` (networks only for the band's channel count).
-    weights : sequence of path, optional
-        Weights files to assess beside them.
-    variable : hashable, optional
-        Radiance variable of a Dataset (default ``radiance``).
-    sigma : float, optional
-        Noise σ (radiance units), used when the data give none.
-    device : str, optional
-        Torch device of the networks.
-    torch_threads : int, optional
-        Threads per torch call.
 
     Returns
     -------
