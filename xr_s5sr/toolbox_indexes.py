@@ -178,7 +178,7 @@ def q2n(reference: Any, estimate: Any, block: int = Q_BLOCK) -> float:
     values = []
     for start in range(0, rows.size, block):
         stripe = [
-            np.asarray(a, dtype=np.float64)[rows[start : start + block]][:, cols]
+            np.asarray(a[rows[start : start + block]], dtype=np.float64)[:, cols]
             for a in (reference, estimate)
         ]
         stack = [
