@@ -12,7 +12,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import xr_s5sr
 from xr_s5sr.errors import DimensionError, InputDataError
-from xr_s5sr.metrics import compute_metrics, evaluate_dataset, metrics_table
+from xr_s5sr.evaluate import evaluate_dataset, metrics_table
+from xr_s5sr.metrics import compute_metrics
 
 DIMS = ("scanline", "ground_pixel", "spectral_channel")
 

@@ -2,7 +2,7 @@
 
 The accessor validates arguments and inputs, resolves the band and the dimension roles, and
 delegates to one pure function per method (:mod:`xr_s5sr.degrade`, :mod:`xr_s5sr.inference`,
-:mod:`xr_s5sr.metrics`). No numerics live here beyond input checks. A DataArray is wrapped into
+:mod:`xr_s5sr.evaluate`). No numerics live here beyond input checks. A DataArray is wrapped into
 a one-variable Dataset, processed by the same code path, and unwrapped, so both kinds behave
 identically.
 
@@ -301,6 +301,7 @@ class S5SRAccessor(Generic[T]):
         border: int = 0,
         per_channel: bool = False,
         band: int | None = None,
+        toolbox: bool = False,
     ) -> xr.Dataset:
         """Quality metrics of this (super-resolved) object against an HR ``reference``.
 
@@ -321,6 +322,9 @@ class S5SRAccessor(Generic[T]):
             Also return ``psnr_per_channel`` along ``spectral_channel``.
         band : int, optional
             Band for the default bicubic baseline (default from ``attrs['s5p_band']``).
+        toolbox : bool, default False
+            Also report the S5P_SISR_Toolbox's indexes (``toolbox_Q2n`` … ``toolbox_PSNR``,
+            :mod:`xr_s5sr.toolbox_indexes`), to put beside its published tables.
 
         Returns
         -------
@@ -328,7 +332,7 @@ class S5SRAccessor(Generic[T]):
             Metrics (PSNR, SSIM, sCC, SAM, ERGAS, RMSE) on a ``model`` dimension listing this
             estimate and the baseline; see :mod:`xr_s5sr.metrics` for the definitions.
         """
-        from xr_s5sr.metrics import evaluate_dataset
+        from xr_s5sr.evaluate import evaluate_dataset
 
         return evaluate_dataset(
             self._obj,
@@ -339,6 +343,65 @@ class S5SRAccessor(Generic[T]):
             border=border,
             per_channel=per_channel,
             band=band,
+            toolbox=toolbox,
+        )
+
+    def assess(
+        self,
+        band: int | None = None,
+        methods: Sequence[str] | None = None,
+        weights: Sequence[str | os.PathLike[str]] = (),
+        variable: Hashable | None = None,
+        sigma: float | None = None,
+        device: str | None = None,
+        torch_threads: int | None = None,
+    ) -> xr.Dataset:
+        """Is it working on this LR granule? Scores of the methods without any HR.
+
+        Reduced-resolution protocol (the LR degraded ×4, super-resolved, scored against the LR,
+        with our metrics and the S5P_SISR_Toolbox's indexes) and full-resolution checks of the
+        real output (noise-normalised consistency χ², spectral angle and sharpness against
+        bicubic); :mod:`xr_s5sr.assess` defines them. The region is read into memory: assess a
+        few hundred scanlines of a whole granule, e.g. ``ds.isel(scanline=slice(0, 256))``.
+
+        Parameters
+        ----------
+        band : int, optional
+            S5P band 2–8; default from ``attrs['s5p_band']``.
+        methods : sequence of {"bicubic", "backprojection", "s5dscr", "s5dscr_s"}, optional
+            Default: bicubic, backprojection and s5dscr (the network only when the data have
+            the band's channel count).
+        weights : sequence of path, optional
+            Weights files assessed beside them (e.g. from ``xr-s5sr finetune``).
+        variable : hashable, optional
+            Radiance variable (default ``radiance``).
+        sigma : float, optional
+            Noise σ (radiance units) for χ² when the data have no ``radiance_noise`` and too
+            few channels to estimate it.
+        device : str, optional
+            Torch device of the networks.
+        torch_threads : int, optional
+            Threads per torch call.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``rr_*`` and ``fr_*`` scores on a ``model`` dimension (bicubic first); print them
+            with :func:`xr_s5sr.assess.assess_table`.
+        """
+        from xr_s5sr.assess import assess_dataset, check_methods
+
+        number = resolve_band(self._obj, band, require_super_resolution=True)
+        check_methods(methods)
+        return assess_dataset(
+            self._obj,
+            number,
+            methods=methods,
+            weights=list(weights),
+            variable=variable,
+            sigma=sigma,
+            device=device,
+            torch_threads=torch_threads,
         )
 
 

@@ -1,7 +1,7 @@
-"""The ``xr-s5sr`` command line: demo, super-resolve, degrade, evaluate, quicklook, train, …
+"""The ``xr-s5sr`` command line: demo, super-resolve, degrade, evaluate, assess, quicklook, …
 
 Boundary: argument parsing, opening inputs, writing outputs and reporting. Every computation is
-delegated to the library (``.s5sr`` accessor, :mod:`xr_s5sr.metrics`, :mod:`xr_s5sr.quicklook`,
+delegated to the library (``.s5sr`` accessor, :mod:`xr_s5sr.evaluate`, :mod:`xr_s5sr.quicklook`,
 :mod:`xr_s5sr.train`, :mod:`xr_s5sr.weights`); torch-heavy modules are imported only by the
 subcommand that needs them, so ``xr-s5sr --help`` stays fast.
 
@@ -244,7 +244,7 @@ def _cmd_degrade(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from xr_s5sr.metrics import evaluate_dataset, metrics_table
+    from xr_s5sr.evaluate import evaluate_dataset, metrics_table
 
     estimate = open_input(args.estimate, band=args.band)
     reference = open_input(args.reference, band=args.band)
@@ -257,10 +257,37 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         paper_compatible=args.paper,
         border=args.border,
         band=args.band,
+        toolbox=args.toolbox,
     )
     print(metrics_table(scores, reference_method=str(scores["model"].values[1])))
     if args.out is not None:
         _info(args, f"wrote {_write(scores, args.out, args.overwrite)}")
+    return EXIT_OK
+
+
+def _cmd_assess(args: argparse.Namespace) -> int:
+    from xr_s5sr.assess import assess_table, save_assess_figure
+
+    for path in args.input:
+        ds = open_input(path, band=args.band)
+        scores = ds.s5sr.assess(
+            band=args.band,
+            methods=args.method,
+            weights=args.weights or (),
+            variable=args.variable,
+            sigma=args.sigma,
+            device=args.device,
+            torch_threads=args.threads,
+        )
+        print(f"== {path}")
+        print(assess_table(scores))
+        stem = Path(path).stem
+        if args.out is not None:
+            target = Path(args.out.format(stem=stem))
+            _info(args, f"wrote {_write(scores, str(target), args.overwrite)}")
+        if args.figure is not None:
+            figure = Path(args.figure.format(stem=stem))
+            _info(args, f"wrote {save_assess_figure(scores, figure, overwrite=args.overwrite)}")
     return EXIT_OK
 
 
@@ -289,8 +316,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import xarray as xr
 
     from xr_s5sr import synthetic
+    from xr_s5sr.evaluate import evaluate_dataset, metrics_table
     from xr_s5sr.l1b import open_l1b, write_l1b
-    from xr_s5sr.metrics import evaluate_dataset, metrics_table
     from xr_s5sr.quicklook import save_quicklook
     from xr_s5sr.store import check_target, to_netcdf
     from xr_s5sr.weights import resolve_weights
@@ -518,9 +545,30 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     p.add_argument("--border", type=int, default=0, help="HR pixels cropped on each side")
     p.add_argument("--paper", action="store_true", help="add the paper-compatible metrics")
     p.add_argument(
+        "--toolbox", action="store_true", help="add the S5P_SISR_Toolbox's indexes (Q2n, ...)"
+    )
+    p.add_argument(
         "--out", type=_data_output, default=None, help="also write the scores to this .nc/.zarr"
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+    p = command("assess", _cmd_assess, "is it working on my data? scores without HR (per file)")
+    p.add_argument("input", nargs="+", help="LR L1B radiance files (or netCDF/Zarr regions)")
+    p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
+    p.add_argument(
+        "--method",
+        nargs="+",
+        default=None,
+        help="bicubic backprojection s5dscr s5dscr_s (default: the first three)",
+    )
+    p.add_argument("--weights", nargs="+", default=None, help="weights files to assess too")
+    p.add_argument("--variable", default=None, help="radiance variable (default: radiance)")
+    p.add_argument("--sigma", type=float, default=None, help="noise sigma when the file has none")
+    p.add_argument("--device", default=None, help="torch device (default: CUDA when available)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--out", default=None, help="write the scores to this .nc ({stem}: file name)")
+    p.add_argument("--figure", default=None, help="write a PNG of the scores ({stem}: file name)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
     p = command("quicklook", _cmd_quicklook, "PCA false-colour PNG of LR | HR | SR | bicubic")
     p.add_argument("lr", help="LR radiance (L1B or netCDF/Zarr)")

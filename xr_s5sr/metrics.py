@@ -1,10 +1,10 @@
 """Image-quality metrics of super-resolved radiance against an HR reference (SPEC §5).
 
 Boundary: :func:`compute_metrics` works on arrays only — numpy or dask arrays with axes
-(scanline, ground_pixel, spectral_channel) — and returns plain numbers. :func:`evaluate_dataset`
-(behind ``Dataset.s5sr.evaluate``) is the thin xarray layer: it picks the radiance variable,
-checks the grids, builds the default bicubic baseline and returns a tidy :class:`xarray.Dataset`.
-:func:`metrics_table` formats that Dataset as text.
+(scanline, ground_pixel, spectral_channel) — and returns plain numbers; with
+``protocol="toolbox"`` it hands over to :mod:`xr_s5sr.toolbox_indexes`. The xarray layer
+(``Dataset.s5sr.evaluate``, the bicubic baseline, tables) is :mod:`xr_s5sr.evaluate`; the
+windowed kernels (SSIM map, Sobel magnitude) are :mod:`xr_s5sr.windowed`.
 
 Corrected metrics (default)
 ---------------------------
@@ -66,25 +66,20 @@ temporaries of the statistics exist for one block at a time: ``evaluate`` of a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import xarray as xr
-from scipy import ndimage
 
 from xr_s5sr.bands import SCALE
-from xr_s5sr.dims import RADIANCE, require_dims, resolve_band
-from xr_s5sr.errors import BandError, DimensionError, InputDataError
+from xr_s5sr.errors import DimensionError, InputDataError, S5SRArgumentError
+from xr_s5sr.toolbox_indexes import TOOLBOX_METRICS, toolbox_metrics
+from xr_s5sr.windowed import crop, local, sobel_magnitude, ssim_map
 
 #: Side of the SSIM window (pixels), as in :func:`skimage.metrics.structural_similarity`.
 SSIM_WINDOW = 7
 #: SSIM stabilising constants (Wang et al. 2004).
 SSIM_K1, SSIM_K2 = 0.01, 0.03
-
-#: Dimension of :func:`evaluate_dataset` results that lists the scored estimates. Not
-#: ``method``, which would clash with the ``method=`` keyword of ``.sel()``.
-MODEL_DIM = "model"
 
 #: Bytes of one float64 block of an in-memory cube scored block-wise: numpy cubes larger than
 #: this are split into spectral-channel blocks (dask, synchronous), which bounds the peak
@@ -94,100 +89,11 @@ METRICS_BLOCK_BYTES = 4 * 2**20
 CORRECTED_METRICS = ("psnr", "ssim", "scc", "sam", "ergas", "rmse")
 #: Paper-compatible metrics, in output order.
 PAPER_METRICS = ("paper_psnr", "paper_ssim", "paper_scc")
-
-_ATTRS: dict[str, dict[str, str]] = {
-    "psnr": {"long_name": "peak signal-to-noise ratio, mean over channels", "units": "dB"},
-    "ssim": {"long_name": "structural similarity, 7x7 window, mean over channels", "units": "1"},
-    "scc": {"long_name": "Sobel spatial correlation coefficient, mean over channels", "units": "1"},
-    "sam": {"long_name": "mean spectral angle", "units": "degree"},
-    "ergas": {"long_name": "relative dimensionless global error in synthesis", "units": "1"},
-    "rmse": {"long_name": "root-mean-square error"},
-    "paper_psnr": {"long_name": "PSNR of min-max scaled cubes, data range 1", "units": "dB"},
-    "paper_ssim": {"long_name": "3-D SSIM (7x7x7) of min-max scaled cubes", "units": "1"},
-    "paper_scc": {"long_name": "Sobel sCC over (channel, scanline) slices", "units": "1"},
-    "psnr_per_channel": {"long_name": "peak signal-to-noise ratio per channel", "units": "dB"},
-}
-
-
-# ---------------------------------------------------------------------------- block kernels
-def _local(
-    func: Callable[..., np.ndarray], *arrays: Any, depth: tuple[int, int, int], **kwargs: Any
-) -> Any:
-    """Apply a windowed numpy ``func`` to arrays, block-wise with a halo when they are dask.
-
-    The halo only has to cover the window: values whose window leaves the image are cropped
-    by the callers, so the boundary treatment at the array edges does not matter.
-    """
-    import dask
-
-    if any(dask.is_dask_collection(a) for a in arrays):
-        import dask.array as da
-
-        return da.map_overlap(
-            func,
-            *arrays,
-            depth=dict(enumerate(depth)),
-            boundary="none",
-            dtype=np.float64,
-            meta=np.empty((0, 0, 0), dtype=np.float64),
-            **kwargs,
-        )
-    return func(*arrays, **kwargs)
-
-
-def _ssim_map(
-    x: np.ndarray,
-    y: np.ndarray,
-    invalid: np.ndarray,
-    *,
-    size: tuple[int, int, int],
-    c1: float,
-    c2: float,
-) -> np.ndarray:
-    """SSIM index at each window centre; NaN where the window touches an invalid element."""
-    n = float(np.prod(size))
-    sample = n / (n - 1.0)  # unbiased (co)variances, as scikit-image by default
-
-    def mean(a: np.ndarray) -> np.ndarray:
-        return ndimage.uniform_filter(a, size=size)
-
-    mu_x, mu_y = mean(x), mean(y)
-    var_x = sample * (mean(x * x) - mu_x * mu_x)
-    var_y = sample * (mean(y * y) - mu_y * mu_y)
-    cov = sample * (mean(x * y) - mu_x * mu_y)
-    index = ((2.0 * mu_x * mu_y + c1) * (2.0 * cov + c2)) / (
-        (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
-    )
-    touched = ndimage.maximum_filter(invalid, size=size)
-    return np.where(touched, np.nan, index)
-
-
-def _sobel_magnitude(x: np.ndarray, invalid: np.ndarray, *, axes: tuple[int, int]) -> np.ndarray:
-    """Sobel gradient magnitude in the plane of ``axes``; NaN where the 3×3 support is invalid.
-
-    ``scipy.ndimage.sobel`` would also smooth along the third axis, so the two separable
-    passes are written out to keep the channels independent.
-    """
-    derivative = np.array([-1.0, 0.0, 1.0])
-    smoothing = np.array([1.0, 2.0, 1.0])
-    first, second = axes
-    g_first = ndimage.correlate1d(
-        ndimage.correlate1d(x, derivative, axis=first), smoothing, axis=second
-    )
-    g_second = ndimage.correlate1d(
-        ndimage.correlate1d(x, derivative, axis=second), smoothing, axis=first
-    )
-    size = [1, 1, 1]
-    size[first] = size[second] = 3
-    touched = ndimage.maximum_filter(invalid, size=tuple(size))
-    return np.where(touched, np.nan, np.hypot(g_first, g_second))
+#: Scoring protocols of :func:`compute_metrics`: ours, or the S5P_SISR_Toolbox's indexes.
+PROTOCOLS = ("xr_s5sr", "toolbox")
 
 
 # ---------------------------------------------------------------------------- statistics
-def _crop(a: Any, pads: tuple[int, int, int]) -> Any:
-    return a[tuple(slice(p, a.shape[i] - p) for i, p in enumerate(pads))]
-
-
 def _masked_sum(a: Any, axis: tuple[int, ...]) -> tuple[Any, Any]:
     """Sum and count of the non-NaN values of ``a`` along ``axis``."""
     finite = ~np.isnan(a)
@@ -220,7 +126,7 @@ def _correlation(s: dict[str, np.ndarray]) -> np.ndarray:
 def _sobel_field(a: Any, invalid: Any, axes: tuple[int, int]) -> Any:
     """Sobel magnitude in the plane of ``axes`` where the 3×3 support lies inside the cube."""
     halo = (int(0 in axes), int(1 in axes), int(2 in axes))
-    return _crop(_local(_sobel_magnitude, a, invalid, depth=halo, axes=axes), halo)
+    return crop(local(sobel_magnitude, a, invalid, depth=halo, axes=axes), halo)
 
 
 def _scaled(a: Any, invalid: Any, value_range: tuple[float, float]) -> Any:
@@ -253,8 +159,8 @@ def _corrected_stats(
     }
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     half = SSIM_WINDOW // 2
-    ssim = _local(
-        _ssim_map,
+    ssim = local(
+        ssim_map,
         x,
         y,
         invalid,
@@ -263,7 +169,7 @@ def _corrected_stats(
         c1=c1,
         c2=c2,
     )
-    stats["ssim_sum"], stats["ssim_n"] = _masked_sum(_crop(ssim, (half, half, 0)), spatial)
+    stats["ssim_sum"], stats["ssim_n"] = _masked_sum(crop(ssim, (half, half, 0)), spatial)
     stats["scc"] = _correlation_sums(x_sobel, _sobel_field(y, invalid, spatial), spatial)
     norm_x, norm_y = norms
     # With known norms every channel block is turned into unit spectra on its own and released.
@@ -289,8 +195,8 @@ def _paper_stats(xs: Any, ys: Any, invalid: Any, xs_sobel: Any) -> dict[str, Any
     """
     diff = ys - xs
     half = SSIM_WINDOW // 2
-    ssim = _local(
-        _ssim_map,
+    ssim = local(
+        ssim_map,
         xs,
         ys,
         invalid,
@@ -300,7 +206,7 @@ def _paper_stats(xs: Any, ys: Any, invalid: Any, xs_sobel: Any) -> dict[str, Any
         c2=SSIM_K2**2,
     )
     everything = (0, 1, 2)
-    ssim_sum, ssim_n = _masked_sum(_crop(ssim, (half, half, half)), everything)
+    ssim_sum, ssim_n = _masked_sum(crop(ssim, (half, half, half)), everything)
     ys_sobel = _sobel_field(ys, invalid, _PAPER_SOBEL_AXES)
     return {
         "n": np.sum(~invalid),
@@ -414,6 +320,9 @@ def compute_metrics(
     paper_compatible: bool = False,
     border: int = 0,
     ratio: int = SCALE,
+    protocol: str = "xr_s5sr",
+    lr: Any = None,
+    band: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Score one or more estimates against a reference cube (module docstring: definitions).
 
@@ -429,6 +338,14 @@ def compute_metrics(
         HR pixels cropped from each side of both spatial axes before scoring.
     ratio : int, default 4
         Scale factor ``r`` of ERGAS.
+    protocol : {"xr_s5sr", "toolbox"}, default "xr_s5sr"
+        ``"toolbox"``: the S5P_SISR_Toolbox's indexes instead, as its code computes them
+        (:mod:`xr_s5sr.toolbox_indexes`; in memory, finite values only, with its own bounds
+        cut, so ``border`` must be 0 and ``paper_compatible`` False).
+    lr : numpy.ndarray or dask.array.Array, optional
+        ``protocol="toolbox"`` only: the LR cube the estimates were made from (D_lambda).
+    band : int, optional
+        ``protocol="toolbox"`` only: the S5P band, needed with ``lr``.
 
     Returns
     -------
@@ -436,6 +353,8 @@ def compute_metrics(
         ``psnr``, ``ssim``, ``scc``, ``sam``, ``ergas``, ``rmse`` (and ``paper_*``), each of
         shape ``(len(estimates),)``; ``psnr_per_channel`` of shape
         ``(len(estimates), spectral_channel)``; ``data_range`` (scalar, radiance units).
+        With ``protocol="toolbox"``: ``Q2n``, ``D_lambda``, ``Q``, ``ERGAS``, ``SAM``,
+        ``sCC``, ``RMSE``, ``PSNR``, each of shape ``(len(estimates),)``.
 
     Raises
     ------
@@ -444,6 +363,8 @@ def compute_metrics(
         (7 channels for the paper's 3-D SSIM) remain.
     InputDataError
         If the reference has no valid values or no contrast.
+    S5SRArgumentError
+        If ``protocol`` is unknown, or ``"toolbox"`` with ``border``/``paper_compatible``.
 
     Examples
     --------
@@ -455,8 +376,25 @@ def compute_metrics(
     """
     if not estimates:
         raise InputDataError("compute_metrics needs at least one estimate besides the reference.")
+    if protocol not in PROTOCOLS:
+        raise S5SRArgumentError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}.")
+    if protocol == "toolbox":
+        if border or paper_compatible:
+            raise S5SRArgumentError(
+                "protocol='toolbox' applies the toolbox's own bounds cut and indexes; found "
+                f"border={border!r}, paper_compatible={paper_compatible!r}. Leave both unset."
+            )
+        rows = [toolbox_metrics(reference, e, lr=lr, band=band, ratio=ratio) for e in estimates]
+        return {name: np.array([row[name] for row in rows]) for name in TOOLBOX_METRICS}
+    return _compute_ours(reference, estimates, paper_compatible, border, ratio)
+
+
+def _compute_ours(
+    reference: Any, estimates: Sequence[Any], paper_compatible: bool, border: int, ratio: int
+) -> dict[str, np.ndarray]:
+    """:func:`compute_metrics` with our definitions (module docstring)."""
     _check_shapes(reference, estimates, border, paper_compatible)
-    cropped = [_crop(a, (border, border, 0)) for a in (reference, *estimates)]
+    cropped = [crop(a, (border, border, 0)) for a in (reference, *estimates)]
     cubes = _blocked(cropped)
     in_memory_blocks = cubes is not cropped
     # Blocks made here from memory run one at a time (bounded memory); the user's own dask
@@ -548,254 +486,14 @@ def _check_shapes(
         )
 
 
-# ---------------------------------------------------------------------------- xarray API
-def radiance_cube(
-    obj: xr.Dataset | xr.DataArray, variable: Hashable | None, what: str
-) -> xr.DataArray:
-    """The radiance DataArray of ``obj`` with dims ordered (scanline, ground_pixel, channel).
-
-    Parameters
-    ----------
-    obj : xarray.Dataset or xarray.DataArray
-        A Dataset (its ``variable``, default ``radiance``) or the radiance DataArray itself.
-    variable : hashable or None
-        Variable of a Dataset.
-    what : str
-        Name of the object in error messages (e.g. ``"reference"``).
-
-    Raises
-    ------
-    InputDataError
-        If the Dataset has no such variable.
-    DimensionError
-        If a dim is missing or there are other dims.
-    """
-    if isinstance(obj, xr.Dataset):
-        name = RADIANCE if variable is None else variable
-        if name not in obj.data_vars:
-            raise InputDataError(
-                f"The {what} Dataset has no variable {name!r}; found {list(obj.data_vars)}. "
-                "Pass variable=<name of the radiance variable>."
-            )
-        obj = obj[name]
-    dims = require_dims(obj, ("scanline", "ground_pixel", "spectral_channel"))
-    if obj.ndim != 3:
-        raise DimensionError(
-            f"The {what} has dims {obj.dims}; expected exactly (scanline, ground_pixel, "
-            "spectral_channel). Drop or select the other dims first, e.g. .isel(time=0)."
-        )
-    return obj.transpose(*dims.values())
-
-
-def _drop_undegraded_edge(ref: xr.DataArray, shape: tuple[int, ...]) -> xr.DataArray:
-    """Crop the last ``n mod 4`` HR rows/columns, which the ×4 degradation has no LR pixel for.
-
-    Only when the estimate is exactly ``4·floor(n/4)`` long on that axis; any other mismatch is
-    left for the grid check to report.
-    """
-    crop = {
-        dim: slice(0, shape[axis])
-        for axis, dim in enumerate(ref.dims[:2])
-        if shape[axis] != ref.shape[axis] and shape[axis] == SCALE * (ref.shape[axis] // SCALE)
-    }
-    return ref.isel(crop) if crop else ref
-
-
-def _method_name(obj: xr.Dataset | xr.DataArray, default: str) -> str:
-    return str(obj.attrs.get("s5sr_model", default))
-
-
-def _default_baseline(
-    reference: xr.Dataset | xr.DataArray,
-    obj: xr.Dataset | xr.DataArray,
-    band: int | None,
-    variable: Hashable | None,
-) -> xr.DataArray:
-    """Bicubic ×4 of the degraded reference: the paper's baseline on the reference grid."""
-    from xr_s5sr.degrade import degrade_array
-    from xr_s5sr.engine import super_resolve_array
-
-    try:
-        number = resolve_band(reference, band)
-    except BandError:
-        number = resolve_band(obj, band)
-    ref = radiance_cube(reference, variable, "reference")
-    lr = degrade_array(ref.data.astype(np.float32), number)
-    return xr.DataArray(
-        super_resolve_array(lr, "bicubic"), dims=ref.dims, attrs={"s5sr_model": "bicubic"}
-    )
-
-
-def evaluate_dataset(
-    obj: xr.Dataset | xr.DataArray,
-    reference: xr.Dataset | xr.DataArray,
-    baseline: xr.Dataset | xr.DataArray | None = None,
-    variable: Hashable | None = None,
-    paper_compatible: bool = False,
-    border: int = 0,
-    per_channel: bool = False,
-    band: int | None = None,
-) -> xr.Dataset:
-    """Metrics of ``obj`` and a baseline against an HR ``reference``, side by side.
-
-    Parameters
-    ----------
-    obj : xarray.Dataset or xarray.DataArray
-        Estimate on the reference's HR grid, e.g. the output of ``s5sr.super_resolve``. Its
-        method name is ``attrs["s5sr_model"]`` (else ``"estimate"``).
-    reference : xarray.Dataset or xarray.DataArray
-        HR truth; dims (scanline, ground_pixel, spectral_channel) in any order/aliases.
-    baseline : xarray.Dataset or xarray.DataArray, optional
-        Second estimate (method ``attrs["s5sr_model"]``, else ``"baseline"``). Default: the
-        bicubic ×4 of the reference's own degradation (the same as
-        ``reference.s5sr.degrade().s5sr.bicubic()``), named ``"bicubic"``.
-    variable : hashable, optional
-        Variable compared in Datasets (default ``radiance``).
-    paper_compatible : bool, default False
-        Also report ``paper_psnr``, ``paper_ssim`` and ``paper_scc``.
-    border : int, default 0
-        HR pixels cropped from each side of both spatial axes.
-    per_channel : bool, default False
-        Also return ``psnr_per_channel`` along ``spectral_channel``.
-    band : int, optional
-        S5P band for the default baseline (default from ``attrs["s5p_band"]``).
-
-    Notes
-    -----
-    The ×4 degradation has no LR pixel for the last ``n mod 4`` HR scanlines/ground pixels
-    (LR ``j < floor(n/4)``), so super-resolved outputs are ``4·floor(n/4)`` long. A reference
-    longer by exactly that remainder (e.g. 215 ground pixels vs 212) is cropped to the
-    estimate's grid; any other difference is an error.
-
-    Returns
-    -------
-    xarray.Dataset
-        Variables ``psnr`` (dB), ``ssim``, ``scc``, ``sam`` (degrees), ``ergas``, ``rmse``
-        (radiance units) — and ``paper_*`` — on a ``model`` dimension, the estimate first.
-        Computed eagerly (see the module docstring for dask).
-
-    Raises
-    ------
-    DimensionError
-        If the grids differ (both shapes are named) or a dim is missing.
-    InputDataError
-        If ``variable`` is missing or no valid data remain.
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> dims = ("scanline", "ground_pixel", "spectral_channel")
-    >>> hr = xr.DataArray(np.linspace(0.0, 1.0, 768).reshape(16, 12, 4), dims=dims)
-    >>> sr = (hr + 0.01).assign_attrs(s5sr_model="s5dscr")
-    >>> scores = evaluate_dataset(sr, hr, baseline=hr * 0.9)
-    >>> scores.model.values.tolist(), round(float(scores.psnr.sel(model="s5dscr")), 2)
-    (['s5dscr', 'baseline'], 40.0)
-    """
-    ref = radiance_cube(reference, variable, "reference")
-    names = [_method_name(obj, "estimate")]
-    if baseline is None:
-        baseline = _default_baseline(reference, obj, band, variable)
-        names.append("bicubic")
-    else:
-        names.append(_method_name(baseline, "baseline"))
-    if names[1] == names[0]:
-        names[1] += "_baseline"
-    estimates = [
-        radiance_cube(o, variable, what) for o, what in ((obj, "estimate"), (baseline, "baseline"))
-    ]
-    ref = _drop_undegraded_edge(ref, estimates[0].shape)
-    scores = compute_metrics(
-        ref.data, *(e.data for e in estimates), paper_compatible=paper_compatible, border=border
-    )
-    metric_names = list(CORRECTED_METRICS) + (list(PAPER_METRICS) if paper_compatible else [])
-    data_vars: dict[str, xr.DataArray] = {
-        name: xr.DataArray(scores[name], dims=(MODEL_DIM,), attrs=dict(_ATTRS[name]))
-        for name in metric_names
-    }
-    data_vars["rmse"].attrs["units"] = ref.attrs.get("units", "radiance units")
-    if per_channel:
-        channel_dim = ref.dims[2]
-        data_vars["psnr_per_channel"] = xr.DataArray(
-            scores["psnr_per_channel"],
-            dims=(MODEL_DIM, channel_dim),
-            coords={channel_dim: ref[channel_dim]} if channel_dim in ref.coords else None,
-            attrs=dict(_ATTRS["psnr_per_channel"]),
-        )
-    from xr_s5sr._version import __version__
-
-    attrs: dict[str, Any] = {
-        "data_range": float(scores["data_range"]),
-        "border": border,
-        "s5sr_version": __version__,
-        "description": "xr_s5sr.metrics definitions (see the xr_s5sr metrics documentation)",
-    }
-    band_attr = reference.attrs.get("s5p_band", obj.attrs.get("s5p_band"))
-    if band_attr is not None:
-        attrs["s5p_band"] = band_attr
-    return xr.Dataset(data_vars, coords={MODEL_DIM: names}, attrs=attrs)
-
-
-def metrics_table(
-    scores: xr.Dataset, metrics: Sequence[str] | None = None, *, reference_method: str | None = None
-) -> str:
-    """Plain-text table of an :func:`evaluate_dataset` result, one row per method.
-
-    Parameters
-    ----------
-    scores : xarray.Dataset
-        Output of :func:`evaluate_dataset`.
-    metrics : sequence of str, optional
-        Columns (default: every scalar metric present).
-    reference_method : str, optional
-        When given, a last line states the PSNR gain of the first method over this one.
-
-    Examples
-    --------
-    >>> import xarray as xr
-    >>> psnr = xr.DataArray([41.5, 40.25], dims="model", attrs={"units": "dB"})
-    >>> s = xr.Dataset({"psnr": psnr}, coords={"model": ["m", "bicubic"]})
-    >>> print(metrics_table(s, reference_method="bicubic"))
-    model    psnr [dB]
-    m            41.50
-    bicubic      40.25
-    PSNR gain of m over bicubic: +1.25 dB
-    """
-    formats = {"psnr": "{:.2f}", "paper_psnr": "{:.2f}", "sam": "{:.3f}", "rmse": "{:.3e}"}
-    if metrics is None:
-        metrics = [m for m in (*CORRECTED_METRICS, *PAPER_METRICS) if m in scores]
-    headers = [MODEL_DIM] + [
-        f"{m} [{scores[m].attrs['units']}]"
-        if scores[m].attrs.get("units") not in (None, "1")
-        else m
-        for m in metrics
-    ]
-    methods = [str(m) for m in scores[MODEL_DIM].values]
-    rows = [
-        [name] + [formats.get(m, "{:.4f}").format(float(scores[m].values[i])) for m in metrics]
-        for i, name in enumerate(methods)
-    ]
-    widths = [max(len(r[j]) for r in [headers, *rows]) for j in range(len(headers))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if j == 0 else cell.rjust(w)
-            for j, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in [headers, *rows]
-    ]
-    if reference_method is not None and "psnr" in scores:
-        psnr = scores["psnr"]
-        gain = float(psnr.sel({MODEL_DIM: methods[0]}) - psnr.sel({MODEL_DIM: reference_method}))
-        lines.append(f"PSNR gain of {methods[0]} over {reference_method}: {gain:+.2f} dB")
-    return "\n".join(lines)
-
-
 __all__ = [
     "CORRECTED_METRICS",
+    "METRICS_BLOCK_BYTES",
     "PAPER_METRICS",
+    "PROTOCOLS",
     "SSIM_K1",
     "SSIM_K2",
     "SSIM_WINDOW",
+    "TOOLBOX_METRICS",
     "compute_metrics",
-    "evaluate_dataset",
-    "metrics_table",
 ]

@@ -26,7 +26,7 @@ import xarray as xr
 
 from xr_s5sr.bands import SCALE, get_band
 from xr_s5sr.errors import InputDataError, MissingDependencyError
-from xr_s5sr.metrics import evaluate_dataset, radiance_cube
+from xr_s5sr.evaluate import evaluate_dataset, radiance_cube
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -182,7 +182,7 @@ def quicklook_figure(
     bicubic : xarray.Dataset or xarray.DataArray, optional
         Bicubic upsampling of ``lr``, shown as a fourth panel and used as the metrics baseline.
     scores : xarray.Dataset, optional
-        Precomputed :func:`xr_s5sr.metrics.evaluate_dataset` result for the title; computed
+        Precomputed :func:`xr_s5sr.evaluate.evaluate_dataset` result for the title; computed
         from ``sr``, ``hr`` and ``bicubic`` when ``hr`` is given and ``scores`` is None.
     band : int, optional
         S5P band for the title (default from ``attrs["s5p_band"]``).

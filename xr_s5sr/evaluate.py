@@ -1,0 +1,342 @@
+"""Scoring xarray objects: the Dataset layer over :mod:`xr_s5sr.metrics`, and its text tables.
+
+Boundary: :func:`evaluate_dataset` (behind ``Dataset.s5sr.evaluate``) picks the radiance
+variable, checks the grids, builds the default bicubic baseline, calls
+:func:`xr_s5sr.metrics.compute_metrics` (and, with ``toolbox=True``, the S5P_SISR_Toolbox's
+indexes of :mod:`xr_s5sr.toolbox_indexes`) and returns a tidy :class:`xarray.Dataset` on a
+``model`` dimension; :func:`metrics_table` formats such a Dataset as text. The metric
+definitions live in :mod:`xr_s5sr.metrics` and :mod:`xr_s5sr.toolbox_indexes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from xr_s5sr._version import __version__
+from xr_s5sr.bands import SCALE
+from xr_s5sr.degrade import degrade_array
+from xr_s5sr.dims import RADIANCE, require_dims, resolve_band
+from xr_s5sr.engine import super_resolve_array
+from xr_s5sr.errors import BandError, DimensionError, InputDataError
+from xr_s5sr.metrics import CORRECTED_METRICS, PAPER_METRICS, TOOLBOX_METRICS, compute_metrics
+
+#: Dimension of :func:`evaluate_dataset` results that lists the scored estimates. Not
+#: ``method``, which would clash with the ``method=`` keyword of ``.sel()``.
+MODEL_DIM = "model"
+
+
+_ATTRS: dict[str, dict[str, str]] = {
+    "psnr": {"long_name": "peak signal-to-noise ratio, mean over channels", "units": "dB"},
+    "ssim": {"long_name": "structural similarity, 7x7 window, mean over channels", "units": "1"},
+    "scc": {"long_name": "Sobel spatial correlation coefficient, mean over channels", "units": "1"},
+    "sam": {"long_name": "mean spectral angle", "units": "degree"},
+    "ergas": {"long_name": "relative dimensionless global error in synthesis", "units": "1"},
+    "rmse": {"long_name": "root-mean-square error"},
+    "paper_psnr": {"long_name": "PSNR of min-max scaled cubes, data range 1", "units": "dB"},
+    "paper_ssim": {"long_name": "3-D SSIM (7x7x7) of min-max scaled cubes", "units": "1"},
+    "paper_scc": {"long_name": "Sobel sCC over (channel, scanline) slices", "units": "1"},
+    "psnr_per_channel": {"long_name": "peak signal-to-noise ratio per channel", "units": "dB"},
+}
+
+#: Attributes of the toolbox's indexes in :func:`evaluate_dataset` results.
+TOOLBOX_ATTRS: dict[str, dict[str, str]] = {
+    "Q2n": {"long_name": "toolbox Q2n (hypercomplex Q, 32x32 blocks)", "units": "1"},
+    "D_lambda": {"long_name": "toolbox spectral distortion 1 - Q2n(LR, degraded SR)", "units": "1"},
+    "Q": {"long_name": "toolbox Q (SSIM 33x33, K1=K2=1e-8), mean over channels", "units": "1"},
+    "ERGAS": {"long_name": "toolbox ERGAS", "units": "1"},
+    "SAM": {"long_name": "toolbox spectral angle mapper", "units": "degree"},
+    "sCC": {"long_name": "toolbox Sobel spatial correlation (uncentred)", "units": "1"},
+    "RMSE": {"long_name": "toolbox root-mean-square error"},
+    "PSNR": {"long_name": "toolbox PSNR, peak = channel maximum", "units": "dB"},
+}
+
+
+# ---------------------------------------------------------------------------- xarray API
+def radiance_cube(
+    obj: xr.Dataset | xr.DataArray, variable: Hashable | None, what: str
+) -> xr.DataArray:
+    """The radiance DataArray of ``obj`` with dims ordered (scanline, ground_pixel, channel).
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataArray
+        A Dataset (its ``variable``, default ``radiance``) or the radiance DataArray itself.
+    variable : hashable or None
+        Variable of a Dataset.
+    what : str
+        Name of the object in error messages (e.g. ``"reference"``).
+
+    Raises
+    ------
+    InputDataError
+        If the Dataset has no such variable.
+    DimensionError
+        If a dim is missing or there are other dims.
+    """
+    if isinstance(obj, xr.Dataset):
+        name = RADIANCE if variable is None else variable
+        if name not in obj.data_vars:
+            raise InputDataError(
+                f"The {what} Dataset has no variable {name!r}; found {list(obj.data_vars)}. "
+                "Pass variable=<name of the radiance variable>."
+            )
+        obj = obj[name]
+    dims = require_dims(obj, ("scanline", "ground_pixel", "spectral_channel"))
+    if obj.ndim != 3:
+        raise DimensionError(
+            f"The {what} has dims {obj.dims}; expected exactly (scanline, ground_pixel, "
+            "spectral_channel). Drop or select the other dims first, e.g. .isel(time=0)."
+        )
+    return obj.transpose(*dims.values())
+
+
+def _drop_undegraded_edge(ref: xr.DataArray, shape: tuple[int, ...]) -> xr.DataArray:
+    """Crop the last ``n mod 4`` HR rows/columns, which the ×4 degradation has no LR pixel for.
+
+    Only when the estimate is exactly ``4·floor(n/4)`` long on that axis; any other mismatch is
+    left for the grid check to report.
+    """
+    crop = {
+        dim: slice(0, shape[axis])
+        for axis, dim in enumerate(ref.dims[:2])
+        if shape[axis] != ref.shape[axis] and shape[axis] == SCALE * (ref.shape[axis] // SCALE)
+    }
+    return ref.isel(crop) if crop else ref
+
+
+def _method_name(obj: xr.Dataset | xr.DataArray, default: str) -> str:
+    return str(obj.attrs.get("s5sr_model", default))
+
+
+def _default_baseline(
+    reference: xr.Dataset | xr.DataArray,
+    obj: xr.Dataset | xr.DataArray,
+    band: int | None,
+    variable: Hashable | None,
+) -> xr.DataArray:
+    """Bicubic ×4 of the degraded reference: the paper's baseline on the reference grid."""
+    number = _band_of(reference, obj, band)
+    ref = radiance_cube(reference, variable, "reference")
+    lr = degrade_array(ref.data.astype(np.float32), number)
+    return xr.DataArray(
+        super_resolve_array(lr, "bicubic"), dims=ref.dims, attrs={"s5sr_model": "bicubic"}
+    )
+
+
+def _band_of(
+    reference: xr.Dataset | xr.DataArray, obj: xr.Dataset | xr.DataArray, band: int | None
+) -> int:
+    """The band of the reference, else of the estimate (``band`` first when given)."""
+    try:
+        return resolve_band(reference, band)
+    except BandError:
+        return resolve_band(obj, band)
+
+
+def _toolbox_variables(
+    ref: xr.DataArray, estimates: Sequence[xr.DataArray], band: int
+) -> dict[str, xr.DataArray]:
+    """The toolbox's indexes of each estimate as ``toolbox_*`` variables on the model dim."""
+    reference = np.asarray(ref.data)
+    lr = degrade_array(reference.astype(np.float64), band)
+    scores = compute_metrics(
+        reference, *(e.data for e in estimates), protocol="toolbox", lr=lr, band=band
+    )
+    return {
+        f"toolbox_{name}": xr.DataArray(
+            scores[name], dims=(MODEL_DIM,), attrs=dict(TOOLBOX_ATTRS[name])
+        )
+        for name in TOOLBOX_METRICS
+    }
+
+
+def evaluate_dataset(
+    obj: xr.Dataset | xr.DataArray,
+    reference: xr.Dataset | xr.DataArray,
+    baseline: xr.Dataset | xr.DataArray | None = None,
+    variable: Hashable | None = None,
+    paper_compatible: bool = False,
+    border: int = 0,
+    per_channel: bool = False,
+    band: int | None = None,
+    toolbox: bool = False,
+) -> xr.Dataset:
+    """Metrics of ``obj`` and a baseline against an HR ``reference``, side by side.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataArray
+        Estimate on the reference's HR grid, e.g. the output of ``s5sr.super_resolve``. Its
+        method name is ``attrs["s5sr_model"]`` (else ``"estimate"``).
+    reference : xarray.Dataset or xarray.DataArray
+        HR truth; dims (scanline, ground_pixel, spectral_channel) in any order/aliases.
+    baseline : xarray.Dataset or xarray.DataArray, optional
+        Second estimate (method ``attrs["s5sr_model"]``, else ``"baseline"``). Default: the
+        bicubic ×4 of the reference's own degradation (the same as
+        ``reference.s5sr.degrade().s5sr.bicubic()``), named ``"bicubic"``.
+    variable : hashable, optional
+        Variable compared in Datasets (default ``radiance``).
+    paper_compatible : bool, default False
+        Also report ``paper_psnr``, ``paper_ssim`` and ``paper_scc``.
+    border : int, default 0
+        HR pixels cropped from each side of both spatial axes.
+    per_channel : bool, default False
+        Also return ``psnr_per_channel`` along ``spectral_channel``.
+    band : int, optional
+        S5P band for the default baseline (default from ``attrs["s5p_band"]``).
+    toolbox : bool, default False
+        Also report the S5P_SISR_Toolbox's indexes (:mod:`xr_s5sr.toolbox_indexes`) as
+        ``toolbox_Q2n``, ``toolbox_D_lambda``, ``toolbox_Q``, ``toolbox_ERGAS``,
+        ``toolbox_SAM``, ``toolbox_sCC``, ``toolbox_RMSE`` and ``toolbox_PSNR``, D_lambda
+        against the reference's own degradation (the toolbox's reduced-resolution protocol).
+        Computed in memory; ``border`` does not apply to them (the toolbox cuts its bounds).
+
+    Notes
+    -----
+    The ×4 degradation has no LR pixel for the last ``n mod 4`` HR scanlines/ground pixels
+    (LR ``j < floor(n/4)``), so super-resolved outputs are ``4·floor(n/4)`` long. A reference
+    longer by exactly that remainder (e.g. 215 ground pixels vs 212) is cropped to the
+    estimate's grid; any other difference is an error.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``psnr`` (dB), ``ssim``, ``scc``, ``sam`` (degrees), ``ergas``, ``rmse``
+        (radiance units) — and ``paper_*`` — on a ``model`` dimension, the estimate first.
+        Computed eagerly (see the module docstring for dask).
+
+    Raises
+    ------
+    DimensionError
+        If the grids differ (both shapes are named) or a dim is missing.
+    InputDataError
+        If ``variable`` is missing or no valid data remain.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> dims = ("scanline", "ground_pixel", "spectral_channel")
+    >>> hr = xr.DataArray(np.linspace(0.0, 1.0, 768).reshape(16, 12, 4), dims=dims)
+    >>> sr = (hr + 0.01).assign_attrs(s5sr_model="s5dscr")
+    >>> scores = evaluate_dataset(sr, hr, baseline=hr * 0.9)
+    >>> scores.model.values.tolist(), round(float(scores.psnr.sel(model="s5dscr")), 2)
+    (['s5dscr', 'baseline'], 40.0)
+    """
+    ref = radiance_cube(reference, variable, "reference")
+    names = [_method_name(obj, "estimate")]
+    if baseline is None:
+        baseline = _default_baseline(reference, obj, band, variable)
+        names.append("bicubic")
+    else:
+        names.append(_method_name(baseline, "baseline"))
+    if names[1] == names[0]:
+        names[1] += "_baseline"
+    estimates = [
+        radiance_cube(o, variable, what) for o, what in ((obj, "estimate"), (baseline, "baseline"))
+    ]
+    ref = _drop_undegraded_edge(ref, estimates[0].shape)
+    scores = compute_metrics(
+        ref.data, *(e.data for e in estimates), paper_compatible=paper_compatible, border=border
+    )
+    metric_names = list(CORRECTED_METRICS) + (list(PAPER_METRICS) if paper_compatible else [])
+    data_vars: dict[str, xr.DataArray] = {
+        name: xr.DataArray(scores[name], dims=(MODEL_DIM,), attrs=dict(_ATTRS[name]))
+        for name in metric_names
+    }
+    data_vars["rmse"].attrs["units"] = ref.attrs.get("units", "radiance units")
+    if toolbox:
+        data_vars.update(_toolbox_variables(ref, estimates, _band_of(reference, obj, band)))
+    if per_channel:
+        channel_dim = ref.dims[2]
+        data_vars["psnr_per_channel"] = xr.DataArray(
+            scores["psnr_per_channel"],
+            dims=(MODEL_DIM, channel_dim),
+            coords={channel_dim: ref[channel_dim]} if channel_dim in ref.coords else None,
+            attrs=dict(_ATTRS["psnr_per_channel"]),
+        )
+    attrs: dict[str, Any] = {
+        "data_range": float(scores["data_range"]),
+        "border": border,
+        "s5sr_version": __version__,
+        "description": "xr_s5sr.metrics definitions (see the xr_s5sr metrics documentation)",
+    }
+    band_attr = reference.attrs.get("s5p_band", obj.attrs.get("s5p_band"))
+    if band_attr is not None:
+        attrs["s5p_band"] = band_attr
+    return xr.Dataset(data_vars, coords={MODEL_DIM: names}, attrs=attrs)
+
+
+def _format_of(metric: str) -> str:
+    """Number format of a table column, by the metric's kind (any prefix: paper_, rr_, …)."""
+    kind = metric.lower()
+    for suffix, form in (("psnr", "{:.2f}"), ("sam", "{:.3f}"), ("rmse", "{:.3e}")):
+        if kind.endswith(suffix) or kind.endswith(f"{suffix}_vs_bicubic"):
+            return form
+    return "{:.4g}" if kind.endswith(("chi2", "sharpness")) else "{:.4f}"
+
+
+def metrics_table(
+    scores: xr.Dataset, metrics: Sequence[str] | None = None, *, reference_method: str | None = None
+) -> str:
+    """Plain-text table of an :func:`evaluate_dataset` result, one row per method.
+
+    Parameters
+    ----------
+    scores : xarray.Dataset
+        Output of :func:`evaluate_dataset`.
+    metrics : sequence of str, optional
+        Columns (default: every scalar metric present).
+    reference_method : str, optional
+        When given, a last line states the PSNR gain of the first method over this one.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> psnr = xr.DataArray([41.5, 40.25], dims="model", attrs={"units": "dB"})
+    >>> s = xr.Dataset({"psnr": psnr}, coords={"model": ["m", "bicubic"]})
+    >>> print(metrics_table(s, reference_method="bicubic"))
+    model    psnr [dB]
+    m            41.50
+    bicubic      40.25
+    PSNR gain of m over bicubic: +1.25 dB
+    """
+    if metrics is None:
+        known = (*CORRECTED_METRICS, *PAPER_METRICS, *(f"toolbox_{m}" for m in TOOLBOX_METRICS))
+        metrics = [m for m in known if m in scores]
+    headers = [MODEL_DIM] + [
+        f"{m} [{scores[m].attrs['units']}]"
+        if scores[m].attrs.get("units") not in (None, "1")
+        else m
+        for m in metrics
+    ]
+    methods = [str(m) for m in scores[MODEL_DIM].values]
+    rows = [
+        [name] + [_format_of(m).format(float(scores[m].values[i])) for m in metrics]
+        for i, name in enumerate(methods)
+    ]
+    widths = [max(len(r[j]) for r in [headers, *rows]) for j in range(len(headers))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if j == 0 else cell.rjust(w)
+            for j, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [headers, *rows]
+    ]
+    if reference_method is not None and "psnr" in scores:
+        psnr = scores["psnr"]
+        gain = float(psnr.sel({MODEL_DIM: methods[0]}) - psnr.sel({MODEL_DIM: reference_method}))
+        lines.append(f"PSNR gain of {methods[0]} over {reference_method}: {gain:+.2f} dB")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "MODEL_DIM",
+    "TOOLBOX_ATTRS",
+    "evaluate_dataset",
+    "metrics_table",
+    "radiance_cube",
+]
