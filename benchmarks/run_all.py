@@ -60,7 +60,8 @@ sys.path.insert(0, str(ROOT))
 
 import xr_s5sr  # noqa: E402, F401  (registers the .s5sr accessors)
 from xr_s5sr import engine, fused  # noqa: E402
-from xr_s5sr.degrade import band_kernels, degrade_array  # noqa: E402
+from xr_s5sr.bands import band_kernels  # noqa: E402
+from xr_s5sr.degrade import degrade_array  # noqa: E402
 from xr_s5sr.engine import model_spec, super_resolve_array  # noqa: E402
 from xr_s5sr.errors import WeightsError  # noqa: E402
 from xr_s5sr.metrics import compute_metrics  # noqa: E402

@@ -173,7 +173,8 @@ class ModelSpec:
         """Fewest LR scanlines a dask block may have (the consistency halos need that many)."""
         if not self.consistency:
             return self.halo
-        from xr_s5sr.physics import DEGRADE_REACH, gram_inverse_taps
+        from xr_s5sr.operators import DEGRADE_REACH
+        from xr_s5sr.physics import gram_inverse_taps
 
         return max(self.halo, DEGRADE_REACH, gram_inverse_taps(cast(int, self.band), 0).size // 2)
 
@@ -478,7 +479,7 @@ def _to_device(module: S5DSCR, device: str) -> S5DSCR:
 def resolve_runner(spec: ModelSpec) -> Any:
     """What a block runs: bicubic, a :class:`FusedS5DSCR` on the fused path, or the module."""
     if not spec.is_network:
-        from xr_s5sr.models import bicubic_x4
+        from xr_s5sr.operators import bicubic_x4
 
         return bicubic_x4
     model = resolve_model(spec)

@@ -333,7 +333,8 @@ def local_targets(pairs: Sequence[Pair], band: int) -> list[Pair]:
     import torch
 
     from xr_s5sr.models import local_scale
-    from xr_s5sr.physics import backproject, upsample
+    from xr_s5sr.operators import upsample
+    from xr_s5sr.physics import backproject
 
     out = []
     for hr, lr in pairs:
