@@ -2,7 +2,7 @@
 
 Boundary: turns ``model=``/``weights=``/``device=``/``dtype=``/``consistency=`` into a small,
 picklable, tokenizable spec (validated eagerly, weights verified), and a spec into the callable a
-block runs on a worker (through the one model cache of :mod:`xr_s5sr.weights`). No arrays, no
+block runs on a worker (through the one model cache of :mod:`xr_s5sr.cache`). No arrays, no
 tiling: :mod:`xr_s5sr.engine` does that.
 """
 
@@ -456,14 +456,15 @@ def resolve_device(device: str | None) -> str:
 
 def resolve_model(spec: ModelSpec) -> Any:
     """The network a task runs: loaded once per process and device."""
-    from xr_s5sr.weights import cached, cached_model
+    from xr_s5sr.cache import cached_model_object
+    from xr_s5sr.weights import cached_model
 
     if spec.weights is not None:
         return cached_model(spec.weights, spec.device)
     module = spec.module
     if module is None:
         raise WeightsError(f"The network spec {spec.name!r} carries neither weights nor a module.")
-    return cached(
+    return cached_model_object(
         ("module", spec.key, spec.device),
         lambda: module if spec.device == "cpu" else _to_device(module, spec.device),
     )
@@ -485,9 +486,9 @@ def resolve_runner(spec: ModelSpec) -> Any:
     model = resolve_model(spec)
     if not spec.uses_fused_path:
         return model
-    from xr_s5sr.weights import cached
+    from xr_s5sr.cache import cached_model_object
 
-    return cached(
+    return cached_model_object(
         ("fused", spec.key, spec.device, spec.dtype),
         lambda: FusedS5DSCR(cast("S5DSCR", model), spec.dtype),
     )
