@@ -707,8 +707,6 @@ __all__ = [
     "DEFAULT_ACTIVATION_BUDGET",
     "DEFAULT_OUTPUT_BUDGET",
     "MISSING_POLICIES",
-    "ModelSpec",
-    "model_spec",
     "strict_radius",
     "super_resolve_array",
 ]
