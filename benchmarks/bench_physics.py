@@ -39,9 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from xr_s5sr import adaptive, physics  # noqa: E402
-from xr_s5sr.degrade import band_kernels, degrade_array  # noqa: E402
-from xr_s5sr.engine import model_spec, super_resolve_array  # noqa: E402
+from xr_s5sr.bands import band_kernels  # noqa: E402
+from xr_s5sr.degrade import degrade_array  # noqa: E402
+from xr_s5sr.engine import super_resolve_array  # noqa: E402
 from xr_s5sr.families import family_scene  # noqa: E402
+from xr_s5sr.spec import model_spec  # noqa: E402
 from xr_s5sr.versions import run_record  # noqa: E402
 
 BAND = 3

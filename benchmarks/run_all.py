@@ -60,11 +60,13 @@ sys.path.insert(0, str(ROOT))
 
 import xr_s5sr  # noqa: E402, F401  (registers the .s5sr accessors)
 from xr_s5sr import engine, fused  # noqa: E402
-from xr_s5sr.degrade import band_kernels, degrade_array  # noqa: E402
-from xr_s5sr.engine import model_spec, super_resolve_array  # noqa: E402
+from xr_s5sr.bands import band_kernels  # noqa: E402
+from xr_s5sr.degrade import degrade_array  # noqa: E402
+from xr_s5sr.engine import super_resolve_array  # noqa: E402
 from xr_s5sr.errors import WeightsError  # noqa: E402
 from xr_s5sr.metrics import compute_metrics  # noqa: E402
 from xr_s5sr.models import S5DSCR, build_model, fold_batchnorm  # noqa: E402
+from xr_s5sr.spec import ModelSpec, model_spec  # noqa: E402
 from xr_s5sr.synthetic import make_granule  # noqa: E402
 from xr_s5sr.versions import run_record, versions  # noqa: E402
 
@@ -139,7 +141,7 @@ def randomise_batchnorm(model: S5DSCR, seed: int = 0) -> S5DSCR:
     return model
 
 
-def network_spec(net: S5DSCR, **kwargs: Any) -> engine.ModelSpec:
+def network_spec(net: S5DSCR, **kwargs: Any) -> ModelSpec:
     """Engine spec of the network alone: no data-consistency projection (bench_physics.py
     measures that), so every variant computes what the module's forward computes."""
     return model_spec(weights=net, band=BAND, device="cpu", consistency=False, **kwargs)

@@ -10,9 +10,10 @@ import pytest
 from xr_s5sr import adaptive, physics
 from xr_s5sr.bands import get_band
 from xr_s5sr.degrade import degrade_array
-from xr_s5sr.engine import model_spec, super_resolve_array
+from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.families import family_scene
 from xr_s5sr.metrics import compute_metrics
+from xr_s5sr.spec import model_spec
 from xr_s5sr.tiling import settings_graph
 
 BAND = 7

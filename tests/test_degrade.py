@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 import xr_s5sr
-from xr_s5sr.degrade import HALF_TAPS, band_kernels, degrade_array, mtf_kernels
+from xr_s5sr.bands import HALF_TAPS, band_kernels, mtf_kernels
+from xr_s5sr.degrade import degrade_array
 from xr_s5sr.grid import lr_positions
 
 # SPEC §2 reference central taps [14..20] (verified independently).

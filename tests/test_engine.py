@@ -35,13 +35,14 @@ from scipy import ndimage
 
 import xr_s5sr
 from xr_s5sr import engine, tiling
-from xr_s5sr.engine import ModelSpec, model_spec, strict_radius, super_resolve_array
+from xr_s5sr.engine import strict_radius, super_resolve_array
 from xr_s5sr.errors import (
     DimensionError,
     S5SRArgumentError,
     WeightsError,
 )
 from xr_s5sr.models import S5DSCR, build_model, fold_batchnorm
+from xr_s5sr.spec import ModelSpec, model_spec
 from xr_s5sr.synthetic import make_granule
 
 BAND = 7

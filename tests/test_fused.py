@@ -12,10 +12,11 @@ import xarray as xr
 from conftest import make_net, max_error
 
 from xr_s5sr import fused
-from xr_s5sr.engine import model_spec, super_resolve_array
+from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import WeightsError
 from xr_s5sr.fused import FusedS5DSCR
 from xr_s5sr.models import S5DSCR, bicubic_x4, fold_batchnorm
+from xr_s5sr.spec import model_spec
 from xr_s5sr.synthetic import make_granule
 
 BAND = 7

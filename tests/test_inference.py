@@ -15,10 +15,11 @@ import xarray as xr
 from conftest import make_net, raise_if_dask_computes
 
 import xr_s5sr
-from xr_s5sr.engine import model_spec, super_resolve_array
+from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import DimensionError
 from xr_s5sr.grid import hr_coordinates
 from xr_s5sr.inference import bicubic_dataset, super_resolve_dataset
+from xr_s5sr.spec import model_spec
 from xr_s5sr.synthetic import make_granule
 from xr_s5sr.weights import save_weights
 

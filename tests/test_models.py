@@ -221,7 +221,8 @@ def test_invalid_inputs() -> None:
 
 
 def test_zeroed_residual_makes_a_local_network_the_physics_inverse() -> None:
-    from xr_s5sr.engine import model_spec, super_resolve_array
+    from xr_s5sr.engine import super_resolve_array
+    from xr_s5sr.spec import model_spec
 
     model = S5DSCR(6, 2, 3, 2, residual="signed", scaling="local", band=7)
     with torch.no_grad():

@@ -33,7 +33,7 @@ import numpy as np
 
 from xr_s5sr.bands import SUPPORTED_BANDS, get_band
 from xr_s5sr.degrade import degrade_array
-from xr_s5sr.engine import model_spec, super_resolve_array
+from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.families import (
     FAMILIES,
     HELD_OUT_FAMILIES,
@@ -42,6 +42,7 @@ from xr_s5sr.families import (
     load_textures,
 )
 from xr_s5sr.metrics import compute_metrics
+from xr_s5sr.spec import model_spec
 from xr_s5sr.versions import run_record
 from xr_s5sr.weights import available_weights
 

@@ -20,7 +20,6 @@ from evaluate_shipped import score
 from scipy import ndimage
 
 from xr_s5sr.bands import get_band
-from xr_s5sr.engine import model_spec
 from xr_s5sr.families import (
     FAMILIES,
     TEXTURE_EVAL_ROWS,
@@ -28,6 +27,7 @@ from xr_s5sr.families import (
     load_textures,
     random_spectra,
 )
+from xr_s5sr.spec import model_spec
 
 SIZE, SEEDS, BRIGHTNESS = 96, (71, 72), (0.03, 1.0, 30.0)
 

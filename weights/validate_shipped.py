@@ -24,7 +24,6 @@ import numpy as np
 from evaluate_shipped import score
 
 from xr_s5sr.bands import get_band
-from xr_s5sr.engine import model_spec
 from xr_s5sr.families import (
     TEXTURE_TRAIN_ROWS,
     TRAINING_FAMILIES,
@@ -32,6 +31,7 @@ from xr_s5sr.families import (
     load_textures,
 )
 from xr_s5sr.models import zero_residual
+from xr_s5sr.spec import model_spec
 from xr_s5sr.store import atomic_output
 from xr_s5sr.weights import (
     available_weights,

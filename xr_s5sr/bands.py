@@ -1,22 +1,42 @@
-"""The Sentinel-5P / TROPOMI L1B radiance band table (SPEC §1).
+"""The Sentinel-5P / TROPOMI L1B radiance band table (SPEC §1) and each band's MTF kernels.
 
-Pure data: immutable :class:`BandInfo` records, the lookup :func:`get_band` and the band-number
-parser :func:`parse_band`. Nothing here touches arrays.
+Immutable :class:`BandInfo` records, the lookup :func:`get_band`, the band-number parser
+:func:`parse_band`, and the design of the 1-D degradation kernels from a band's MTF values at
+Nyquist (:func:`mtf_kernels`, :func:`band_kernels`; SPEC §2 steps 1–4): the kernels are data of
+the band, so they live beside the table. numpy only (no torch, dask or xarray); the operators
+that apply the kernels are in :mod:`xr_s5sr.operators`.
+
+The kernel design follows the S5P_SISR_Toolbox:
+
+1. separable Gaussian-like MTF kernels designed by frequency sampling (41 taps) from the band's
+   GNyq values, windowed by a radial Kaiser window (as MATLAB ``fwind1``);
+2. the kernel built from ``GNyq_x`` filters along **scanline** (axis 0), the one from ``GNyq_y``
+   along **ground_pixel** (axis 1), with taps at offsets −20…19 (the 41st tap is dropped).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Literal
 
-from xr_s5sr.errors import BandError
+import numpy as np
+
+from xr_s5sr.errors import BandError, S5SRArgumentError
 
 Detector = Literal["UV", "UVIS", "NIR", "SWIR"]
 
 #: Super-resolution scale factor along both spatial axes.
 SCALE = 4
+
+#: Number of taps of the designed 2-D filter (SPEC §2 step 1).
+N_TAPS = 41
+#: Taps used at offsets −HALF_TAPS … HALF_TAPS−1 (the 41st tap is dropped, as in the toolbox).
+HALF_TAPS = N_TAPS // 2
+#: Kaiser window shape parameter of the frequency-sampling design.
+KAISER_BETA = 0.5
 
 
 @dataclass(frozen=True)
@@ -194,4 +214,87 @@ def get_band(band: int | str, *, require_super_resolution: bool = False) -> Band
     return info
 
 
-__all__ = ["BANDS", "SCALE", "SUPPORTED_BANDS", "BandInfo", "get_band", "parse_band"]
+def _gaussian_alpha(gnyq: float, ratio: int) -> float:
+    """Width of the Gaussian frequency response reaching ``gnyq`` at the LR Nyquist frequency."""
+    fcut = 1.0 / ratio
+    return float(np.sqrt(((N_TAPS - 1) * fcut / 2.0) ** 2 / (-2.0 * np.log(gnyq))))
+
+
+def _radial_kaiser_window() -> np.ndarray:
+    """2-D window made by rotating a 1-D Kaiser window, as MATLAB ``fwind1`` does."""
+    t = np.arange(-HALF_TAPS, HALF_TAPS + 1) / (N_TAPS - 1)
+    window_1d = np.kaiser(N_TAPS, KAISER_BETA)
+    t1, t2 = np.meshgrid(t, t)
+    radius = np.sqrt(t1**2 + t2**2)
+    window = np.interp(radius, t, window_1d)
+    window[radius > t[-1]] = 0.0
+    return window
+
+
+@lru_cache(maxsize=32)
+def _kernels_cached(gnyq_x: float, gnyq_y: float, ratio: int) -> tuple[np.ndarray, np.ndarray]:
+    t = np.arange(-HALF_TAPS, HALF_TAPS + 1, dtype=np.float64)
+    alpha_x = _gaussian_alpha(gnyq_x, ratio)
+    alpha_y = _gaussian_alpha(gnyq_y, ratio)
+    u, v = np.meshgrid(t, t)  # u: column index, v: row index
+    response = np.exp(-0.5 * (u / alpha_x) ** 2) * np.exp(-0.5 * (v / alpha_y) ** 2)
+    response /= response.max()
+    impulse = np.real(np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(response))))
+    impulse *= _radial_kaiser_window()
+    centre = impulse[HALF_TAPS, HALF_TAPS]
+    kernel_x = impulse[HALF_TAPS, :] / np.sqrt(centre)
+    kernel_y = impulse[:, HALF_TAPS] / np.sqrt(centre)
+    kernel_x = kernel_x / kernel_x.sum()
+    kernel_y = kernel_y / kernel_y.sum()
+    kernel_x.setflags(write=False)
+    kernel_y.setflags(write=False)
+    return kernel_x, kernel_y
+
+
+def mtf_kernels(gnyq_x: float, gnyq_y: float, ratio: int = SCALE) -> tuple[np.ndarray, np.ndarray]:
+    """1-D degradation kernels for given MTF values at Nyquist (SPEC §2 steps 1–4).
+
+    Parameters
+    ----------
+    gnyq_x, gnyq_y : float
+        MTF at the Nyquist frequency, in (0, 1).
+    ratio : int, default 4
+        Scale factor between the HR and LR grids.
+
+    Returns
+    -------
+    kernel_x, kernel_y : numpy.ndarray
+        Read-only float64 arrays of 41 taps each, summing to 1. ``kernel_x`` filters along
+        scanline (axis 0), ``kernel_y`` along ground_pixel (axis 1).
+    """
+    for name, value in (("gnyq_x", gnyq_x), ("gnyq_y", gnyq_y)):
+        if not 0.0 < value < 1.0:
+            raise S5SRArgumentError(f"{name} must lie in (0, 1), got {value!r}.")
+    return _kernels_cached(float(gnyq_x), float(gnyq_y), int(ratio))
+
+
+def band_kernels(band: int, ratio: int = SCALE) -> tuple[np.ndarray, np.ndarray]:
+    """1-D degradation kernels of an S5P band (scanline kernel, ground_pixel kernel).
+
+    Examples
+    --------
+    >>> kx, ky = band_kernels(3)
+    >>> round(float(kx[20]), 5), round(float(ky[20]), 5), round(float(kx.sum()), 12)
+    (0.39341, 0.23866, 1.0)
+    """
+    info = get_band(band)
+    return mtf_kernels(info.gnyq_x, info.gnyq_y, ratio)
+
+
+__all__ = [
+    "BANDS",
+    "HALF_TAPS",
+    "N_TAPS",
+    "SCALE",
+    "SUPPORTED_BANDS",
+    "BandInfo",
+    "band_kernels",
+    "get_band",
+    "mtf_kernels",
+    "parse_band",
+]

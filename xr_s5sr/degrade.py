@@ -1,12 +1,15 @@
-"""Physical degradation model HR → LR of the S5P_SISR_Toolbox (SPEC §2), numpy and dask.
+"""Physical degradation model HR → LR of the S5P_SISR_Toolbox (SPEC §2) on numpy, dask and xarray.
 
-Arrays only in this module's core (:func:`band_kernels`, :func:`degrade_array`); the thin
-:func:`degrade_dataset` wraps it for xarray objects and builds the LR grid coordinates.
+The operator ``A`` is :func:`xr_s5sr.operators.degrade_operator` (the band's MTF kernels of
+:func:`xr_s5sr.bands.band_kernels`); this module applies it to numpy arrays in its direct
+tap-by-tap form (no torch needed), to dask arrays block by block with a halo, adds the seeded
+noise, and wraps it for xarray objects (:func:`degrade_dataset`, which also builds the LR grid
+coordinates).
 
 The model, per spectral channel:
 
-1. separable Gaussian-like MTF kernels designed by frequency sampling (41 taps) from the band's
-   GNyq values, windowed by a radial Kaiser window (as MATLAB ``fwind1``);
+1. separable Gaussian-like MTF kernels from the band's GNyq values
+   (:func:`xr_s5sr.bands.mtf_kernels`);
 2. the kernel built from ``GNyq_x`` filters along **scanline** (axis 0), the one from ``GNyq_y``
    along **ground_pixel** (axis 1), with zeros outside the image and taps at offsets −20…19;
 3. decimation: LR pixel ``j`` is the filtered HR pixel ``4 j + 2``, for ``j < floor(n / 4)``.
@@ -18,144 +21,41 @@ axis) contains it, and no other pixel — the filter taps are all non-zero insid
 from __future__ import annotations
 
 from collections.abc import Hashable
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
-from xr_s5sr.bands import SCALE, get_band
+from xr_s5sr.bands import HALF_TAPS, SCALE, get_band
 from xr_s5sr.errors import DimensionError, S5SRArgumentError, S5SRError
 from xr_s5sr.grid import lr_positions
+from xr_s5sr.operators import AxisOperator, degrade_operator
 
 if TYPE_CHECKING:
     import dask.array
     import xarray as xr
 
-#: Number of taps of the designed 2-D filter (SPEC §2 step 1).
-N_TAPS = 41
-#: Taps used at offsets −HALF_TAPS … HALF_TAPS−1 (the 41st tap is dropped, as in the toolbox).
-HALF_TAPS = N_TAPS // 2
-#: Kaiser window shape parameter of the frequency-sampling design.
-KAISER_BETA = 0.5
-
 NoiseSpec = Literal["lr", "hr"] | float | None
 
 
-def _gaussian_alpha(gnyq: float, ratio: int) -> float:
-    """Width of the Gaussian frequency response reaching ``gnyq`` at the LR Nyquist frequency."""
-    fcut = 1.0 / ratio
-    return float(np.sqrt(((N_TAPS - 1) * fcut / 2.0) ** 2 / (-2.0 * np.log(gnyq))))
-
-
-def _radial_kaiser_window() -> np.ndarray:
-    """2-D window made by rotating a 1-D Kaiser window, as MATLAB ``fwind1`` does."""
-    t = np.arange(-HALF_TAPS, HALF_TAPS + 1) / (N_TAPS - 1)
-    window_1d = np.kaiser(N_TAPS, KAISER_BETA)
-    t1, t2 = np.meshgrid(t, t)
-    radius = np.sqrt(t1**2 + t2**2)
-    window = np.interp(radius, t, window_1d)
-    window[radius > t[-1]] = 0.0
-    return window
-
-
-@lru_cache(maxsize=32)
-def _kernels_cached(gnyq_x: float, gnyq_y: float, ratio: int) -> tuple[np.ndarray, np.ndarray]:
-    t = np.arange(-HALF_TAPS, HALF_TAPS + 1, dtype=np.float64)
-    alpha_x = _gaussian_alpha(gnyq_x, ratio)
-    alpha_y = _gaussian_alpha(gnyq_y, ratio)
-    u, v = np.meshgrid(t, t)  # u: column index, v: row index
-    response = np.exp(-0.5 * (u / alpha_x) ** 2) * np.exp(-0.5 * (v / alpha_y) ** 2)
-    response /= response.max()
-    impulse = np.real(np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(response))))
-    impulse *= _radial_kaiser_window()
-    centre = impulse[HALF_TAPS, HALF_TAPS]
-    kernel_x = impulse[HALF_TAPS, :] / np.sqrt(centre)
-    kernel_y = impulse[:, HALF_TAPS] / np.sqrt(centre)
-    kernel_x = kernel_x / kernel_x.sum()
-    kernel_y = kernel_y / kernel_y.sum()
-    kernel_x.setflags(write=False)
-    kernel_y.setflags(write=False)
-    return kernel_x, kernel_y
-
-
-def mtf_kernels(gnyq_x: float, gnyq_y: float, ratio: int = SCALE) -> tuple[np.ndarray, np.ndarray]:
-    """1-D degradation kernels for given MTF values at Nyquist (SPEC §2 steps 1–4).
-
-    Parameters
-    ----------
-    gnyq_x, gnyq_y : float
-        MTF at the Nyquist frequency, in (0, 1).
-    ratio : int, default 4
-        Scale factor between the HR and LR grids.
-
-    Returns
-    -------
-    kernel_x, kernel_y : numpy.ndarray
-        Read-only float64 arrays of 41 taps each, summing to 1. ``kernel_x`` filters along
-        scanline (axis 0), ``kernel_y`` along ground_pixel (axis 1).
-    """
-    for name, value in (("gnyq_x", gnyq_x), ("gnyq_y", gnyq_y)):
-        if not 0.0 < value < 1.0:
-            raise S5SRArgumentError(f"{name} must lie in (0, 1), got {value!r}.")
-    return _kernels_cached(float(gnyq_x), float(gnyq_y), int(ratio))
-
-
-def band_kernels(band: int, ratio: int = SCALE) -> tuple[np.ndarray, np.ndarray]:
-    """1-D degradation kernels of an S5P band (scanline kernel, ground_pixel kernel).
-
-    Examples
-    --------
-    >>> kx, ky = band_kernels(3)
-    >>> round(float(kx[20]), 5), round(float(ky[20]), 5), round(float(kx.sum()), 12)
-    (0.39341, 0.23866, 1.0)
-    """
-    info = get_band(band)
-    return mtf_kernels(info.gnyq_x, info.gnyq_y, ratio)
-
-
-def _correlate_decimate_padded(
-    padded: np.ndarray, kernel: np.ndarray, axis: int, n_out: int, ratio: int
-) -> np.ndarray:
-    """Filter and decimate along ``axis`` an array already padded by ``HALF_TAPS`` on both sides.
-
-    Output ``j`` is ``sum_k kernel[k] * padded[ratio*j + ratio//2 + k]`` for ``k < 2*HALF_TAPS``,
-    i.e. only the kept LR samples are computed (4x less work than filtering then slicing).
-    """
-    accumulate = np.float64 if padded.dtype == np.float64 else np.float32
-    shape = list(padded.shape)
-    shape[axis] = n_out
-    out: np.ndarray = np.zeros(shape, dtype=accumulate)
-    index: list[Any] = [slice(None)] * padded.ndim
-    first = ratio // 2
-    for k in range(2 * HALF_TAPS):
-        start = first + k
-        index[axis] = slice(start, start + ratio * (n_out - 1) + 1, ratio)
-        out += accumulate(kernel[k]) * padded[tuple(index)]
-    return out
-
-
 def _degrade_numpy(
-    x: np.ndarray, kernels: tuple[np.ndarray, np.ndarray], axes: tuple[int, int], ratio: int
+    x: np.ndarray, operators: tuple[AxisOperator, AxisOperator], axes: tuple[int, int], ratio: int
 ) -> np.ndarray:
     out = x
-    for axis, kernel in zip(axes, kernels, strict=True):
-        n_out = out.shape[axis] // ratio
-        pad = [(0, 0)] * out.ndim
-        pad[axis] = (HALF_TAPS, HALF_TAPS)
-        out = _correlate_decimate_padded(np.pad(out, pad), kernel, axis, n_out, ratio)
+    for axis, operator in zip(axes, operators, strict=True):
+        out = operator.correlate(out, axis, out.shape[axis] // ratio)
     return out
 
 
 def _degrade_dask(
     x: dask.array.Array,
-    kernels: tuple[np.ndarray, np.ndarray],
+    operators: tuple[AxisOperator, AxisOperator],
     axes: tuple[int, int],
     ratio: int,
 ) -> dask.array.Array:
     import dask.array as da
 
     out = x
-    for axis, kernel in zip(axes, kernels, strict=True):
+    for axis, operator in zip(axes, operators, strict=True):
         # Chunks that are multiples of `ratio` keep every block aligned with the global
         # decimation phase (LR j <-> HR ratio*j + ratio//2), which makes any chunking exact.
         aligned = _aligned_chunks(out.chunks[axis], ratio)
@@ -175,7 +75,7 @@ def _degrade_dask(
         out = da.map_blocks(
             _block_correlate_decimate,
             padded,
-            kernel=kernel,
+            operator=operator,
             axis=axis,
             ratio=ratio,
             chunks=tuple(out_chunks),
@@ -208,10 +108,11 @@ def _aligned_chunks(chunks: tuple[int, ...], ratio: int) -> tuple[int, ...]:
 
 
 def _block_correlate_decimate(
-    block: np.ndarray, kernel: np.ndarray, axis: int, ratio: int
+    block: np.ndarray, operator: AxisOperator, axis: int, ratio: int
 ) -> np.ndarray:
+    """``A`` along ``axis`` of a block that carries a ``HALF_TAPS`` halo on both sides."""
     core = block.shape[axis] - 2 * HALF_TAPS
-    return _correlate_decimate_padded(block, kernel, axis, core // ratio, ratio)
+    return operator.correlate_padded(block, axis, core // ratio, lead=HALF_TAPS)
 
 
 def _noise_block(
@@ -339,14 +240,14 @@ def degrade_array(
             )
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
-    kernels = band_kernels(band, ratio)
+    operators = (degrade_operator(band, 0, ratio), degrade_operator(band, 1, ratio))
     mode, sigma = _noise_sigma(noise, band)
     if mode == "hr":
         x = add_noise(x, sigma, seed, axis=axes[0])
     out: Any = (
-        _degrade_dask(x, kernels, axes, ratio)
+        _degrade_dask(x, operators, axes, ratio)
         if _is_dask(x)
-        else _degrade_numpy(np.asarray(x), kernels, axes, ratio)
+        else _degrade_numpy(np.asarray(x), operators, axes, ratio)
     )
     if mode == "lr":
         out = add_noise(out, sigma, seed, axis=axes[0])
@@ -427,12 +328,4 @@ def _stable_offset(name: Hashable) -> int:
     return sum(str(name).encode()) % 9973
 
 
-__all__ = [
-    "HALF_TAPS",
-    "N_TAPS",
-    "add_noise",
-    "band_kernels",
-    "degrade_array",
-    "degrade_dataset",
-    "mtf_kernels",
-]
+__all__ = ["add_noise", "degrade_array", "degrade_dataset"]

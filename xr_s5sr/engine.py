@@ -358,7 +358,8 @@ def _project_whole(
     estimate: np.ndarray, lr: np.ndarray, band: int, regularisation: float
 ) -> np.ndarray:
     """Data-consistency projection of a whole HR array (numpy); NaN stay where they are."""
-    from xr_s5sr.physics import degrade, degrade_adjoint, gram_solve
+    from xr_s5sr.operators import degrade, degrade_adjoint
+    from xr_s5sr.physics import gram_solve
 
     filled = np.nan_to_num(estimate, nan=0.0, posinf=0.0, neginf=0.0)
     misfit = np.nan_to_num(lr, nan=0.0, posinf=0.0, neginf=0.0) - degrade(filled, band)
@@ -443,7 +444,8 @@ def _upsample_rows(
 ) -> np.ndarray:
     """HR rows of LR rows ``start:stop`` of ``lr`` interpolated ×4 (:func:`physics.upsample`),
     using 2 LR rows of context each side where ``lr`` has them (clamped at its true edges)."""
-    from xr_s5sr.physics import UPSAMPLE_REACH, upsample
+    from xr_s5sr.operators import upsample
+    from xr_s5sr.physics import UPSAMPLE_REACH
 
     low, high = max(0, start - UPSAMPLE_REACH), min(lr.shape[0], stop + UPSAMPLE_REACH)
     hr = upsample(np.ascontiguousarray(lr[low:high]), kind=kind)
@@ -499,7 +501,7 @@ def _run_tiles(
                     checked = True
                 hr = _run_tile(runner, tile, spec, (r0 - a, r1 - a), (c0 - c, c1 - c))
                 if scale is not None:
-                    from xr_s5sr.physics import upsample
+                    from xr_s5sr.operators import upsample
 
                     hr_scale = upsample(weight, kind="linear")[
                         SCALE * (r0 - a) : SCALE * (r1 - a), SCALE * (c0 - c) : SCALE * (c1 - c)
@@ -705,8 +707,6 @@ __all__ = [
     "DEFAULT_ACTIVATION_BUDGET",
     "DEFAULT_OUTPUT_BUDGET",
     "MISSING_POLICIES",
-    "ModelSpec",
-    "model_spec",
     "strict_radius",
     "super_resolve_array",
 ]

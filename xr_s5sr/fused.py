@@ -15,16 +15,15 @@ scaled residual only (the engine adds the physics inverse).
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xr_s5sr.bands import SCALE
 from xr_s5sr.errors import WeightsError
+from xr_s5sr.operators import bicubic_operator
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +57,8 @@ class FusedS5DSCR:
 
     - channels-last throughout: a tile is used as it lies in memory, a 1×1 convolution is one
       matrix product over pixels;
-    - bicubic ×4 as two small banded matrix products (:func:`_bicubic_x4`);
+    - bicubic ×4 as two small banded matrix products
+      (:func:`xr_s5sr.operators.bicubic_operator`);
     - the depthwise convolution (C → m·C) split into its m channel groups, each a plain
       depthwise convolution whose pointwise product is accumulated in place, so the m·C
       channels are never stored;
@@ -275,70 +275,19 @@ def _padded_rows(height: int, width: int, n_chan: int, pad: int, dtype: Any) -> 
     return buffer
 
 
-@lru_cache(maxsize=8)
-def _bicubic_window_matrix(segment: int) -> np.ndarray:
-    """``(4·segment, segment + 4)`` float32 matrix of PyTorch bicubic ×4 on a window.
-
-    Row ``4i + q`` gives HR pixel ``q`` of LR pixel ``i`` of a segment from the segment and 2
-    LR pixels of context each side (column ``i + 2`` is LR pixel ``i``). Keys cubic with
-    a = −0.75, half-pixel centres: HR pixel ``o`` samples the LR axis at ``(o + 0.5)/4 − 0.5``.
-    """
-    a = -0.75
-
-    def keys(x: float) -> float:
-        x = abs(x)
-        if x <= 1:
-            return ((a + 2) * x - (a + 3)) * x * x + 1
-        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
-
-    matrix = np.zeros((SCALE * segment, segment + 4))
-    for q in range(SCALE):
-        position = (q + 0.5) / SCALE - 0.5
-        base = math.floor(position)
-        fraction = position - base
-        for tap in range(-1, 3):
-            for i in range(segment):
-                matrix[SCALE * i + q, i + 2 + base + tap] += keys(fraction - tap)
-    return matrix.astype(np.float32)
-
-
-def _upsample_axis(x: torch.Tensor, axis: int, segment: int, pad: int = 0) -> torch.Tensor:
-    """Bicubic ×4 along ``axis`` (0 or 1) of a ``(rows, cols, C)`` tensor, edges clamped.
-
-    The axis is cut into windows of ``segment`` LR pixels plus 2 each side (edge pixels
-    repeated), and every window is one product with :func:`_bicubic_window_matrix`. Along axis
-    0 the result gets ``pad`` zero rows above and below (and may have extra rows after those).
-    """
-    import torch
-
-    n = x.shape[axis]
-    count = -(-n // segment)
-    index = torch.arange(-2, count * segment + 2).clamp_(0, n - 1)
-    windows = x.index_select(axis, index).unfold(axis, segment + 4, segment).movedim(-1, axis + 1)
-    matrix = torch.from_numpy(_bicubic_window_matrix(segment))
-    if axis == 1:
-        hr = torch.matmul(matrix, windows)  # (rows, count, 4·segment, C)
-        return hr.reshape(x.shape[0], -1, x.shape[2])[:, : SCALE * n]
-    rows = SCALE * segment * count
-    out = torch.empty((rows + 2 * pad, x.shape[1], x.shape[2]), dtype=x.dtype)
-    torch.matmul(
-        matrix,
-        windows.reshape(count, segment + 4, -1),
-        out=out[pad : pad + rows].view(count, SCALE * segment, -1),
-    )
-    out[:pad].zero_()
-    out[pad + SCALE * n : 2 * pad + SCALE * n].zero_()
-    return out
-
-
 def _bicubic_x4(z: torch.Tensor, pad: int = 0) -> torch.Tensor:
-    """PyTorch bicubic ×4 of a ``(h, w, C)`` tensor as ``(pad + 4h + pad [+ extra], 4w, C)``.
+    """PyTorch bicubic ×4 of a ``(h, w, C)`` tensor as ``(pad + 4h + pad, 4w, C)``.
 
-    Same values as :func:`xr_s5sr.models.bicubic_x4` to float32 rounding; rows ``pad`` …
-    ``pad + 4h`` hold the image, the ``pad`` rows around it are zero.
+    Same values as :func:`xr_s5sr.operators.bicubic_x4` to float32 rounding, as two banded
+    matrix products (:func:`xr_s5sr.operators.bicubic_operator`); rows ``pad`` … ``pad + 4h``
+    hold the image, the ``pad`` rows around it are zero.
     """
     segment_rows, segment_cols = _BICUBIC_SEGMENTS
-    return _upsample_axis(_upsample_axis(z, 1, segment_cols), 0, segment_rows, pad)
+    rows, cols, n_chan = z.shape
+    wide = bicubic_operator(segment_cols).apply(z, 1, SCALE * cols)
+    out = _padded_rows(SCALE * rows, SCALE * cols, n_chan, pad, z.dtype)
+    bicubic_operator(segment_rows).apply(wide, 0, SCALE * rows, out=out[pad : pad + SCALE * rows])
+    return out
 
 
 __all__ = ["STRIP_PIXELS", "FusedS5DSCR"]

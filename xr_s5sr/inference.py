@@ -11,9 +11,10 @@ from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from xr_s5sr.bands import SCALE
-from xr_s5sr.engine import ModelSpec, model_spec, super_resolve_array
+from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import DimensionError
 from xr_s5sr.grid import hr_coordinates
+from xr_s5sr.spec import ModelSpec, model_spec
 
 if TYPE_CHECKING:
     import os
@@ -52,7 +53,7 @@ def super_resolve_dataset(
     band : int
         S5P band (selects the shipped weights; recorded in ``s5p_band``).
     model, weights, device, dtype, consistency, regularisation
-        See :func:`xr_s5sr.engine.model_spec` (``model="backprojection"``: the training-free
+        See :func:`xr_s5sr.spec.model_spec` (``model="backprojection"``: the training-free
         physics inverse).
     output_chunks, torch_threads, missing
         See :func:`xr_s5sr.engine.super_resolve_array`.

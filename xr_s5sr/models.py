@@ -44,6 +44,7 @@ from torch import nn
 
 from xr_s5sr.bands import SCALE
 from xr_s5sr.errors import S5SRArgumentError, WeightsError
+from xr_s5sr.operators import bicubic_x4, upsample
 
 Residual = Literal["paper", "signed"]
 Scaling = Literal["zscore", "local"]
@@ -75,15 +76,6 @@ def local_scale(radiance: torch.Tensor) -> torch.Tensor:
         level, size, stride=1, padding=LOCAL_SCALE_RADIUS, count_include_pad=False
     )
     return pooled.clamp_min(torch.finfo(pooled.dtype).tiny)
-
-
-def bicubic_x4(image: torch.Tensor) -> torch.Tensor:
-    """Bicubic ×``SCALE`` of (B, C, h, w): Keys a = −0.75, half-pixel centres, clamped border.
-
-    This is PyTorch's ``F.interpolate(mode="bicubic", align_corners=False)``: output pixel ``i``
-    samples the input at ``(i + 0.5) / 4 − 0.5``.
-    """
-    return F.interpolate(image, scale_factor=SCALE, mode="bicubic", align_corners=False)
 
 
 @dataclass(frozen=True)
@@ -331,7 +323,7 @@ class S5DSCR(nn.Module):
         return z * self.input_std[:, None, None] + self.input_mean[:, None, None]
 
     def upsample(self, z: torch.Tensor) -> torch.Tensor:
-        """Bicubic ×4 of z-scores (:func:`bicubic_x4`)."""
+        """Bicubic ×4 of z-scores (:func:`xr_s5sr.operators.bicubic_x4`)."""
         return bicubic_x4(z)
 
     def set_output_scale(self, std: torch.Tensor | float) -> None:
@@ -361,10 +353,8 @@ class S5DSCR(nn.Module):
         """HR radiance the network adds to the physics inverse (``scaling="local"``).
 
         ``U_lin(s) · output_std · R(z)``, linear interpolation of the local scale to the HR grid
-        (:func:`xr_s5sr.physics.upsample`): homogeneous of degree 1 in the radiance.
+        (:func:`xr_s5sr.operators.upsample`): homogeneous of degree 1 in the radiance.
         """
-        from xr_s5sr.physics import upsample
-
         z, scale = self.scaled_input(radiance)
         hr_scale = upsample(scale, axes=(2, 3), kind="linear")
         return hr_scale * self.output_std[:, None, None] * self.residual_normalised(z)
@@ -499,7 +489,6 @@ __all__ = [
     "S5DSCR",
     "DepthSeparableBlock",
     "ModelConfig",
-    "bicubic_x4",
     "build_model",
     "fold_batchnorm",
     "local_scale",

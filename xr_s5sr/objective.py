@@ -60,7 +60,7 @@ import numpy as np
 from xr_s5sr.bands import SCALE, get_band
 from xr_s5sr.errors import S5SRArgumentError
 from xr_s5sr.losses import Transform, consistency_loss, equivariance_loss, sure_loss
-from xr_s5sr.physics import degrade
+from xr_s5sr.operators import degrade
 
 if TYPE_CHECKING:
     import torch
@@ -389,7 +389,7 @@ def batch_losses(
         Scalar losses by name, (per mille of the local radiance)².
     """
     from xr_s5sr.models import local_scale
-    from xr_s5sr.physics import upsample
+    from xr_s5sr.operators import upsample
 
     weights = config.weights()
     transform = (

@@ -6,19 +6,18 @@ through every operator in training). No xarray, no dask: the
 tiling engine (:mod:`xr_s5sr.engine`) cuts dask arrays into blocks with the halos given by the
 ``*_reach`` functions here, which bound how far every operator looks, in LR pixels.
 
-Notation along one axis (HR length ``N``, LR length ``n = N // 4``), ``h`` the band's 1-D kernel
-of :func:`xr_s5sr.degrade.band_kernels` (taps at HR offsets −20 … 19, zero outside the image):
+The operators ``A``, ``Aᵀ`` and ``U`` themselves (and the banded filter they run on) are defined
+once in :mod:`xr_s5sr.operators`; this module composes them. Notation along one axis (HR length
+``N``, LR length ``n = N // 4``), ``h`` the band's 1-D kernel (:func:`xr_s5sr.bands.band_kernels`):
 
-* ``A``: ``(A x)[j] = Σ_t h[t] x[4j + 2 + t − 20]`` — blur and decimate (:func:`degrade_operator`);
-  the 2-D operator applies it along scanline with ``h_x`` and along ground_pixel with ``h_y``.
-* ``Aᵀ``: its adjoint, ``(Aᵀ e)[4j + 2 + t − 20] += h[t] e[j]`` (:func:`adjoint_operator`).
+* ``A``, ``Aᵀ``: blur and decimate, and its adjoint (:func:`xr_s5sr.operators.degrade_operator`,
+  :func:`xr_s5sr.operators.adjoint_operator`).
 * ``G = A Aᵀ``: away from the image edges a symmetric Toeplitz operator on the LR grid whose
   kernel is the autocorrelation of ``h`` at lags ``4k``. Its inverse is applied as a short
   symmetric FIR filter (:func:`gram_inverse_taps`, truncated where the taps fall below 1e-9 of the
   centre tap), per axis, since the 2-D ``A Aᵀ`` is the product of the two 1-D ones.
-* ``U``: cubic interpolation (Keys, a = −0.5) at the degradation geometry: HR pixel ``i`` sits at
-  LR fractional index ``(i − 2)/4``, so HR pixel ``4j + 2`` is exactly LR pixel ``j``; edges
-  clamped (:func:`upsample`).
+* ``U``: cubic interpolation (Keys, a = −0.5) at the degradation geometry, HR pixel ``4j + 2``
+  exactly LR pixel ``j`` (:func:`xr_s5sr.operators.upsample`).
 
 The training-free inverse is iterative back-projection ``x ← x + U(y − A x)`` from ``x = U y``
 (:func:`backproject`). The projection ``x ← x + Aᵀ G⁻¹ (y − A x)`` (:func:`project`) returns the
@@ -30,213 +29,40 @@ exact in the interior only (at most :func:`projection_reach` LR pixels from an e
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xr_s5sr.bands import SCALE
-from xr_s5sr.degrade import HALF_TAPS, band_kernels
+from xr_s5sr.bands import HALF_TAPS, SCALE, band_kernels
+from xr_s5sr.operators import (
+    DEGRADE_REACH,
+    AxisOperator,
+    adjoint_operator,
+    degrade_operator,
+    interpolation_operator,
+)
+
+# The operators' tensor forms under the names this module has always used for them; and A, Aᵀ
+# and U themselves, defined here before xr_s5sr.operators (their home) and still importable.
+from xr_s5sr.operators import adjoint_tensor as _adjoint
+from xr_s5sr.operators import as_tensor as _torch
+from xr_s5sr.operators import degrade as degrade
+from xr_s5sr.operators import degrade_adjoint as degrade_adjoint
+from xr_s5sr.operators import degrade_tensor as _degrade
+from xr_s5sr.operators import restore as _back
+from xr_s5sr.operators import upsample as upsample
+from xr_s5sr.operators import upsample_tensor as _upsample
 
 if TYPE_CHECKING:
     import torch
 
-#: Keys cubic parameter of :func:`upsample` (−0.5: the interpolating cubic of third order).
-KEYS_A = -0.5
 #: Relative size below which taps of the inverse Gram filter are dropped.
 GRAM_TOLERANCE = 1e-9
 #: Default iterations of :func:`backproject` (SPEC §6).
 BACKPROJECTION_ITERATIONS = 8
-#: LR pixels, each side, that one application of ``A`` or ``Aᵀ`` reaches: HR taps −20 … 19
-#: around HR pixel ``4j + 2`` span LR pixels ``j − 5 … j + 5``.
-DEGRADE_REACH = 6
 #: LR pixels, each side, of the cubic interpolation (taps ``j − 2 … j + 2`` with the phases).
 UPSAMPLE_REACH = 2
-
-#: Columns (elements after the filtered axis) per matrix product on long rows.
-_COLUMN_BLOCK = 8192
-
-Boundary = Literal["zero", "clamp"]
-Interpolation = Literal["cubic", "linear"]
-
-
-@dataclass(frozen=True, eq=False)
-class AxisOperator:
-    """A periodic FIR filter along one axis, run as a few dense matrix products.
-
-    Output step ``s`` gives the outputs ``P·s + q`` (``q < P`` phases) as
-    ``Σ_w weights[q, w] · input[stride·s + first + w]``; inputs outside the axis are 0
-    (``boundary="zero"``) or the nearest edge value (``"clamp"``). Every operator of this
-    module (decimating blur, its adjoint, interpolation, LR filters) has this form. The axis is
-    cut into windows of ``segment`` steps, each one product with a small dense matrix: a
-    banded filter at the speed of a matrix product, differentiable in torch.
-
-    Attributes
-    ----------
-    weights : numpy.ndarray
-        ``(P, width)`` float64 taps.
-    stride : int
-        Input pixels per output step.
-    first : int
-        Input offset of tap 0 of step 0 (negative: reaches before the start).
-    boundary : {"zero", "clamp"}
-        Values outside the axis.
-    segment : int
-        Output steps per matrix product.
-    """
-
-    weights: np.ndarray
-    stride: int
-    first: int
-    boundary: Boundary = "zero"
-    segment: int = 8
-
-    @property
-    def phases(self) -> int:
-        """Outputs per step."""
-        return int(self.weights.shape[0])
-
-    def segment_matrix(self, like: torch.Tensor) -> torch.Tensor:
-        """``(segment·P, window)`` matrix of one window, in the dtype and device of ``like``."""
-        import torch
-
-        phases, width = self.weights.shape
-        window = self.segment * self.stride + width - self.stride
-        matrix = np.zeros((self.segment * phases, window))
-        for step in range(self.segment):
-            start = step * self.stride
-            matrix[step * phases : (step + 1) * phases, start : start + width] = self.weights
-        return torch.from_numpy(matrix).to(dtype=like.dtype, device=like.device)
-
-    def apply(self, x: torch.Tensor, axis: int, n_out: int) -> torch.Tensor:
-        """The filter along ``axis`` of ``x``, giving ``n_out`` outputs there."""
-
-        axis %= x.ndim
-        columns = math.prod(x.shape[axis + 1 :])
-        if columns > 2 * _COLUMN_BLOCK and not x.requires_grad:
-            # Long rows (e.g. ground_pixel × channel): products over column blocks that stay
-            # in the cache run ~2.5× faster than one product over whole rows.
-            flat = x.reshape(*x.shape[: axis + 1], columns)
-            out = x.new_empty((*x.shape[:axis], n_out, columns))
-            for start in range(0, columns, _COLUMN_BLOCK):
-                block = flat[..., start : start + _COLUMN_BLOCK]
-                out[..., start : start + _COLUMN_BLOCK] = self._apply(block, axis, n_out)
-            return out.reshape(*x.shape[:axis], n_out, *x.shape[axis + 1 :])
-        return self._apply(x, axis, n_out)
-
-    def _apply(self, x: torch.Tensor, axis: int, n_out: int) -> torch.Tensor:
-        import torch
-
-        n_in = x.shape[axis]
-        phases, width = self.weights.shape
-        hop = self.segment * self.stride
-        window = hop + width - self.stride
-        count = max(1, -(-n_out // (self.segment * phases)))
-        total = (count - 1) * hop + window
-        lo, hi = self.first, self.first + total
-        if self.boundary == "clamp":
-            index = torch.arange(lo, hi, device=x.device).clamp_(0, n_in - 1)
-            padded = x.index_select(axis, index)
-        else:
-            parts = []
-            if lo < 0:
-                parts.append(x.new_zeros(_resized(x, axis, -lo)))
-            parts.append(x.narrow(axis, max(lo, 0), max(0, min(hi, n_in) - max(lo, 0))))
-            if hi > n_in:
-                parts.append(x.new_zeros(_resized(x, axis, hi - max(n_in, lo))))
-            padded = torch.cat(parts, dim=axis) if len(parts) > 1 else parts[0].contiguous()
-        windows = padded.unfold(axis, window, hop)  # axis -> count, new last dim: window
-        matrix = self.segment_matrix(x)
-        if axis == x.ndim - 1:
-            out = windows @ matrix.t()
-            out = out.reshape(*out.shape[:-2], -1)
-        else:
-            post = x.shape[axis + 1 :]
-            stacked = windows.movedim(-1, axis + 1)
-            stacked = stacked.reshape(*stacked.shape[: axis + 2], -1)
-            out = torch.matmul(matrix, stacked)
-            out = out.reshape(*x.shape[:axis], -1, *post)
-        return out.narrow(axis, 0, n_out)
-
-
-def _resized(x: Any, axis: int, size: int) -> tuple[int, ...]:
-    shape = list(x.shape)
-    shape[axis] = size
-    return tuple(shape)
-
-
-def _torch(x: Any) -> tuple[torch.Tensor, bool]:
-    """``x`` as a torch tensor (numpy arrays shared, not copied) and whether it was numpy."""
-    import torch
-
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(x)), True
-    return x, False
-
-
-def _back(x: torch.Tensor, was_numpy: bool) -> Any:
-    return x.detach().numpy() if was_numpy else x
-
-
-@lru_cache(maxsize=64)
-def degrade_operator(band: int, which: int) -> AxisOperator:
-    """``A`` along one axis: the band's 40 taps around HR pixel ``4j + 2`` (SPEC §2)."""
-    kernel = band_kernels(band)[which][: 2 * HALF_TAPS]
-    return AxisOperator(kernel[None, :], SCALE, SCALE // 2 - HALF_TAPS, "zero", segment=8)
-
-
-@lru_cache(maxsize=64)
-def adjoint_operator(band: int, which: int) -> AxisOperator:
-    """``Aᵀ`` along one axis: HR pixel ``4s + q`` gathers ``h[q + 18 − 4d] e[s + d]``."""
-    kernel = band_kernels(band)[which][: 2 * HALF_TAPS]
-    reach = DEGRADE_REACH - 1
-    weights = np.zeros((SCALE, 2 * reach + 1))
-    for q in range(SCALE):
-        for d in range(-reach, reach + 1):
-            tap = q + HALF_TAPS - SCALE // 2 - SCALE * d
-            if 0 <= tap < kernel.size:
-                weights[q, d + reach] = kernel[tap]
-    return AxisOperator(weights, 1, -reach, "zero", segment=8)
-
-
-def _keys(distance: float, a: float) -> float:
-    x = abs(distance)
-    if x <= 1:
-        return ((a + 2) * x - (a + 3)) * x * x + 1
-    if x < 2:
-        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
-    return 0.0
-
-
-@lru_cache(maxsize=8)
-def interpolation_operator(
-    kind: Interpolation = "cubic", centre: float = -SCALE // 2, a: float = KEYS_A
-) -> AxisOperator:
-    """×4 interpolation along one axis, edges clamped.
-
-    HR pixel ``i`` takes the LR axis at fractional index ``(i + centre)/4``: ``centre = −2`` is
-    the degradation geometry (HR ``4j + 2`` is LR ``j``); ``centre = −1.5`` is PyTorch's
-    ``align_corners=False`` bicubic (with ``a = −0.75``).
-    """
-    taps: dict[tuple[int, int], float] = {}
-    for q in range(SCALE):
-        position = (q + centre) / SCALE
-        base = math.floor(position)
-        fraction = position - base
-        if kind == "linear":
-            pairs = [(base, 1.0 - fraction), (base + 1, fraction)]
-        else:
-            pairs = [(base + m, _keys(fraction - m, a)) for m in (-1, 0, 1, 2)]
-        for offset, weight in pairs:
-            taps[(q, offset)] = taps.get((q, offset), 0.0) + weight
-    offsets = [offset for _, offset in taps]
-    first, last = min(offsets), max(offsets)
-    weights = np.zeros((SCALE, last - first + 1))
-    for (q, offset), weight in taps.items():
-        weights[q, offset - first] = weight
-    return AxisOperator(weights, 1, first, "clamp", segment=8)
 
 
 @lru_cache(maxsize=32)
@@ -347,76 +173,11 @@ def degrade_with_spill(x: Any, band: int, spill: int = DEGRADE_REACH) -> Any:
     return _back(_degrade(padded, band, (0, 1)), was_numpy)
 
 
-def _degrade(x: torch.Tensor, band: int, axes: tuple[int, int]) -> torch.Tensor:
-    for which, axis in enumerate(axes):
-        x = degrade_operator(band, which).apply(x, axis, x.shape[axis] // SCALE)
-    return x
-
-
-def _adjoint(
-    e: torch.Tensor, band: int, hr_shape: tuple[int, int], axes: tuple[int, int]
-) -> torch.Tensor:
-    for which in (1, 0):
-        e = adjoint_operator(band, which).apply(e, axes[which], hr_shape[which])
-    return e
-
-
-def _upsample(y: torch.Tensor, axes: tuple[int, int], kind: Interpolation) -> torch.Tensor:
-    operator = interpolation_operator(kind)
-    for axis in axes:
-        y = operator.apply(y, axis, SCALE * y.shape[axis])
-    return y
-
-
 def _project(
     x: torch.Tensor, y: torch.Tensor, band: int, axes: tuple[int, int], regularisation: float
 ) -> torch.Tensor:
     misfit = _gram_solve(y - _degrade(x, band, axes), band, axes, regularisation)
     return x + _adjoint(misfit, band, (x.shape[axes[0]], x.shape[axes[1]]), axes)
-
-
-def degrade(x: Any, band: int, axes: tuple[int, int] = (0, 1)) -> Any:
-    """``A``: the band's degradation (SPEC §2) along the (scanline, ground_pixel) ``axes``.
-
-    The same values as :func:`xr_s5sr.degrade.degrade_array` (to float rounding), for numpy
-    arrays or torch tensors (differentiable). numpy in → numpy out.
-
-    Examples
-    --------
-    >>> degrade(np.ones((16, 12, 2), np.float32), band=3).shape
-    (4, 3, 2)
-    """
-    tensor, was_numpy = _torch(x)
-    return _back(_degrade(tensor, band, axes), was_numpy)
-
-
-def degrade_adjoint(
-    e: Any, band: int, hr_shape: tuple[int, int], axes: tuple[int, int] = (0, 1)
-) -> Any:
-    """``Aᵀ``: adjoint of :func:`degrade` onto an HR grid of ``hr_shape`` (scanline, pixel)."""
-    tensor, was_numpy = _torch(e)
-    return _back(_adjoint(tensor, band, hr_shape, axes), was_numpy)
-
-
-def upsample(y: Any, axes: tuple[int, int] = (0, 1), kind: Interpolation = "cubic") -> Any:
-    """``U``: ×4 interpolation at the degradation geometry (HR ``i`` at LR ``(i − 2)/4``).
-
-    Parameters
-    ----------
-    y : numpy.ndarray or torch.Tensor
-        LR values.
-    axes : tuple of int
-        Axes of (scanline, ground_pixel).
-    kind : {"cubic", "linear"}
-        Keys cubic (a = −0.5) or linear (stays within the range of its inputs); edges clamped.
-
-    Examples
-    --------
-    >>> upsample(np.arange(3.0)[:, None], kind="linear")[:8, 0].tolist()
-    [0.0, 0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25]
-    """
-    tensor, was_numpy = _torch(y)
-    return _back(_upsample(tensor, axes, kind), was_numpy)
 
 
 def project(
@@ -565,18 +326,13 @@ def backprojection_reach(band: int, iterations: int = BACKPROJECTION_ITERATIONS)
 
 __all__ = [
     "BACKPROJECTION_ITERATIONS",
-    "AxisOperator",
     "backproject",
     "backprojection_coefficients",
     "backprojection_reach",
-    "degrade",
-    "degrade_adjoint",
     "degrade_with_spill",
     "gram_inverse_taps",
     "gram_matrix_inverse",
     "gram_solve",
-    "interpolation_operator",
     "project",
     "projection_reach",
-    "upsample",
 ]

@@ -2,7 +2,7 @@
 
 Boundary: turns ``model=``/``weights=``/``device=``/``dtype=``/``consistency=`` into a small,
 picklable, tokenizable spec (validated eagerly, weights verified), and a spec into the callable a
-block runs on a worker (through the one model cache of :mod:`xr_s5sr.weights`). No arrays, no
+block runs on a worker (through the one model cache of :mod:`xr_s5sr.cache`). No arrays, no
 tiling: :mod:`xr_s5sr.engine` does that.
 """
 
@@ -173,7 +173,8 @@ class ModelSpec:
         """Fewest LR scanlines a dask block may have (the consistency halos need that many)."""
         if not self.consistency:
             return self.halo
-        from xr_s5sr.physics import DEGRADE_REACH, gram_inverse_taps
+        from xr_s5sr.operators import DEGRADE_REACH
+        from xr_s5sr.physics import gram_inverse_taps
 
         return max(self.halo, DEGRADE_REACH, gram_inverse_taps(cast(int, self.band), 0).size // 2)
 
@@ -455,14 +456,15 @@ def resolve_device(device: str | None) -> str:
 
 def resolve_model(spec: ModelSpec) -> Any:
     """The network a task runs: loaded once per process and device."""
-    from xr_s5sr.weights import cached, cached_model
+    from xr_s5sr.cache import cached_model_object
+    from xr_s5sr.weights import cached_model
 
     if spec.weights is not None:
         return cached_model(spec.weights, spec.device)
     module = spec.module
     if module is None:
         raise WeightsError(f"The network spec {spec.name!r} carries neither weights nor a module.")
-    return cached(
+    return cached_model_object(
         ("module", spec.key, spec.device),
         lambda: module if spec.device == "cpu" else _to_device(module, spec.device),
     )
@@ -478,15 +480,15 @@ def _to_device(module: S5DSCR, device: str) -> S5DSCR:
 def resolve_runner(spec: ModelSpec) -> Any:
     """What a block runs: bicubic, a :class:`FusedS5DSCR` on the fused path, or the module."""
     if not spec.is_network:
-        from xr_s5sr.models import bicubic_x4
+        from xr_s5sr.operators import bicubic_x4
 
         return bicubic_x4
     model = resolve_model(spec)
     if not spec.uses_fused_path:
         return model
-    from xr_s5sr.weights import cached
+    from xr_s5sr.cache import cached_model_object
 
-    return cached(
+    return cached_model_object(
         ("fused", spec.key, spec.device, spec.dtype),
         lambda: FusedS5DSCR(cast("S5DSCR", model), spec.dtype),
     )

@@ -207,7 +207,8 @@ def project_dask(estimate: Any, lr: Any, band: int, regularisation: float | Any)
     """
     import dask.array as da
 
-    from xr_s5sr.physics import DEGRADE_REACH, gram_inverse_taps
+    from xr_s5sr.operators import DEGRADE_REACH
+    from xr_s5sr.physics import gram_inverse_taps
 
     spill = DEGRADE_REACH
     fixed = regularisation if isinstance(regularisation, float) else 0.0
@@ -270,7 +271,7 @@ def gram_block(block: np.ndarray, *, band: int, regularisation: float) -> np.nda
 def add_back_projection(
     estimate: np.ndarray, misfit: np.ndarray, *, band: int, spill: int
 ) -> np.ndarray:
-    from xr_s5sr.physics import degrade_adjoint
+    from xr_s5sr.operators import degrade_adjoint
 
     n_hr = SCALE * misfit.shape[0]
     correction = degrade_adjoint(np.ascontiguousarray(misfit), band, (n_hr, estimate.shape[1]))

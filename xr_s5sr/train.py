@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -38,6 +37,7 @@ import numpy as np
 from xr_s5sr.bands import SCALE, get_band
 from xr_s5sr.degrade import degrade_array
 from xr_s5sr.errors import MissingInputError, S5SRArgumentError
+from xr_s5sr.weightsfile import save_weights, weights_filename, write_model_card
 
 Pair = tuple[np.ndarray, np.ndarray]  # (HR, LR), each (scanline, ground_pixel, channel) float32
 
@@ -333,7 +333,8 @@ def local_targets(pairs: Sequence[Pair], band: int) -> list[Pair]:
     import torch
 
     from xr_s5sr.models import local_scale
-    from xr_s5sr.physics import backproject, upsample
+    from xr_s5sr.operators import upsample
+    from xr_s5sr.physics import backproject
 
     out = []
     for hr, lr in pairs:
@@ -631,7 +632,6 @@ def export(
     import torch
 
     from xr_s5sr._version import __version__
-    from xr_s5sr.weights import save_weights
 
     path = Path(weights_path)
     sha256 = save_weights(
@@ -672,12 +672,7 @@ def export(
     }
     if extra:
         card.update(extra)
-    card_path = path.with_suffix(".json")
-    from xr_s5sr.store import atomic_output
-
-    with atomic_output(card_path, overwrite=True, wait_for_dask=False) as tmp:
-        tmp.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
-    return card_path
+    return write_model_card(path, card)
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -767,8 +762,6 @@ def run_from_args(args: argparse.Namespace) -> int:
             noise_fraction=args.noise_fraction,
         )
     result = fit(config, train, validation, out, resume=not args.no_resume, progress=not quiet)
-    from xr_s5sr.weights import weights_filename
-
     card = export(
         result, config, out / weights_filename(config.band, config.model), data, overwrite=True
     )

@@ -1,19 +1,12 @@
-"""Weights files: safetensors format, sha256 registry, pooch delivery and a per-process model cache.
+"""Weights delivery: the sha256 registry, pooch download and the resolution of a request to a file.
 
 Boundary: files and modules only. This module turns a (band, model) request or a path into a
 verified weights file (:func:`resolve_weights`) and a file into an eval-mode
-:class:`~xr_s5sr.models.S5DSCR` (:func:`load_weights_file`, :func:`cached_model`). It never sees
+:class:`~xr_s5sr.models.S5DSCR` (:func:`load_model`, :func:`cached_model`). It never sees
 radiance arrays; the inference engine does. torch is imported only by the functions that build
-modules, so resolving, fetching and hashing files work without it.
-
-File format
------------
-A weights file is a `safetensors <https://huggingface.co/docs/safetensors>`_ file (never pickle)
-holding the module's ``state_dict()`` (convolutions, BatchNorm running statistics and the
-``input_mean``/``input_std`` normalisation buffers). Its string metadata holds ``format``
-(:data:`WEIGHTS_FORMAT`), ``band``, ``model`` (preset name), ``config`` (JSON of
-:class:`~xr_s5sr.models.ModelConfig`), ``package_version`` and any caller metadata. A JSON model
-card with the same stem (:func:`card_filename`) sits beside each shipped file.
+modules, so resolving, fetching and hashing files work without it. The file format and model
+cards are :mod:`xr_s5sr.weightsfile` (its functions are importable from here too, as documented);
+the per-process model cache is :mod:`xr_s5sr.cache`.
 
 Resolution order (:func:`resolve_weights`)
 -------------------------------------------
@@ -27,38 +20,38 @@ Resolution order (:func:`resolve_weights`)
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
-import threading
 import warnings
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import pooch
-from safetensors import SafetensorError, safe_open
 
 from xr_s5sr.bands import get_band
-from xr_s5sr.errors import (
-    ChannelMismatchError,
-    OutputExistsError,
-    OutputPathError,
-    WeightsError,
-)
-from xr_s5sr.store import UMASK, atomic_output
+from xr_s5sr.cache import cached_model_object
+from xr_s5sr.cache import clear_model_cache as clear_model_cache
+from xr_s5sr.errors import WeightsError
+
+# The file format's public functions, documented as xr_s5sr.weights.* (docs/weights.md), and
+# the umask its files are written with (read by the tests as weights._UMASK).
+from xr_s5sr.weightsfile import _UMASK as _UMASK
+from xr_s5sr.weightsfile import RESTORE_HINT, atomic_write, check_metadata, stream_sha256
+from xr_s5sr.weightsfile import WEIGHTS_FORMAT as WEIGHTS_FORMAT
+from xr_s5sr.weightsfile import card_filename as card_filename
+from xr_s5sr.weightsfile import file_sha256 as file_sha256
+from xr_s5sr.weightsfile import load_weights_file as load_weights_file
+from xr_s5sr.weightsfile import read_metadata as read_metadata
+from xr_s5sr.weightsfile import save_weights as save_weights
+from xr_s5sr.weightsfile import weights_filename as weights_filename
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
     from xr_s5sr.models import S5DSCR
-
-#: Value of the ``format`` metadata key of every xr_s5sr weights file.
-WEIGHTS_FORMAT = "xr_s5sr-weights-1"
 
 #: Download location of the published weights; ``{version}`` is the package version. This is a
 #: placeholder until the files are published there: set ``XR_S5SR_WEIGHTS_URL`` to a mirror.
@@ -95,11 +88,8 @@ CHECKOUT_WEIGHTS_DIR: Path | None = _checkout_weights_dir()
 #: Extra download attempts after a failed one (pooch waits 1 s, 2 s, … between them).
 DOWNLOAD_RETRIES = 2
 
-_MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _WEIGHTS_NAME = re.compile(r"^(?P<model>[a-z][a-z0-9_]*)_band(?P<band>\d+)\.safetensors$")
-_RESERVED_METADATA = frozenset({"format", "band", "model", "config", "package_version"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
-_FIX_CHECKOUT = "restore it with `git checkout weights/` or fetch it with `xr-s5sr fetch-weights`"
 
 
 @dataclass(frozen=True)
@@ -125,200 +115,7 @@ class WeightsSpec:
 
 
 # --------------------------------------------------------------------------------------------
-# names and hashes
-
-
-def _check_model_name(model: str) -> str:
-    if not isinstance(model, str) or not _MODEL_NAME.match(model):
-        raise WeightsError(
-            f"Invalid model name {model!r}: expected lower-case letters, digits and underscores "
-            f"starting with a letter (e.g. 's5dscr' or 's5dscr_s'). Pass one of the names listed "
-            f"by xr_s5sr.weights.available_weights()."
-        )
-    return model
-
-
-def weights_filename(band: int, model: str = "s5dscr") -> str:
-    """File name of the weights of a band and model preset.
-
-    Parameters
-    ----------
-    band : int
-        S5P band 2–8.
-    model : str, default "s5dscr"
-        Model preset name.
-
-    Examples
-    --------
-    >>> weights_filename(7)
-    's5dscr_band7.safetensors'
-    >>> weights_filename(3, "s5dscr_s")
-    's5dscr_s_band3.safetensors'
-    """
-    number = get_band(band, require_super_resolution=True).number
-    return f"{_check_model_name(model)}_band{number}.safetensors"
-
-
-def card_filename(band: int, model: str = "s5dscr") -> str:
-    """File name of the JSON model card that sits beside :func:`weights_filename`.
-
-    Examples
-    --------
-    >>> card_filename(7)
-    's5dscr_band7.json'
-    """
-    return weights_filename(band, model).removesuffix(".safetensors") + ".json"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks.
-
-    Raises
-    ------
-    WeightsError
-        If the file cannot be read.
-    """
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as error:
-        raise WeightsError(
-            f"Cannot read {os.fspath(path)!r} to compute its sha256: {error}. "
-            "Check that the path exists and is readable."
-        ) from error
-    return digest.hexdigest()
-
-
-# --------------------------------------------------------------------------------------------
-# writing
-
-
-#: Process umask (files are written with mode ``0o666 & ~_UMASK``, see :mod:`xr_s5sr.store`).
-_UMASK = UMASK
-
-
-def _atomic_write(target: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``target``, then rename it onto ``target``.
-
-    Uses the package's one atomic-file helper, :func:`xr_s5sr.store.atomic_output`: readers
-    (and a crash) see the old file or the complete new one, never a partial file, and the file
-    gets the mode of a user-created file (safetensors would create it 0600). ``target`` is
-    replaced; callers check ``overwrite`` first.
-
-    Raises
-    ------
-    OutputPathError
-        If the directory is missing or not writable, or ``write`` fails (disk full, ...).
-    """
-    try:
-        with atomic_output(target, overwrite=True, wait_for_dask=False) as tmp:
-            write(tmp)
-    except OutputPathError:
-        raise
-    except (OSError, SafetensorError) as error:
-        raise OutputPathError(
-            f"Cannot write {target}: {error}. Check that {target.parent} is writable and has "
-            "free space."
-        ) from error
-
-
-def save_weights(
-    model: S5DSCR,
-    path: str | os.PathLike[str],
-    *,
-    band: int,
-    model_name: str,
-    metadata: dict[str, str] | None = None,
-    overwrite: bool = False,
-) -> str:
-    """Write a model to a safetensors weights file, atomically.
-
-    Parameters
-    ----------
-    model : S5DSCR
-        Trained module (unfolded: save before :func:`~xr_s5sr.models.fold_batchnorm`). Its
-        ``state_dict()`` is stored, including BatchNorm statistics and normalisation buffers.
-    path : path-like
-        Target file, conventionally ``weights/<weights_filename(band, model_name)>``.
-    band : int
-        S5P band 2–8 the model was trained for.
-    model_name : str
-        Preset name (e.g. ``"s5dscr"``), stored as metadata ``model``.
-    metadata : dict of str to str, optional
-        Extra metadata (e.g. training description). Keys ``format``, ``band``, ``model``,
-        ``config`` and ``package_version`` are reserved.
-    overwrite : bool, default False
-        Replace an existing file.
-
-    Returns
-    -------
-    str
-        Hex sha256 of the written file (for ``registry.txt`` and model cards).
-
-    Raises
-    ------
-    OutputExistsError
-        If ``path`` exists and ``overwrite`` is False.
-    OutputPathError
-        If the directory is missing or not writable.
-    WeightsError
-        If ``metadata`` is invalid or the module does not match its config (e.g. folded).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from xr_s5sr.models import S5DSCR
-    >>> target = Path(tempfile.mkdtemp()) / "tiny_band3.safetensors"
-    >>> digest = save_weights(S5DSCR(4, 1, 3, 1), target, band=3, model_name="tiny")
-    >>> load_weights_file(target, band=3, expected_sha256=digest).channels
-    4
-    """
-    from safetensors.torch import save_file
-
-    from xr_s5sr._version import __version__
-    from xr_s5sr.models import model_from_config
-
-    number = get_band(band, require_super_resolution=True).number
-    _check_model_name(model_name)
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise OutputExistsError(
-            f"Weights file {target} already exists: expected a new path. Pass overwrite=True "
-            "to replace it, or choose another path."
-        )
-    extra = dict(metadata or {})
-    reserved = sorted(_RESERVED_METADATA.intersection(extra))
-    if reserved:
-        raise WeightsError(
-            f"Metadata keys {reserved} are reserved (set by save_weights from its arguments): "
-            "rename them, e.g. to 'training_' + key."
-        )
-    not_text = sorted(str(k) for k, v in extra.items() if not isinstance(v, str))
-    if not_text or not all(isinstance(k, str) for k in extra):
-        raise WeightsError(
-            f"safetensors metadata must map str to str: found non-str keys or values for "
-            f"{not_text or list(extra)}. Convert them, e.g. with json.dumps(value)."
-        )
-    state = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
-    expected = model_from_config(model.config).state_dict()
-    if set(state) != set(expected):
-        raise WeightsError(
-            f"The module's tensors do not match its config {model.config}: unexpected "
-            f"{sorted(set(state) - set(expected))}, missing {sorted(set(expected) - set(state))}. "
-            "Save the unfolded model (before fold_batchnorm) so that it can be rebuilt."
-        )
-    header = {
-        "format": WEIGHTS_FORMAT,
-        "band": str(number),
-        "model": model_name,
-        "config": json.dumps(model.config.to_dict(), sort_keys=True),
-        "package_version": __version__,
-        **extra,
-    }
-    _atomic_write(target, lambda tmp: save_file(state, str(tmp), metadata=header))
-    return file_sha256(target)
+# registry
 
 
 def update_registry(
@@ -357,167 +154,7 @@ def update_registry(
         *(f"{p.name} sha256:{file_sha256(p)}" for p in files),
     ]
     text = "\n".join(lines) + "\n"
-    _atomic_write(Path(registry_path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-# --------------------------------------------------------------------------------------------
-# reading
-
-
-def _refuse_pickle(path: Path) -> None:
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(9)
-        size = path.stat().st_size
-    except OSError as error:
-        raise WeightsError(
-            f"Cannot read weights file {path}: {error}. Check the path and its permissions."
-        ) from error
-    # A safetensors file starts with the little-endian u64 length of its JSON header, then
-    # "{". Recognise it first: a header length such as 640 (0x280) starts with the bytes
-    # 80 02, which would otherwise look like a pickle.
-    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
-        return
-    # torch.save writes a zip archive (PK\x03\x04) or, in its legacy format, a raw pickle
-    # (protocol opcode 0x80 followed by the protocol number 2–5).
-    is_zip = head[:4] == b"PK\x03\x04"
-    is_pickle = len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
-    if is_zip or is_pickle:
-        kind = "a zip archive (torch.save format)" if is_zip else "a pickle"
-        raise WeightsError(
-            f"{path} is {kind}, not a safetensors file: pickled weights are refused for safety "
-            "(unpickling can run arbitrary code). Convert it once in a session you trust: "
-            "state = torch.load(path, weights_only=True); model = "
-            "xr_s5sr.models.model_from_config(config); model.load_state_dict(state); "
-            "xr_s5sr.weights.save_weights(model, 'new.safetensors', band=..., model_name=...)."
-        )
-
-
-def _open_error(path: Path, error: Exception) -> WeightsError:
-    return WeightsError(
-        f"Weights file {path} is corrupt or truncated (not a valid safetensors file: {error}). "
-        "Replace it: re-export it with save_weights, or fetch the shipped file again with "
-        "`xr-s5sr fetch-weights`."
-    )
-
-
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
-    """The string metadata of a weights file, read from its header only (no tensors, no torch).
-
-    Raises
-    ------
-    WeightsError
-        If the file is missing, pickled, corrupt or truncated.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from xr_s5sr.models import S5DSCR
-    >>> target = Path(tempfile.mkdtemp()) / "w.safetensors"
-    >>> _ = save_weights(S5DSCR(4, 1, 3, 1), target, band=7, model_name="tiny")
-    >>> read_metadata(target)["band"]
-    '7'
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise WeightsError(
-            f"Weights file {file} not found: expected an existing *.safetensors file. Check "
-            "the path, or pass weights=None to use the shipped weights."
-        )
-    _refuse_pickle(file)
-    try:
-        with safe_open(str(file), framework="numpy") as handle:
-            return dict(handle.metadata() or {})
-    except SafetensorError as error:
-        raise _open_error(file, error) from error
-
-
-def _check_metadata(path: Path, metadata: dict[str, str], band: int | None) -> None:
-    if metadata.get("format") != WEIGHTS_FORMAT:
-        raise WeightsError(
-            f"{path} is not an xr_s5sr weights file: expected metadata format="
-            f"{WEIGHTS_FORMAT!r}, found {metadata.get('format')!r}. Load the tensors into an "
-            "xr_s5sr.models.S5DSCR and write it with xr_s5sr.weights.save_weights."
-        )
-    if band is not None and metadata.get("band") != str(band):
-        raise WeightsError(
-            f"{path} holds weights for band {metadata.get('band')}, but band {band} was "
-            f"requested. Use the weights file of band {band}, or pass band="
-            f"{metadata.get('band')} if the data really is that band."
-        )
-
-
-def load_weights_file(
-    path: str | os.PathLike[str],
-    *,
-    band: int | None = None,
-    expected_sha256: str | None = None,
-    channels: int | None = None,
-) -> S5DSCR:
-    """Build an eval-mode :class:`~xr_s5sr.models.S5DSCR` on CPU from a weights file.
-
-    Parameters
-    ----------
-    path : path-like
-        safetensors file written by :func:`save_weights`.
-    band : int, optional
-        Band the caller needs; a file of another band is refused.
-    expected_sha256 : str, optional
-        Hex sha256 the file must have (e.g. from the registry or a :class:`WeightsSpec`).
-    channels : int, optional
-        Spectral channels of the caller's data, checked before any tensor is read.
-
-    Returns
-    -------
-    S5DSCR
-        The module in eval mode, on CPU, with its normalisation buffers.
-
-    Raises
-    ------
-    WeightsError
-        Missing, pickled, corrupt or truncated file; sha256, band or tensor mismatch.
-    ChannelMismatchError
-        If ``channels`` differs from the model's channel count.
-    """
-    from xr_s5sr.models import model_from_config
-
-    file = Path(path)
-    if expected_sha256 is not None:
-        found = file_sha256(file)
-        if found != expected_sha256.lower():
-            raise WeightsError(
-                f"sha256 mismatch for {file}: expected {expected_sha256.lower()}, found {found} "
-                f"(the file is corrupt, truncated or was replaced). Restore the original file: "
-                f"{_FIX_CHECKOUT}."
-            )
-    metadata = read_metadata(file)
-    _check_metadata(file, metadata, band)
-    try:
-        model = model_from_config(json.loads(metadata["config"]))
-    except (AttributeError, KeyError, TypeError, ValueError) as error:
-        raise WeightsError(
-            f"{file} has an unusable model config ({error!r}): expected the JSON of "
-            "xr_s5sr.models.ModelConfig in metadata 'config'. Re-export it with save_weights."
-        ) from error
-    if channels is not None and channels != model.channels:
-        raise ChannelMismatchError(
-            f"The weights {file} expect {model.channels} spectral channels, but the data has "
-            f"{channels}. Use the weights of the data's band (band {metadata.get('band')} "
-            "weights are for a different channel count) or select the full channel range."
-        )
-    try:
-        with safe_open(str(file), framework="pt", device="cpu") as handle:
-            state = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    except SafetensorError as error:
-        raise _open_error(file, error) from error
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise WeightsError(
-            f"The tensors of {file} do not match its model config {model.config}: {error}. "
-            "Re-export the file with save_weights from the trained module."
-        ) from error
-    return model.eval()
+    atomic_write(Path(registry_path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -594,7 +231,7 @@ def _not_in_registry(pup: pooch.Pooch, what: str) -> WeightsError:
 def _spec(path: Path, band: int, sha256: str | None = None) -> WeightsSpec:
     """Spec of a file after checking its header (format, band); hashes it unless given."""
     metadata = read_metadata(path)
-    _check_metadata(path, metadata, band)
+    check_metadata(path, metadata, band)
     digest = sha256 if sha256 is not None else file_sha256(path)
     return WeightsSpec(str(path.resolve()), digest, band, metadata.get("model", ""))
 
@@ -684,17 +321,20 @@ def resolve_weights(
         if found != expected:
             raise WeightsError(
                 f"sha256 mismatch for {path}: expected {expected} (registry), found {found}. The "
-                f"file is corrupt, truncated or not the shipped one: {_FIX_CHECKOUT}."
+                f"file is corrupt, truncated or not the shipped one: {RESTORE_HINT}."
             )
         return _spec(path, number, found)
 
     cached = pup.abspath / fname
+    cached_sha = None
     try:
-        cached_sha = file_sha256(cached) if cached.is_file() else None
-    except (OSError, WeightsError) as error:
-        reason = error.__cause__ or error  # the OSError, also when file_sha256 wrapped it
+        if cached.is_file():
+            # Opened here, not by file_sha256: an unreadable cache is this module's to explain.
+            with open(cached, "rb") as handle:
+                cached_sha = stream_sha256(handle)
+    except OSError as error:
         raise WeightsError(
-            f"Cannot read the weights cache {pup.abspath}: {reason}. Fix its permissions or set "
+            f"Cannot read the weights cache {pup.abspath}: {error}. Fix its permissions or set "
             f"{ENV_DATA_DIR} to a readable and writable directory."
         ) from error
     if cached_sha == expected:
@@ -804,37 +444,12 @@ def load_model(
     return module.to(device or "cpu").eval()
 
 
-#: Models (and their fast CPU forms) kept per process by :func:`cached`.
-MODEL_CACHE_SIZE = 8
-_MODEL_CACHE: OrderedDict[tuple[object, ...], Any] = OrderedDict()
-_MODEL_CACHE_LOCK = threading.Lock()
-
-
-def cached(key: tuple[object, ...], make: Callable[[], Any]) -> Any:
-    """The process's one bounded model cache: ``make()`` once per ``key``, least recently used
-    entries dropped beyond :data:`MODEL_CACHE_SIZE`.
-
-    The lock is held while ``make()`` runs, so concurrent first calls (dask threads) load a
-    model once. Used for weights files (:func:`cached_model`), in-memory modules moved to a
-    device and the fused CPU runners of :mod:`xr_s5sr.engine`.
-    """
-    with _MODEL_CACHE_LOCK:
-        value = _MODEL_CACHE.get(key)
-        if value is None:
-            value = make()
-            _MODEL_CACHE[key] = value
-            while len(_MODEL_CACHE) > MODEL_CACHE_SIZE:
-                _MODEL_CACHE.popitem(last=False)
-        else:
-            _MODEL_CACHE.move_to_end(key)
-    return value
-
-
 def cached_model(spec: WeightsSpec, device: str = "cpu", fold_bn: bool = True) -> S5DSCR:
     """The model of ``spec``, loaded once per process and shared by all threads.
 
-    Keyed by (sha256, device, fold_bn) in :func:`cached`, so dask tasks carrying the same small
-    spec reuse one module. The module is in eval mode with gradients off; treat it as read-only.
+    Keyed by (sha256, device, fold_bn) in :func:`xr_s5sr.cache.cached_model_object`, so dask
+    tasks carrying the same small spec reuse one module. The module is in eval mode with
+    gradients off; treat it as read-only.
 
     Parameters
     ----------
@@ -853,13 +468,7 @@ def cached_model(spec: WeightsSpec, device: str = "cpu", fold_bn: bool = True) -
             module = fold_batchnorm(module)
         return module.to(device).eval().requires_grad_(False)
 
-    return cast("S5DSCR", cached(("weights", spec.sha256, str(device), fold_bn), load))
-
-
-def clear_model_cache() -> None:
-    """Forget every model cached by this process (weights files, modules, fast CPU forms)."""
-    with _MODEL_CACHE_LOCK:
-        _MODEL_CACHE.clear()
+    return cast("S5DSCR", cached_model_object(("weights", spec.sha256, str(device), fold_bn), load))
 
 
 __all__ = [
@@ -867,20 +476,11 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DOWNLOAD_RETRIES",
     "REGISTRY_FILE",
-    "WEIGHTS_FORMAT",
     "WeightsSpec",
     "available_weights",
-    "cached",
     "cached_model",
-    "card_filename",
-    "clear_model_cache",
     "fetch_weights",
-    "file_sha256",
     "load_model",
-    "load_weights_file",
-    "read_metadata",
     "resolve_weights",
-    "save_weights",
     "update_registry",
-    "weights_filename",
 ]
