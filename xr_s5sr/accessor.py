@@ -420,7 +420,9 @@ def _warn_split_chunks(
 ) -> None:
     """Warn when dask chunks split ground_pixel or spectral_channel (the engine merges them)."""
     for name in names:
-        chunks = ds[name].chunksizes
+        # The variable's own chunks: its coordinates may be chunked otherwise (files written
+        # by other tools), which DataArray.chunksizes refuses.
+        chunks = ds[name].variable.chunksizes
         split = {d: chunks[d] for d in dims[1:] if len(chunks.get(d, ())) > 1}
         if split:
             whole = ", ".join(f"{str(d)!r}: -1" for d in dims[1:])

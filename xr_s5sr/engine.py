@@ -140,8 +140,9 @@ def super_resolve_array(
     dtype : {"float32", "bfloat16", "float16"}, optional
         Overrides the spec's compute precision.
     output_chunks : int, optional
-        dask only: HR scanlines per output chunk, a multiple of 4. Default: keep the input's
-        scanline chunks when each output block fits ``memory_budget``, else chunks that do.
+        dask only: HR scanlines per output chunk, a multiple of 4. Default: the input's
+        scanline chunks (made regular and at least the halo long) when each output block fits
+        ``memory_budget``, else regular chunks that do.
     memory_budget : int, default 256 MiB
         Bytes of one float32 output block, used when ``output_chunks`` is None.
     activation_budget : int, default 768 MiB
@@ -161,7 +162,10 @@ def super_resolve_array(
     -------
     numpy.ndarray or dask.array.Array
         float32, same axis order as ``x``, 4× larger along scanline and ground_pixel; dask in →
-        dask out (lazy, output scanline chunks 4× the input's after rechunking).
+        dask out (lazy). Output scanline chunks are regular (equal, the last one no larger:
+        what Zarr and netCDF writers need): ``output_chunks`` if given, else 4× the input's
+        when those are regular, hold the halo and fit ``memory_budget``, else 4× a regular
+        plan near them (:func:`xr_s5sr.tiling.scan_chunks`).
 
     Raises
     ------
@@ -327,7 +331,7 @@ def _super_resolve_dask(
         estimate = tiling.project_dask(estimate, lr, cast(int, spec.band), mu)
     radius = strict_radius(spec) if missing == "strict" else 0
     context = tiling.with_neighbours(raw, radius, "none")
-    return tiling.map_cubes(
+    out = tiling.map_cubes(
         _mask_block,
         estimate,
         context,
@@ -336,6 +340,11 @@ def _super_resolve_dask(
         spec=options["spec"],
         missing=missing,
     )
+    # Blocks hold whole output chunks (tiling.scan_chunks): this only splits blocks.
+    wanted = tiling.output_scan_chunks(scan_chunks, output_chunks)
+    if wanted != scan_chunks:
+        out = out.rechunk({lead: tuple(SCALE * c for c in wanted)})
+    return out
 
 
 def _mask_block(
@@ -601,13 +610,35 @@ def _autocast(spec: ModelSpec) -> Any:
     return torch.autocast(device_type=spec.device.split(":")[0], dtype=getattr(torch, spec.dtype))
 
 
-def strict_radius(spec: ModelSpec) -> int:
-    """LR pixels around a missing value that ``missing="strict"`` masks: the method's reach."""
+def method_reach(spec: ModelSpec, axis: Literal[0, 1] = 0) -> int:
+    """LR pixels each side along ``axis`` (0: scanline, 1: ground_pixel) that one output
+    pixel of ``spec`` depends on: the network tile halo or the physics inverse's reach
+    (:attr:`ModelSpec.halo`), plus the projection's reach with consistency.
+
+    The one rule for how far a method looks: a crop of the input that keeps this many LR
+    pixels around a region gives the whole-granule result inside the region
+    (:meth:`xr_s5sr.accessor.S5SRAccessor.subset`), and ``missing="strict"`` masks this far
+    around a missing value. Statistics of the adaptive settings are not included (they are
+    per granule; a local version adds its window here).
+    """
+    if not spec.uses_physics_base:
+        reach = spec.tile_halo
+    else:
+        from xr_s5sr.physics import backprojection_reach
+
+        physics = backprojection_reach(cast(int, spec.band), spec.iterations, which=axis)
+        reach = max(spec.tile_halo, physics) if axis else spec.halo
     if not spec.consistency:
-        return spec.halo
+        return reach
     from xr_s5sr.physics import projection_reach
 
-    return spec.halo + projection_reach(cast(int, spec.band))
+    return reach + projection_reach(cast(int, spec.band), which=axis)
+
+
+def strict_radius(spec: ModelSpec) -> int:
+    """LR pixels around a missing value that ``missing="strict"`` masks: the method's reach
+    along scanline (:func:`method_reach`)."""
+    return method_reach(spec, 0)
 
 
 def _hr_missing(missing: np.ndarray, spec: ModelSpec, before: int, n_core: int) -> np.ndarray:
@@ -706,6 +737,7 @@ __all__ = [
     "DEFAULT_OUTPUT_BUDGET",
     "MISSING_POLICIES",
     "ModelSpec",
+    "method_reach",
     "model_spec",
     "strict_radius",
     "super_resolve_array",
