@@ -635,6 +635,13 @@ def method_reach(spec: ModelSpec, axis: Literal[0, 1] = 0) -> int:
     return reach + projection_reach(cast(int, spec.band), which=axis)
 
 
+def crop_halo(spec: ModelSpec) -> tuple[int, int]:
+    """LR pixels (scanline, ground_pixel) a crop must keep around a region so that its result
+    inside the region equals the whole granule's: :func:`method_reach` plus the reach of the
+    missing-value fill (a hole near the crop's edge is filled from fewer neighbours)."""
+    return method_reach(spec, 0) + FILL_REACH, method_reach(spec, 1) + FILL_REACH
+
+
 def strict_radius(spec: ModelSpec) -> int:
     """LR pixels around a missing value that ``missing="strict"`` masks: the method's reach
     along scanline (:func:`method_reach`)."""
@@ -737,6 +744,7 @@ __all__ = [
     "DEFAULT_OUTPUT_BUDGET",
     "MISSING_POLICIES",
     "ModelSpec",
+    "crop_halo",
     "method_reach",
     "model_spec",
     "strict_radius",

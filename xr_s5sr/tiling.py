@@ -324,9 +324,10 @@ def scan_chunks(
         size = output_chunks // SCALE
         # Whole output chunks per block, enough of them to hold the halo; a short last block
         # is merged into its neighbour and only ever split again (no data crosses blocks).
-        blocks = list(regular_chunks(n_scan, size * -(-halo // size)))
+        blocks = list(regular_chunks(n_scan, size * max(1, -(-halo // size))))
         if len(blocks) > 1 and blocks[-1] < halo:
-            blocks[-2] += blocks.pop()
+            last = blocks.pop()
+            blocks[-1] += last
         return tuple(blocks)
     hr_row_bytes = SCALE * SCALE * row_elements * np.dtype(np.float32).itemsize
     max_rows = max(1, memory_budget // hr_row_bytes)
