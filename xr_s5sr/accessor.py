@@ -297,7 +297,7 @@ class S5SRAccessor(Generic[T]):
 
         Selects the smallest scanline/ground_pixel slice whose pixels cover the box
         (:func:`xr_s5sr.grid.region_slices`) plus ``halo`` LR pixels each side, by default the
-        reach of the method (:func:`xr_s5sr.engine.crop_halo`): super-resolving the crop with
+        reach of the method (:func:`xr_s5sr.spec.crop_halo`): super-resolving the crop with
         the same method then gives the whole-granule result inside the box (to float
         rounding) when the settings do not depend on the whole granule (a number as
         ``regularisation``; see :mod:`xr_s5sr.adaptive` for ``"auto"``).
@@ -343,7 +343,7 @@ class S5SRAccessor(Generic[T]):
         from xr_s5sr.grid import subset_region
 
         if halo is None:
-            from xr_s5sr.engine import crop_halo, model_spec
+            from xr_s5sr.spec import crop_halo, model_spec
 
             if model != "bicubic" or band is not None or consistency:
                 band = resolve_band(self._obj, band, require_super_resolution=True)

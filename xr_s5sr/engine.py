@@ -75,9 +75,11 @@ from xr_s5sr.errors import (
 from xr_s5sr.fused import STRIP_PIXELS, FusedS5DSCR
 from xr_s5sr.spec import (
     AUTO,
+    FILL_REACH,
     ModelSpec,
     check_dtype,
     is_module,
+    method_reach,
     model_spec,
     resolve_device,
     resolve_runner,
@@ -99,8 +101,6 @@ MISSING_POLICIES = ("fill", "strict")
 #: reported as far outside the training data (training data: about 1).
 OUT_OF_DISTRIBUTION_LEVEL = 25.0
 
-#: LR pixels a missing value's fill reaches (spatial fill passes of :func:`_fill_missing`).
-FILL_REACH = 4
 
 #: Blocks being super-resolved in this process (shares torch threads among them).
 _ACTIVE_BLOCKS = 0
@@ -141,8 +141,7 @@ def super_resolve_array(
         Overrides the spec's compute precision.
     output_chunks : int, optional
         dask only: HR scanlines per output chunk, a multiple of 4. Default: the input's
-        scanline chunks (made regular and at least the halo long) when each output block fits
-        ``memory_budget``, else regular chunks that do.
+        (made regular, holding the halo) if blocks fit ``memory_budget``, else ones that do.
     memory_budget : int, default 256 MiB
         Bytes of one float32 output block, used when ``output_chunks`` is None.
     activation_budget : int, default 768 MiB
@@ -162,10 +161,7 @@ def super_resolve_array(
     -------
     numpy.ndarray or dask.array.Array
         float32, same axis order as ``x``, 4× larger along scanline and ground_pixel; dask in →
-        dask out (lazy). Output scanline chunks are regular (equal, the last one no larger:
-        what Zarr and netCDF writers need): ``output_chunks`` if given, else 4× the input's
-        when those are regular, hold the halo and fit ``memory_budget``, else 4× a regular
-        plan near them (:func:`xr_s5sr.tiling.scan_chunks`).
+        dask out (lazy), with regular scanline chunks (:func:`xr_s5sr.tiling.scan_chunks`).
 
     Raises
     ------
@@ -340,11 +336,8 @@ def _super_resolve_dask(
         spec=options["spec"],
         missing=missing,
     )
-    # Blocks hold whole output chunks (tiling.scan_chunks): this only splits blocks.
-    wanted = tiling.output_scan_chunks(scan_chunks, output_chunks)
-    if wanted != scan_chunks:
-        out = out.rechunk({lead: tuple(SCALE * c for c in wanted)})
-    return out
+    wanted = tiling.output_scan_chunks(scan_chunks, output_chunks)  # splits blocks only
+    return out.rechunk({lead: tuple(SCALE * c for c in wanted)}) if wanted != scan_chunks else out
 
 
 def _mask_block(
@@ -610,41 +603,8 @@ def _autocast(spec: ModelSpec) -> Any:
     return torch.autocast(device_type=spec.device.split(":")[0], dtype=getattr(torch, spec.dtype))
 
 
-def method_reach(spec: ModelSpec, axis: Literal[0, 1] = 0) -> int:
-    """LR pixels each side along ``axis`` (0: scanline, 1: ground_pixel) that one output
-    pixel of ``spec`` depends on: the network tile halo or the physics inverse's reach
-    (:attr:`ModelSpec.halo`), plus the projection's reach with consistency.
-
-    The one rule for how far a method looks: a crop of the input that keeps this many LR
-    pixels around a region gives the whole-granule result inside the region
-    (:meth:`xr_s5sr.accessor.S5SRAccessor.subset`), and ``missing="strict"`` masks this far
-    around a missing value. Statistics of the adaptive settings are not included (they are
-    per granule; a local version adds its window here).
-    """
-    if not spec.uses_physics_base:
-        reach = spec.tile_halo
-    else:
-        from xr_s5sr.physics import backprojection_reach
-
-        physics = backprojection_reach(cast(int, spec.band), spec.iterations, which=axis)
-        reach = max(spec.tile_halo, physics) if axis else spec.halo
-    if not spec.consistency:
-        return reach
-    from xr_s5sr.physics import projection_reach
-
-    return reach + projection_reach(cast(int, spec.band), which=axis)
-
-
-def crop_halo(spec: ModelSpec) -> tuple[int, int]:
-    """LR pixels (scanline, ground_pixel) a crop must keep around a region so that its result
-    inside the region equals the whole granule's: :func:`method_reach` plus the reach of the
-    missing-value fill (a hole near the crop's edge is filled from fewer neighbours)."""
-    return method_reach(spec, 0) + FILL_REACH, method_reach(spec, 1) + FILL_REACH
-
-
 def strict_radius(spec: ModelSpec) -> int:
-    """LR pixels around a missing value that ``missing="strict"`` masks: the method's reach
-    along scanline (:func:`method_reach`)."""
+    """LR pixels around a missing value that ``missing="strict"`` masks: the method's reach."""
     return method_reach(spec, 0)
 
 
@@ -744,8 +704,6 @@ __all__ = [
     "DEFAULT_OUTPUT_BUDGET",
     "MISSING_POLICIES",
     "ModelSpec",
-    "crop_halo",
-    "method_reach",
     "model_spec",
     "strict_radius",
     "super_resolve_array",

@@ -2,7 +2,7 @@
 regions of interest (latitude/longitude box -> index slices).
 
 Boundary: numpy positions and xarray coordinate variables; no model, no tiling (the halo of a
-region comes from the caller, :func:`xr_s5sr.engine.crop_halo`). The degradation
+region comes from the caller, :func:`xr_s5sr.spec.crop_halo`). The degradation
 puts LR pixel ``j`` at HR pixel ``4j + 2`` (:func:`lr_positions`), so HR pixel ``i`` sits at LR
 fractional index ``(i − 2)/4`` (:func:`hr_positions`); every module that needs either convention
 imports it from here.
