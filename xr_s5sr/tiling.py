@@ -2,6 +2,10 @@
 extra dims per block, the distributed data-consistency projection and the per-granule
 statistics of the adaptive settings.
 
+Chunk plans (:func:`scan_chunks`, :func:`regular_plan`) are regular by construction: equal
+blocks, the last one no larger and still holding the halo, so results are valid Zarr arrays
+without a rechunk; :func:`align_chunks` gives the other variables of a result the same chunks.
+
 Boundary: dask and numpy arrays whose last three axes are (scanline, ground_pixel,
 spectral_channel) and whose leading axes (extra dims) are chunked one element per block. Only
 LR data cross block borders. :mod:`xr_s5sr.engine` builds its graph from these pieces; the
