@@ -147,9 +147,10 @@ def test_scanline_chunks_are_kept_or_made_regular_holding_the_halo(
     kept = super_resolve_array(da.from_array(radiance, chunks=(8, -1, -1)), spec)
     assert kept.chunks == ((32,) * 5, (48,), (6,))
     lazy = super_resolve_array(da.from_array(radiance, chunks=(13, -1, -1)), spec)
-    # 40 = 13 + 13 + 13 + 1: the last 1-scanline chunk cannot hold the halo; 12-row blocks
-    # leave 4 (the fill reach), so the result stays regular for Zarr: 48, 48, 48, 16.
-    assert lazy.chunks == ((48, 48, 48, 16), (48,), (6,))
+    # 40 = 13 + 13 + 13 + 1: the last 1-scanline chunk cannot hold the halo; the nearest
+    # size that leaves at least 4 (the fill reach) is 14, so the result stays regular for
+    # Zarr: 56, 56, 48.
+    assert lazy.chunks == ((56, 56, 48), (48,), (6,))
     # Two chunks, the last too short: 36 + 4.
     two = super_resolve_array(da.from_array(radiance, chunks=((37, 3), -1, -1)), spec)
     assert two.chunks == ((144, 16), (48,), (6,))
@@ -230,10 +231,11 @@ def test_output_chunks_and_memory_budget(granule: xr.Dataset) -> None:
 
 
 def test_regular_plan_holds_the_halo() -> None:
-    # 30 scanlines in chunks of at most 8, halo 5: 8 leaves 6 (ok); 29 in 8s leaves 5 (ok);
-    # 26 in 8s leaves 2 (< halo) so 7 is tried, which leaves 5.
-    assert tiling.regular_plan(30, 8, 5) == (8, 8, 8, 6)
-    assert tiling.regular_plan(26, 8, 5) == (7, 7, 7, 5)
+    # 30 scanlines in chunks of at most 8, halo 5: 8 leaves 6 (ok); 26 in 8s leaves 2
+    # (< halo) so 7 is tried, which leaves 5; without the limit 9 (as near as 7, larger).
+    assert tiling.regular_plan(30, 8, 5, limit=8) == (8, 8, 8, 6)
+    assert tiling.regular_plan(26, 8, 5, limit=8) == (7, 7, 7, 5)
+    assert tiling.regular_plan(26, 8, 5) == (9, 9, 8)
     # Below the halo nothing fits (60 leaves 20): upwards, 67 leaves 66.
     assert tiling.regular_plan(200, 13, 60) == (67, 67, 66)
     # Multiples of 4 holding 20 (the degradation's half-width): 28, 24 and 20 leave 6, 18

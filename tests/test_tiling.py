@@ -142,6 +142,12 @@ def test_scan_chunks_keep_regular_input_chunks_that_hold_the_halo() -> None:
     # 13-row chunks of 200 scanlines with a 50-row halo (the example): 50-row blocks
     # instead of 65, 65, 70.
     assert tiling.scan_chunks((13,) * 15 + (5,), 10, 50, None, 2**40) == (50, 50, 50, 50)
+    # 64-row chunks of 4000 with the same halo: the last 32 is too short; 68 leaves 56.
+    planned = tiling.scan_chunks((64,) * 62 + (32,), 10, 50, None, 2**40)
+    assert (planned[0], planned[-1], len(planned)) == (68, 56, 59)
+    # Within a budget of 64 rows: 58 leaves 56 (60 ... 63 leave less than 50).
+    budget = 64 * 16 * 10 * 4
+    assert tiling.scan_chunks((64,) * 62 + (32,), 10, 50, None, budget)[:2] == (58, 58)
 
 
 def test_output_chunks_are_split_from_blocks_that_hold_the_halo() -> None:

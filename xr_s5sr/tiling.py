@@ -337,7 +337,7 @@ def scan_chunks(
     max_rows = max(1, memory_budget // hr_row_bytes)
     if max(current) <= max_rows and is_valid_plan(current, halo):
         return current
-    return regular_plan(n_scan, min(max(current), max_rows), halo)
+    return regular_plan(n_scan, min(max(current), max_rows), halo, limit=max_rows)
 
 
 def output_scan_chunks(blocks: tuple[int, ...], output_chunks: int | None) -> tuple[int, ...]:
@@ -372,14 +372,16 @@ def is_valid_plan(chunks: tuple[int, ...], minimum: int, multiple: int = 1) -> b
     )
 
 
-def regular_plan(total: int, size: int, minimum: int, multiple: int = 1) -> tuple[int, ...]:
+def regular_plan(
+    total: int, size: int, minimum: int, multiple: int = 1, limit: int | None = None
+) -> tuple[int, ...]:
     """Regular chunks of about ``size`` whose every chunk, the remainder too, holds ``minimum``.
 
     Blocks are planned regular from the start (rather than a merged last block rechunked
     afterwards): the output then needs no rechunk, which would cost a copy of the last blocks
-    and an extra graph layer. The size is searched downwards from ``size`` (towards smaller
-    blocks, within the memory budget) to ``minimum``, then upwards; sizes are multiples of
-    ``multiple``. One chunk when no size fits.
+    and an extra graph layer. The size nearest to ``size`` that works is used (of two equally
+    near, the larger: fewer halos), first among sizes up to ``limit`` (the memory budget),
+    then above it; sizes are multiples of ``multiple``. One chunk when no size fits.
 
     Parameters
     ----------
@@ -391,6 +393,8 @@ def regular_plan(total: int, size: int, minimum: int, multiple: int = 1) -> tupl
         Fewest elements any chunk may have (e.g. an overlap depth).
     multiple : int, default 1
         Chunk sizes (but the remainder) are multiples of it.
+    limit : int, optional
+        Largest size preferred (no limit when None).
 
     Returns
     -------
@@ -399,21 +403,20 @@ def regular_plan(total: int, size: int, minimum: int, multiple: int = 1) -> tupl
 
     Examples
     --------
-    >>> regular_plan(200, 13, 60)  # 13-row input chunks, halo 60: 60 leaves 20, 67 leaves 66
-    (67, 67, 66)
-    >>> regular_plan(26, 8, 5)
+    >>> chunks = regular_plan(4000, 64, 50)  # 64, 63 ... 59 leave < 50; 68 is as near as 60
+    >>> chunks[0], chunks[-1], len(chunks)
+    (68, 56, 59)
+    >>> regular_plan(26, 8, 5, limit=8)
     (7, 7, 7, 5)
     """
     step = max(1, multiple)
     lowest = step * -(-max(1, minimum) // step)
-    start = max(lowest, step * (max(1, size) // step))
-    downwards = range(start, lowest - 1, -step)
-    upwards = range(start + step, total, step)
-    for candidate in (*downwards, *upwards):
-        if candidate >= total:
-            break
+    target = max(lowest, step * (max(1, size) // step))
+    highest = total - 1 if limit is None else max(target, min(limit, total - 1))
+    near = sorted(range(lowest, highest + 1, step), key=lambda c: (abs(c - target), -c))
+    for candidate in (*near, *range(highest + 1, total)):
         remainder = total % candidate
-        if remainder == 0 or remainder >= minimum:
+        if candidate % step == 0 and (remainder == 0 or remainder >= minimum):
             return regular_chunks(total, candidate)
     return (total,)
 
