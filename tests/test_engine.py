@@ -139,18 +139,22 @@ def test_dask_input_shorter_than_the_projection_halo_is_one_block() -> None:
     assert max_error(lazy.compute(), whole) <= 1e-6
 
 
-def test_scanline_chunks_are_kept_and_merged_when_shorter_than_the_halo(
+def test_scanline_chunks_are_kept_or_made_regular_holding_the_halo(
     granule: xr.Dataset,
 ) -> None:
     spec = network_spec(make_net(granule))
     assert (spec.receptive_radius, spec.halo) == (5, 4)
     radiance = granule.radiance.values
+    kept = super_resolve_array(da.from_array(radiance, chunks=(8, -1, -1)), spec)
+    assert kept.chunks == ((32,) * 5, (48,), (6,))
     lazy = super_resolve_array(da.from_array(radiance, chunks=(13, -1, -1)), spec)
-    # 40 = 13 + 13 + 13 + 1: the last 1-scanline chunk cannot hold the halo and is merged.
-    assert lazy.chunks == ((52, 52, 56), (48,), (6,))
-    # Two chunks, the last too short: one block.
+    # 40 = 13 + 13 + 13 + 1: the last 1-scanline chunk cannot hold the halo; the nearest
+    # size that leaves at least 4 (the fill reach) is 14, so the result stays regular for
+    # Zarr: 56, 56, 48.
+    assert lazy.chunks == ((56, 56, 48), (48,), (6,))
+    # Two chunks, the last too short: 36 + 4.
     two = super_resolve_array(da.from_array(radiance, chunks=((37, 3), -1, -1)), spec)
-    assert two.chunks == ((160,), (48,), (6,))
+    assert two.chunks == ((144, 16), (48,), (6,))
 
 
 def test_too_small_halo_makes_seams(granule: xr.Dataset) -> None:
@@ -227,11 +231,18 @@ def test_output_chunks_and_memory_budget(granule: xr.Dataset) -> None:
     assert max_error(budgeted.compute(), whole) <= 1e-5
 
 
-def test_budget_chunks_prefer_regular_chunks() -> None:
-    # 30 scanlines in chunks of at most 8, halo 5: 8 leaves 6 (ok); 29 in 8s leaves 5 (ok);
-    # 26 in 8s leaves 2 (< halo) so 7 is tried, which leaves 5.
-    assert tiling.budget_chunks(30, 8, 5) == (8, 8, 8, 6)
-    assert tiling.budget_chunks(26, 8, 5) == (7, 7, 7, 5)
+def test_regular_plan_holds_the_halo() -> None:
+    # 30 scanlines in chunks of at most 8, halo 5: 8 leaves 6 (ok); 26 in 8s leaves 2
+    # (< halo) so 7 is tried, which leaves 5; without the limit 9 (as near as 7, larger).
+    assert tiling.regular_plan(30, 8, 5, limit=8) == (8, 8, 8, 6)
+    assert tiling.regular_plan(26, 8, 5, limit=8) == (7, 7, 7, 5)
+    assert tiling.regular_plan(26, 8, 5) == (9, 9, 8)
+    # Below the halo nothing fits (60 leaves 20): upwards, 67 leaves 66.
+    assert tiling.regular_plan(200, 13, 60) == (67, 67, 66)
+    # Multiples of 4 holding 20 (the degradation's half-width): 28, 24 and 20 leave 6, 18
+    # and 10; 32 leaves 26.
+    assert tiling.regular_plan(90, 30, 20, 4) == (32, 32, 26)
+    assert tiling.regular_plan(30, 8, 40) == (30,)
 
 
 # ---------------------------------------------------------------------------------- precision

@@ -281,6 +281,80 @@ class S5SRAccessor(Generic[T]):
             missing=missing,
         )
 
+    def subset(
+        self,
+        latitude: tuple[float, float],
+        longitude: tuple[float, float],
+        *,
+        model: str = "s5dscr",
+        band: int | None = None,
+        weights: str | os.PathLike[str] | torch.nn.Module | None = None,
+        consistency: bool | None = None,
+        halo: tuple[int, int] | None = None,
+    ) -> T:
+        """Crop to a latitude/longitude box plus the reach of a method, for super-resolving a
+        region of interest (a city) without the whole orbit.
+
+        Selects the smallest scanline/ground_pixel slice whose pixels cover the box
+        (:func:`xr_s5sr.grid.region_slices`) plus ``halo`` LR pixels each side, by default the
+        reach of the method (:func:`xr_s5sr.spec.crop_halo`): super-resolving the crop with
+        the same method then gives the whole-granule result inside the box (to float
+        rounding) when the settings do not depend on the whole granule (a number as
+        ``regularisation``; see :mod:`xr_s5sr.adaptive` for ``"auto"``).
+
+        Parameters
+        ----------
+        latitude : tuple of float
+            ``(south, north)``, degrees north.
+        longitude : tuple of float
+            ``(west, east)``, degrees east; ``west > east`` crosses the antimeridian, e.g.
+            ``(175, -175)``.
+        model, band, weights, consistency
+            The method that will be run (as in :meth:`super_resolve`); only its reach is used.
+        halo : tuple of int, optional
+            LR pixels to keep around the box along (scanline, ground_pixel) instead of the
+            method's reach.
+
+        Returns
+        -------
+        xarray.Dataset or xarray.DataArray
+            Same kind as the input, lazy if it was (only latitude/longitude are read), with
+            ``scanline``/``ground_pixel`` coordinates holding the absolute indices of the
+            granule (created when absent) and ``s5sr_subset`` recording the slices.
+
+        Raises
+        ------
+        RegionError
+            If the box does not overlap the granule.
+        S5SRArgumentError
+            If the bounds are not ``(low, high)`` pairs of finite degrees.
+
+        Examples
+        --------
+        >>> import xr_s5sr
+        >>> lr = xr_s5sr.synthetic.make_granule(band=7, n_scanline=80, n_ground_pixel=24,
+        ...                                     n_channel=4).s5sr.degrade()
+        >>> lat, lon = float(lr.latitude[10, 3]), float(lr.longitude[10, 3])
+        >>> city = lr.s5sr.subset(latitude=(lat - 0.1, lat + 0.1),
+        ...                       longitude=(lon - 0.1, lon + 0.1), model="bicubic")
+        >>> city.attrs["s5sr_subset"].split(":")[:2]  # LR row 10 ± 1 (cover) ± 6 (reach)
+        ['scanline 3', '18, ground_pixel 0']
+        """
+        from xr_s5sr.grid import subset_region
+
+        if halo is None:
+            from xr_s5sr.spec import crop_halo, model_spec
+
+            if model != "bicubic" or band is not None or consistency:
+                band = resolve_band(self._obj, band, require_super_resolution=True)
+            spec = model_spec(
+                model, band=band, weights=weights, device="cpu", consistency=consistency
+            )
+            halo = crop_halo(spec)
+        dims = require_dims(self._obj, _SPATIAL)
+        spatial = (dims["scanline"], dims["ground_pixel"])
+        return subset_region(self._obj, spatial, latitude, longitude, halo)
+
     def bicubic(self, band: int | None = None, variables: Sequence[Hashable] | None = None) -> T:
         """Bicubic ×4 baseline on the same HR grid as :meth:`super_resolve`.
 
@@ -483,7 +557,9 @@ def _warn_split_chunks(
 ) -> None:
     """Warn when dask chunks split ground_pixel or spectral_channel (the engine merges them)."""
     for name in names:
-        chunks = ds[name].chunksizes
+        # The variable's own chunks: its coordinates may be chunked otherwise (files written
+        # by other tools), which DataArray.chunksizes refuses.
+        chunks = ds[name].variable.chunksizes
         split = {d: chunks[d] for d in dims[1:] if len(chunks.get(d, ())) > 1}
         if split:
             whole = ", ".join(f"{str(d)!r}: -1" for d in dims[1:])

@@ -29,6 +29,7 @@ from xr_s5sr.bands import HALF_TAPS, SCALE, get_band
 from xr_s5sr.errors import DimensionError, S5SRArgumentError, S5SRError
 from xr_s5sr.grid import lr_positions
 from xr_s5sr.operators import AxisOperator, degrade_operator
+from xr_s5sr.tiling import align_chunks, is_valid_plan, regular_plan
 
 if TYPE_CHECKING:
     import dask.array
@@ -88,23 +89,12 @@ def _degrade_dask(
 
 
 def _aligned_chunks(chunks: tuple[int, ...], ratio: int) -> tuple[int, ...]:
-    """Chunk sizes close to ``chunks`` that are multiples of ``ratio`` (but the last) and hold
-    at least the filter half-width, so a ``HALF_TAPS``-deep overlap never needs a rechunk."""
-    size = sum(chunks)
-    minimum = ratio * -(-HALF_TAPS // ratio)
-    target = max(minimum, ratio * round(max(chunks) / ratio))
-    if all(c % ratio == 0 and c >= HALF_TAPS for c in chunks[:-1]) and (
-        chunks[-1] >= HALF_TAPS or len(chunks) == 1
-    ):
+    """Regular chunks (:func:`xr_s5sr.tiling.regular_plan`) near ``chunks``, multiples of
+    ``ratio`` (but the last), each holding the filter half-width: a ``HALF_TAPS``-deep overlap
+    never needs a rechunk and the LR result (sizes ÷ ``ratio``) is regular too."""
+    if is_valid_plan(chunks, HALF_TAPS, ratio):
         return chunks
-    sizes = [target] * (size // target)
-    remainder = size - target * len(sizes)
-    if remainder:
-        if sizes and remainder < HALF_TAPS:
-            sizes[-1] += remainder
-        else:
-            sizes.append(remainder)
-    return tuple(sizes)
+    return regular_plan(sum(chunks), max(chunks), HALF_TAPS, ratio)
 
 
 def _block_correlate_decimate(
@@ -310,6 +300,17 @@ def degrade_dataset(
             seed=None if seed is None else seed + _stable_offset(name),
         )
         out[name] = xr.Variable(da_in.dims, data, attrs=dict(da_in.attrs))
+    # Every variable on the chunks of the degraded radiance: one chunking per dim, valid for
+    # xarray's own Zarr/netCDF writers.
+    first = out[variables[0]].variable
+    aligned = align_chunks(
+        dict(out.variables), dict(zip(first.dims, first.chunks or (), strict=False))
+    )
+    out = xr.Dataset(
+        {name: aligned[name] for name in out.data_vars},
+        coords={name: aligned[name] for name in out.coords},
+        attrs=out.attrs,
+    )
     for var in out.variables.values():
         var.encoding = {}
     out.attrs.update(

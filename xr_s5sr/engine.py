@@ -75,9 +75,11 @@ from xr_s5sr.errors import (
 from xr_s5sr.fused import STRIP_PIXELS, FusedS5DSCR
 from xr_s5sr.spec import (
     AUTO,
+    FILL_REACH,
     ModelSpec,
     check_dtype,
     is_module,
+    method_reach,
     model_spec,
     resolve_device,
     resolve_runner,
@@ -99,8 +101,6 @@ MISSING_POLICIES = ("fill", "strict")
 #: reported as far outside the training data (training data: about 1).
 OUT_OF_DISTRIBUTION_LEVEL = 25.0
 
-#: LR pixels a missing value's fill reaches (spatial fill passes of :func:`_fill_missing`).
-FILL_REACH = 4
 
 #: Blocks being super-resolved in this process (shares torch threads among them).
 _ACTIVE_BLOCKS = 0
@@ -140,8 +140,8 @@ def super_resolve_array(
     dtype : {"float32", "bfloat16", "float16"}, optional
         Overrides the spec's compute precision.
     output_chunks : int, optional
-        dask only: HR scanlines per output chunk, a multiple of 4. Default: keep the input's
-        scanline chunks when each output block fits ``memory_budget``, else chunks that do.
+        dask only: HR scanlines per output chunk, a multiple of 4. Default: the input's
+        (made regular, holding the halo) if blocks fit ``memory_budget``, else ones that do.
     memory_budget : int, default 256 MiB
         Bytes of one float32 output block, used when ``output_chunks`` is None.
     activation_budget : int, default 768 MiB
@@ -161,7 +161,7 @@ def super_resolve_array(
     -------
     numpy.ndarray or dask.array.Array
         float32, same axis order as ``x``, 4× larger along scanline and ground_pixel; dask in →
-        dask out (lazy, output scanline chunks 4× the input's after rechunking).
+        dask out (lazy), with regular scanline chunks (:func:`xr_s5sr.tiling.scan_chunks`).
 
     Raises
     ------
@@ -327,7 +327,7 @@ def _super_resolve_dask(
         estimate = tiling.project_dask(estimate, lr, cast(int, spec.band), mu)
     radius = strict_radius(spec) if missing == "strict" else 0
     context = tiling.with_neighbours(raw, radius, "none")
-    return tiling.map_cubes(
+    out = tiling.map_cubes(
         _mask_block,
         estimate,
         context,
@@ -336,6 +336,8 @@ def _super_resolve_dask(
         spec=options["spec"],
         missing=missing,
     )
+    wanted = tiling.output_scan_chunks(scan_chunks, output_chunks)  # splits blocks only
+    return out.rechunk({lead: tuple(SCALE * c for c in wanted)}) if wanted != scan_chunks else out
 
 
 def _mask_block(
@@ -605,11 +607,7 @@ def _autocast(spec: ModelSpec) -> Any:
 
 def strict_radius(spec: ModelSpec) -> int:
     """LR pixels around a missing value that ``missing="strict"`` masks: the method's reach."""
-    if not spec.consistency:
-        return spec.halo
-    from xr_s5sr.physics import projection_reach
-
-    return spec.halo + projection_reach(cast(int, spec.band))
+    return method_reach(spec, 0)
 
 
 def _hr_missing(missing: np.ndarray, spec: ModelSpec, before: int, n_core: int) -> np.ndarray:

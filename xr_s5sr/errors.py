@@ -34,6 +34,10 @@ class DimensionError(S5SRError, ValueError):
     """A required dimension is missing, misnamed, chunked wrongly or too small."""
 
 
+class RegionError(S5SRError, ValueError):
+    """A region of interest (latitude/longitude box) does not overlap the granule."""
+
+
 class BandError(S5SRError, ValueError):
     """The S5P band is unknown, cannot be inferred, or is not supported for the operation."""
 
@@ -82,6 +86,7 @@ __all__ = [
     "OutputExistsError",
     "OutputPathError",
     "PerformanceWarning",
+    "RegionError",
     "S5SRArgumentError",
     "S5SRError",
     "S5SRTypeError",

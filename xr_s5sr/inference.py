@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from xr_s5sr.bands import SCALE
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import DimensionError
 from xr_s5sr.grid import hr_coordinates
 from xr_s5sr.spec import ModelSpec, model_spec
+from xr_s5sr.tiling import align_chunks
 
 if TYPE_CHECKING:
     import os
@@ -121,15 +124,30 @@ def _upscale_dataset(
     from xr_s5sr.provenance import add_provenance, format_call, history_line
 
     spatial = set(dims[:2])
+    resolved = {
+        name: _super_resolve_variable(name, ds[name].variable, dims, spec, engine)
+        for name in ds.data_vars
+        if name in variables
+    }
+    # Every variable gets the chunks of the (regularly chunked) result: one chunking per dim,
+    # so Dataset.chunks and xarray's own Zarr/netCDF writers accept the Dataset.
+    first = next(iter(resolved.values()))
+    hr_chunks = dict(zip(first.dims, first.chunks or (), strict=False))
+    lr_chunks = {
+        d: tuple(c // SCALE for c in hr_chunks[d]) if d in spatial else hr_chunks[d]
+        for d in hr_chunks
+    }
     data_vars: dict[Hashable, xr.Variable] = {}
     for name, array in ds.data_vars.items():
-        if name in variables:
-            data_vars[name] = _super_resolve_variable(name, array.variable, dims, spec, engine)
+        if name in resolved:
+            data_vars[name] = resolved[name]
         elif spatial.isdisjoint(array.dims):
             data_vars[name] = array.variable.copy(deep=False)
         else:
-            data_vars[name] = carry_to_hr_grid(array.variable, dims[:2])
-    out = xr.Dataset(data_vars, coords=hr_coordinates(ds, dims[:2]), attrs=dict(ds.attrs))
+            lr = align_chunks({name: array.variable}, lr_chunks)[name]
+            data_vars[name] = carry_to_hr_grid(lr, dims[:2])
+    coords = align_chunks(hr_coordinates(ds, dims[:2]), hr_chunks)
+    out = xr.Dataset(align_chunks(data_vars, hr_chunks), coords=coords, attrs=dict(ds.attrs))
     for variable in out.variables.values():
         variable.encoding = {}
     out.attrs.update(
@@ -172,7 +190,15 @@ def carry_to_hr_grid(variable: xr.Variable, dims: tuple[Hashable, Hashable]) -> 
     data = variable.data
     for d in dims:
         if d in variable.dims:
-            data = data.repeat(SCALE, axis=variable.get_axis_num(d))
+            axis = variable.get_axis_num(d)
+            if variable.chunks is None:
+                data = data.repeat(SCALE, axis=axis)
+            else:
+                # Block by block: HR chunks are exactly 4× the LR ones (dask's own repeat
+                # re-cuts them).
+                hr = tuple(SCALE * c for c in data.chunks[axis])
+                chunks = tuple(hr if i == axis else c for i, c in enumerate(data.chunks))
+                data = data.map_blocks(np.repeat, SCALE, axis, chunks=chunks, dtype=data.dtype)
     attrs = dict(variable.attrs)
     attrs["s5sr_carried"] = (
         "nearest neighbour from the LR grid: value of the LR pixel whose 4x4 HR footprint "

@@ -313,14 +313,19 @@ def backproject(
     return _back(_upsample(coefficients, axes, "cubic"), was_numpy)
 
 
-def projection_reach(band: int) -> int:
-    """LR pixels each side along scanline that :func:`project` reads of ``x`` and ``y``."""
-    return 2 * DEGRADE_REACH + gram_inverse_taps(band, 0).size // 2
+def projection_reach(band: int, which: int = 0) -> int:
+    """LR pixels each side that :func:`project` reads of ``x`` and ``y``, along scanline
+    (``which=0``) or ground_pixel (``which=1``, where the exact edge-aware inverse is used
+    but decays like the taps, so cropping beyond this reach changes it by < 1e-9)."""
+    return 2 * DEGRADE_REACH + gram_inverse_taps(band, which).size // 2
 
 
-def backprojection_reach(band: int, iterations: int = BACKPROJECTION_ITERATIONS) -> int:
-    """LR pixels each side along scanline that :func:`backproject` reads of ``y``."""
-    radius = degraded_interpolation_operator(band, 0).weights.shape[1] // 2
+def backprojection_reach(
+    band: int, iterations: int = BACKPROJECTION_ITERATIONS, which: int = 0
+) -> int:
+    """LR pixels each side that :func:`backproject` reads of ``y``, along scanline
+    (``which=0``) or ground_pixel (``which=1``)."""
+    radius = degraded_interpolation_operator(band, which).weights.shape[1] // 2
     return UPSAMPLE_REACH + iterations * radius
 
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from xr_s5sr.bands import SCALE
 from xr_s5sr.errors import BandError, S5SRArgumentError, WeightsError
@@ -35,6 +35,9 @@ COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 PHYSICS_METHODS = ("bicubic", "backprojection")
 #: ``regularisation`` value that chooses μ from the data (:mod:`xr_s5sr.adaptive`).
 AUTO = "auto"
+#: LR pixels a missing value's fill reaches (spatial fill passes of the engine's
+#: ``_fill_missing``).
+FILL_REACH = 4
 
 
 @dataclass(frozen=True)
@@ -494,13 +497,55 @@ def resolve_runner(spec: ModelSpec) -> Any:
     )
 
 
+def method_reach(spec: ModelSpec, axis: Literal[0, 1] = 0) -> int:
+    """LR pixels each side along ``axis`` (0: scanline, 1: ground_pixel) that one output
+    pixel of ``spec`` depends on: the network tile halo or the physics inverse's reach
+    (:attr:`ModelSpec.halo` along scanline), plus the projection's reach with consistency.
+
+    The one rule for how far a method looks: a crop of the input that keeps this many LR
+    pixels around a region gives the whole-granule result inside the region
+    (:meth:`xr_s5sr.accessor.S5SRAccessor.subset`), and ``missing="strict"`` masks this far
+    around a missing value (:func:`xr_s5sr.engine.strict_radius`). Statistics of the adaptive
+    settings are not included (they are per granule; a local version adds its window here).
+
+    Examples
+    --------
+    >>> method_reach(model_spec("bicubic", device="cpu"))
+    2
+    """
+    if not spec.uses_physics_base:
+        reach = spec.tile_halo
+    elif axis == 0:
+        reach = spec.halo
+    else:
+        from xr_s5sr.physics import backprojection_reach
+
+        physics = backprojection_reach(cast(int, spec.band), spec.iterations, which=axis)
+        reach = max(spec.tile_halo, physics)
+    if not spec.consistency:
+        return reach
+    from xr_s5sr.physics import projection_reach
+
+    return reach + projection_reach(cast(int, spec.band), which=axis)
+
+
+def crop_halo(spec: ModelSpec) -> tuple[int, int]:
+    """LR pixels (scanline, ground_pixel) a crop must keep around a region so that its result
+    inside the region equals the whole granule's: :func:`method_reach` plus the reach of the
+    missing-value fill (a hole near the crop's edge is filled from fewer neighbours)."""
+    return method_reach(spec, 0) + FILL_REACH, method_reach(spec, 1) + FILL_REACH
+
+
 __all__ = [
     "BICUBIC_RADIUS",
     "COMPUTE_DTYPES",
+    "FILL_REACH",
     "PHYSICS_METHODS",
     "ModelSpec",
     "check_dtype",
+    "crop_halo",
     "is_module",
+    "method_reach",
     "model_spec",
     "resolve_device",
     "resolve_model",

@@ -2,6 +2,10 @@
 extra dims per block, the distributed data-consistency projection and the per-granule
 statistics of the adaptive settings.
 
+Chunk plans (:func:`scan_chunks`, :func:`regular_plan`) are regular by construction: equal
+blocks, the last one no larger and still holding the halo, so results are valid Zarr arrays
+without a rechunk; :func:`align_chunks` gives the other variables of a result the same chunks.
+
 Boundary: dask and numpy arrays whose last three axes are (scanline, ground_pixel,
 spectral_channel) and whose leading axes (extra dims) are chunked one element per block. Only
 LR data cross block borders. :mod:`xr_s5sr.engine` builds its graph from these pieces; the
@@ -288,7 +292,32 @@ def scan_chunks(
     output_chunks: int | None,
     memory_budget: int,
 ) -> tuple[int, ...]:
-    """LR scanline chunks: from ``output_chunks`` or the budget, none shorter than ``halo``."""
+    """LR scanline chunks of the blocks: regular (:func:`regular_plan`) and none shorter than
+    ``halo``, so the HR result (4× these) is a valid Zarr chunking without any rechunk.
+
+    Parameters
+    ----------
+    current : tuple of int
+        The input's scanline chunks.
+    row_elements : int
+        Values in one LR scanline (ground pixels × channels).
+    halo : int
+        Fewest LR scanlines a block may have (``dask.array.overlap.overlap`` with
+        ``allow_rechunk=False`` needs every chunk to hold the halo).
+    output_chunks : int or None
+        HR scanlines per output chunk asked for by the user (a multiple of 4). Blocks then
+        group whole output chunks (:func:`output_scan_chunks` splits them back).
+    memory_budget : int
+        Bytes of one float32 HR block when ``output_chunks`` is None.
+
+    Returns
+    -------
+    tuple of int
+        Chunks summing to ``sum(current)``. Without ``output_chunks`` they are regular: equal,
+        the last one no larger than the first. The input's chunks are kept when they already
+        are regular, hold the halo and fit the budget; otherwise the size nearest to the
+        input's largest chunk (capped by the budget) whose remainder holds the halo is used.
+    """
     n_scan = sum(current)
     if output_chunks is not None:
         if output_chunks < SCALE or output_chunks % SCALE:
@@ -297,38 +326,118 @@ def scan_chunks(
                 f"scanline gives {SCALE}), got {output_chunks}. Use e.g. "
                 f"{max(SCALE, SCALE * round(output_chunks / SCALE))}."
             )
-        chunks = regular_chunks(n_scan, output_chunks // SCALE)
-    else:
-        hr_row_bytes = SCALE * SCALE * row_elements * np.dtype(np.float32).itemsize
-        max_rows = max(1, memory_budget // hr_row_bytes)
-        chunks = current if max(current) <= max_rows else budget_chunks(n_scan, max_rows, halo)
-    merged: list[int] = []
-    for size in chunks:
-        # overlap(allow_rechunk=False) needs every chunk to hold the halo: merge short ones.
-        if merged and merged[-1] < halo:
-            merged[-1] += size
-        else:
-            merged.append(size)
-    if len(merged) > 1 and merged[-1] < halo:
-        last = merged.pop()
-        merged[-1] += last
-    return tuple(merged)
+        size = output_chunks // SCALE
+        # Whole output chunks per block, enough of them to hold the halo; a short last block
+        # is merged into its neighbour and only ever split again (no data crosses blocks).
+        blocks = list(regular_chunks(n_scan, size * max(1, -(-halo // size))))
+        if len(blocks) > 1 and blocks[-1] < halo:
+            last = blocks.pop()
+            blocks[-1] += last
+        return tuple(blocks)
+    hr_row_bytes = SCALE * SCALE * row_elements * np.dtype(np.float32).itemsize
+    max_rows = max(1, memory_budget // hr_row_bytes)
+    if max(current) <= max_rows and is_valid_plan(current, halo):
+        return current
+    return regular_plan(n_scan, min(max(current), max_rows), halo, limit=max_rows)
+
+
+def output_scan_chunks(blocks: tuple[int, ...], output_chunks: int | None) -> tuple[int, ...]:
+    """LR scanline chunks of the result: ``blocks`` (:func:`scan_chunks`), or the user's
+    ``output_chunks`` (HR scanlines) as regular chunks, each inside one block."""
+    if output_chunks is None:
+        return blocks
+    return regular_chunks(sum(blocks), output_chunks // SCALE)
 
 
 def regular_chunks(total: int, size: int) -> tuple[int, ...]:
+    """``total`` in chunks of ``size`` and a smaller remainder (the Zarr rule).
+
+    Examples
+    --------
+    >>> regular_chunks(10, 4)
+    (4, 4, 2)
+    """
     return (size,) * (total // size) + ((total % size,) if total % size else ())
 
 
-def budget_chunks(total: int, size: int, halo: int) -> tuple[int, ...]:
-    """Regular chunks of at most ``size`` whose last chunk also holds the halo if possible.
+def is_valid_plan(chunks: tuple[int, ...], minimum: int, multiple: int = 1) -> bool:
+    """True when ``chunks`` are regular (equal but a last one no larger), each holds
+    ``minimum`` and all but the last are multiples of ``multiple`` (one chunk: always)."""
+    if len(chunks) == 1:
+        return True
+    first = chunks[0]
+    return (
+        first % multiple == 0
+        and all(c == first for c in chunks[:-1])
+        and minimum <= chunks[-1] <= first
+    )
 
-    Zarr stores need equal chunks but a smaller last one; merging a too-short last chunk into
-    its neighbour would break that, so a slightly smaller regular size is preferred.
+
+def regular_plan(
+    total: int, size: int, minimum: int, multiple: int = 1, limit: int | None = None
+) -> tuple[int, ...]:
+    """Regular chunks of about ``size`` whose every chunk, the remainder too, holds ``minimum``.
+
+    Blocks are planned regular from the start (rather than a merged last block rechunked
+    afterwards): the output then needs no rechunk, which would cost a copy of the last blocks
+    and an extra graph layer. The size nearest to ``size`` that works is used (of two equally
+    near, the larger: fewer halos), first among sizes up to ``limit`` (the memory budget),
+    then above it; sizes are multiples of ``multiple``. One chunk when no size fits.
+
+    Parameters
+    ----------
+    total : int
+        Length of the axis.
+    size : int
+        Wanted chunk size.
+    minimum : int
+        Fewest elements any chunk may have (e.g. an overlap depth).
+    multiple : int, default 1
+        Chunk sizes (but the remainder) are multiples of it.
+    limit : int, optional
+        Largest size preferred (no limit when None).
+
+    Returns
+    -------
+    tuple of int
+        Chunk sizes summing to ``total``.
+
+    Examples
+    --------
+    >>> chunks = regular_plan(4000, 64, 50)  # 64, 63 ... 59 leave < 50; 68 is as near as 60
+    >>> chunks[0], chunks[-1], len(chunks)
+    (68, 56, 59)
+    >>> regular_plan(26, 8, 5, limit=8)
+    (7, 7, 7, 5)
     """
-    for candidate in range(size, halo - 1, -1):
-        if total % candidate == 0 or total % candidate >= halo:
+    step = max(1, multiple)
+    lowest = step * -(-max(1, minimum) // step)
+    target = max(lowest, step * (max(1, size) // step))
+    highest = total - 1 if limit is None else max(target, min(limit, total - 1))
+    near = sorted(range(lowest, highest + 1, step), key=lambda c: (abs(c - target), -c))
+    for candidate in (*near, *range(highest + 1, total)):
+        remainder = total % candidate
+        if candidate % step == 0 and (remainder == 0 or remainder >= minimum):
             return regular_chunks(total, candidate)
-    return regular_chunks(total, size)
+    return (total,)
+
+
+def align_chunks(variables: dict[Any, Any], chunks: dict[Any, tuple[int, ...]]) -> dict[Any, Any]:
+    """dask-backed variables rechunked to ``chunks`` along the dims they share with it.
+
+    ``variables``: name → :class:`xarray.Variable`; numpy-backed ones are returned as they
+    are. Gives every variable of a result the chunks of its radiance, so that the Dataset has
+    one chunking per dim (``Dataset.chunks`` works) and every variable is a valid Zarr array.
+    Coordinates and carried variables are small next to the radiance: the rechunk is cheap.
+    """
+    out = {}
+    for name, variable in variables.items():
+        wanted = {d: chunks[d] for d in variable.dims if d in chunks}
+        current = dict(zip(variable.dims, variable.chunks or (), strict=False))
+        if variable.chunks is not None and any(current[d] != c for d, c in wanted.items()):
+            variable = variable.chunk(wanted)
+        out[name] = variable
+    return out
 
 
 def block_halos(block_info: dict[Any, Any] | None, argument: int, halo: int) -> tuple[int, int]:
