@@ -102,6 +102,10 @@ def test_super_resolve_subcommand_and_alias(files: dict[str, Path]) -> None:
         (["quicklook", "lr.nc", "sr.nc", "a.png", "--spectrum", "s.pdf"], "as PNG"),
         (["run", "in.nc", "out.nc", "--regularisation", "-1"], "expected 'auto' or a number"),
         (["demo", "--regularisation", "automatic"], "expected 'auto' or a number"),
+        (["run", "in.nc", "out.nc", "--chunks", "0"], r"--chunks: expected a whole number >= 1"),
+        (["degrade", "in.nc", "out.nc", "--chunks", "-4"], r"expected a whole number >= 1"),
+        (["run", "in.nc", "out.nc", "--threads", "-2"], r"--threads: expected a whole number >="),
+        (["run", "in.nc", "out.nc", "--threads", "two"], r"got 'two'"),
     ],
 )
 def test_unknown_output_suffixes_are_usage_errors(

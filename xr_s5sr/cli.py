@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xr_s5sr.bands import SUPPORTED_BANDS
+from xr_s5sr.dims import check_chunk_size
 from xr_s5sr.errors import (
     L1BFormatError,
     MissingDependencyError,
@@ -144,6 +145,8 @@ def open_input(
     from xr_s5sr.l1b import open_l1b
     from xr_s5sr.store import is_zarr_path
 
+    if chunks is not None:
+        check_chunk_size(chunks, "chunks", whole=False)
     source = Path(path)
     if not source.exists():
         raise MissingInputError(f"No such input: {source}. Check the path.")
@@ -203,6 +206,17 @@ def _noise(text: str) -> str | float:
         raise argparse.ArgumentTypeError(
             f"expected 'lr', 'hr' or a sigma in radiance units, got {text!r}"
         ) from None
+
+
+def _positive_int(text: str) -> int:
+    """A count of at least 1 (``--chunks``, ``--threads``; argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _regularisation(text: str) -> float | str:
@@ -481,14 +495,16 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     p.add_argument("output", type=_data_output, help="output .nc or .zarr")
     p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
     _add_model_options(p)
-    p.add_argument("--chunks", type=int, default=None, help="LR scanlines per dask chunk")
+    p.add_argument("--chunks", type=_positive_int, default=None, help="LR scanlines per dask chunk")
     p.add_argument(
         "--dtype",
         default="float32",
         choices=("float32", "bfloat16", "float16"),
         help="compute precision (float16: CUDA only; output is float32)",
     )
-    p.add_argument("--threads", type=int, default=None, help="torch threads per task")
+    p.add_argument(
+        "--threads", type=_positive_int, default=None, help="torch threads per task (>= 1)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     p = command("degrade", _cmd_degrade, "simulate the LR observation (MTF blur + x4 decimation)")
@@ -502,7 +518,7 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
         help="'lr', 'hr' or a sigma in radiance units (default: no noise)",
     )
     p.add_argument("--seed", type=int, default=None, help="noise seed")
-    p.add_argument("--chunks", type=int, default=None, help="HR scanlines per dask chunk")
+    p.add_argument("--chunks", type=_positive_int, default=None, help="HR scanlines per dask chunk")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     p = command("evaluate", _cmd_evaluate, "metrics of an estimate and a baseline vs HR truth")
