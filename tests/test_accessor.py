@@ -236,8 +236,12 @@ def test_degrade_needs_a_band(hr_granule: xr.Dataset) -> None:
         anonymous.s5sr.degrade()
     with pytest.raises(xr_s5sr.BandError, match="Unknown S5P band 9"):
         anonymous.s5sr.degrade(band=9)
-    with pytest.raises(xr_s5sr.BandError, match="band=9 contradicts the data, which is band 3"):
+    # A band that does not exist is refused as such, not as a contradiction of the data
+    # (which told users to relabel their band-3 data as band 9).
+    with pytest.raises(xr_s5sr.BandError, match=r"Unknown S5P band 9: .* no other band"):
         hr_granule.s5sr.degrade(band=9)
+    with pytest.raises(xr_s5sr.BandError, match="band=1 contradicts the data, which is band 3"):
+        hr_granule.s5sr.degrade(band=1)  # band 1 exists and can be degraded
 
 
 def test_degrade_missing_dim(hr_granule: xr.Dataset) -> None:
@@ -332,6 +336,11 @@ def test_band_errors_are_raised_at_call_time(net: S5DSCR, kind: str, lazy: bool)
             obj.s5sr.super_resolve(band=3, weights=net)
         with pytest.raises(BandError, match=r"Unknown S5P band 9: expected one of \[1, 2"):
             anonymous.s5sr.super_resolve(band=9, weights=net)
+        # On labelled band-7 data too: never "relabel the data" to a band that cannot work.
+        with pytest.raises(BandError, match=r"Unknown S5P band 9: .* covers bands \[2, 3"):
+            obj.s5sr.super_resolve(band=9, weights=net)
+        with pytest.raises(BandError, match=r"Band 1 is not supported for super-resolution"):
+            obj.s5sr.super_resolve(band=1, weights=net)
         with pytest.raises(BandError, match=r"Cannot infer the S5P band.*Pass band=<n>"):
             anonymous.s5sr.bicubic()
         with pytest.raises(BandError, match=r"Cannot infer the S5P band.*Pass band=<n>"):

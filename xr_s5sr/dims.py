@@ -175,6 +175,9 @@ def resolve_band(
         number = parse_band(band)
         if number is None:
             raise BandError(f"Cannot read a band number from band={band!r}; pass an int 1–8.")
+        # A band that does not exist (9) or cannot be super-resolved (1) is refused as such,
+        # before any comparison with the data would suggest relabelling them to it.
+        get_band(number, require_super_resolution=require_super_resolution)
         if declared is not None and declared[0] != number:
             raise BandError(
                 f"band={band!r} contradicts the data, which is band {declared[0]} according to "
