@@ -549,6 +549,33 @@ def test_argument_errors(granule: xr.Dataset) -> None:
         super_resolve_array(radiance, "bicubic", missing="zero")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_torch_threads_must_be_a_positive_count(granule: xr.Dataset, threads: object) -> None:
+    """torch.set_num_threads(-1) raised a raw RuntimeError inside a task."""
+    lazy = da.from_array(granule.radiance.values, chunks=(8, -1, -1))
+    for data in (granule.radiance.values, lazy):
+        with raise_if_dask_computes(), pytest.raises(S5SRArgumentError, match="torch_threads="):
+            super_resolve_array(data, "bicubic", device="cpu", torch_threads=threads)  # type: ignore[arg-type]
+
+
+def test_output_chunks_are_honoured_or_refused(granule: xr.Dataset) -> None:
+    spec = model_spec("backprojection", band=7, device="cpu")
+    radiance = np.concatenate([granule.radiance.values] * 3)  # 120 LR scanlines
+    with pytest.raises(S5SRArgumentError, match=r"output_chunks=64 .* input is in memory"):
+        super_resolve_array(radiance, spec, output_chunks=64)
+    lazy = da.from_array(radiance, chunks=(40, -1, -1))
+    smallest = 4 * max(spec.halo, spec.min_block, engine.FILL_REACH)
+    # Shorter than a block's context: refused, not silently merged into longer chunks.
+    with (
+        raise_if_dask_computes(),
+        pytest.raises(DimensionError, match=rf"at least output_chunks={smallest}"),
+    ):
+        super_resolve_array(lazy, spec, output_chunks=64)
+    with raise_if_dask_computes():
+        out = super_resolve_array(lazy, spec, output_chunks=smallest)
+    assert set(out.chunks[0][:-1]) == {smallest}
+
+
 def test_strict_radius_is_the_reach_of_the_method() -> None:
     local = model_spec(weights=tiny_local_network(), device="cpu")
     assert strict_radius(local) > local.halo  # the projection reaches further

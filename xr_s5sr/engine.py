@@ -77,6 +77,7 @@ from xr_s5sr.spec import (
     AUTO,
     ModelSpec,
     check_dtype,
+    check_run_options,
     is_module,
     model_spec,
     resolve_device,
@@ -188,14 +189,19 @@ def super_resolve_array(
         raise S5SRArgumentError(f"halo must be a non-negative number of LR scanlines, got {halo}.")
     if missing not in MISSING_POLICIES:
         raise S5SRArgumentError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}.")
+    import dask
+
+    lazy = dask.is_dask_collection(cube)
+    min_rows = max(halo, spec.min_block, FILL_REACH)
+    check_run_options(
+        torch_threads, output_chunks, lazy=lazy, n_scan=cube.shape[-3], min_rows=min_rows
+    )
     options: dict[str, Any] = {
         "spec": spec,
         "activation_budget": activation_budget,
         "torch_threads": torch_threads,
     }
-    import dask
-
-    if dask.is_dask_collection(cube):
+    if lazy:
         out = _super_resolve_dask(cube, halo, output_chunks, memory_budget, missing, options)
     else:
         raw = np.asarray(cube, dtype=np.float32)
