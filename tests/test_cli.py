@@ -383,6 +383,16 @@ def test_train_is_wired_lazily(
     assert "xr_s5sr.train" in one_line_error(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("command", ["demo", "run", "degrade", "train", "finetune"])
+def test_own_help_describes_the_command(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`xr-s5sr finetune --help` said "(see xr-s5sr finetune --help)" about itself."""
+    assert cli.main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"{command} --help" not in out
+    description = out.split("\n\n")[1]  # usage, description, options
+    assert len(description.split()) >= 5, description
+
+
 def test_fetch_weights_is_wired(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

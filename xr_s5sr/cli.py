@@ -478,9 +478,17 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
 
     def command(
-        name: str, handler: Callable[[argparse.Namespace], int], help: str, **kwargs: Any
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help: str,
+        description: str | None = None,
+        **kwargs: Any,
     ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help, parents=[shared], **kwargs)
+        """A subcommand; ``help`` is its line in ``xr-s5sr --help``, ``description`` heads its
+        own ``--help`` (default: ``help``)."""
+        p = sub.add_parser(
+            name, help=help, description=description or help, parents=[shared], **kwargs
+        )
         p.set_defaults(handler=handler)
         return p
 
@@ -572,18 +580,31 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     p.add_argument("--overwrite", action="store_true", help="replace existing PNGs")
 
     train_help = "train an S5-DSCR model (see xr-s5sr train --help)"
+    train_description = (
+        "Train an S5-DSCR model of one band on synthetic scenes and/or L1B granules (HR "
+        "truth, degraded to LR by the band's model); writes the checkpoint, the weights and "
+        "their model card into --out, and resumes an interrupted run there."
+    )
     if with_train:
         from xr_s5sr.train import add_arguments
 
-        add_arguments(command("train", _cmd_train, train_help))
+        add_arguments(command("train", _cmd_train, train_help, train_description))
     else:
         command("train", _cmd_train, train_help, add_help=False)
 
     finetune_help = "self-supervised fine-tuning on LR granules (see xr-s5sr finetune --help)"
+    finetune_description = (
+        "Fine-tune S5-DSCR weights (default: the shipped ones of --band/--model) on your own LR "
+        "L1B granules, without HR truth: losses of data consistency, SURE and equivariance. "
+        "Writes the weights, their model card and the HR-free checks on --check granules into "
+        "--out (docs/finetune.md)."
+    )
     if with_finetune:
         from xr_s5sr.selfsup import add_arguments as add_finetune_arguments
 
-        add_finetune_arguments(command("finetune", _cmd_finetune, finetune_help))
+        add_finetune_arguments(
+            command("finetune", _cmd_finetune, finetune_help, finetune_description)
+        )
     else:
         command("finetune", _cmd_finetune, finetune_help, add_help=False)
 
