@@ -314,14 +314,55 @@ def test_demo_writes_outputs_and_table(
     assert lines[2].startswith("bicubic")
     assert lines[3].startswith("backprojection")  # the training-free yardstick
     assert lines[4].startswith("PSNR gain of s5dscr_s over bicubic:")
+    # The method against both yardsticks, and every metric in which it is worse named.
+    table = {row.split()[0]: [float(v) for v in row.split()[1:]] for row in lines[1:4]}
+    assert lines[5].startswith("s5dscr_s - bicubic: psnr ")
+    assert lines[6].startswith("s5dscr_s - backprojection: psnr ")
+    for line, other in ((lines[7], "bicubic"), (lines[8], "backprojection")):
+        assert line.startswith(f"worse than {other} in: ")
+        ours, theirs = table["s5dscr_s"], table[other]
+        worse = [
+            name
+            for name, a, b, higher in zip(
+                ("psnr", "ssim", "sam"), ours, theirs, (True, True, False), strict=True
+            )
+            if (a < b if higher else a > b)
+        ]
+        named = re.findall(r"(\w+) \(", line)
+        assert named == worse or (not worse and line.endswith(": none")), (line, worse)
     with xr.open_dataset(sr_path) as sr:
         assert sr.radiance.shape[:2] == (128, 64)
         assert sr.attrs["s5sr_model"] == "s5dscr_s"
-    # A second run refuses to overwrite, before doing the work.
+    # The README command run again works: the demo replaces its own outputs.
     before = sr_path.stat().st_mtime_ns
-    assert cli.main([*args, "--quiet"]) == 2
-    assert "already exists" in one_line_error(capsys.readouterr().err)
-    assert sr_path.stat().st_mtime_ns == before
+    assert cli.main([*args, "--quiet"]) == 0
+    rerun = capsys.readouterr()
+    assert rerun.err == ""
+    assert rerun.out.splitlines() == lines  # deterministic
+    assert sr_path.stat().st_mtime_ns > before
+    assert sorted(p.name for p in out.iterdir()) == [png_path.name, sr_path.name]
+
+
+def test_demo_comparison_names_every_worse_metric() -> None:
+    from xr_s5sr.demo import comparison_lines
+
+    scores = xr.Dataset(
+        {
+            "psnr": ("model", [18.21, 16.95, 18.29], {"units": "dB"}),
+            "ssim": ("model", [0.5782, 0.3648, 0.5870]),
+            "sam": ("model", [3.302, 2.627, 3.678], {"units": "degree"}),
+        },
+        coords={"model": ["s5dscr", "bicubic", "backprojection"]},
+    )
+    assert comparison_lines(scores) == [
+        "s5dscr - bicubic: psnr +1.26 dB, ssim +0.2134, sam +0.675 degree",
+        "s5dscr - backprojection: psnr -0.08 dB, ssim -0.0088, sam -0.376 degree",
+        "worse than bicubic in: sam (3.302 vs 2.627 degree)",
+        "worse than backprojection in: psnr (18.21 vs 18.29 dB), ssim (0.5782 vs 0.5870)",
+    ]
+    better = scores.copy(deep=True)
+    better["sam"][0] = 2.0
+    assert comparison_lines(better.isel(model=[0, 1]))[-1] == "worse than bicubic in: none"
 
 
 def test_demo_runs_without_matplotlib(
