@@ -256,3 +256,41 @@ def test_training_recipe_matches_the_model_cards() -> None:
     assert f"{min(swir):.1f}–{max(swir):.1f} % in bands 7–8" in doc
     assert "under 0.03 % for S5-DSCR-S" in doc
     assert max(below("s5dscr_s", b) for b in range(2, 9)) < 0.03
+
+
+# ------------------------------------------------------------------------ pages a user runs
+_WRITERS = ("to_netcdf", "to_zarr", "write_l1b", "save_quicklook", "save_spectrum")
+
+
+def _python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("page", ["quickstart.md", "index.md", "physics.md", "finetune.md"])
+def test_doc_examples_can_be_run_twice(page: str) -> None:
+    """A page's examples that write files pass overwrite=True: run again, they must not stop
+    with "Output ... already exists" (docs/quickstart.md did)."""
+    import ast
+
+    path = DOCS / page
+    if not path.exists():
+        pytest.skip(f"{page} not present")
+    for block in _python_blocks(path):
+        for node in ast.walk(ast.parse(block)):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+                if name in _WRITERS:
+                    keywords = {k.arg: k.value for k in node.keywords}
+                    flag = keywords.get("overwrite")
+                    rerun = isinstance(flag, ast.Constant) and flag.value is True
+                    assert rerun, f"{page}: {ast.unparse(node)} fails when the page is run again"
+
+
+def test_install_page_quotes_the_measured_wheel_size() -> None:
+    import json
+
+    measured = json.loads((DOCS / "scripts" / "wheel_size.json").read_text())
+    page = " ".join((DOCS / "install.md").read_text().split())
+    assert f"({measured['MB']:.0f} MB, measured by `python docs/scripts/wheel_size.py`" in page
+    assert measured["command"] == "pip wheel --no-deps ."
+    assert "+uncommitted" not in measured["commit"]
