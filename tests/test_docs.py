@@ -94,6 +94,24 @@ def test_conventions_match_code() -> None:
     assert f"{FILL_VALUE:.5e}".replace("e+", "e") in page  # 9.96921e36
     assert "`4j + 2`" in page
     assert "`(i − 2) / 4`" in page
+    # The missing-value policy as README, errors.md and the engine have it (4 × 4 footprint).
+    assert "**4 × 4 HR footprint**, in the same channel" in page
+    assert "`xr_s5sr.engine.strict_radius`" in page
+    assert engine_footprint_is_4x4()
+
+
+def engine_footprint_is_4x4() -> bool:
+    """What ``missing="fill"`` masks around one missing LR value: its 4 × 4 HR pixels."""
+    import numpy as np
+
+    from xr_s5sr.engine import super_resolve_array
+
+    lr = np.ones((6, 5, 2), np.float32)
+    lr[2, 3, 1] = np.nan
+    masked = np.isnan(super_resolve_array(lr, "bicubic", device="cpu"))
+    expected = np.zeros_like(masked)
+    expected[8:12, 12:16, 1] = True
+    return bool((masked == expected).all())
 
 
 def test_install_page_pins_the_readme_torch() -> None:
