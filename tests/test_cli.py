@@ -343,28 +343,6 @@ def test_demo_writes_outputs_and_table(
     assert sorted(p.name for p in out.iterdir()) == [png_path.name, sr_path.name]
 
 
-def test_demo_comparison_names_every_worse_metric() -> None:
-    from xr_s5sr.demo import comparison_lines
-
-    scores = xr.Dataset(
-        {
-            "psnr": ("model", [18.21, 16.95, 18.29], {"units": "dB"}),
-            "ssim": ("model", [0.5782, 0.3648, 0.5870]),
-            "sam": ("model", [3.302, 2.627, 3.678], {"units": "degree"}),
-        },
-        coords={"model": ["s5dscr", "bicubic", "backprojection"]},
-    )
-    assert comparison_lines(scores) == [
-        "s5dscr - bicubic: psnr +1.26 dB, ssim +0.2134, sam +0.675 degree",
-        "s5dscr - backprojection: psnr -0.08 dB, ssim -0.0088, sam -0.376 degree",
-        "worse than bicubic in: sam (3.302 vs 2.627 degree)",
-        "worse than backprojection in: psnr (18.21 vs 18.29 dB), ssim (0.5782 vs 0.5870)",
-    ]
-    better = scores.copy(deep=True)
-    better["sam"][0] = 2.0
-    assert comparison_lines(better.isel(model=[0, 1]))[-1] == "worse than bicubic in: none"
-
-
 def test_demo_runs_without_matplotlib(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
