@@ -5,7 +5,8 @@ Run from the repository root:  python docs/scripts/wheel_size.py
 Builds the wheel with ``pip wheel --no-deps`` into a temporary directory (pip fetches the build
 backend, hatchling, into its isolated build environment) and writes
 ``docs/scripts/wheel_size.json``: the file name, its size in bytes, MB (10⁶ bytes) and MiB,
-the total size of the shipped ``weights/*.safetensors`` it carries, and the commit measured.
+the total size of the shipped ``weights/*.safetensors`` it carries, and the commit measured
+(:func:`xr_s5sr.versions.run_record`).
 """
 
 from __future__ import annotations
@@ -16,22 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from xr_s5sr.versions import run_record
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).with_suffix(".json")
-
-
-def _commit() -> str:
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    return head + ("+uncommitted" if dirty else "")
 
 
 def main() -> None:
@@ -51,7 +40,7 @@ def main() -> None:
         "MB": round(size / 1e6, 1),
         "MiB": round(size / 2**20, 1),
         "weights_safetensors_bytes": weights,
-        "commit": _commit(),
+        "commit": run_record()["commit"],
     }
     OUT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
