@@ -59,14 +59,14 @@ def check_chunk_size(value: object, argument: str, *, whole: bool = True) -> int
     ...
     xr_s5sr.errors.S5SRArgumentError: chunks=0: expected a positive chunk length ...
     """
-    valid = isinstance(value, int | np.integer) and not isinstance(value, bool)
-    if not valid or not (value >= 1 or (whole and value == -1)):  # type: ignore[operator]
+    number = int(value) if isinstance(value, int | np.integer) and value is not True else 0
+    if not (number >= 1 or (whole and number == -1)):
         allowed = ", or -1 for one chunk" if whole else ""
         raise S5SRArgumentError(
             f"{argument}={value!r}: expected a positive chunk length (elements per dask "
             f"chunk){allowed}. Pass e.g. {argument}=64, or {argument}=None for the default."
         )
-    return int(value)  # type: ignore[arg-type]
+    return number
 
 
 def find_dim(obj: xr.Dataset | xr.DataArray, role: Role) -> Hashable | None:

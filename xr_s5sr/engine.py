@@ -168,7 +168,10 @@ def super_resolve_array(
     ------
     DimensionError
         If ``x`` is not 3-D, ``axes`` is not a permutation of (0, 1, 2), a spatial axis is empty,
-        or ``output_chunks`` is not a positive multiple of 4.
+        or ``output_chunks`` is not a positive multiple of 4 or shorter than a block's context.
+    S5SRArgumentError
+        If ``torch_threads`` is not an int >= 1, or ``output_chunks`` is given for numpy input
+        (:func:`xr_s5sr.spec.check_run_options`).
     ChannelMismatchError
         If the channel count differs from the model's.
 
