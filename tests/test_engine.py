@@ -574,6 +574,12 @@ def test_output_chunks_are_honoured_or_refused(granule: xr.Dataset) -> None:
     with raise_if_dask_computes():
         out = super_resolve_array(lazy, spec, output_chunks=smallest)
     assert set(out.chunks[0][:-1]) == {smallest}
+    # An input shorter than that context is one chunk at most: its length is the limit.
+    short = da.from_array(radiance[:8], chunks=(4, -1, -1))
+    assert smallest > 32
+    with pytest.raises(DimensionError, match=r"at least output_chunks=32,"):
+        super_resolve_array(short, spec, output_chunks=16)
+    assert super_resolve_array(short, spec, output_chunks=32).chunks[0] == (32,)
 
 
 def test_strict_radius_is_the_reach_of_the_method() -> None:

@@ -473,7 +473,7 @@ def check_run_options(
     if not isinstance(output_chunks, int) or output_chunks < SCALE or output_chunks % SCALE:
         return  # tiling.scan_chunks names the multiple-of-4 rule
     if output_chunks // SCALE < min(min_rows, n_scan):
-        smallest = SCALE * min_rows
+        smallest = SCALE * min(min_rows, n_scan)  # the whole input is one chunk at most
         raise DimensionError(
             f"output_chunks={output_chunks} HR scanlines ({output_chunks // SCALE} LR) is "
             f"shorter than the {min_rows} LR scanlines each block of this model needs as "
