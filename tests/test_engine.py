@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 import xr_s5sr
-from xr_s5sr import engine, tiling
+from xr_s5sr import adaptive, engine, tiling
 from xr_s5sr.engine import strict_radius, super_resolve_array
 from xr_s5sr.errors import (
     DimensionError,
@@ -561,6 +561,39 @@ def test_argument_errors(granule: xr.Dataset) -> None:
         super_resolve_array(radiance, "bicubic", missing="zero")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_torch_threads_must_be_a_positive_count(granule: xr.Dataset, threads: object) -> None:
+    """torch.set_num_threads(-1) raised a raw RuntimeError inside a task."""
+    lazy = da.from_array(granule.radiance.values, chunks=(8, -1, -1))
+    for data in (granule.radiance.values, lazy):
+        with raise_if_dask_computes(), pytest.raises(S5SRArgumentError, match="torch_threads="):
+            super_resolve_array(data, "bicubic", device="cpu", torch_threads=threads)  # type: ignore[arg-type]
+
+
+def test_output_chunks_are_honoured_or_refused(granule: xr.Dataset) -> None:
+    spec = model_spec("backprojection", band=7, device="cpu")
+    radiance = np.concatenate([granule.radiance.values] * 3)  # 120 LR scanlines
+    with pytest.raises(S5SRArgumentError, match=r"output_chunks=64 .* input is in memory"):
+        super_resolve_array(radiance, spec, output_chunks=64)
+    lazy = da.from_array(radiance, chunks=(40, -1, -1))
+    smallest = 4 * max(spec.halo, spec.min_block, engine.FILL_REACH)
+    # Shorter than a block's context: refused, not silently merged into longer chunks.
+    with (
+        raise_if_dask_computes(),
+        pytest.raises(DimensionError, match=rf"at least output_chunks={smallest}"),
+    ):
+        super_resolve_array(lazy, spec, output_chunks=64)
+    with raise_if_dask_computes():
+        out = super_resolve_array(lazy, spec, output_chunks=smallest)
+    assert set(out.chunks[0][:-1]) == {smallest}
+    # An input shorter than that context is one chunk at most: its length is the limit.
+    short = da.from_array(radiance[:8], chunks=(4, -1, -1))
+    assert smallest > 32
+    with pytest.raises(DimensionError, match=r"at least output_chunks=32,"):
+        super_resolve_array(short, spec, output_chunks=16)
+    assert super_resolve_array(short, spec, output_chunks=32).chunks[0] == (32,)
+
+
 def test_strict_radius_is_the_reach_of_the_method() -> None:
     local = model_spec(weights=tiny_local_network(), device="cpu")
     assert strict_radius(local) > local.halo  # the projection reaches further
@@ -726,61 +759,92 @@ def test_streaming_full_band(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------ trust: the shipped weights (issue 13)
 TRUST_BAND = 7
+#: HR ground pixels of the trust scenes: 17 LR pixels, the narrowest swath on which the
+#: automatic statistics run (adaptive.row_statistics needs 2 * EDGE + 1 ground pixels; on
+#: narrower scenes μ = 0 and the detail gate sees no noise, so the default path is not run).
+TRUST_WIDTH = 4 * (2 * adaptive.EDGE + 1)
+#: Brightness of the trust scenes: a dim scene, where the automatic μ is clearly above 0.
+TRUST_BRIGHTNESS = 0.1
 
 
 @pytest.fixture(scope="module")
 def trust_scene() -> dict[str, np.ndarray]:
-    """LR cubes of three scene families for band 7 (480 channels), 112 × 10 LR pixels."""
+    """LR cubes of three scene families for band 7 (480 channels), 112 × 17 LR pixels, with
+    the band's photon-scaled noise at 10 % of its mean radiance."""
+    from xr_s5sr.bands import get_band
     from xr_s5sr.degrade import degrade_array
     from xr_s5sr.families import family_scene
 
-    return {
-        family: degrade_array(
-            family_scene(family, TRUST_BAND, (448, 40), seed=11, brightness=1.0), TRUST_BAND
-        ).astype(np.float32)
-        for family in ("solar", "edges", "smooth")
-    }
+    sigma = float(get_band(TRUST_BAND).noise_sigma or 0.0) * np.sqrt(TRUST_BRIGHTNESS)
+    scenes = {}
+    for family in ("solar", "edges", "smooth"):
+        hr = family_scene(
+            family, TRUST_BAND, (448, TRUST_WIDTH), seed=11, brightness=TRUST_BRIGHTNESS
+        )
+        lr = degrade_array(hr, TRUST_BAND).astype(np.float64)
+        lr += sigma * np.random.default_rng(11).standard_normal(lr.shape)
+        scenes[family] = lr.astype(np.float32)
+    return scenes
+
+
+def automatic_settings(lr: np.ndarray) -> tuple[float, float]:
+    """``(μ, σ̂²)`` that the default path uses on ``lr``, checked to be the automatic ones."""
+    mu, noise = adaptive.auto_settings(lr, TRUST_BAND)
+    assert noise > 0, "scene too small: the automatic statistics did not run"
+    assert mu > 0, "scene too small or noise-free: the automatic μ is 0"
+    return mu, noise
 
 
 @pytest.mark.parametrize("preset", ["s5dscr", "s5dscr_s"])
-@pytest.mark.parametrize("scale", [1e-3, 1e-1, 10.0, 1e3])
 def test_shipped_models_are_scale_equivariant(
-    trust_scene: dict[str, np.ndarray], preset: str, scale: float
+    trust_scene: dict[str, np.ndarray], preset: str
 ) -> None:
-    lr = trust_scene["solar"][:24]
+    lr = trust_scene["edges"][:24]
+    _, noise = automatic_settings(lr)
+    gate = adaptive.detail_gate(lr, noise)
+    assert 0 < gate.mean() < 1  # the gate is partly open: its scaling is exercised too
     spec = model_spec(preset, band=TRUST_BAND, device="cpu")
     assert spec.scaling == "local"
+    assert spec.regularisation == "auto"
+    assert spec.reads_statistics
     reference = super_resolve_array(lr, spec)
-    scaled = super_resolve_array(lr * np.float32(scale), spec) / np.float32(scale)
-    assert np.abs(scaled - reference).max() <= 1e-4 * np.abs(reference).max()
+    for scale in (1e-3, 1e-1, 10.0, 1e3):
+        scaled = super_resolve_array(lr * np.float32(scale), spec) / np.float32(scale)
+        assert np.abs(scaled - reference).max() <= 1e-4 * np.abs(reference).max(), scale
 
 
 @pytest.mark.parametrize("family", ["solar", "edges", "smooth"])
-@pytest.mark.parametrize("chunks", [None, 8, 40])
 def test_shipped_model_output_is_consistent_with_the_data(
-    trust_scene: dict[str, np.ndarray], family: str, chunks: int | None
+    trust_scene: dict[str, np.ndarray], family: str
 ) -> None:
+    """With the automatic μ the projection keeps the misfit within the noise (the discrepancy
+    principle, mean square <= τ σ̂² away from the edges); interpolation does not. (Chunked
+    input gives the same result: test_shipped_model_is_chunk_invariant_with_consistency.)"""
     from xr_s5sr.physics import degrade, projection_reach
 
     lr = trust_scene[family]
-    spec = model_spec("s5dscr_s", band=TRUST_BAND, device="cpu")
-    data = lr if chunks is None else da.from_array(lr, chunks=(chunks, -1, -1))
-    sr = np.asarray(super_resolve_array(data, spec))
-    reach = projection_reach(TRUST_BAND)
-    misfit = np.abs(degrade(sr, TRUST_BAND) - lr)[reach:-reach]
-    assert misfit.max() <= 1e-3 * np.abs(lr).max()
-    # Without the projection the network's output is not held to the data.
-    free = super_resolve_array(lr, model_spec("bicubic", device="cpu"))
-    assert np.abs(degrade(free, TRUST_BAND) - lr)[reach:-reach].max() > 1e-2 * np.abs(lr).max()
+    _, noise = automatic_settings(lr)
+    sr = super_resolve_array(lr, model_spec("s5dscr_s", band=TRUST_BAND, device="cpu"))
+    rows = slice(projection_reach(TRUST_BAND), -projection_reach(TRUST_BAND))
+    columns = slice(adaptive.EDGE, -adaptive.EDGE)
+
+    def misfit(estimate: np.ndarray) -> float:
+        return float(np.mean((degrade(estimate, TRUST_BAND) - lr)[rows, columns] ** 2))
+
+    assert misfit(sr) <= adaptive.DISCREPANCY_FACTOR * noise
+    if family != "smooth":  # on a featureless scene interpolation fits within the noise too
+        free = super_resolve_array(lr, model_spec("bicubic", device="cpu"))
+        assert misfit(free) > 10 * adaptive.DISCREPANCY_FACTOR * noise
 
 
-@pytest.mark.parametrize("chunks", [8, 13, 40])
 def test_shipped_model_is_chunk_invariant_with_consistency(
-    trust_scene: dict[str, np.ndarray], chunks: int
+    trust_scene: dict[str, np.ndarray],
 ) -> None:
     lr = trust_scene["edges"]
+    automatic_settings(lr)
     spec = model_spec("s5dscr_s", band=TRUST_BAND, device="cpu")
     whole = super_resolve_array(lr, spec)
-    tiled = super_resolve_array(da.from_array(lr, chunks=(chunks, -1, -1)), spec).compute()
-    assert tiled.shape == whole.shape
-    np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
+    for chunks in (13, 40):  # 13: uneven, and shorter than the halo (merged)
+        tiled = super_resolve_array(da.from_array(lr, chunks=(chunks, -1, -1)), spec).compute()
+        assert tiled.shape == whole.shape
+        np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5 * np.abs(whole).max())

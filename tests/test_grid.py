@@ -68,6 +68,7 @@ def test_coordinates_on_the_hr_grid(granule: xr.Dataset) -> None:
         sr.nominal_wavelength.isel(ground_pixel=slice(2, None, 4)).values,
         granule.nominal_wavelength.values,
         rtol=1e-6,
+        atol=0,
     )
     np.testing.assert_array_equal(sr.delta_time.values, 1080 * hr_positions(N_SCANLINE))
     # Linear extrapolation half an LR pixel before the first and 0.25 after the last scanline.

@@ -23,7 +23,14 @@ from hypothesis import strategies as st
 
 import xr_s5sr  # noqa: F401  (registers the .s5sr accessor used below)
 from xr_s5sr.bands import BANDS, parse_band
-from xr_s5sr.errors import BandError, DimensionError, InputDataError, L1BFormatError, S5SRError
+from xr_s5sr.errors import (
+    BandError,
+    DimensionError,
+    InputDataError,
+    L1BFormatError,
+    S5SRArgumentError,
+    S5SRError,
+)
 from xr_s5sr.l1b import (
     AUTO_MAX_SCANLINES,
     FILL_VALUE,
@@ -232,6 +239,24 @@ def test_open_default_chunks_along_scanline_only(tmp_path: Path) -> None:
         by_dim = open_l1b(path, chunks={"ground_pixel": 3})
         assert by_dim.radiance.chunks == ((5,), (3, 1), (3,))
         assert open_l1b(path, chunks="auto").radiance.chunks is not None
+
+
+@pytest.mark.parametrize(
+    ("chunks", "match"),
+    [
+        (0, r"chunks=0: expected a positive chunk length"),  # was a ZeroDivisionError
+        (-3, r"chunks=-3: expected a positive chunk length .* or -1 for one chunk"),  # was
+        # blamed on "a damaged file"
+        ({"scanline": 0}, r"chunks\['scanline'\]=0: expected a positive chunk length"),
+        (2.5, r"chunks=2.5: expected a positive chunk length"),
+    ],
+)
+def test_bad_chunks_are_argument_errors(tmp_path: Path, chunks: object, match: str) -> None:
+    path = tmp_path / "S5P_OFFL_L1B_RA_BD3_x.nc"
+    write_raw_l1b(path)
+    with pytest.raises(S5SRArgumentError, match=match):
+        open_l1b(path, chunks=chunks)  # type: ignore[arg-type]
+    assert open_l1b(path, chunks=-1).radiance.chunks == ((5,), (4,), (3,))
 
 
 def test_auto_scanlines() -> None:

@@ -48,8 +48,8 @@ def test_psnr_and_ssim_match_scikit_image(pair: tuple[np.ndarray, np.ndarray]) -
         peak_signal_noise_ratio(ref[..., c], est[..., c], data_range=data_range)
         for c in range(ref.shape[2])
     ]
-    np.testing.assert_allclose(scores["psnr_per_channel"][0], per_channel, rtol=1e-12)
-    np.testing.assert_allclose(scores["psnr"][0], np.mean(per_channel), rtol=1e-12)
+    np.testing.assert_allclose(scores["psnr_per_channel"][0], per_channel, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(scores["psnr"][0], np.mean(per_channel), rtol=1e-12, atol=0)
     expected_ssim = structural_similarity(ref, est, data_range=data_range, channel_axis=2)
     np.testing.assert_allclose(scores["ssim"][0], expected_ssim, rtol=0, atol=1e-10)
     assert float(scores["data_range"]) == pytest.approx(data_range, rel=1e-12)
@@ -63,7 +63,7 @@ def test_paper_metrics_match_scikit_image(pair: tuple[np.ndarray, np.ndarray]) -
     est_s = (est - est.min()) / (est.max() - est.min())
     expected_psnr = peak_signal_noise_ratio(ref_s, est_s, data_range=1.0)
     expected_ssim = structural_similarity(ref_s, est_s, data_range=1.0, win_size=7)
-    np.testing.assert_allclose(scores["paper_psnr"][0], expected_psnr, rtol=1e-12)
+    np.testing.assert_allclose(scores["paper_psnr"][0], expected_psnr, rtol=1e-12, atol=0)
     np.testing.assert_allclose(scores["paper_ssim"][0], expected_ssim, rtol=0, atol=1e-10)
     # Slices (channel, scanline), one per ground pixel, pooled into one correlation.
     grads = [
@@ -71,7 +71,7 @@ def test_paper_metrics_match_scikit_image(pair: tuple[np.ndarray, np.ndarray]) -
         for a in (ref_s, est_s)
     ]
     expected_scc = np.corrcoef(grads[0].ravel(), grads[1].ravel())[0, 1]
-    np.testing.assert_allclose(scores["paper_scc"][0], expected_scc, rtol=1e-9)
+    np.testing.assert_allclose(scores["paper_scc"][0], expected_scc, rtol=1e-9, atol=1e-12)
 
 
 def test_scc_is_pearson_of_sobel_magnitudes(pair: tuple[np.ndarray, np.ndarray]) -> None:
@@ -84,7 +84,7 @@ def test_scc_is_pearson_of_sobel_magnitudes(pair: tuple[np.ndarray, np.ndarray])
             for c in range(ref.shape[2])
         ]
     )
-    np.testing.assert_allclose(compute_metrics(*pair)["scc"][0], expected, rtol=1e-9)
+    np.testing.assert_allclose(compute_metrics(*pair)["scc"][0], expected, rtol=1e-9, atol=1e-12)
 
 
 def test_identical_inputs_are_perfect(pair: tuple[np.ndarray, np.ndarray]) -> None:
@@ -150,7 +150,10 @@ def test_nan_elements_are_excluded(pair: tuple[np.ndarray, np.ndarray]) -> None:
     data_range = ref.max() - ref.min()
     mse = [np.mean((est[..., c] - ref[..., c])[valid[..., c]] ** 2) for c in range(8)]
     np.testing.assert_allclose(
-        scores["psnr_per_channel"][0], 10 * np.log10(data_range**2 / np.array(mse)), rtol=1e-12
+        scores["psnr_per_channel"][0],
+        10 * np.log10(data_range**2 / np.array(mse)),
+        rtol=1e-12,
+        atol=0,
     )
     # SSIM: the scikit-image SSIM map over window centres that avoid every NaN.
     expected = []
@@ -309,10 +312,10 @@ def test_evaluate_transposed_dims_paper_and_per_channel(granule: xr.Dataset) -> 
         granule.radiance.values + 1e-10,
         paper_compatible=True,
     )
-    np.testing.assert_allclose(scores["paper_ssim"], expected["paper_ssim"], rtol=1e-12)
+    np.testing.assert_allclose(scores["paper_ssim"], expected["paper_ssim"], rtol=1e-12, atol=1e-12)
     assert scores["psnr_per_channel"].dims == ("model", "spectral_channel")
     np.testing.assert_array_equal(scores["spectral_channel"], granule["spectral_channel"])
-    np.testing.assert_allclose(scores["psnr_per_channel"], expected["psnr_per_channel"])
+    np.testing.assert_allclose(scores["psnr_per_channel"], expected["psnr_per_channel"], atol=0)
 
 
 def test_evaluate_crops_the_undegraded_reference_edge() -> None:
@@ -333,7 +336,9 @@ def test_evaluate_is_lazy_until_two_computes(granule: xr.Dataset) -> None:
         lazy_scores = evaluate_dataset(estimate, chunked)
     eager = evaluate_dataset(granule.radiance * 1.01, granule)
     for name in ("psnr", "ssim", "scc", "sam", "ergas", "rmse"):
-        np.testing.assert_allclose(lazy_scores[name], eager[name], rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(
+            lazy_scores[name], eager[name], rtol=1e-9, err_msg=name, atol=1e-12
+        )
 
 
 def test_evaluate_errors(granule: xr.Dataset) -> None:

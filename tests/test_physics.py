@@ -116,8 +116,12 @@ def test_projection_is_consistent_in_the_interior(smooth_hr: np.ndarray, band: i
     reach = physics.projection_reach(band)
     misfit = np.abs(physics.degrade(projected, band) - y) / np.abs(y).max()
     assert misfit[reach:-reach].max() < 2e-6
-    # Along ground_pixel the exact Gram inverse makes it consistent up to the swath edges.
-    assert misfit[reach:-reach, :].max() == misfit[reach:-reach].max()
+    # Along ground_pixel the exact Gram inverse makes it consistent up to the swath edges:
+    # the first and last two ground pixels of the interior rows are as consistent as the rest
+    # (along scanline, the first LR row, within the reach of the zero padding, is not).
+    swath_edges = misfit[reach:-reach, [0, 1, -2, -1]]
+    assert swath_edges.max() < 2e-6
+    assert misfit[0].max() > 10 * swath_edges.max()
 
 
 def test_projection_keeps_consistent_images_and_is_idempotent(smooth_hr: np.ndarray) -> None:

@@ -51,7 +51,7 @@ def test_components_are_orthonormal_with_positive_pivot(rng: np.random.Generator
     cube = rng.random((30, 20, 12))
     mean, components = pca_basis(cube, n_components=4)
     np.testing.assert_allclose(components @ components.T, np.eye(4), atol=1e-12)
-    np.testing.assert_allclose(mean, cube.reshape(-1, 12).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(mean, cube.reshape(-1, 12).mean(axis=0), rtol=1e-12, atol=1e-12)
     pivots = components[np.arange(4), np.argmax(np.abs(components), axis=1)]
     assert (pivots > 0).all()
     # Variance ordering: the scores' variances decrease.
@@ -77,7 +77,7 @@ def test_pca_on_dask_matches_numpy_and_ignores_nan(rng: np.random.Generator) -> 
     with raise_if_dask_computes(max_computes=1):
         lazy_mean, lazy_components = pca_basis(lazy)
     np.testing.assert_allclose(lazy_components, components, atol=1e-12)
-    np.testing.assert_allclose(lazy_mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(lazy_mean, mean, rtol=1e-12, atol=1e-12)
     scores = pca_project(lazy, mean, components)
     assert isinstance(scores, np.ndarray)
     assert np.isnan(scores[3, 4]).all()
@@ -94,11 +94,11 @@ def test_pca_errors(rng: np.random.Generator) -> None:
 def test_percentile_stretch_to_rgb() -> None:
     scores = np.stack([np.arange(101.0), np.arange(101.0) * 2, np.zeros(101)], axis=-1)
     limits = percentile_limits(scores)
-    np.testing.assert_allclose(limits, [[2.0, 98.0], [4.0, 196.0], [0.0, 0.0]])
+    np.testing.assert_allclose(limits, [[2.0, 98.0], [4.0, 196.0], [0.0, 0.0]], atol=1e-12)
     rgb = to_rgb(scores, limits)
     assert rgb.min() == 0.0
     assert rgb.max() == 1.0
-    np.testing.assert_allclose(rgb[50], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(rgb[50], [0.5, 0.5, 0.0], atol=1e-12)
     scores[7] = np.nan
     assert (to_rgb(scores, limits)[7] == 0.0).all()
 
@@ -142,12 +142,13 @@ def test_spectrum_figure(scenes: dict[str, xr.Dataset]) -> None:
     labels = [line.get_label() for line in top.get_lines()]
     assert labels == ["LR [2, 3]", "SR (s5dscr)", "HR (reference)"]  # round((9-2)/4), (14-2)/4
     wavelength = scenes["hr"].nominal_wavelength.values[14]
-    np.testing.assert_allclose(top.get_lines()[2].get_xdata(), wavelength)
-    np.testing.assert_allclose(top.get_lines()[2].get_ydata(), scenes["hr"].radiance[9, 14])
+    np.testing.assert_allclose(top.get_lines()[2].get_xdata(), wavelength, atol=0)
+    np.testing.assert_allclose(top.get_lines()[2].get_ydata(), scenes["hr"].radiance[9, 14], atol=0)
     np.testing.assert_allclose(
         bottom.get_lines()[1].get_ydata(),
         scenes["sr"].radiance[9, 14].values.astype(float)
         - scenes["hr"].radiance[9, 14].values.astype(float),
+        atol=0,
     )
     assert bottom.get_xlabel() == "nominal wavelength (nm)"
     with pytest.raises(InputDataError, match="outside the HR grid of 32 × 24"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -23,7 +24,13 @@ from dask.delayed import Delayed
 
 import xr_s5sr
 from xr_s5sr import errors, store
-from xr_s5sr.errors import InputDataError, OutputExistsError, OutputPathError
+from xr_s5sr.errors import (
+    InputDataError,
+    MissingDependencyError,
+    OutputExistsError,
+    OutputPathError,
+    S5SRArgumentError,
+)
 from xr_s5sr.l1b import write_l1b
 from xr_s5sr.store import (
     FILE_MODE,
@@ -64,11 +71,11 @@ def test_atomic_writers(tmp_path: Path, writer: str) -> None:
     write = {"write_l1b": write_l1b, "to_netcdf": to_netcdf, "to_zarr": to_zarr}[writer]
     read = xr.open_zarr if writer == "to_zarr" else xr.open_dataset
     ds = flagged_granule(7)
-    target = tmp_path / "out"
+    target = tmp_path / "out.nc"  # to_netcdf needs a netCDF name; the others take any
     assert write(ds, target) == target
     first = sorted(p.name for p in tmp_path.iterdir())
-    assert first == ["out"]
-    with pytest.raises(OutputExistsError, match=r"out already exists\. Pass overwrite=True"):
+    assert first == ["out.nc"]
+    with pytest.raises(OutputExistsError, match=r"out.nc already exists\. Pass overwrite=True"):
         write(ds, target)
     # A failing write leaves the old output untouched and no temporary file behind.
     with pytest.raises(RuntimeError, match="boom"):
@@ -86,7 +93,7 @@ def test_atomic_writers(tmp_path: Path, writer: str) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == first
     # A failing first write leaves nothing at all.
     with pytest.raises(RuntimeError, match="boom"):
-        write(_failing(ds), tmp_path / "new")
+        write(_failing(ds), tmp_path / "new.nc")
     assert sorted(p.name for p in tmp_path.iterdir()) == first
 
 
@@ -279,11 +286,12 @@ def test_unnamed_dataarray_is_written_as_radiance(
     tmp_path: Path, writer: Callable[..., Path]
 ) -> None:
     array = flagged_granule(7).radiance.rename(None) * 2
-    path = writer(array, tmp_path / "x.zarr")
+    suffix = ".zarr" if writer is to_zarr else ".nc"
+    path = writer(array, tmp_path / f"x{suffix}")
     with xr.open_zarr(path) if writer is to_zarr else xr.open_dataset(path) as back:
         assert list(back.data_vars) == ["radiance"]
         xr.testing.assert_identical(back["radiance"].compute(), array.rename("radiance"))
-    named = writer(array.rename("sr"), tmp_path / "y.zarr")
+    named = writer(array.rename("sr"), tmp_path / f"y{suffix}")
     with xr.open_zarr(named) if writer is to_zarr else xr.open_dataset(named) as back:
         assert list(back.data_vars) == ["sr"]
 
@@ -310,8 +318,9 @@ def test_is_zarr_path() -> None:
 def test_compression_shrinks_a_granule(tmp_path: Path, writer: str) -> None:
     write = {"to_netcdf": to_netcdf, "to_zarr": to_zarr}[writer]
     ds = make_granule(7, 32, n_channel=20)
-    compressed = write(ds, tmp_path / "compressed.zarr")
-    raw = write(ds, tmp_path / "raw.zarr", compress=False)
+    suffix = ".zarr" if writer == "to_zarr" else ".nc"
+    compressed = write(ds, tmp_path / f"compressed{suffix}")
+    raw = write(ds, tmp_path / f"raw{suffix}", compress=False)
     ratio = _size(compressed) / _size(raw)
     assert ratio < 0.9, ratio
     open_ = xr.open_zarr if writer == "to_zarr" else xr.open_dataset
@@ -436,7 +445,7 @@ def test_interrupted_pipeline_leaves_no_file(
         data=sr.radiance.data.map_blocks(_failing_third_block, dtype=np.float32)
     )
     with pytest.raises(RuntimeError, match="interrupted in block 2"):
-        writer(sr, tmp_path / "sr.out")
+        writer(sr, tmp_path / "sr.nc")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -464,7 +473,7 @@ def test_writers_wait_for_tasks_still_running_before_cleaning_up(
         dask.config.set(scheduler="threads", num_workers=2),
         pytest.raises(RuntimeError, match="block 0 failed"),
     ):
-        writer(ds, tmp_path / "out")
+        writer(ds, tmp_path / "out.nc")
     assert finished == [1]
     assert list(tmp_path.iterdir()) == []
 
@@ -481,7 +490,33 @@ def test_read_only_directory_fails_before_computing(
         sr = small_granule.chunk({"scanline": 4}).s5sr.bicubic()
         for writer in (to_netcdf, to_zarr, xr_s5sr.write_l1b):
             with raise_if_dask_computes(), pytest.raises(errors.OutputPathError, match="Cannot"):
-                writer(sr, locked / "out")
+                writer(sr, locked / "out.nc")
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    ("name", "match"),
+    [
+        ("x.txt", r"'x.txt' has the suffix '.txt'. Name the file with one of .nc, .nc4, .netcdf"),
+        ("x", r"has the suffix '\(none\)'"),
+        ("x.zarr", r"For a Zarr store use to_zarr"),
+    ],
+)
+def test_to_netcdf_refuses_names_that_are_not_netcdf(tmp_path: Path, name: str, match: str) -> None:
+    ds = xr.Dataset({"a": ("x", np.arange(3.0))})
+    with pytest.raises(S5SRArgumentError, match=match):
+        to_netcdf(ds, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    assert to_netcdf(ds, tmp_path / "x.NC4").exists()
+
+
+def test_to_zarr_without_zarr_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "zarr", None)  # import zarr now raises ImportError
+    ds = xr.Dataset({"a": ("x", np.arange(3.0))})
+    with pytest.raises(MissingDependencyError, match=r"pip install zarr .*xr_s5sr\[zarr\]"):
+        to_zarr(ds, tmp_path / "x.zarr")
+    assert list(tmp_path.iterdir()) == []

@@ -11,6 +11,7 @@ from conftest import raise_if_dask_computes
 
 import xr_s5sr
 from xr_s5sr.bands import BANDS, get_band
+from xr_s5sr.errors import S5SRArgumentError
 from xr_s5sr.synthetic import fractal_field, make_granule, make_scene
 
 
@@ -56,7 +57,18 @@ def test_lazy_granule_equals_eager_and_computes_nothing() -> None:
         lazy = make_granule(5, 40, 20, seed=2, n_channel=6, chunks=16)
     assert isinstance(lazy.radiance.data, da.Array)
     assert lazy.radiance.data.chunks[0] == (16, 16, 8)
-    np.testing.assert_allclose(lazy.radiance.values, eager.radiance.values, rtol=1e-6)
+    np.testing.assert_allclose(
+        lazy.radiance.values,
+        eager.radiance.values,
+        rtol=1e-6,
+        atol=1e-6 * float(np.abs(eager.radiance).max()),
+    )
+
+
+@pytest.mark.parametrize("chunks", [0, -2])
+def test_bad_chunks_are_argument_errors(chunks: int) -> None:
+    with pytest.raises(S5SRArgumentError, match=rf"chunks={chunks}: expected a positive chunk"):
+        make_granule(5, 40, 20, n_channel=6, chunks=chunks)
 
 
 def test_noise_has_band_snr_at_mean_level() -> None:

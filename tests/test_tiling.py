@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 import xr_s5sr
 from xr_s5sr import cli, tiling
 from xr_s5sr.degrade import degrade_array
-from xr_s5sr.engine import ModelSpec, model_spec, super_resolve_array
+from xr_s5sr.engine import super_resolve_array
+from xr_s5sr.spec import ModelSpec, model_spec
 from xr_s5sr.synthetic import make_granule
 
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -586,6 +586,26 @@ def test_fetch_weights(store: Store, server: Server, monkeypatch: pytest.MonkeyP
         weights.fetch_weights()
 
 
+def test_placeholder_url_is_not_tried(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without a configured server the default (unpublished) URL is not downloaded from three
+    times: the error says so at once, and where the installed weights are."""
+    monkeypatch.delenv("XR_S5SR_WEIGHTS_URL")
+    monkeypatch.setattr(weights, "DOWNLOAD_RETRIES", 2)
+    calls: list[object] = []
+    monkeypatch.setattr(weights.pooch.Pooch, "fetch", lambda *a, **k: calls.append(a))
+    with pytest.raises(WeightsError, match=r"no download server is configured .* placeholder"):
+        weights.fetch_weights(bands=3, progress=False)
+    monkeypatch.setattr(weights, "CHECKOUT_WEIGHTS_DIR", tmp_path)
+    with pytest.raises(
+        WeightsError, match=f"come with this installation in {re.escape(str(tmp_path))}"
+    ):
+        weights.fetch_weights(bands=3, progress=False)
+    assert calls == []
+    assert not store.cache.exists() or list(store.cache.iterdir()) == []
+
+
 # --------------------------------------------------------------------------------- models
 
 

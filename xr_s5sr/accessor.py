@@ -233,9 +233,12 @@ class S5SRAccessor(Generic[T]):
         device : {"cpu", "cuda", None}, optional
             None picks CUDA when available, else CPU.
         output_chunks : int, optional
-            HR scanlines per output chunk; default from a memory budget.
+            dask input only: HR scanlines per output chunk, a multiple of 4 and at least the
+            context a block of the model needs (the error names the smallest value); default
+            from a memory budget. Refused for in-memory input, whose result is numpy.
         torch_threads : int, optional
-            Threads per torch call (default: torch's current setting).
+            Threads per torch call, >= 1 (default: torch's current setting shared among the
+            blocks running at once).
         dtype : {"float32", "bfloat16", "float16"}, default "float32"
             Compute precision of the network (``"float16"``: CUDA only); normalisation,
             bicubic branch and output stay float32.

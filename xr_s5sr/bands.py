@@ -201,8 +201,9 @@ def get_band(band: int | str, *, require_super_resolution: bool = False) -> Band
     number = parse_band(band)
     if number is None or number not in BANDS:
         raise BandError(
-            f"Unknown S5P band {band!r}: expected one of {sorted(BANDS)}. "
-            "Pass band=<1..8> matching the BAND<n>_RADIANCE group of your L1B file."
+            f"Unknown S5P band {band!r}: expected one of {sorted(BANDS)} (Sentinel-5P L1B has "
+            f"no other band; super-resolution covers bands {list(SUPPORTED_BANDS)}). Pass "
+            "band=<n> matching the BAND<n>_RADIANCE group of your L1B file."
         )
     info = BANDS[number]
     if require_super_resolution and not info.super_resolution:

@@ -37,9 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xr_s5sr.bands import SUPPORTED_BANDS
+from xr_s5sr.demo import DEMO_DIR
+from xr_s5sr.dims import check_chunk_size
 from xr_s5sr.errors import (
     L1BFormatError,
-    MissingDependencyError,
     MissingInputError,
     OutputExistsError,
     S5SRError,
@@ -47,14 +48,6 @@ from xr_s5sr.errors import (
 
 if TYPE_CHECKING:
     import xarray as xr
-
-#: Default output directory of ``xr-s5sr demo``.
-DEMO_DIR = "xr_s5sr_demo"
-#: Size (scanlines, ground pixels) of the synthetic demo granule (seed 0) made when no sample
-#: granule is embedded for the band.
-DEMO_SHAPE = (128, 64)
-#: HR pixels left out of the demo scores at each edge.
-DEMO_BORDER = 16
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -144,6 +137,8 @@ def open_input(
     from xr_s5sr.l1b import open_l1b
     from xr_s5sr.store import is_zarr_path
 
+    if chunks is not None:
+        check_chunk_size(chunks, "chunks", whole=False)
     source = Path(path)
     if not source.exists():
         raise MissingInputError(f"No such input: {source}. Check the path.")
@@ -203,6 +198,17 @@ def _noise(text: str) -> str | float:
         raise argparse.ArgumentTypeError(
             f"expected 'lr', 'hr' or a sigma in radiance units, got {text!r}"
         ) from None
+
+
+def _positive_int(text: str) -> int:
+    """A count of at least 1 (``--chunks``, ``--threads``; argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _regularisation(text: str) -> float | str:
@@ -313,73 +319,23 @@ def _cmd_quicklook(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import xarray as xr
+    from xr_s5sr.demo import DEMO_METRICS, comparison_lines, run_demo
+    from xr_s5sr.evaluate import metrics_table
 
-    from xr_s5sr import synthetic
-    from xr_s5sr.evaluate import evaluate_dataset, metrics_table
-    from xr_s5sr.l1b import open_l1b, write_l1b
-    from xr_s5sr.quicklook import save_quicklook
-    from xr_s5sr.store import check_target, to_netcdf
-    from xr_s5sr.weights import resolve_weights
-
-    band = args.band
-    out = Path(args.out)
-    sr_path = out / f"demo_sr_band{band}.nc"
-    png_path = out / f"demo_quicklook_band{band}.png"
-    # Fail before the work, not after it: outputs and weights are checked first.
-    for target in (sr_path, png_path):
-        check_target(target, args.overwrite)
-    if args.model not in ("bicubic", "backprojection"):
-        resolve_weights(band, args.model, args.weights)
-    out.mkdir(parents=True, exist_ok=True)
-    if band in synthetic.sample_bands():
-        granule = synthetic.sample_path(band)
-    else:
-        # A deterministic input, not a result: an existing one is reused unless --overwrite.
-        granule = out / f"demo_granule_BD{band}.nc"
-        if args.overwrite or not granule.exists():
-            made = synthetic.make_granule(band, *DEMO_SHAPE, seed=0)
-            write_l1b(made, granule, overwrite=args.overwrite)
-            _info(
-                args, f"wrote synthetic L1B granule {granule} (no sample embedded for band {band})"
-            )
-    hr = open_l1b(granule, chunks=None)
-    lr = hr.s5sr.degrade()
-    sr = lr.s5sr.super_resolve(
+    scores = run_demo(
+        args.band,
+        args.out,
         model=args.model,
+        regenerate_granule=args.overwrite,
+        info=lambda message: _info(args, message),
         weights=args.weights,
         device=args.device,
         consistency=args.consistency,
         regularisation=args.regularisation,
         missing=args.missing,
     )
-    bicubic = lr.s5sr.bicubic()
-    # LR pixels near the granule edges were degraded with zero padding (SPEC §2 step 5): score
-    # the interior only, as for the shipped weights' evaluation.
-    scores = evaluate_dataset(sr, hr, baseline=bicubic, border=DEMO_BORDER)
-    if args.model != "backprojection":
-        # The training-free physics inverse is the yardstick a model must beat (docs/physics.md).
-        physics = lr.s5sr.super_resolve(model="backprojection")
-        physics_scores = evaluate_dataset(physics, hr, baseline=bicubic, border=DEMO_BORDER)
-        scores = xr.concat([scores, physics_scores.isel(model=[0])], dim="model")
-    _info(args, f"wrote {to_netcdf(sr, sr_path, overwrite=args.overwrite)}")
-    try:
-        png = save_quicklook(
-            lr, sr, hr, path=png_path, bicubic=bicubic, scores=scores, overwrite=args.overwrite
-        )
-    except MissingDependencyError as error:
-        # The figure is optional (extra "plot"); the scores below are the demo's result.
-        _info(args, f"skipped the quicklook PNG: {error}")
-    else:
-        _info(args, f"wrote {png}")
-    print(metrics_table(scores, ["psnr", "ssim", "sam"], reference_method="bicubic"))
-    methods = [str(m) for m in scores["model"].values]
-    sam = dict(zip(methods, scores["sam"].values.tolist(), strict=True))
-    if sam[methods[0]] > sam["bicubic"]:
-        print(
-            f"note: the spectral angle of {methods[0]} ({sam[methods[0]]:.3f} deg) is worse than "
-            f"bicubic's ({sam['bicubic']:.3f} deg): its spectra are less faithful here."
-        )
+    print(metrics_table(scores, list(DEMO_METRICS), reference_method="bicubic"))
+    print("\n".join(comparison_lines(scores)))
     return EXIT_OK
 
 
@@ -491,16 +447,36 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
 
     def command(
-        name: str, handler: Callable[[argparse.Namespace], int], help: str, **kwargs: Any
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help: str,
+        description: str | None = None,
+        **kwargs: Any,
     ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help, parents=[shared], **kwargs)
+        """A subcommand; ``help`` is its line in ``xr-s5sr --help``, ``description`` heads its
+        own ``--help`` (default: ``help``)."""
+        p = sub.add_parser(
+            name, help=help, description=description or help, parents=[shared], **kwargs
+        )
         p.set_defaults(handler=handler)
         return p
 
-    p = command("demo", _cmd_demo, "synthetic granule -> degrade -> super-resolve -> metrics + PNG")
+    p = command(
+        "demo",
+        _cmd_demo,
+        "sample granule -> degrade -> super-resolve -> metrics + PNG",
+        "Degrade the band's sample granule, super-resolve it, and score the result against "
+        "the original beside bicubic and the physics inverse (backprojection), naming every "
+        "metric in which it is worse. Each run replaces the demo's own outputs in --out.",
+    )
     p.add_argument("--band", type=int, default=7, choices=SUPPORTED_BANDS, help="(default: 7)")
     p.add_argument("--out", default=DEMO_DIR, help=f"output directory (default: ./{DEMO_DIR})")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="also rewrite the synthetic input granule of a band without a sample (the "
+        "outputs are replaced on every run)",
+    )
     _add_model_options(p)
 
     p = command("super-resolve", _cmd_run, "super-resolve an L1B (or LR) file x4", aliases=["run"])
@@ -508,14 +484,16 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     p.add_argument("output", type=_data_output, help="output .nc or .zarr")
     p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
     _add_model_options(p)
-    p.add_argument("--chunks", type=int, default=None, help="LR scanlines per dask chunk")
+    p.add_argument("--chunks", type=_positive_int, default=None, help="LR scanlines per dask chunk")
     p.add_argument(
         "--dtype",
         default="float32",
         choices=("float32", "bfloat16", "float16"),
         help="compute precision (float16: CUDA only; output is float32)",
     )
-    p.add_argument("--threads", type=int, default=None, help="torch threads per task")
+    p.add_argument(
+        "--threads", type=_positive_int, default=None, help="torch threads per task (>= 1)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     p = command("degrade", _cmd_degrade, "simulate the LR observation (MTF blur + x4 decimation)")
@@ -529,7 +507,7 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
         help="'lr', 'hr' or a sigma in radiance units (default: no noise)",
     )
     p.add_argument("--seed", type=int, default=None, help="noise seed")
-    p.add_argument("--chunks", type=int, default=None, help="HR scanlines per dask chunk")
+    p.add_argument("--chunks", type=_positive_int, default=None, help="HR scanlines per dask chunk")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
     p = command("evaluate", _cmd_evaluate, "metrics of an estimate and a baseline vs HR truth")
@@ -604,18 +582,31 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     p.add_argument("--overwrite", action="store_true", help="replace existing PNGs")
 
     train_help = "train an S5-DSCR model (see xr-s5sr train --help)"
+    train_description = (
+        "Train an S5-DSCR model of one band on synthetic scenes and/or L1B granules (HR "
+        "truth, degraded to LR by the band's model); writes the checkpoint, the weights and "
+        "their model card into --out, and resumes an interrupted run there."
+    )
     if with_train:
         from xr_s5sr.train import add_arguments
 
-        add_arguments(command("train", _cmd_train, train_help))
+        add_arguments(command("train", _cmd_train, train_help, train_description))
     else:
         command("train", _cmd_train, train_help, add_help=False)
 
     finetune_help = "self-supervised fine-tuning on LR granules (see xr-s5sr finetune --help)"
+    finetune_description = (
+        "Fine-tune S5-DSCR weights (default: the shipped ones of --band/--model) on your own LR "
+        "L1B granules, without HR truth: losses of data consistency, SURE and equivariance. "
+        "Writes the weights, their model card and the HR-free checks on --check granules into "
+        "--out (docs/finetune.md)."
+    )
     if with_finetune:
         from xr_s5sr.selfsup import add_arguments as add_finetune_arguments
 
-        add_finetune_arguments(command("finetune", _cmd_finetune, finetune_help))
+        add_finetune_arguments(
+            command("finetune", _cmd_finetune, finetune_help, finetune_description)
+        )
     else:
         command("finetune", _cmd_finetune, finetune_help, add_help=False)
 

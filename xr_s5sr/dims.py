@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import Literal
 
+import numpy as np
 import xarray as xr
 
 from xr_s5sr.bands import get_band, parse_band
-from xr_s5sr.errors import BandError, DimensionError
+from xr_s5sr.errors import BandError, DimensionError, S5SRArgumentError
 
 Role = Literal["scanline", "ground_pixel", "spectral_channel"]
 
@@ -24,6 +25,48 @@ DIM_ALIASES: Mapping[Role, tuple[str, ...]] = {
 
 #: Name of the radiance variable in L1B files and in the tidy Dataset.
 RADIANCE = "radiance"
+
+
+def check_chunk_size(value: object, argument: str, *, whole: bool = True) -> int:
+    """``value`` as a number of elements per dask chunk, refusing what dask cannot use.
+
+    Parameters
+    ----------
+    value : object
+        The user's chunk size.
+    argument : str
+        How the user wrote the argument, e.g. ``"chunks"`` or ``"chunks['scanline']"``.
+    whole : bool, default True
+        Also accept -1 (dask's "the whole dim in one chunk").
+
+    Returns
+    -------
+    int
+        ``value``.
+
+    Raises
+    ------
+    S5SRArgumentError
+        If ``value`` is not an int >= 1 (or -1 when ``whole``): dask divides by it (0) or
+        builds impossible chunks (other negative values).
+
+    Examples
+    --------
+    >>> check_chunk_size(64, "chunks")
+    64
+    >>> check_chunk_size(0, "chunks")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    xr_s5sr.errors.S5SRArgumentError: chunks=0: expected a positive chunk length ...
+    """
+    number = int(value) if isinstance(value, int | np.integer) and value is not True else 0
+    if not (number >= 1 or (whole and number == -1)):
+        allowed = ", or -1 for one chunk" if whole else ""
+        raise S5SRArgumentError(
+            f"{argument}={value!r}: expected a positive chunk length (elements per dask "
+            f"chunk){allowed}. Pass e.g. {argument}=64, or {argument}=None for the default."
+        )
+    return number
 
 
 def find_dim(obj: xr.Dataset | xr.DataArray, role: Role) -> Hashable | None:
@@ -132,6 +175,9 @@ def resolve_band(
         number = parse_band(band)
         if number is None:
             raise BandError(f"Cannot read a band number from band={band!r}; pass an int 1–8.")
+        # A band that does not exist (9) or cannot be super-resolved (1) is refused as such,
+        # before any comparison with the data would suggest relabelling them to it.
+        get_band(number, require_super_resolution=require_super_resolution)
         if declared is not None and declared[0] != number:
             raise BandError(
                 f"band={band!r} contradicts the data, which is band {declared[0]} according to "
@@ -156,4 +202,12 @@ def resolve_band(
     return get_band(number, require_super_resolution=require_super_resolution).number
 
 
-__all__ = ["DIM_ALIASES", "RADIANCE", "Role", "find_dim", "require_dims", "resolve_band"]
+__all__ = [
+    "DIM_ALIASES",
+    "RADIANCE",
+    "Role",
+    "check_chunk_size",
+    "find_dim",
+    "require_dims",
+    "resolve_band",
+]

@@ -78,6 +78,7 @@ from xr_s5sr.spec import (
     FILL_REACH,
     ModelSpec,
     check_dtype,
+    check_run_options,
     is_module,
     method_reach,
     model_spec,
@@ -167,7 +168,10 @@ def super_resolve_array(
     ------
     DimensionError
         If ``x`` is not 3-D, ``axes`` is not a permutation of (0, 1, 2), a spatial axis is empty,
-        or ``output_chunks`` is not a positive multiple of 4.
+        or ``output_chunks`` is not a positive multiple of 4 or shorter than a block's context.
+    S5SRArgumentError
+        If ``torch_threads`` is not an int >= 1, or ``output_chunks`` is given for numpy input
+        (:func:`xr_s5sr.spec.check_run_options`).
     ChannelMismatchError
         If the channel count differs from the model's.
 
@@ -188,14 +192,19 @@ def super_resolve_array(
         raise S5SRArgumentError(f"halo must be a non-negative number of LR scanlines, got {halo}.")
     if missing not in MISSING_POLICIES:
         raise S5SRArgumentError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}.")
+    import dask
+
+    lazy = dask.is_dask_collection(cube)
+    min_rows = max(halo, spec.min_block, FILL_REACH)
+    check_run_options(
+        torch_threads, output_chunks, lazy=lazy, n_scan=cube.shape[-3], min_rows=min_rows
+    )
     options: dict[str, Any] = {
         "spec": spec,
         "activation_budget": activation_budget,
         "torch_threads": torch_threads,
     }
-    import dask
-
-    if dask.is_dask_collection(cube):
+    if lazy:
         out = _super_resolve_dask(cube, halo, output_chunks, memory_budget, missing, options)
     else:
         raw = np.asarray(cube, dtype=np.float32)

@@ -32,7 +32,7 @@ import numpy as np
 import xarray as xr
 
 from xr_s5sr.bands import SCALE, get_band, parse_band
-from xr_s5sr.dims import RADIANCE, Role, require_dims, resolve_band
+from xr_s5sr.dims import RADIANCE, Role, check_chunk_size, require_dims, resolve_band
 from xr_s5sr.errors import (
     BandError,
     DimensionError,
@@ -422,10 +422,11 @@ def _chunk_spec(
         return chunks
     # Dims not named stay whole: blocks span full ground-pixel rows and the full spectrum.
     spec: dict[Hashable, int] = dict.fromkeys(ds.dims, -1)
-    if isinstance(chunks, int):
-        spec["scanline"] = chunks
+    if isinstance(chunks, Mapping):
+        for dim, size in chunks.items():
+            spec[dim] = check_chunk_size(size, f"chunks[{dim!r}]")
     else:
-        spec.update(chunks)
+        spec["scanline"] = check_chunk_size(chunks, "chunks")
     return spec
 
 

@@ -34,7 +34,14 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import xarray as xr
 
 from xr_s5sr.dims import RADIANCE
-from xr_s5sr.errors import InputDataError, OutputExistsError, OutputPathError, S5SRTypeError
+from xr_s5sr.errors import (
+    InputDataError,
+    MissingDependencyError,
+    OutputExistsError,
+    OutputPathError,
+    S5SRArgumentError,
+    S5SRTypeError,
+)
 
 if TYPE_CHECKING:
     from dask.delayed import Delayed
@@ -403,7 +410,7 @@ def netcdf_variable_encoding(variable: xr.Variable, *, compress: bool = True) ->
 
 def _zarr_compression(compress: bool, zarr_format: int | None) -> dict[str, Any]:
     """Compressor encoding for the installed zarr-python (2: ``compressor``, 3: ``compressors``)."""
-    import zarr
+    zarr = _import_zarr()
 
     major = int(zarr.__version__.split(".")[0])
     if major < 3:
@@ -424,6 +431,57 @@ def _zarr_compression(compress: bool, zarr_format: int | None) -> dict[str, Any]
             Blosc(cname=ZARR_BLOSC["cname"], clevel=ZARR_BLOSC["clevel"], shuffle=Blosc.SHUFFLE),
         )
     }
+
+
+def check_netcdf_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, refusing a name that does not say netCDF.
+
+    A file named ``x.txt`` or ``x.zarr`` holding netCDF-4 would mislead every later reader
+    (and the command line, which picks the format by suffix).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Target file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    S5SRArgumentError
+        If the suffix (any case) is not one of :data:`NETCDF_SUFFIXES`.
+
+    Examples
+    --------
+    >>> check_netcdf_path("sr.NC").name
+    'sr.NC'
+    """
+    final = Path(path)
+    suffix = final.suffix.lower()
+    if suffix not in NETCDF_SUFFIXES:
+        hint = " For a Zarr store use to_zarr." if suffix == ZARR_SUFFIX else ""
+        raise S5SRArgumentError(
+            f"to_netcdf writes netCDF-4 files, but {final.name!r} has the suffix "
+            f"{suffix or '(none)'!r}. Name the file with one of {', '.join(NETCDF_SUFFIXES)} "
+            f"(e.g. {final.with_suffix('.nc').name!r}).{hint}"
+        )
+    return final
+
+
+def _import_zarr() -> Any:
+    """The zarr module, or a :class:`MissingDependencyError` that says how to install it."""
+    try:
+        import zarr
+    except ImportError as err:
+        raise MissingDependencyError(
+            "Writing a Zarr store needs the optional package zarr, which is not installed "
+            f"({err}). Install it with: pip install zarr (or pip install 'xr_s5sr[zarr]'), "
+            "or write netCDF instead with to_netcdf(obj, 'out.nc')."
+        ) from err
+    return zarr
 
 
 # ---------------------------------------------------------------------------------- writers
@@ -475,7 +533,7 @@ def to_netcdf(
         after it (``"radiance"`` when unnamed); read it back with
         :func:`xarray.open_dataarray`.
     path : str or os.PathLike
-        Target file.
+        Target file, named ``*.nc``, ``*.nc4`` or ``*.netcdf`` (any case).
     overwrite : bool, default False
         Replace an existing ``path``.
     compress : bool, default True
@@ -497,6 +555,8 @@ def to_netcdf(
 
     Raises
     ------
+    S5SRArgumentError
+        If ``path`` does not end in a netCDF suffix (:data:`NETCDF_SUFFIXES`).
     OutputExistsError
         If ``path`` exists and ``overwrite`` is False.
     OutputPathError
@@ -524,7 +584,7 @@ def to_netcdf(
             for name, variable in ds.variables.items()
         }
     encoding = _merge_encoding(ours, kwargs.pop("encoding", None))
-    final = check_target(path, overwrite)
+    final = check_target(check_netcdf_path(path), overwrite)
     temp = _reserve_temp(final, directory=False)
     try:
         with _drained_threads():
@@ -584,6 +644,8 @@ def to_zarr(
 
     Raises
     ------
+    MissingDependencyError
+        If zarr is not installed (``pip install zarr`` or the ``zarr`` extra).
     OutputExistsError
         If ``path`` exists and ``overwrite`` is False.
     OutputPathError
@@ -616,6 +678,7 @@ __all__ = [
     "ZARR_SUFFIX",
     "as_dataset",
     "atomic_output",
+    "check_netcdf_path",
     "check_target",
     "is_zarr_path",
     "netcdf_variable_encoding",

@@ -39,6 +39,7 @@ import xarray as xr
 from scipy import ndimage
 
 from xr_s5sr.bands import BandInfo, get_band
+from xr_s5sr.dims import check_chunk_size
 from xr_s5sr.errors import DimensionError, MissingInputError
 from xr_s5sr.l1b import RADIANCE_UNITS, write_l1b
 
@@ -471,6 +472,8 @@ def make_granule(
     (('scanline', 'ground_pixel', 'spectral_channel'), 3)
     """
     info = get_band(band)
+    if chunks is not None:
+        check_chunk_size(chunks, "chunks")
     scene = make_scene(band, n_scanline, n_ground_pixel, n_channel, seed, params)
     n_scan, n_pixel, n_chan = scene.shape
     if chunks is not None:

@@ -56,6 +56,10 @@ if TYPE_CHECKING:
 #: Download location of the published weights; ``{version}`` is the package version. This is a
 #: placeholder until the files are published there: set ``XR_S5SR_WEIGHTS_URL`` to a mirror.
 DEFAULT_BASE_URL = "https://github.com/xr-s5sr/xr_s5sr/raw/v{version}/weights/"
+#: Whether the weights are published at :data:`DEFAULT_BASE_URL`. While False, a download from
+#: the default location is refused at once with a message saying what to do (instead of three
+#: attempts at a URL that cannot work); set it True in the release that publishes them.
+DEFAULT_BASE_URL_PUBLISHED = False
 
 #: Environment variables read at call time (not at import).
 ENV_BASE_URL = "XR_S5SR_WEIGHTS_URL"
@@ -241,6 +245,19 @@ def _download(pup: pooch.Pooch, fname: str, progress: bool) -> Path:
     import requests
 
     url = pup.get_url(fname)
+    if not DEFAULT_BASE_URL_PUBLISHED and not os.environ.get(ENV_BASE_URL):
+        packaged = (
+            f"; the shipped weights come with this installation in {CHECKOUT_WEIGHTS_DIR} and "
+            "are used from there without a download"
+            if CHECKOUT_WEIGHTS_DIR is not None
+            else ""
+        )
+        raise WeightsError(
+            f"Cannot download {fname}: no download server is configured (the default {url} "
+            f"is a placeholder until the weights are published){packaged}. To fill the cache "
+            f"from a mirror set {ENV_BASE_URL}=<url of a folder holding the files>, or pass "
+            "weights=<path>."
+        )
     try:
         downloader = pooch.HTTPDownloader(progressbar=progress, timeout=60)
         return Path(pup.fetch(fname, downloader=downloader))
