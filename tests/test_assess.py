@@ -80,7 +80,7 @@ def test_noise_from_radiance_noise_decibels() -> None:
     y = np.full((4, 4, 3), 2.0)
     variance, source = noise_variance(y, 7, snr_db=np.full(y.shape, 10.0))
     assert source == "radiance_noise"
-    np.testing.assert_allclose(variance, (2.0 / 10.0) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(variance, (2.0 / 10.0) ** 2, rtol=1e-12, atol=0)
     assert noise_variance(y[..., :1], 7) == (None, "unknown")
 
 
