@@ -172,7 +172,8 @@ def finetune(
     best: dict[str, Any] = {}
     baseline: list[float] = []  # the start weights' SURE, then reduced-resolution errors
     ckpt = checkpoint_path(out)
-    settings = {"config": config.to_dict(), "start_sha256": start_sha}
+    # Checkpoints of the SURE-selected version (no start errors stored) do not match.
+    settings = {"config": config.to_dict(), "start_sha256": start_sha, "validation": "reduced+sure"}
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
         if json.loads(state["settings"]) == settings:
