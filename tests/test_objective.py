@@ -16,7 +16,19 @@ from conftest import ssl_model as tiny_model
 from xr_s5sr.errors import S5SRArgumentError
 from xr_s5sr.families import family_scene
 from xr_s5sr.models import S5DSCR
-from xr_s5sr.objective import batch_losses, network, prepare_tile, window_batch, window_index
+from xr_s5sr.objective import (
+    batch_losses,
+    compare_errors,
+    network,
+    noise_gain,
+    prepare_tile,
+    reduce_tile,
+    reduce_tiles,
+    reduced_errors,
+    window_batch,
+    window_index,
+)
+from xr_s5sr.physics import degrade
 from xr_s5sr.synthetic import make_granule
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -109,3 +121,50 @@ def test_dead_channel_and_unusable_tile(ssl_tile: np.ndarray, ssl_start_weights:
     hole[::4, ::4] = np.nan
     with pytest.raises(S5SRArgumentError, match="No 16x16 LR window"):
         window_index([prepare_tile(hole, config.context, BAND)], config)
+
+
+# ------------------------------------------------------------------------ reduced resolution
+def test_reduced_granule_keeps_the_noise_regime(ssl_start_weights: Path) -> None:
+    """``A y + n'`` has the granule's noise variance: ``A`` keeps ``g σ²`` of ``y``'s noise and
+    ``n'`` adds ``(1 − g) σ²``; the target is the granule itself, cut to whole 4 × 4 blocks."""
+    config = tiny_config(ssl_start_weights)
+    sigma = 2.0
+    noise = sigma * np.random.default_rng(3).standard_normal((194, 193, CHANNELS))
+    tile = prepare_tile((100.0 + noise).astype(np.float32), config.context, BAND)
+    assert tile.noise_sigma == pytest.approx(sigma, rel=0.03)
+    reduced = reduce_tile(tile, config)
+    assert reduced.lr.data.shape == (48, 48, CHANNELS)
+    assert reduced.target.shape == (192, 192, CHANNELS)
+    np.testing.assert_array_equal(reduced.target, tile.data[:192, :192])
+    white = np.random.default_rng(4).standard_normal((400, 400, 4))
+    blurred = degrade(white, BAND)[4:-4, 4:-4]  # what A keeps of unit white noise
+    assert float(blurred.var()) == pytest.approx(noise_gain(BAND), rel=0.05)  # 0.047
+    inner = reduced.lr.data[4:-4, 4:-4]  # away from the zero padding of A at the edges
+    assert float(inner.std()) == pytest.approx(sigma, rel=0.03)
+    assert float(inner.mean()) == pytest.approx(100.0, rel=1e-3)
+
+
+def test_reduced_errors_and_their_comparison(ssl_tile: np.ndarray, ssl_start_weights: Path) -> None:
+    config = tiny_config(ssl_start_weights)
+    big = make_granule(BAND, 96, 80, n_channel=CHANNELS)["radiance"].values
+    reduced = reduce_tiles([prepare_tile(big, config.context, BAND)], config)
+    model = tiny_model()
+    errors = reduced_errors(model, reduced, config)
+    assert errors.shape == (6,)  # reduced 24 x 20: 3 x 2 windows of 16 with stride 4
+    assert (errors > 0).all()
+    same = compare_errors(errors, errors.copy())
+    assert same["gain_db"] == pytest.approx(0.0, abs=1e-12)
+    assert same["low_db"] == pytest.approx(0.0, abs=1e-12)
+    halved = compare_errors(errors, errors / 2)
+    assert halved["gain_db"] == pytest.approx(10 * np.log10(2), rel=1e-9)
+    assert halved["low_db"] == pytest.approx(10 * np.log10(2), rel=1e-9)
+    mixed = compare_errors(errors, errors * np.array([0.5, 2, 0.5, 2, 0.5, 2]))
+    assert mixed["low_db"] < mixed["gain_db"] < mixed["high_db"]
+    # A larger detail changes the errors (the windows are the same for every model).
+    other = reduced_errors(tiny_model(scale=0.5), reduced, config)
+    assert other.shape == errors.shape
+    assert np.abs(other - errors).max() > 1e-3 * errors.max()
+    with pytest.raises(S5SRArgumentError, match="Paired errors of the same windows"):
+        compare_errors(errors, errors[:3])
+    with pytest.raises(S5SRArgumentError, match="needs granules of at least 64 x 64"):
+        reduce_tiles([prepare_tile(ssl_tile, config.context, BAND)], config)

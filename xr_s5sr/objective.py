@@ -5,7 +5,9 @@ torch tensors (batch, channel, scanline, ground_pixel) and scalar losses out. Gr
 :class:`LRTile` (missing values filled and masked, the granule's automatic μ and noise sigma),
 windows are sampled from them, and :func:`batch_losses` evaluates the losses of
 :mod:`xr_s5sr.losses` on :func:`network`, the composition ``super_resolve`` computes.
-:func:`validation_sure` scores a network without HR. The loop, the
+:func:`validation_sure` scores a network without HR in the measurement domain;
+:func:`reduce_tiles`, :func:`reduced_errors` and :func:`compare_errors` score it where the truth
+is known, one scale down (Wald's reduced-resolution protocol). The loop, the
 checkpoints and the export are in :mod:`xr_s5sr.selfsup`; torch is imported lazily.
 
 What is trained: ``f(y) = P_μ(backproject_μ(y) + detail(y), y)``, exactly the default output of
@@ -113,9 +115,10 @@ class FinetuneConfig:
     checkpoint_every : int
         Steps between checkpoints (and history entries and validation scores).
     select_best : bool
-        Return the weights of the checkpoint (or the start) with the lowest validation SURE
-        (:func:`validation_sure` on windows of the granules, no HR); False returns the
-        weights of the last step.
+        Return the weights of the checkpoint with the best reduced-resolution gain over the
+        start (:func:`reduced_errors`, :func:`compare_errors`: the granules degraded once
+        more, their own LR the truth), or the start weights when no gain's 95 % lower bound
+        is above 0; False returns the weights of the last step (no validation).
     start_weights : str or None
         Weights file to start from (None: the shipped weights of ``band`` and ``model``).
     """
@@ -257,10 +260,13 @@ def prepare_tile(lr: np.ndarray, context: int, band: int) -> LRTile:
     )
 
 
-def window_index(tiles: Sequence[LRTile], config: FinetuneConfig) -> np.ndarray:
-    """(tile, row, col) of every window (stride ``lr_patch // 2``) with a usable centre pixel."""
+def window_index(
+    tiles: Sequence[LRTile], config: FinetuneConfig, stride: int | None = None
+) -> np.ndarray:
+    """(tile, row, col) of every window (stride ``lr_patch // 2`` unless given) with a usable
+    centre pixel."""
     size, patch, context = config.window, config.lr_patch, config.context
-    stride = max(1, patch // 2)
+    stride = max(1, patch // 2) if stride is None else stride
     index: list[tuple[int, int, int]] = []
     for k, tile in enumerate(tiles):
         h, w = tile.usable.shape
@@ -476,15 +482,169 @@ def validation_sure(
     return float(np.mean(scores))
 
 
+# ------------------------------------------------------------------------ reduced resolution
+@dataclass
+class ReducedTile:
+    """A granule one scale down (Wald's reduced-resolution protocol) with its truth.
+
+    ``lr`` is ``A y + n'`` prepared like any granule (its own automatic μ and noise sigma, as
+    ``super_resolve`` would compute them); ``target`` is ``y`` itself, the truth at the
+    reduced scale, and ``usable`` marks the target pixels that count.
+    """
+
+    lr: LRTile
+    target: np.ndarray  # (4h, 4w, C) float32: the granule y (filled)
+    usable: np.ndarray  # (4h, 4w, C) bool: finite, usable pixels of usable channels
+
+
+def noise_gain(band: int) -> float:
+    """Variance of ``A n`` per element for white noise ``n`` of unit variance: the product of
+    the sums of squares of the band's two 1-D kernels (dimensionless, < 1)."""
+    from xr_s5sr.degrade import band_kernels
+
+    kernel_scanline, kernel_pixel = band_kernels(band)
+    return float(np.square(kernel_scanline).sum() * np.square(kernel_pixel).sum())
+
+
+def reduce_tile(tile: LRTile, config: FinetuneConfig, index: int = 0) -> ReducedTile:
+    """The reduced-resolution version of a prepared granule: ``A y + n'``, with ``y`` the truth.
+
+    ``n'`` is white Gaussian noise of variance ``σ̂² (1 − g)`` (``σ̂`` the granule's noise sigma,
+    ``g`` = :func:`noise_gain`): ``A y`` carries ``y``'s own noise blurred (variance ``g σ̂²``),
+    so the reduced granule has the noise variance of the granule and the network sees the
+    noise regime it will meet (the relative noise too: ``A`` keeps the radiance level). The
+    noise is seeded by ``config.seed`` and ``index`` (the same for every model scored).
+    """
+    h, w = (n // SCALE * SCALE for n in tile.data.shape[:2])
+    y = tile.data[:h, :w]
+    reduced = np.asarray(degrade(y, config.band), dtype=np.float64)
+    extra = tile.noise_sigma * math.sqrt(max(0.0, 1.0 - noise_gain(config.band)))
+    reduced += extra * np.random.default_rng([config.seed, index, 7]).standard_normal(reduced.shape)
+    blocks = tile.usable[:h, :w].reshape(h // SCALE, SCALE, w // SCALE, SCALE).all(axis=(1, 3))
+    reduced[~blocks] = np.nan  # a reduced pixel made from unusable LR pixels is missing
+    prepared = prepare_tile(reduced.astype(np.float32), config.context, config.band)
+    usable = tile.usable[:h, :w, None] & tile.channels
+    return ReducedTile(prepared, np.ascontiguousarray(y), usable)
+
+
+def reduce_tiles(tiles: Sequence[LRTile], config: FinetuneConfig) -> list[ReducedTile]:
+    """:func:`reduce_tile` of each granule, checking that a reduced window fits in one.
+
+    Raises
+    ------
+    S5SRArgumentError
+        When no granule is ``4 × (lr_patch + 2 context)`` LR pixels or more on both sides.
+    """
+    reduced = [reduce_tile(tile, config, k) for k, tile in enumerate(tiles)]
+    try:
+        window_index([r.lr for r in reduced], config)
+    except S5SRArgumentError as error:
+        shapes = sorted({t.data.shape[:2] for t in tiles})
+        raise S5SRArgumentError(
+            f"The reduced-resolution validation needs granules of at least {SCALE * config.window}"
+            f" x {SCALE * config.window} LR pixels ({SCALE} x (lr_patch {config.lr_patch} + 2 x "
+            f"context {config.context})); got {shapes}. Use larger granules (no "
+            "--tile-scanlines), a smaller lr_patch, or select_best=False (no validation)."
+        ) from error
+    return reduced
+
+
+def reduced_errors(
+    model: S5DSCR, reduced: Sequence[ReducedTile], config: FinetuneConfig, max_windows: int = 48
+) -> np.ndarray:
+    """Per-window error of ``model`` at reduced resolution: ``mean ‖w·(f(A y + n') − y)‖²``.
+
+    ``f`` is the composition inference computes (:func:`network`, with the reduced granule's
+    automatic μ); ``w = 1000 / s`` with ``s`` the local radiance level of ``y`` (per mille, as
+    the losses). Windows have non-overlapping centres (stride ``lr_patch``), up to
+    ``max_windows`` spread evenly over the granules; the same for every model.
+
+    Returns
+    -------
+    numpy.ndarray
+        (windows,) float64, (per mille of the local radiance)²; lower is better. The target
+        ``y`` is noisy, so every error includes its noise: differences between models are
+        unbiased up to the correlation of ``f`` with that noise.
+    """
+    import torch
+
+    from xr_s5sr.models import local_scale
+
+    device = str(next(model.parameters()).device)
+    index = window_index([r.lr for r in reduced], config, stride=config.lr_patch)
+    picks = index[np.unique(np.linspace(0, len(index) - 1, max_windows).round().astype(int))]
+    lo, hi = SCALE * config.context, SCALE * (config.context + config.lr_patch)
+    was_training = model.training
+    model.eval()
+    errors = []
+    with torch.no_grad():
+        for k in np.unique(picks[:, 0]):
+            rows = picks[picks[:, 0] == k]
+            tile = reduced[k]
+            local = np.column_stack([np.zeros(len(rows), np.int64), rows[:, 1:]])
+            y, _, _ = window_batch([tile.lr], local, config, device)
+            estimate = network(model, tile.lr.regularisation)(y)[..., lo:hi, lo:hi]
+            for b, (_, r, c) in enumerate(rows):
+                r0, c0 = SCALE * r, SCALE * c
+                area = np.s_[r0 : r0 + SCALE * config.window, c0 : c0 + SCALE * config.window]
+                truth = torch.from_numpy(tile.target[area]).permute(2, 0, 1)[None].to(device)
+                keep = torch.from_numpy(tile.usable[area]).permute(2, 0, 1)[None].to(device)
+                # Weight by the truth's local level (per mille), cropped after the 5 x 5 mean.
+                weight = (LOSS_UNITS / local_scale(truth))[..., lo:hi, lo:hi]
+                miss = weight * (estimate[b : b + 1] - truth[..., lo:hi, lo:hi])
+                inside = keep[..., lo:hi, lo:hi].expand_as(miss)
+                errors.append(
+                    float(miss[inside].square().mean()) if bool(inside.any()) else math.nan
+                )
+    model.train(was_training)
+    values = np.asarray(errors, dtype=np.float64)
+    return values[np.isfinite(values)]
+
+
+def compare_errors(
+    before: np.ndarray, after: np.ndarray, seed: int = 0, resamples: int = 2000
+) -> dict[str, float]:
+    """Gain of ``after`` over ``before`` (paired per-window errors), in dB, with a bootstrap
+    95 % interval over the windows.
+
+    Returns
+    -------
+    dict
+        ``gain_db`` = ``10 log10(mean(before) / mean(after))`` (positive: ``after`` is better),
+        ``low_db`` and ``high_db`` (2.5 and 97.5 % percentiles over ``resamples`` resamplings of
+        the windows, paired) and ``windows``.
+    """
+    if before.shape != after.shape or before.size == 0:
+        raise S5SRArgumentError(
+            f"Paired errors of the same windows are needed, got {before.shape} and {after.shape}."
+        )
+    rng = np.random.default_rng([seed, 11])
+    picks = rng.integers(0, before.size, (resamples, before.size))
+    ratios = before[picks].mean(axis=1) / after[picks].mean(axis=1)
+    low, high = np.percentile(10 * np.log10(ratios), [2.5, 97.5])
+    return {
+        "gain_db": float(10 * np.log10(before.mean() / after.mean())),
+        "low_db": float(low),
+        "high_db": float(high),
+        "windows": float(before.size),
+    }
+
+
 __all__ = [
     "LOSSES",
     "LOSS_UNITS",
     "FinetuneConfig",
     "LRTile",
+    "ReducedTile",
     "batch_losses",
     "channels_last",
+    "compare_errors",
     "network",
+    "noise_gain",
     "prepare_tile",
+    "reduce_tile",
+    "reduce_tiles",
+    "reduced_errors",
     "validation_sure",
     "window_batch",
     "window_index",

@@ -10,11 +10,18 @@ The objective (what is trained, the losses, windows, missing values) is in
 :mod:`xr_s5sr.objective`; this module runs it: Adam with a cosine schedule, checkpoints and
 resume, selection, checks on other granules, export with a model card, L1B files and the CLI.
 
-Selection without HR: every ``checkpoint_every`` steps the SURE of the current weights is
-scored on fixed windows of the granules (:func:`~xr_s5sr.objective.validation_sure`); the run
-returns the checkpoint with the lowest score, or the start weights when none beats them. The
-same score on other granules (:func:`check_finetuned`, ``xr-s5sr finetune --check``) tells
-whether the fine-tuned weights suit data they were not fitted to.
+Selection where the truth is known (Wald's reduced-resolution protocol on the user's own
+data): before training, each granule ``y`` is degraded once more, ``A y + n'`` with the
+granule's noise regime kept (:func:`~xr_s5sr.objective.reduce_tile`), and ``y`` is the truth
+of that smaller problem. Every ``checkpoint_every`` steps the current weights super-resolve the
+reduced granules with the composition inference uses; their per-window errors against ``y``,
+paired with those of the start weights, give a gain in dB and a bootstrap 95 % interval
+(:func:`~xr_s5sr.objective.compare_errors`). The run returns the checkpoint with the highest
+lower bound, or the start weights (with a warning) when no lower bound is above 0: no
+candidate beat the start by more than the criterion's own noise. :func:`check_finetuned`
+(``xr-s5sr finetune --check``) applies the same test to other granules and reports the
+measurement-domain SURE beside it (SURE cannot see the null space of ``A``, where
+fine-tuning does its damage; ``docs/finetune.md``).
 """
 
 from __future__ import annotations
@@ -37,7 +44,10 @@ from xr_s5sr.objective import (
     LOSSES,
     FinetuneConfig,
     batch_losses,
+    compare_errors,
     prepare_tile,
+    reduce_tiles,
+    reduced_errors,
     validation_sure,
     window_batch,
     window_index,
@@ -125,9 +135,9 @@ def finetune(
     S5DSCR
         The fine-tuned module, eval mode, on CPU, with its detail gate off
         (:attr:`~xr_s5sr.models.ModelConfig.detail_gate`). After the last step and with
-        ``select_best``, the weights of the checkpoint with the lowest validation SURE, or the
-        start weights (with a warning) when none beats them; after ``stop_after``, the
-        current weights.
+        ``select_best``, the weights of the checkpoint whose reduced-resolution gain over the
+        start has the highest lower bound (bootstrap 95 %), or the start weights (with a
+        warning) when no lower bound is above 0 dB; after ``stop_after``, the current weights.
     """
     import torch
     from tqdm.auto import tqdm
@@ -150,6 +160,8 @@ def finetune(
         )
     tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
     index = window_index(tiles, config)
+    # The truth-known validation is built before any step: a too-small granule fails now.
+    reduced = reduce_tiles(tiles, config) if config.select_best else []
     torch.manual_seed(config.seed)
     model = model.to(device).eval()
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -158,8 +170,10 @@ def finetune(
     history: list[dict[str, float]] = []
     step = 0
     best: dict[str, Any] = {}
+    baseline: list[float] = []  # the start weights' SURE, then reduced-resolution errors
     ckpt = checkpoint_path(out)
-    settings = {"config": config.to_dict(), "start_sha256": start_sha}
+    # Checkpoints of the SURE-selected version (no start errors stored) do not match.
+    settings = {"config": config.to_dict(), "start_sha256": start_sha, "validation": "reduced+sure"}
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
         if json.loads(state["settings"]) == settings:
@@ -169,7 +183,7 @@ def finetune(
             generator.set_state(state["torch_rng"])
             history, step = list(state["history"]), int(state["step"])
             best = {"step": int(state["best_step"]), "score": float(state["best_score"])}
-            best["model"] = state["best_model"]
+            best["model"], baseline[:] = state["best_model"], list(state["start_errors"])
         else:
             warnings.warn(
                 f"{ckpt} was written with other settings or start weights: starting afresh "
@@ -192,19 +206,37 @@ def finetune(
                     "best_step": best["step"],
                     "best_score": best["score"],
                     "best_model": best["model"],
+                    "start_errors": list(baseline),
                 },
                 tmp,
             )
 
-    def validate(at: int) -> float:
-        score = validation_sure(model, tiles, config)
-        if not best or score < best["score"]:
-            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            best.update(step=at, score=score, model=state)
-        return score
+    def keep(at: int, score: float) -> None:
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        best.update(step=at, score=score, model=state)
+
+    def validate(at: int) -> dict[str, float]:
+        """Reduced-resolution gain and SURE change over the start; a candidate counts when
+        the gain's lower bound is above 0 and SURE is lower (each criterion is blind where
+        the other sees: SURE in the null space of A, the reduced scale to the smoothness
+        of its truth); the best lower bound so far is kept."""
+        if not config.select_best:
+            return {}
+        gain = compare_errors(
+            np.asarray(baseline[1:]), reduced_errors(model, reduced, config), seed=config.seed + at
+        )
+        gain["sure_change_percent"] = 100.0 * (
+            validation_sure(model, tiles, config) / baseline[0] - 1
+        )
+        if gain["low_db"] > best["score"] and gain["sure_change_percent"] < 0:
+            keep(at, gain["low_db"])
+        return gain
 
     if not best:
-        validate(0)  # the start weights' score
+        if reduced:  # the start's SURE, then its reduced-resolution errors
+            baseline[:] = [validation_sure(model, tiles, config)]
+            baseline.extend(reduced_errors(model, reduced, config).tolist())
+        keep(0, 0.0)  # the start: a candidate must be better beyond the criterion's noise
 
     weights = config.weights()
     last = config.steps if stop_after is None else min(config.steps, stop_after)
@@ -241,7 +273,7 @@ def finetune(
                 {k: v / counted for k, v in running.items() if k in losses or k == "total"}
             )
             entry["seconds"] = round(time.perf_counter() - started, 2)
-            entry["validation_sure"] = validate(step)
+            entry.update({f"validation_{k}": v for k, v in validate(step).items()})
             history.append(entry)
             running = {name: 0.0 for name in running}
             counted = 0
@@ -253,9 +285,11 @@ def finetune(
         model.load_state_dict(best["model"])
         if best["step"] == 0:
             warnings.warn(
-                "No checkpoint scored better than the start weights on the validation SURE "
-                f"({best['score']:.4g}): returning the start weights. Try a smaller "
-                "learning_rate, more steps or more granules.",
+                "No checkpoint beat the start weights at reduced resolution (the granules "
+                "degraded once more, where their own LR is the truth) by more than the "
+                "criterion's noise (lower bound of the bootstrap 95 % interval of the gain "
+                "above 0 dB) with a lower SURE: returning the start weights. Fine-tuning gains "
+                "on dim, noisy scenes with structure; elsewhere keep the start weights.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -265,22 +299,47 @@ def finetune(
 # ------------------------------------------------------------------------------------ check
 def check_finetuned(
     model: S5DSCR, config: FinetuneConfig, lr_tiles: Sequence[np.ndarray], device: str = "cpu"
-) -> dict[str, float]:
-    """:func:`~xr_s5sr.objective.validation_sure` of the start weights and of ``model`` on
-    ``lr_tiles`` (LR radiance granules, NaN = missing), prepared once for both.
+) -> dict[str, Any]:
+    """Is ``model`` better than the start weights on ``lr_tiles`` (LR radiance granules, NaN =
+    missing)? Scored where the truth is known, at reduced resolution, and by SURE.
+
+    Two criteria, each blind where the other sees. The reduced-resolution protocol
+    (:func:`~xr_s5sr.objective.reduce_tiles`: each granule degraded once more by ``A`` with its
+    noise regime kept, super-resolved by both networks with the composition inference uses,
+    scored against the granule itself) gives the paired per-window gain and its bootstrap
+    95 % interval; its truth is smoother than a real HR scene, so it can favour smoothing. The
+    measurement-domain SURE (:func:`~xr_s5sr.objective.validation_sure`) cannot see the null
+    space of ``A``, where fine-tuning can do its damage. ``better`` is True only when the
+    interval's lower bound is above 0 dB *and* SURE is lower: a change within the criterion's
+    noise, or one either criterion sees as a loss, is never called an improvement.
 
     Returns
     -------
     dict
-        ``start``, ``finetuned`` (SURE, (per mille)²) and ``change_percent`` (negative: the
-        fine-tuned network is better on these granules).
+        ``better`` (bool), ``gain_db``, ``low_db``, ``high_db`` (reduced-resolution gain of
+        ``model`` over the start and its interval, dB), ``windows``; ``start``, ``finetuned``
+        (SURE, (per mille)²) and ``change_percent`` (SURE change; negative: lower misfit).
     """
     tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
+    reduced = reduce_tiles(tiles, config)
     start, _, _ = start_model(config)
-    before = validation_sure(start.to(device), tiles, config)
-    after = validation_sure(model.to(device), tiles, config)
+    start = start.to(device)
+    model = model.to(device)
+    gain = compare_errors(
+        reduced_errors(start, reduced, config),
+        reduced_errors(model, reduced, config),
+        seed=config.seed,
+    )
+    before = validation_sure(start, tiles, config)
+    after = validation_sure(model, tiles, config)
     model.cpu()
-    return {"start": before, "finetuned": after, "change_percent": 100.0 * (after / before - 1)}
+    return {
+        "better": bool(gain["low_db"] > 0.0 and after < before),
+        **gain,
+        "start": before,
+        "finetuned": after,
+        "change_percent": 100.0 * (after / before - 1),
+    }
 
 
 # ------------------------------------------------------------------------------------ export
@@ -292,7 +351,7 @@ def export_finetuned(
     l1b_files: Sequence[str | Path] = (),
     history: Sequence[dict[str, float]] | None = None,
     data: dict[str, Any] | None = None,
-    checks: dict[str, dict[str, float]] | None = None,
+    checks: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write ``out_dir/<weights_filename(band, model)>`` and its JSON model card beside it.
 
@@ -349,7 +408,7 @@ def export_finetuned(
         "l1b_files": [Path(f).name for f in l1b_files],
         "steps": config.steps,
         "start_weights": {"file": start_path.name, "sha256": start_sha},
-        "sure_checks": checks or {},
+        "checks": checks or {},
         "finetuning": {
             "recipe": config.to_dict(),
             "data": data or {},
@@ -412,7 +471,10 @@ _HELP = {
     "probe_tau": "SURE finite-difference step relative to the RMS radiance",
     "seed": "seed of windows, transforms and probes",
     "checkpoint_every": "steps between checkpoints (and validation scores)",
-    "select_best": "return the checkpoint (or start) with the lowest validation SURE",
+    "select_best": (
+        "return the checkpoint with the best reduced-resolution gain over the start, or the "
+        "start weights when none is better beyond the criterion's noise"
+    ),
 }
 
 
@@ -442,7 +504,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--check",
         nargs="+",
         default=None,
-        help="other L1B files or globs to score the result on (SURE, no HR; not trained on)",
+        help=(
+            "other L1B files or globs to score the result on (not trained on): "
+            "reduced-resolution gain with a 95 %% interval, and SURE"
+        ),
     )
     defaults = FinetuneConfig(band=0)
     for f in fields(FinetuneConfig):
@@ -494,14 +559,17 @@ def run_from_args(args: argparse.Namespace) -> int:
     for name, check in checks.items():
         if not quiet:
             print(
-                f"{name}: SURE start {check['start']:.4g}, fine-tuned {check['finetuned']:.4g} "
-                f"({check['change_percent']:+.2f} %, (per mille)^2; lower is better)"
+                f"{name}: reduced-resolution gain {check['gain_db']:+.3f} dB (95 % interval "
+                f"{check['low_db']:+.3f} .. {check['high_db']:+.3f}, {check['windows']:.0f} "
+                f"windows): {'better' if check['better'] else 'not shown better'}; SURE "
+                f"{check['change_percent']:+.2f} % (measurement domain only)"
             )
-        if check["finetuned"] >= check["start"]:
+        if not check["better"]:
             warnings.warn(
-                f"The fine-tuned weights score no better than the start weights on the {name} "
-                "(SURE): keep the start weights for such data, or fine-tune longer or on more "
-                "granules.",
+                f"The fine-tuned weights are not shown better than the start weights on the "
+                f"{name} (reduced-resolution gain {check['gain_db']:+.3f} dB, 95 % interval "
+                f"{check['low_db']:+.3f} .. {check['high_db']:+.3f}): keep the start weights "
+                "for such data.",
                 UserWarning,
                 stacklevel=2,
             )

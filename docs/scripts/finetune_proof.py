@@ -1,5 +1,9 @@
 """Measure what self-supervised fine-tuning gains on scenes whose HR truth we know.
 
+Superseded: its JSON files (``finetune_proof/edges_*.json``, ``smooth_dim.json``) were made
+when the run selected its checkpoint by SURE alone; the selection is now the
+reduced-resolution validation, measured by ``finetune_test.py`` and ``finetune_criterion.py``.
+
 Used for the table in docs/finetune.md. Fine-tuning sees the noisy LR granules only; the HR
 scenes are used to score the default output of ``super_resolve`` afterwards, on the
 fine-tuning granules themselves and on new granules of the same family. One run per granule

@@ -1,0 +1,93 @@
+"""Shared pieces of the fine-tuning studies (``finetune_criterion.py``, ``finetune_test.py``).
+
+Scenes whose HR truth is known: a family of :mod:`xr_s5sr.families` at a fixed brightness,
+degraded by ``A`` and given one of two noise models; a small S5-DSCR-S start network whose
+detail is zero (the start is the physics inverse, so a run can gain or lose from there); the
+true PSNR of the default ``super_resolve`` output; results written per case to JSON so that
+an interrupted run resumes where it stopped. Kept small for one CPU thread: 16 channels of
+band 7, LR granules of 160 x 160 pixels.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from xr_s5sr.bands import get_band
+from xr_s5sr.degrade import degrade_array
+from xr_s5sr.engine import super_resolve_array
+from xr_s5sr.families import family_scene
+from xr_s5sr.metrics import compute_metrics
+from xr_s5sr.models import S5DSCR, local_scale, zero_residual
+from xr_s5sr.spec import model_spec
+from xr_s5sr.weights import save_weights
+
+BAND, CHANNELS, LR_SIZE = 7, 16, 160
+
+
+def granule(family: str, seed: int, brightness: float, noise: str) -> tuple[np.ndarray, np.ndarray]:
+    """(HR, noisy LR) of one scene, float32 (scanline, ground_pixel, channel).
+
+    ``noise="band"``: Gaussian noise of the band's sigma (the sigma of a scene at the band's
+    mean radiance, whatever the brightness: dim scenes are noisy). ``noise="photon"``: the
+    sigma scaled per pixel by ``sqrt(radiance / band mean)`` (shot noise: dim scenes are less
+    noisy in absolute terms, the noise varies across the scene, unlike SURE's model).
+    """
+    info = get_band(BAND)
+    hr = family_scene(
+        family, BAND, (4 * LR_SIZE, 4 * LR_SIZE), seed, n_channel=CHANNELS, brightness=brightness
+    )
+    lr = degrade_array(hr, BAND).astype(np.float64)
+    sigma = float(info.noise_sigma or 0.0)
+    if noise == "photon":
+        sigma = sigma * np.sqrt(np.clip(lr, 0.0, None) / float(info.mean_radiance or 1.0))
+    elif noise != "band":
+        raise ValueError(f"noise must be 'band' or 'photon', got {noise!r}")
+    draw = np.random.default_rng([seed, 1]).standard_normal(lr.shape)
+    return hr, (lr + sigma * draw).astype(np.float32)
+
+
+def start_weights(lr: np.ndarray, path: Path) -> S5DSCR:
+    """A zero-detail S5-DSCR-S (the physics inverse) normalised on ``lr``, saved to ``path``."""
+    torch.manual_seed(0)
+    start = S5DSCR(CHANNELS, 1, 3, 1, residual="signed", scaling="local", band=BAND)
+    y = torch.from_numpy(lr).permute(2, 0, 1)[None]
+    z = y / local_scale(y)
+    start.set_normalisation(z.mean(dim=(0, 2, 3)), z.std(dim=(0, 2, 3)))
+    start.set_output_scale(1.0)
+    zero_residual(start)
+    save_weights(start, path, band=BAND, model_name="s5dscr_s", overwrite=True)
+    return start
+
+
+def psnr(model: S5DSCR, granules: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
+    """True PSNR (dB, corrected, 16 HR pixels of border dropped) of the default output."""
+    spec = model_spec(weights=model, band=BAND, device="cpu")
+    return [
+        round(float(compute_metrics(hr, super_resolve_array(lr, spec), border=16)["psnr"][0]), 4)
+        for hr, lr in granules
+    ]
+
+
+def bootstrap_mean(values: list[float], seed: int = 0, resamples: int = 4000) -> list[float]:
+    """Mean and bootstrap 95 % interval of the mean, rounded to 1e-3."""
+    data = np.asarray(values, dtype=float)
+    picks = np.random.default_rng(seed).integers(0, data.size, (resamples, data.size))
+    low, high = np.percentile(data[picks].mean(axis=1), [2.5, 97.5])
+    return [round(float(data.mean()), 3), round(float(low), 3), round(float(high), 3)]
+
+
+def load(path: Path) -> dict[str, Any]:
+    """The results file so far ({"cases": {}} when new)."""
+    return json.loads(path.read_text()) if path.exists() else {"cases": {}}
+
+
+def save(path: Path, record: dict[str, Any]) -> None:
+    """Write the results (whole file, then rename: an interruption never leaves half a file)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)

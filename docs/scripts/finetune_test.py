@@ -1,0 +1,106 @@
+"""Pre-registered test of ``finetune`` as a user runs it: gains, losses, returned starts.
+
+Plan (fixed before the run; the JSON holds whatever part of it has finished, in this order):
+
+* Scenes as in ``finetune_cases.py`` (band 7, 16 channels, LR granules of 160 x 160 pixels),
+  families the fine-tuning was not developed on. Start: S5-DSCR-S with zero detail (the
+  physics inverse). Fine-tuning on 2 LR granules (seeds 1000, 1001), 40 steps, a checkpoint
+  every 20, ``lr_patch=8``, selection by the reduced-resolution validation
+  (``select_best=True``, the default), other settings default. Rows:
+
+  1. ``absorption``, brightness 0.03, band sigma, learning rate 1e-3;
+  2. ``solar``, 0.03, band sigma, 1e-3;
+  3. ``mixture``, 0.03, photon noise, 1e-3;
+  4. ``absorption``, 0.3, band sigma, 1e-3;
+  5. ``mixture``, 0.03, band sigma, 1e-2 (aggressive: the guard has to work).
+
+* Truth: PSNR of the default ``super_resolve`` output against the HR on 5 new granules
+  (seeds 3000-3004) with the returned weights and with the start; the gain's mean and its
+  bootstrap 95 % interval over the 5 granules. Also: whether the run returned the start
+  weights (its warning), and ``check_finetuned`` on the new granules' LR (the user's
+  ``--check``).
+
+One command (about 15 min of one CPU thread; resumes from the JSON when interrupted)::
+
+    OMP_NUM_THREADS=1 python docs/scripts/finetune_test.py \\
+        --out docs/scripts/finetune_proof/test.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from finetune_cases import BAND, bootstrap_mean, granule, load, psnr, save, start_weights
+
+from xr_s5sr.objective import FinetuneConfig
+from xr_s5sr.selfsup import check_finetuned, finetune
+
+ROWS = (
+    ("absorption", 0.03, "band", 1e-3),
+    ("solar", 0.03, "band", 1e-3),
+    ("mixture", 0.03, "photon", 1e-3),
+    ("absorption", 0.3, "band", 1e-3),
+    ("mixture", 0.03, "band", 1e-2),
+)
+STEPS, EVERY = 40, 20
+OWN_SEEDS, NEW_SEEDS = (1000, 1001), (3000, 3001, 3002, 3003, 3004)
+
+
+def run_row(family: str, brightness: float, noise: str, rate: float) -> dict[str, Any]:
+    """Fine-tune with the default selection; score start and result on 5 new granules."""
+    own = [granule(family, s, brightness, noise) for s in OWN_SEEDS]
+    new = [granule(family, s, brightness, noise) for s in NEW_SEEDS]
+    with tempfile.TemporaryDirectory() as run:
+        path = Path(run) / "start.safetensors"
+        start = start_weights(own[0][1], path)
+        config = FinetuneConfig(
+            band=BAND, steps=STEPS, lr_patch=8, learning_rate=rate, checkpoint_every=EVERY,
+            start_weights=str(path),
+        )  # fmt: skip
+        started = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = finetune(config, [lr for _, lr in own], Path(run) / "ft", progress=False)
+        seconds = time.perf_counter() - started
+        returned = any("returning the start weights" in str(w.message) for w in caught)
+        check = check_finetuned(model, config, [lr for _, lr in new])
+    before, after = psnr(start, new), psnr(model, new)
+    gains = [a - b for a, b in zip(after, before, strict=True)]
+    return {
+        "returned_start": returned,
+        "finetune_seconds": round(seconds, 1),
+        "start_psnr_new": before,
+        "psnr_new": after,
+        "gain_db_new": bootstrap_mean(gains),
+        "gain_db_per_granule": [round(g, 4) for g in gains],
+        "check_new": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in check.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    record = load(out)
+    record["plan"] = {
+        "band": BAND, "rows": ROWS, "steps": STEPS, "checkpoint_every": EVERY,
+        "own_seeds": OWN_SEEDS, "new_seeds": NEW_SEEDS,
+    }  # fmt: skip
+    for family, brightness, noise, rate in ROWS:
+        key = f"{family}/{brightness}/{noise}/lr{rate:g}"
+        if key not in record["cases"]:
+            record["cases"][key] = run_row(family, brightness, noise, rate)
+            save(out, record)
+            print(key, record["cases"][key], flush=True)
+
+
+if __name__ == "__main__":
+    main()
