@@ -195,10 +195,7 @@ def super_resolve_array(
     import dask
 
     lazy = dask.is_dask_collection(cube)
-    min_rows = max(halo, spec.min_block, FILL_REACH)
-    check_run_options(
-        torch_threads, output_chunks, lazy=lazy, n_scan=cube.shape[-3], min_rows=min_rows
-    )
+    check_run_options(torch_threads, output_chunks, lazy=lazy)
     options: dict[str, Any] = {
         "spec": spec,
         "activation_budget": activation_budget,

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xr_s5sr.bands import SCALE, get_band
+from xr_s5sr.bands import SCALE, band_kernels, get_band
 from xr_s5sr.errors import S5SRArgumentError
 from xr_s5sr.losses import Transform, consistency_loss, equivariance_loss, sure_loss
 from xr_s5sr.operators import degrade
@@ -500,8 +500,6 @@ class ReducedTile:
 def noise_gain(band: int) -> float:
     """Variance of ``A n`` per element for white noise ``n`` of unit variance: the product of
     the sums of squares of the band's two 1-D kernels (dimensionless, < 1)."""
-    from xr_s5sr.degrade import band_kernels
-
     kernel_scanline, kernel_pixel = band_kernels(band)
     return float(np.square(kernel_scanline).sum() * np.square(kernel_pixel).sum())
 

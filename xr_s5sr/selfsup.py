@@ -369,8 +369,7 @@ def export_finetuned(
     import torch
 
     from xr_s5sr._version import __version__
-    from xr_s5sr.store import atomic_output
-    from xr_s5sr.weights import save_weights, weights_filename
+    from xr_s5sr.weightsfile import save_weights, weights_filename, write_model_card
 
     out = Path(out_dir)
     path = out / weights_filename(config.band, config.model)
@@ -417,10 +416,7 @@ def export_finetuned(
             "xr_s5sr": __version__,
         },
     }
-    card_path = path.with_suffix(".json")
-    with atomic_output(card_path, overwrite=True, wait_for_dask=False) as tmp:
-        tmp.write_text(json.dumps(card, indent=2) + "\n")
-    return card_path
+    return write_model_card(path, card)
 
 
 # ------------------------------------------------------------------------------------ data

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from xr_s5sr.bands import SCALE
-from xr_s5sr.errors import BandError, DimensionError, S5SRArgumentError, WeightsError
+from xr_s5sr.errors import BandError, S5SRArgumentError, WeightsError
 from xr_s5sr.fused import FusedS5DSCR
 
 if TYPE_CHECKING:
@@ -428,9 +428,7 @@ def _state_sha256(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def check_run_options(
-    torch_threads: object, output_chunks: object, *, lazy: bool, n_scan: int, min_rows: int
-) -> None:
+def check_run_options(torch_threads: object, output_chunks: object, *, lazy: bool) -> None:
     """Refuse ``torch_threads`` and ``output_chunks`` values that would fail or be ignored.
 
     Parameters
@@ -439,23 +437,16 @@ def check_run_options(
         The user's ``torch_threads``: None or an int >= 1.
     output_chunks : object
         The user's ``output_chunks`` (HR scanlines per output chunk): None, or for dask input
-        a multiple of 4 whose LR rows (``output_chunks // 4``) hold ``min_rows`` (or the whole
-        input); the multiple-of-4 rule itself is checked by :func:`xr_s5sr.tiling.scan_chunks`.
+        a multiple of 4, checked by :func:`xr_s5sr.tiling.scan_chunks`; any such value is
+        honoured exactly (blocks hold whole output chunks and are split after the work).
     lazy : bool
         Whether the input is a dask array (only then has the output chunks).
-    n_scan : int
-        LR scanlines of the input.
-    min_rows : int
-        Fewest LR scanlines a block may have (the model's halo and consistency reach).
 
     Raises
     ------
     S5SRArgumentError
         ``torch_threads`` not a whole number >= 1 (torch would fail inside a task), or
         ``output_chunks`` given for in-memory input (whose output is a numpy array).
-    DimensionError
-        ``output_chunks`` shorter than ``4 * min_rows`` HR scanlines: blocks that short cannot
-        hold their context, and would silently be merged into longer ones.
     """
     if torch_threads is not None and (
         isinstance(torch_threads, bool) or not isinstance(torch_threads, int) or torch_threads < 1
@@ -473,16 +464,6 @@ def check_run_options(
             "is in memory (numpy), so the output is a numpy array without chunks. Leave "
             "output_chunks out, or chunk the input along scanline first, e.g. "
             "ds.chunk({'scanline': 64})."
-        )
-    if not isinstance(output_chunks, int) or output_chunks < SCALE or output_chunks % SCALE:
-        return  # tiling.scan_chunks names the multiple-of-4 rule
-    if output_chunks // SCALE < min(min_rows, n_scan):
-        smallest = SCALE * min(min_rows, n_scan)  # the whole input is one chunk at most
-        raise DimensionError(
-            f"output_chunks={output_chunks} HR scanlines ({output_chunks // SCALE} LR) is "
-            f"shorter than the {min_rows} LR scanlines each block of this model needs as "
-            f"context, so the chunks would be merged to a larger size. Use at least "
-            f"output_chunks={smallest}, or None for chunks sized by memory."
         )
 
 
