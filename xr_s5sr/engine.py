@@ -15,9 +15,11 @@ Methods (:class:`ModelSpec`)
 Adaptive settings
     With ``regularisation="auto"`` (the default) the damping of the physics inverse and the
     Tikhonov weight of the projection come from each granule's data, and a local-scaling
-    network's detail is gated by the data's local detail (:mod:`xr_s5sr.adaptive`): a
-    per-scanline statistics pass over the blocks (:func:`xr_s5sr.tiling.settings_graph`) feeds
-    one μ and one noise variance per granule (per element of extra dims) to every block.
+    network's detail is gated by the data's local detail (:mod:`xr_s5sr.adaptive`): μ and the
+    noise variance are estimated per window of scanlines fixed in absolute scanline index
+    (from the file's σ when given, ``sigma=``) and blended per row between windows
+    (:func:`xr_s5sr.tiling.settings_graph`); every block reads the settings of its own rows,
+    so no block depends on the whole granule.
 
 Tiling
     A dask input is split into scanline blocks (ground_pixel and spectral_channel whole), each
@@ -123,6 +125,8 @@ def super_resolve_array(
     torch_threads: int | None = None,
     halo: int | None = None,
     missing: Missing = "fill",
+    sigma: Any = None,
+    first_scanline: int = 0,
 ) -> Any:
     """Super-resolve a radiance cube ×4 along scanline and ground_pixel.
 
@@ -156,6 +160,13 @@ def super_resolve_array(
         smallest that makes the result exact; smaller values are for tests that must see seams.
     missing : {"fill", "strict"}, default "fill"
         Policy for non-finite input values (see the module docstring).
+    sigma : numpy.ndarray or dask.array.Array, optional
+        Noise σ of every input value (radiance units, same shape and axes as ``x``, e.g.
+        :func:`xr_s5sr.noise.sigma_from_snr_db` of the file's ``radiance_noise``): the
+        automatic settings use it instead of estimating the noise from the data.
+    first_scanline : int, default 0
+        Absolute scanline index of the first row: the settings windows are fixed in that index
+        (:func:`xr_s5sr.adaptive.windows`), so a crop keeps the windows of the whole orbit.
 
     Returns
     -------
@@ -193,38 +204,63 @@ def super_resolve_array(
         "activation_budget": activation_budget,
         "torch_threads": torch_threads,
     }
+    noise = _check_sigma(sigma, x.shape, order)
     import dask
 
     if dask.is_dask_collection(cube):
-        out = _super_resolve_dask(cube, halo, output_chunks, memory_budget, missing, options)
+        out = _super_resolve_dask(
+            cube, halo, output_chunks, memory_budget, missing, options, noise, first_scanline
+        )
     else:
         raw = np.asarray(cube, dtype=np.float32)
         n_scan, n_pixel, n_chan = raw.shape[-3:]
         out = np.empty((*raw.shape[:-3], SCALE * n_scan, SCALE * n_pixel, n_chan), np.float32)
         for element in np.ndindex(raw.shape[:-3]):
-            out[element] = _super_resolve_numpy(raw[element], missing, options)
+            element_sigma = None if noise is None else np.asarray(noise[element])
+            out[element] = _super_resolve_numpy(
+                raw[element], missing, options, element_sigma, first_scanline
+            )
     return out.transpose(tuple(int(i) for i in np.argsort(order)))
 
 
-def _super_resolve_numpy(raw: np.ndarray, missing: Missing, options: dict[str, Any]) -> np.ndarray:
+def _super_resolve_numpy(
+    raw: np.ndarray,
+    missing: Missing,
+    options: dict[str, Any],
+    sigma: np.ndarray | None,
+    first_scanline: int,
+) -> np.ndarray:
     """One whole (scanline, ground_pixel, spectral_channel) cube in memory."""
     spec: ModelSpec = options["spec"]
     block = _fill_block(raw)
-    mu, noise = _settings_of(block, spec)
-    out = _process_block(block, 0, 0, regularisation=mu, noise=noise, **options)
+    settings = None
+    if spec.reads_statistics:
+        from xr_s5sr.adaptive import row_settings
+
+        settings = row_settings(
+            block,
+            cast(int, spec.band),
+            first=first_scanline,
+            regularisation=None if spec.regularisation == AUTO else spec.fixed_regularisation,
+            sigma=sigma,
+        )
+    out = _process_block(block, 0, 0, settings=settings, **options)
     if spec.consistency:
-        out = _project_whole(out, block, cast(int, spec.band), mu)
+        out = _project_whole(out, block, cast(int, spec.band), spec.fixed_regularisation, settings)
     return _mask_missing(out, raw, 0, 0, spec, missing)
 
 
-def _settings_of(block: np.ndarray, spec: ModelSpec) -> tuple[float, float]:
-    """``(μ, σ̂²)`` of one whole filled LR cube (the spec's μ unless automatic)."""
-    if not spec.reads_statistics:
-        return spec.fixed_regularisation, 0.0
-    from xr_s5sr.adaptive import auto_settings
-
-    fixed = None if spec.regularisation == AUTO else spec.fixed_regularisation
-    return auto_settings(block, cast(int, spec.band), fixed)
+def _check_sigma(sigma: Any, shape: tuple[int, ...], order: tuple[int, ...]) -> Any:
+    """``sigma`` in the engine's axis order (float32), or None; checks its shape."""
+    if sigma is None:
+        return None
+    if tuple(sigma.shape) != tuple(shape):
+        raise DimensionError(
+            f"sigma must have the shape of the radiance, {tuple(shape)}, got "
+            f"{tuple(sigma.shape)}. Pass the noise σ of every radiance value (e.g. from the "
+            "file's radiance_noise) or leave sigma=None to estimate it."
+        )
+    return sigma.transpose(order).astype(np.float32)
 
 
 def _as_spec(model: ModelSpec | S5DSCR | str, device: str | None, dtype: str | None) -> ModelSpec:
@@ -287,6 +323,8 @@ def _super_resolve_dask(
     memory_budget: int,
     missing: Missing,
     options: dict[str, Any],
+    sigma: Any = None,
+    first_scanline: int = 0,
 ) -> Any:
     """The graph: extra (leading) axes become block axes of one element each, so every task
     sees one (scanline block, ground_pixel, spectral_channel) cube and the graph of a stack of
@@ -307,24 +345,28 @@ def _super_resolve_dask(
         {**dict.fromkeys(range(lead), 1), lead: scan_chunks, lead + 1: -1, lead + 2: -1}
     )
     lr = tiling.map_scan_overlap(_fill_block, raw, FILL_REACH, "none")
-    mu, noise = tiling.settings_graph(lr, spec)
-    blocks = tiling.with_neighbours(lr, halo, "none")
+    if sigma is not None:
+        sigma = tiling.like_chunks(sigma, raw)
+    settings = tiling.settings_graph(lr, spec, sigma, first_scanline)
+    blocks = [tiling.with_neighbours(lr, halo, "none")]
+    if settings is not None:
+        blocks.append(tiling.with_neighbours(settings, halo, "none"))
     if spec.module is not None:
         # One graph key holds the module: dask-distributed ships it once per worker instead of
         # inside every task (a 497-channel S5-DSCR is ~16 MB).
         options = {**options, "spec": dask.delayed(spec, pure=True)}
     estimate = tiling.map_cubes(
         _scan_block,
-        blocks,
+        *blocks,
         chunks=(tuple(SCALE * c for c in scan_chunks), (SCALE * n_pixel,), (n_chan,)),
         halo=halo,
-        regularisation=mu,
-        noise=noise,
         **options,
         token=f"s5sr-{spec.name}",
     )
     if spec.consistency:
-        estimate = tiling.project_dask(estimate, lr, cast(int, spec.band), mu)
+        estimate = tiling.project_dask(
+            estimate, lr, cast(int, spec.band), spec.fixed_regularisation, settings
+        )
     radius = strict_radius(spec) if missing == "strict" else 0
     context = tiling.with_neighbours(raw, radius, "none")
     return tiling.map_cubes(
@@ -355,25 +397,41 @@ def _mask_block(
 
 
 def _project_whole(
-    estimate: np.ndarray, lr: np.ndarray, band: int, regularisation: float
+    estimate: np.ndarray,
+    lr: np.ndarray,
+    band: int,
+    regularisation: float,
+    settings: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Data-consistency projection of a whole HR array (numpy); NaN stay where they are."""
+    """Data-consistency projection of a whole HR array (numpy); NaN stay where they are.
+    ``settings``: per-row blended μ (:func:`xr_s5sr.adaptive.gram_solve_rows`), else the
+    fixed ``regularisation``."""
+    from xr_s5sr.adaptive import gram_solve_rows
     from xr_s5sr.physics import degrade, degrade_adjoint, gram_solve
 
     filled = np.nan_to_num(estimate, nan=0.0, posinf=0.0, neginf=0.0)
     misfit = np.nan_to_num(lr, nan=0.0, posinf=0.0, neginf=0.0) - degrade(filled, band)
-    solved = gram_solve(misfit, band, regularisation=regularisation)
+    if settings is None:
+        solved = gram_solve(misfit, band, regularisation=regularisation)
+    else:
+        solved = gram_solve_rows(misfit, band, settings)
     correction = degrade_adjoint(solved, band, estimate.shape[:2])
     estimate += correction
     return estimate
 
 
 def _scan_block(
-    block: np.ndarray, *, halo: int, block_info: dict[Any, Any] | None = None, **options: Any
+    block: np.ndarray,
+    settings: np.ndarray | None = None,
+    *,
+    halo: int,
+    block_info: dict[Any, Any] | None = None,
+    **options: Any,
 ) -> np.ndarray:
-    """Block of an overlapped array: the outermost blocks have no halo on their outer side."""
+    """Block of an overlapped array (with the rows' settings, overlapped alike): the
+    outermost blocks have no halo on their outer side."""
     before, after = tiling.block_halos(block_info, 0, halo)
-    return _process_block(block, before, after, **options)
+    return _process_block(block, before, after, settings=settings, **options)
 
 
 def _process_block(
@@ -384,12 +442,13 @@ def _process_block(
     spec: ModelSpec,
     activation_budget: int,
     torch_threads: int | None,
-    regularisation: float = 0.0,
-    noise: float = 0.0,
+    settings: np.ndarray | None = None,
 ) -> np.ndarray:
     """Super-resolve the scanlines ``before:len-after`` of a finite LR block (scan, pixel,
-    channel): bicubic, the physics inverse (damped by ``regularisation``) and the network
-    tiles (detail gated with the noise variance ``noise``); not the projection."""
+    channel): bicubic, the physics inverse (damped by each row's μ) and the network tiles
+    (detail gated with each row's noise variance); not the projection. ``settings``: the
+    rows' blended settings (:func:`xr_s5sr.adaptive.blend_rows`), None for the spec's fixed μ
+    and no noise."""
     block = np.asarray(block, dtype=np.float32)
     n_ext, n_pixel, n_chan = block.shape
     n_core = n_ext - before - after
@@ -397,6 +456,11 @@ def _process_block(
         from xr_s5sr.physics import backprojection_coefficients
 
         band = cast(int, spec.band)
+        regularisation: float | np.ndarray = spec.fixed_regularisation
+        if settings is not None:
+            from xr_s5sr.adaptive import row_regularisation
+
+            regularisation = row_regularisation(settings).astype(np.float32)
         coefficients = backprojection_coefficients(
             block, band, iterations=spec.iterations, regularisation=regularisation
         )
@@ -408,7 +472,7 @@ def _process_block(
         if spec.gates_detail:
             from xr_s5sr.adaptive import detail_gate
 
-            gate = detail_gate(block, noise)
+            gate = detail_gate(block, 0.0 if settings is None else settings[:, 0, 3])
         _run_tiles(block, before, n_core, out, spec, activation_budget, torch_threads, gate)
     return out
 
