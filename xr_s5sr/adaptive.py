@@ -61,6 +61,7 @@ rounding.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -88,7 +89,7 @@ DETAIL_RADIUS = 4
 #: follow the illumination along an orbit and to keep every output block's reads bounded
 #: (``tests/test_adaptive.py``: 64 HR rows read ≤ 256 LR rows), long enough that the window's
 #: μ scatters little on a homogeneous scene (``docs/scripts/settings_window.py`` → ``.json``).
-WINDOW = 32
+WINDOW = 24
 _SECOND_DIFFERENCE = np.array([1.0, -2.0, 1.0]) / math.sqrt(6.0)
 
 
@@ -334,6 +335,10 @@ def blend_rows(start: int, stop: int, centres: np.ndarray, values: np.ndarray) -
     span = np.where(high > low, centres[high] - centres[low], 1.0)
     weight = np.clip((rows - centres[low]) / span, 0.0, 1.0)
     weight[high == low] = 0.0
+    # One canonical form per row (whatever windows were given): a single window is `low`.
+    high = np.where(weight == 0.0, low, high)
+    low = np.where(weight == 1.0, high, low)
+    weight[weight == 1.0] = 0.0
     out = np.empty((rows.size, 1, 4))
     out[:, 0, 0] = values[low, 0]
     out[:, 0, 1] = values[high, 0]
@@ -361,17 +366,20 @@ def row_settings(
     first: int = 0,
     regularisation: float | None = None,
     sigma: np.ndarray | None = None,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Blended per-row settings (:func:`blend_rows`) of a whole in-memory finite LR cube whose
-    first row is absolute scanline ``first``: windows of :data:`WINDOW` rows, each with its
-    own μ and noise variance."""
+    """Blended per-row settings (:func:`blend_rows`) of a whole in-memory LR cube whose first
+    row is absolute scanline ``first``: windows of :data:`WINDOW` rows, each with its own μ
+    and noise variance, each computed from its own rows (:func:`window_reads`) after
+    ``prepare`` (e.g. the engine's fill of missing values; the cube must be finite without
+    it), exactly as the dask graph computes them."""
     n_scan = y.shape[0]
     bounds = windows(n_scan, first)
     values = np.empty((len(bounds), 2))
     for k, (start, stop) in enumerate(bounds):
         low, high = window_reads(n_scan, band, start, stop)
         values[k] = window_settings(
-            y[low:high],
+            y[low:high] if prepare is None else prepare(y[low:high]),
             band,
             start - low,
             high - stop,

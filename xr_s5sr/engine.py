@@ -238,11 +238,12 @@ def _super_resolve_numpy(
         from xr_s5sr.adaptive import row_settings
 
         settings = row_settings(
-            block,
+            raw,
             cast(int, spec.band),
             first=first_scanline,
             regularisation=None if spec.regularisation == AUTO else spec.fixed_regularisation,
             sigma=sigma,
+            prepare=_fill_block,
         )
     out = _process_block(block, 0, 0, settings=settings, **options)
     if spec.consistency:
@@ -347,7 +348,7 @@ def _super_resolve_dask(
     lr = tiling.map_scan_overlap(_fill_block, raw, FILL_REACH, "none")
     if sigma is not None:
         sigma = tiling.like_chunks(sigma, raw)
-    settings = tiling.settings_graph(lr, spec, sigma, first_scanline)
+    settings = tiling.settings_graph(raw, spec, sigma, first_scanline, prepare=_fill_block)
     blocks = [tiling.with_neighbours(lr, halo, "none")]
     if settings is not None:
         blocks.append(tiling.with_neighbours(settings, halo, "none"))

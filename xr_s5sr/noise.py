@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from xr_s5sr.bands import get_band
 from xr_s5sr.errors import InputDataError
 
 #: Relative noise (σ / RMS radiance of the channel) below which σ is taken as 0: float32 holds
@@ -74,6 +75,26 @@ def sigma_from_snr_db(radiance: Any, snr_db: Any) -> Any:
     """
     level = abs(radiance).astype(np.float32)
     return level / (10.0 ** (snr_db.astype(np.float32) / np.float32(10.0)))
+
+
+def photon_sigma(radiance: np.ndarray, band: int) -> np.ndarray:
+    """σ of photon (shot) noise at the band's SNR: the band's σ at its mean radiance, growing
+    with the square root of the signal (:attr:`xr_s5sr.bands.BandInfo.noise_sigma`).
+
+    Examples
+    --------
+    >>> from xr_s5sr.bands import get_band
+    >>> info = get_band(7)
+    >>> float(photon_sigma(np.array([4 * info.mean_radiance]), 7)[0] / info.noise_sigma)
+    2.0
+    """
+    info = get_band(band)
+    if info.noise_sigma is None or info.mean_radiance is None:
+        raise InputDataError(
+            f"Band {band} has no reference SNR, so its photon noise is unknown; pass the noise "
+            "σ explicitly instead."
+        )
+    return info.noise_sigma * np.sqrt(np.abs(radiance) / info.mean_radiance)
 
 
 def sigma_from_error(radiance: Any, error: Any, units: str | None) -> Any:
@@ -187,6 +208,7 @@ __all__ = [
     "NOISE_SOURCES",
     "ROUNDING_FLOOR",
     "estimate_variance",
+    "photon_sigma",
     "sigma_from_error",
     "sigma_from_snr_db",
     "window_variance",

@@ -175,7 +175,8 @@ class ModelSpec:
             return self.halo
         from xr_s5sr.physics import DEGRADE_REACH, gram_inverse_taps
 
-        return max(self.halo, DEGRADE_REACH, gram_inverse_taps(cast(int, self.band), 0).size // 2)
+        # The projection's solve reads the taps' reach plus the spill of A around each block.
+        return max(self.halo, DEGRADE_REACH + gram_inverse_taps(cast(int, self.band), 0).size // 2)
 
     def __dask_tokenize__(self) -> tuple[object, ...]:
         # The key identifies the weights; hashing the module itself would be slow or random.

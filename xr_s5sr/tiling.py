@@ -48,20 +48,30 @@ def map_cubes(
     )
 
 
-def settings_graph(lr: Any, spec: ModelSpec, sigma: Any = None, first: int = 0) -> Any:
-    """Blended per-row settings (:func:`xr_s5sr.adaptive.blend_rows`) of a filled dask LR
-    array, or None when the method needs no statistic.
+def settings_graph(
+    lr: Any,
+    spec: ModelSpec,
+    sigma: Any = None,
+    first: int = 0,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Any:
+    """Blended per-row settings (:func:`xr_s5sr.adaptive.blend_rows`) of a dask LR array, or
+    None when the method needs no statistic.
 
     Parameters
     ----------
     lr : dask.array.Array
-        (extra dims…, scanline, ground_pixel, spectral_channel), extra dims chunked by one.
+        (extra dims…, scanline, ground_pixel, spectral_channel), extra dims chunked by one;
+        finite unless ``prepare`` makes each window's rows finite.
     spec : ModelSpec
         The method (automatic or fixed μ, detail gate).
     sigma : dask.array.Array, optional
         σ of every LR value from the file (same shape); None: estimated from the data.
     first : int
         Absolute scanline index of the first row (fixes the windows).
+    prepare : callable, optional
+        Applied to each window's rows before the statistics (the engine fills missing values
+        there, so that a window reads its rows and nothing around them).
 
     Returns
     -------
@@ -97,9 +107,10 @@ def settings_graph(lr: Any, spec: ModelSpec, sigma: Any = None, first: int = 0) 
         values = []
         for start, stop in bounds:
             low, high = window_reads(n_scan, band, int(start), int(stop))
+            rows = lr[(*element, slice(low, high))]
             values.append(
                 dask.delayed(window_settings, pure=True)(
-                    lr[(*element, slice(low, high))],
+                    rows if prepare is None else dask.delayed(prepare, pure=True)(rows),
                     band,
                     int(start - low),
                     int(high - stop),
@@ -204,11 +215,17 @@ def project_dask(estimate: Any, lr: Any, band: int, regularisation: float, setti
     1. every HR block degrades itself, seen as zero outside (``spill`` LR rows each side);
     2. the parts are summed where they overlap (overlap-add): the degradation of the whole
        estimate, on the LR chunks;
-    3. the misfit with the input goes through ``(A Aᵀ + μ)⁻¹`` (taps reach ``radius`` LR rows):
-       with the fixed ``regularisation`` when ``settings`` is None, else with the per-row
-       blend of the windows' μ (:func:`xr_s5sr.adaptive.gram_solve_rows`; the halo is then
-       that of μ = 0, the longest taps);
-    4. each HR block adds the back-projection ``Aᵀ`` of the misfit around it.
+    3. each block takes the misfit with the input around it (``radius + spill`` rows of its
+       neighbours), solves ``(A Aᵀ + μ)⁻¹`` for its rows and ``spill`` rows each side (taps
+       reach ``radius`` LR rows): with the fixed ``regularisation`` when ``settings`` is None,
+       else with the per-row blend of the windows' μ
+       (:func:`xr_s5sr.adaptive.gram_solve_rows`; the halo is then that of μ = 0, the longest
+       taps), and adds the back-projection ``Aᵀ`` of that solve to its HR rows.
+
+    Steps 3's solve and back-projection share one task, so an output block depends on LR
+    blocks at most two away on each side plus the estimate's own halo (``tests/
+    test_adaptive.py``: the first 64 HR scanlines of a 768-scanline band-7 granule read 250
+    LR scanlines).
     """
     import dask.array as da
 
@@ -228,28 +245,18 @@ def project_dask(estimate: Any, lr: Any, band: int, regularisation: float, setti
     degraded = map_cubes(
         overlap_add, parts, chunks=lr.chunks[-3:], spill=spill, single=len(scan_chunks) == 1
     )
-    difference = da.nan_to_num(lr) - degraded
-    if settings is None:
-        misfit = map_scan_overlap(
-            gram_block, difference, radius, 0, band=band, regularisation=regularisation
-        )
-    else:
-        misfit = map_cubes(
-            gram_rows_block,
-            with_neighbours(difference, radius, "none"),
-            with_neighbours(settings, radius, "none"),
-            chunks=lr.chunks[-3:],
-            band=band,
-            halo=radius,
-        )
-    misfit = with_neighbours(misfit, spill, 0)
+    depth = radius + spill
+    arrays = [estimate, with_neighbours(da.nan_to_num(lr) - degraded, depth, "none")]
+    if settings is not None:
+        arrays.append(with_neighbours(settings, depth, "none"))
     return map_cubes(
-        add_back_projection,
-        estimate,
-        misfit,
+        correct_block,
+        *arrays,
         chunks=estimate.chunks[-3:],
         band=band,
-        spill=spill if len(scan_chunks) > 1 else 0,
+        depth=depth,
+        spill=spill,
+        regularisation=regularisation,
     )
 
 
@@ -271,38 +278,38 @@ def overlap_add(block: np.ndarray, *, spill: int, single: bool) -> np.ndarray:
     return own
 
 
-def gram_block(block: np.ndarray, *, band: int, regularisation: float) -> np.ndarray:
-    from xr_s5sr.physics import gram_solve
-
-    return gram_solve(np.ascontiguousarray(block), band, regularisation=regularisation)
-
-
-def gram_rows_block(
-    block: np.ndarray,
-    settings: np.ndarray,
+def correct_block(
+    estimate: np.ndarray,
+    difference: np.ndarray,
+    settings: np.ndarray | None = None,
     *,
     band: int,
-    halo: int,
+    depth: int,
+    spill: int,
+    regularisation: float,
     block_info: dict[Any, Any] | None = None,
 ) -> np.ndarray:
-    """:func:`xr_s5sr.adaptive.gram_solve_rows` of a misfit block with its halo, core rows."""
+    """Step 3 of :func:`project_dask` for one HR block: ``difference`` (and ``settings``) are
+    its LR rows with ``depth`` rows of context where the granule has them."""
     from xr_s5sr.adaptive import gram_solve_rows
+    from xr_s5sr.physics import degrade_adjoint, gram_solve
 
-    before, after = block_halos(block_info, 0, halo)
-    solved = gram_solve_rows(np.ascontiguousarray(block), band, settings)
-    return np.ascontiguousarray(solved[before : block.shape[0] - after])
-
-
-def add_back_projection(
-    estimate: np.ndarray, misfit: np.ndarray, *, band: int, spill: int
-) -> np.ndarray:
-    from xr_s5sr.physics import degrade_adjoint
-
-    n_hr = SCALE * misfit.shape[0]
-    correction = degrade_adjoint(np.ascontiguousarray(misfit), band, (n_hr, estimate.shape[1]))
-    rows = SCALE * spill
+    before, after = block_halos(block_info, 1, depth)
+    misfit = np.ascontiguousarray(difference)
+    if settings is None:
+        solved = gram_solve(misfit, band, regularisation=regularisation)
+    else:
+        solved = gram_solve_rows(misfit, band, settings)
+    # The solve of the block's rows and `spill` rows each side (zeros beyond the granule).
+    n_core = misfit.shape[0] - before - after
+    low, high = before - min(before, spill), before + n_core + min(after, spill)
+    kept = np.pad(
+        solved[low:high],
+        ((spill - (before - low), spill - (high - before - n_core)), (0, 0), (0, 0)),
+    )
+    correction = degrade_adjoint(kept, band, (SCALE * kept.shape[0], estimate.shape[1]))
     out = np.array(estimate, dtype=np.float32, copy=True)
-    out += correction[rows : rows + estimate.shape[0]]
+    out += correction[SCALE * spill : SCALE * spill + estimate.shape[0]]
     return out
 
 
