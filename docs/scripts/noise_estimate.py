@@ -1,6 +1,6 @@
 """How well the noise estimate of ``xr_s5sr.noise`` recovers known noise.
 
-Used for docs/physics.md ("Noise: where σ comes from"). Band 7 windows of 64 × 54 LR pixels ×
+Used for docs/physics.md ("Noise: where sigma comes from"). Band 7 windows of 64 × 54 LR pixels ×
 480 channels (HR 256 × 216 of each family, seed 3, degraded): noise-free, with white noise of
 the band's σ scaled with √brightness, and with photon noise (σ ∝ √signal). Reported: the ratio
 of the estimated to the true RMS σ over the statistic channels (1 = exact).
