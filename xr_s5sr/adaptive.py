@@ -424,6 +424,12 @@ def row_regularisation(settings: np.ndarray) -> np.ndarray:
     return mu[:, None, None]
 
 
+def row_variance(settings: np.ndarray) -> np.ndarray:
+    """Per-row noise variance σ² (radiance², ``(rows,)``) of blended settings
+    (:func:`blend_rows`): the window RMS σ² blended between window centres."""
+    return settings[:, 0, 3]
+
+
 def gram_solve_rows(misfit: np.ndarray, band: int, settings: np.ndarray) -> np.ndarray:
     """``(A Aᵀ + μ)⁻¹`` of an LR misfit block with μ blended along scanline.
 
@@ -519,6 +525,7 @@ __all__ = [
     "misfit_rows",
     "row_regularisation",
     "row_settings",
+    "row_variance",
     "statistics_reach",
     "window_centres",
     "window_reads",

@@ -75,6 +75,7 @@ from xr_s5sr.errors import (
     WeightsError,
 )
 from xr_s5sr.fused import STRIP_PIXELS, FusedS5DSCR
+from xr_s5sr.noise import ordered_sigma
 from xr_s5sr.spec import (
     AUTO,
     ModelSpec,
@@ -204,7 +205,7 @@ def super_resolve_array(
         "activation_budget": activation_budget,
         "torch_threads": torch_threads,
     }
-    noise = _check_sigma(sigma, x.shape, order)
+    noise = None if sigma is None else ordered_sigma(sigma, x.shape, order)
     import dask
 
     if dask.is_dask_collection(cube):
@@ -249,19 +250,6 @@ def _super_resolve_numpy(
     if spec.consistency:
         out = _project_whole(out, block, cast(int, spec.band), spec.fixed_regularisation, settings)
     return _mask_missing(out, raw, 0, 0, spec, missing)
-
-
-def _check_sigma(sigma: Any, shape: tuple[int, ...], order: tuple[int, ...]) -> Any:
-    """``sigma`` in the engine's axis order (float32), or None; checks its shape."""
-    if sigma is None:
-        return None
-    if tuple(sigma.shape) != tuple(shape):
-        raise DimensionError(
-            f"sigma must have the shape of the radiance, {tuple(shape)}, got "
-            f"{tuple(sigma.shape)}. Pass the noise σ of every radiance value (e.g. from the "
-            "file's radiance_noise) or leave sigma=None to estimate it."
-        )
-    return sigma.transpose(order).astype(np.float32)
 
 
 def _as_spec(model: ModelSpec | S5DSCR | str, device: str | None, dtype: str | None) -> ModelSpec:
@@ -471,9 +459,9 @@ def _process_block(
     if spec.name != "backprojection":
         gate = None
         if spec.gates_detail:
-            from xr_s5sr.adaptive import detail_gate
+            from xr_s5sr.adaptive import detail_gate, row_variance
 
-            gate = detail_gate(block, 0.0 if settings is None else settings[:, 0, 3])
+            gate = detail_gate(block, 0.0 if settings is None else row_variance(settings))
         _run_tiles(block, before, n_core, out, spec, activation_budget, torch_threads, gate)
     return out
 

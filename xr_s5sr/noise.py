@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from xr_s5sr.bands import get_band
-from xr_s5sr.errors import InputDataError
+from xr_s5sr.errors import DimensionError, InputDataError
 
 #: Relative noise (σ / RMS radiance of the channel) below which σ is taken as 0: float32 holds
 #: ~7 significant digits, so noise under ~10 units in the last place cannot be told from
@@ -117,6 +117,24 @@ def sigma_from_error(radiance: Any, error: Any, units: str | None) -> Any:
     return abs(error).astype(np.float32)
 
 
+def ordered_sigma(sigma: Any, shape: tuple[int, ...], order: tuple[int, ...]) -> Any:
+    """σ of every radiance value (numpy or dask, the radiance's ``shape``) transposed to
+    ``order`` as float32 (lazy for dask).
+
+    Raises
+    ------
+    DimensionError
+        If ``sigma`` does not have the radiance's shape.
+    """
+    if tuple(sigma.shape) != tuple(shape):
+        raise DimensionError(
+            f"sigma must have the shape of the radiance, {tuple(shape)}, got "
+            f"{tuple(sigma.shape)}. Pass the noise σ of every radiance value (e.g. from the "
+            "file's radiance_noise) or leave sigma=None to estimate it."
+        )
+    return sigma.transpose(order).astype(np.float32)
+
+
 def estimate_variance(y: np.ndarray, channels: np.ndarray) -> np.ndarray:
     """Noise variance of the ``channels`` of a window, by regression across channels.
 
@@ -183,9 +201,7 @@ def estimate_variance(y: np.ndarray, channels: np.ndarray) -> np.ndarray:
     return out
 
 
-def window_variance(
-    y: np.ndarray, channels: np.ndarray, sigma: np.ndarray | None = None
-) -> float:
+def window_variance(y: np.ndarray, channels: np.ndarray, sigma: np.ndarray | None = None) -> float:
     """Mean noise variance of a window over ``channels`` (radiance²): from the per-value σ
     when given (NaN values left out), else :func:`estimate_variance`; NaN when unknown.
 
@@ -208,6 +224,7 @@ __all__ = [
     "NOISE_SOURCES",
     "ROUNDING_FLOOR",
     "estimate_variance",
+    "ordered_sigma",
     "photon_sigma",
     "sigma_from_error",
     "sigma_from_snr_db",
