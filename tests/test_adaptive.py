@@ -112,6 +112,21 @@ def test_windows_are_fixed_in_absolute_scanline_index() -> None:
     assert adaptive.windows(5).tolist() == [[0, 5]]
 
 
+@pytest.mark.parametrize(("start", "stop"), [(7, 160), (0, 131), (0, 100), (77, 160)])
+def test_a_crop_keeps_the_settings_of_the_whole_granule(
+    falling: np.ndarray, start: int, stop: int
+) -> None:
+    """A crop that keeps absolute scanline indices gives its rows farther than
+    settings_reach from its ends the settings of the whole granule (region-of-interest use)."""
+    whole = adaptive.row_settings(falling, BAND)
+    crop = adaptive.row_settings(falling[start:stop], BAND, first=start)
+    margin = adaptive.settings_reach(BAND)
+    low = margin if start > 0 else 0
+    high = (stop - start) - (margin if stop < falling.shape[0] else 0)
+    assert high > low
+    np.testing.assert_allclose(crop[low:high], whole[start + low : start + high], rtol=1e-12)
+
+
 def test_blended_rows_interpolate_between_window_centres() -> None:
     centres = np.array([15.5, 47.5, 79.5])
     values = np.array([[1.0, 4.0], [3.0, 8.0], [0.0, 2.0]])

@@ -245,6 +245,18 @@ def windows(n_scan: int, first: int = 0) -> np.ndarray:
     return np.array([bounds[:-1], bounds[1:]]).T
 
 
+def settings_reach(band: int) -> int:
+    """LR scanlines each side of a row that its blended settings depend on.
+
+    The row's two windows end less than ``1.5·WINDOW`` away and read :func:`statistics_reach`
+    rows beyond; one more half window keeps a crop's partial last window (merged into its
+    neighbour when short) away from them. So a crop whose ends lie at least this far from the
+    rows of interest (plus the method's own reach) gives those rows the settings of the whole
+    orbit, as long as its first scanline keeps its absolute index (``first``).
+    """
+    return 2 * WINDOW + statistics_reach(band)
+
+
 def window_reads(n_scan: int, band: int, start: int, stop: int) -> tuple[int, int]:
     """LR rows ``(low, high)`` that the settings of window ``start:stop`` read."""
     reach = statistics_reach(band)
@@ -526,6 +538,7 @@ __all__ = [
     "row_regularisation",
     "row_settings",
     "row_variance",
+    "settings_reach",
     "statistics_reach",
     "window_centres",
     "window_reads",
