@@ -233,8 +233,8 @@ def windows(n_scan: int, first: int = 0) -> np.ndarray:
 
     Examples
     --------
-    >>> windows(100, first=20).tolist()
-    [[0, 44], [44, 76], [76, 100]]
+    >>> windows(100, first=20).tolist()  # WINDOW = 24: the partial first window of 4 joins
+    [[0, 28], [28, 52], [52, 76], [76, 100]]
     """
     edges = np.arange((first // WINDOW + 1) * WINDOW, first + n_scan, WINDOW) - first
     bounds = [0, *edges.tolist(), n_scan]
