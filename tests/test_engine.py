@@ -510,7 +510,8 @@ def test_extra_dims_are_elements_of_one_graph(method: str) -> None:
 
 def test_graph_size_per_element_is_constant(granule: xr.Dataset) -> None:
     """A stack of n granules is n granule graphs side by side (no per-element Python loop);
-    the automatic μ adds one reduction over all elements (a few tasks, not a few per element)."""
+    the automatic settings are per window of each element, with no reduction shared between
+    elements (issue 23: bounded reads), so every element costs the same tasks."""
     stack = da.from_array(stacked_granules(4), chunks=(10, 1, -1, -1))
 
     def tasks(n: int, regularisation: float | str) -> int:
@@ -524,7 +525,8 @@ def test_graph_size_per_element_is_constant(granule: xr.Dataset) -> None:
     auto = [tasks(n, "auto") for n in (1, 2, 3, 4)]
     per_element = auto[3] - auto[2]
     assert auto[2] - auto[1] == per_element  # the same tasks for every further element
-    assert per_element <= auto[0] <= per_element + 8  # + a few shared tasks choosing μ
+    # One element alone: its graph, give or take the concatenation of elements.
+    assert per_element - 2 <= auto[0] <= per_element + 2
 
 
 # ---------------------------------------------------------------------------------- errors

@@ -249,8 +249,9 @@ class S5SRAccessor(Generic[T]):
             last scanlines). Default: True, except for ``model="bicubic"``.
         regularisation : float or "auto", default "auto"
             Tikhonov weight μ (dimensionless) of that projection and of the damping of the
-            physics inverse. ``"auto"`` chooses μ per granule from the data (discrepancy
-            principle, :mod:`xr_s5sr.adaptive`): μ ≈ 0 on bright textured scenes, larger on
+            physics inverse. ``"auto"`` chooses μ per window of scanlines from the data
+            (discrepancy principle, :mod:`xr_s5sr.adaptive`; the noise from the file's
+            ``radiance_noise`` when present): μ ≈ 0 on bright textured scenes, larger on
             dim or featureless ones, where an exact inverse would amplify the noise. 0: exact
             consistency (SPEC §6). Scale equivariance holds for every choice.
         missing : {"fill", "strict"}, default "fill"

@@ -1,51 +1,67 @@
-"""Data-adaptive settings of the physics-guided methods, from the LR data alone.
+"""Data-adaptive settings of the physics-guided methods, per window of scanlines, from the LR
+data (and the file's noise when it has it).
 
-Boundary: numpy arrays only (LR cubes with axes scanline, ground_pixel, spectral_channel); the
-tiling engine (:mod:`xr_s5sr.engine`) runs :func:`row_statistics` on scanline blocks with a halo
-of :func:`statistics_reach` rows, reduces the rows with :func:`choose_regularisation`, and
-applies :func:`detail_gate` inside each block.
+Boundary: numpy arrays only (LR cubes with axes scanline, ground_pixel, spectral_channel). The
+tiling engine (:func:`xr_s5sr.tiling.settings_graph`) runs :func:`window_settings` once per
+window on the window's rows plus :func:`statistics_reach` rows of context, blends the windows'
+settings per row (:func:`blend_rows`) and hands every block the rows it needs; the blocks
+apply :func:`row_regularisation`, :func:`gram_solve_rows` and :func:`detail_gate`. The noise
+variance comes from :mod:`xr_s5sr.noise`.
+
+Windows (local settings along an orbit)
+    One orbit runs from a low sun to a high sun: brightness, hence photon noise and the right
+    regularisation, change along track. The settings are therefore estimated per window of
+    :data:`WINDOW` scanlines, fixed in *absolute* scanline index (:func:`windows`), and
+    blended linearly between window centres, so that every output block depends only on LR
+    rows within a bounded distance (its own reach, the blend's one window each side, and the
+    statistic's reach) and never on the dask chunking or on the rest of the granule.
 
 Regularisation (``regularisation="auto"``)
     An exact inverse fits the noise: where the blur nearly erases a pattern (small eigenvalues
     of ``G = A Aᵀ``) it multiplies the noise by up to ``1/√d``. On dim or featureless scenes
     that costs more than bicubic interpolation (``docs/physics.md``). Tikhonov weight μ damps
     those modes, but the right μ depends on the noise *and* on how much detail the scene has,
-    so it is chosen per granule by Morozov's discrepancy principle: the largest regularisation
+    so it is chosen per window by Morozov's discrepancy principle: the largest regularisation
     whose data misfit is still within the noise.
 
-    1. Noise variance ``σ̂²``: the median of the squared response of a 3-D second difference
-       (scanline ⊗ ground_pixel ⊗ spectral_channel, unit norm), divided by the median of a
-       χ²₁ variable (0.4549). Blurred radiance is smooth along all three axes, white noise is
-       not; the median ignores the few absorption lines and edges that leak through. It is
-       exact on noise-dominated scenes and an overestimate on bright textured ones (where μ
-       then stays small anyway).
+    1. Noise variance ``σ²``: the window's mean over pixels and the statistic channels
+       (:func:`xr_s5sr.noise.window_variance`: the file's σ, else a regression across
+       channels that smooth or textured signal does not bias).
     2. Misfit curve ``δ(μ)``: the mean square of ``(I − W_μ) r`` with ``r = y − A U y`` (the
        misfit of cubic interpolation) and ``W_μ = G (G_s + μ)⁻¹ ⊗ (G_p + μ)⁻¹`` (the part of
        a misfit that the regularised projection removes, :func:`xr_s5sr.physics.gram_solve`),
-       on a log grid of μ. It rises from 0 (exact fit) to ``mean r²``.
-    3. μ is where ``δ(μ) = τ σ̂²`` (``τ`` = :data:`DISCREPANCY_FACTOR`), interpolated in log μ;
+       on a log grid of μ (:func:`misfit_rows`). It rises from 0 (exact fit) to ``mean r²``.
+    3. μ is where ``δ(μ) = τ σ²`` (``τ`` = :data:`DISCREPANCY_FACTOR`), interpolated in log μ;
        μ = 0 without noise, :data:`MU_GRID`'s last value when interpolation alone fits within
        the noise.
+
+    A μ that varies along track: each row's Gram solve mixes the solves of its two nearest
+    windows with the blend's weights (:func:`gram_solve_rows`), the damping of the
+    back-projection takes the row's blended μ. Both are exact on blocks with the usual halo
+    (the solves are shift-invariant filters; the weights belong to the row), and where every
+    window has μ = 0 the projection is the exact one.
 
 Detail gate (learned detail only where the data show detail)
     A network adds detail the data cannot confirm (the null space of ``A``); it learned that
     detail on textured training scenes and invents it on featureless ones. The gate weighs the
     network's detail at each LR pixel by where the *local relative detail* of the data,
-    ``ρ = (box(t²) − σ̂²) / box(y²)`` over a 9 × 9 window (``t``: the unit-norm 2-D second
-    difference of ``y``, whose white-noise variance is ``σ̂²``), lies on a log ramp from
-    :data:`DETAIL_RANGE` ``[0]`` (weight 0) to ``[1]`` (weight 1). The ramp is the decade
-    below what training saw: at least 95 % of the LR pixels of every training family have
-    ``ρ`` above its upper end (99 % but for band-2 solar scenes; ``docs/physics.md``).
+    ``ρ = (box(t²) − σ²) / box(y²)`` over a 9 × 9 window (``t``: the unit-norm 2-D second
+    difference of ``y``, whose white-noise variance is ``σ²``; ``σ²`` the row's blended
+    noise variance), lies on a log ramp from :data:`DETAIL_RANGE` ``[0]`` (weight 0) to
+    ``[1]`` (weight 1). The ramp is the decade below what training saw: at least 95 % of the
+    LR pixels of every training family have ``ρ`` above its upper end (99 % but for band-2
+    solar scenes; ``docs/physics.md``).
 
-Both statistics and the gate are homogeneous of degree 0 in the radiance (ratios of squares),
-so ``SR(a·y) = a·SR(y)`` holds; the statistics are per scanline (a median and a mean over
-ground pixels and channels, exact on any scanline block with its halo) and the gate is local,
-so nothing depends on the chunking beyond float rounding of the final mean over scanlines.
+μ is homogeneous of degree 0 and σ² of degree 2 in the radiance (ratios of squares), so
+``SR(a·y) = a·SR(y)`` holds; the windows are fixed in scanline index and each one is computed
+from the same rows whatever the chunking, so nothing depends on the chunking beyond float
+rounding.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -69,8 +85,11 @@ STATISTIC_CHANNELS = 16
 DETAIL_RANGE = (3e-6, 3e-5)
 #: Half width (LR pixels) of the window of the local detail.
 DETAIL_RADIUS = 4
-#: Median of a χ² variable with one degree of freedom.
-_CHI2_MEDIAN = 0.454936423119572
+#: LR scanlines per settings window (absolute scanline index, :func:`windows`): short enough to
+#: follow the illumination along an orbit and to keep every output block's reads bounded
+#: (``tests/test_adaptive.py``: 64 HR rows read ≤ 256 LR rows), long enough that the window's
+#: μ scatters little on a homogeneous scene (``docs/scripts/settings_window.py`` → ``.json``).
+WINDOW = 24
 _SECOND_DIFFERENCE = np.array([1.0, -2.0, 1.0]) / math.sqrt(6.0)
 
 
@@ -83,14 +102,14 @@ def statistic_channels(n_chan: int) -> np.ndarray:
 
 
 def statistics_reach(band: int) -> int:
-    """LR scanlines each side that :func:`row_statistics` reads around a row."""
+    """LR scanlines each side that :func:`misfit_rows` reads around a row."""
     from xr_s5sr.physics import degraded_interpolation_operator, gram_inverse_taps
 
     interpolation = degraded_interpolation_operator(band, 0).weights.shape[1] // 2
     return interpolation + gram_inverse_taps(band, 0, MU_GRID[0]).size // 2
 
 
-def row_statistics(
+def misfit_rows(
     block: np.ndarray,
     band: int,
     before: int,
@@ -98,9 +117,8 @@ def row_statistics(
     *,
     at_start: bool,
     at_end: bool,
-    misfit_curve: bool = True,
 ) -> np.ndarray:
-    """Per-scanline statistics of the core rows ``before:len-after`` of a finite LR block.
+    """Per-scanline misfit curve of the core rows ``before:len-after`` of a finite LR block.
 
     Parameters
     ----------
@@ -114,18 +132,14 @@ def row_statistics(
         Context rows of the block.
     at_start, at_end : bool
         Whether the block's first/last row is the granule's first/last scanline.
-    misfit_curve : bool, default True
-        Compute the misfit curve (needed for the automatic μ only); False leaves its columns
-        NaN and computes the noise estimate alone.
 
     Returns
     -------
     numpy.ndarray
-        float64 ``(n_core, 1 + len(MU_GRID))``: column 0 the row's noise estimate (median of
-        the squared 3-D second difference over ground pixels and channels), then the row's
-        mean of ``((I − W_μ) r)²`` for every μ of :data:`MU_GRID`, radiance² units; NaN for
-        rows the statistic cannot use (next to the granule's edges, narrow swaths, < 3
-        channels).
+        float64 ``(n_core, len(MU_GRID))``: the row's mean of ``((I − W_μ) r)²`` over ground
+        pixels and the statistic channels for every μ of :data:`MU_GRID`, radiance² units;
+        NaN for rows the statistic cannot use (next to the granule's edges, narrow swaths,
+        < 3 channels).
     """
     import torch
 
@@ -133,21 +147,11 @@ def row_statistics(
 
     n_ext, n_pixel, n_chan = block.shape
     n_core = n_ext - before - after
-    out = np.full((n_core, 1 + len(MU_GRID)), np.nan)
+    out = np.full((n_core, len(MU_GRID)), np.nan)
     channels = statistic_channels(n_chan)
     if channels.size == 0 or n_pixel < 2 * EDGE + 1:
         return out
-    cube = block.astype(np.float64)
-    spectral = sum(w * cube[..., channels + i - 1] for i, w in enumerate(_SECOND_DIFFERENCE))
-    spatial = _second_difference(_second_difference(spectral, 0), 1)  # rows 1..n-2, cols 1..P-2
-    medians = np.median(spatial.reshape(spatial.shape[0], -1) ** 2, axis=1) / _CHI2_MEDIAN
-    rows = np.arange(before, before + n_core)
-    has_noise = (rows >= 1) & (rows <= n_ext - 2)
-    out[has_noise, 0] = medians[rows[has_noise] - 1]
-    if not misfit_curve:
-        return out
-
-    y = torch.from_numpy(np.ascontiguousarray(cube[..., channels]))
+    y = torch.from_numpy(np.ascontiguousarray(block[..., channels], dtype=np.float64))
     interpolated = y
     for which in (0, 1):
         operator = degraded_interpolation_operator(band, which)
@@ -160,6 +164,7 @@ def row_statistics(
         misfit[:EDGE] = 0.0
     if at_end:
         misfit[n_ext - EDGE :] = 0.0
+    rows = np.arange(before, before + n_core)
     valid = np.ones(n_core, dtype=bool)
     if at_start:
         valid &= rows >= EDGE
@@ -175,7 +180,7 @@ def row_statistics(
         # (I − W_μ) r with W_μ = (I − μ C_s)(I − μ C_p), C = (G + μ)⁻¹ per axis.
         residual = mu * (along_scan + along_pixel) - mu * mu * both
         interior = residual[:, EDGE : n_pixel - EDGE].numpy()
-        out[valid, 1 + k] = np.mean(interior[valid] ** 2, axis=(1, 2))
+        out[valid, k] = np.mean(interior[valid] ** 2, axis=(1, 2))
     return out
 
 
@@ -187,12 +192,13 @@ def _second_difference(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def choose_regularisation(means: np.ndarray) -> float:
-    """μ from the row statistics of :func:`row_statistics` averaged over scanlines.
+    """μ from the noise variance and the misfit curve (:func:`misfit_rows`) of a window.
 
     Parameters
     ----------
     means : numpy.ndarray
-        ``(1 + len(MU_GRID),)``: the mean over scanlines (NaN rows left out) of each column.
+        ``(1 + len(MU_GRID),)``: the noise variance σ², then the misfit curve averaged over
+        the window's rows (NaN rows left out).
 
     Returns
     -------
@@ -216,12 +222,196 @@ def choose_regularisation(means: np.ndarray) -> float:
     return math.exp(low + fraction * (high - low))
 
 
+def windows(n_scan: int, first: int = 0) -> np.ndarray:
+    """The settings windows of a granule: ``(n, 2)`` int (start, stop) row ranges (0-based
+    within the array) that tile ``0 … n_scan``.
+
+    Window ``k`` holds the rows whose absolute scanline index ``first + row`` lies in
+    ``[k·WINDOW, (k + 1)·WINDOW)``, so a scanline gets the same window whatever the chunking
+    or the crop it arrives in; a partial window at either end of the granule shorter than
+    ``WINDOW / 2`` joins its neighbour (its statistic would be too noisy alone).
+
+    Examples
+    --------
+    >>> windows(100, first=20).tolist()  # WINDOW = 24: the partial first window of 4 joins
+    [[0, 28], [28, 52], [52, 76], [76, 100]]
+    """
+    edges = np.arange((first // WINDOW + 1) * WINDOW, first + n_scan, WINDOW) - first
+    bounds = [0, *edges.tolist(), n_scan]
+    if len(bounds) > 2 and bounds[1] - bounds[0] < WINDOW // 2:
+        del bounds[1]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < WINDOW // 2:
+        del bounds[-2]
+    return np.array([bounds[:-1], bounds[1:]]).T
+
+
+def settings_reach(band: int) -> int:
+    """LR scanlines each side of a row that its blended settings depend on.
+
+    The row's two windows end less than ``1.5·WINDOW`` away and read :func:`statistics_reach`
+    rows beyond; one more half window keeps a crop's partial last window (merged into its
+    neighbour when short) away from them. So a crop whose ends lie at least this far from the
+    rows of interest (plus the method's own reach) gives those rows the settings of the whole
+    orbit, as long as its first scanline keeps its absolute index (``first``).
+    """
+    return 2 * WINDOW + statistics_reach(band)
+
+
+def window_reads(n_scan: int, band: int, start: int, stop: int) -> tuple[int, int]:
+    """LR rows ``(low, high)`` that the settings of window ``start:stop`` read."""
+    reach = statistics_reach(band)
+    return max(0, start - reach), min(n_scan, stop + reach)
+
+
+def window_settings(
+    y: np.ndarray,
+    band: int,
+    before: int,
+    after: int,
+    *,
+    at_start: bool,
+    at_end: bool,
+    regularisation: float | None = None,
+    sigma: np.ndarray | None = None,
+) -> np.ndarray:
+    """``[μ, σ²]`` of one window: the core rows ``before:len-after`` of a finite LR block.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        (scanline, ground_pixel, spectral_channel) LR radiance, finite, with the context rows
+        of :func:`window_reads`.
+    band : int
+        S5P band.
+    before, after : int
+        Context rows around the window.
+    at_start, at_end : bool
+        Whether ``y`` starts/ends at the granule's first/last scanline.
+    regularisation : float, optional
+        μ when fixed (the misfit curve is then not computed).
+    sigma : numpy.ndarray, optional
+        σ of every value of ``y`` (radiance units) from the file; None: estimated
+        (:func:`xr_s5sr.noise.window_variance`).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``[μ, σ²]``: the discrepancy-principle μ of the window (or ``regularisation``)
+        and the window's mean noise variance over the statistic channels (radiance², 0 when
+        unknown).
+    """
+    from xr_s5sr.noise import window_variance
+
+    n_core = y.shape[0] - before - after
+    core = slice(before, before + n_core)
+    channels = statistic_channels(y.shape[-1])
+    if channels.size == 0:
+        return np.array([regularisation or 0.0, 0.0])
+    variance = window_variance(
+        y[core], channels, None if sigma is None else np.asarray(sigma)[core]
+    )
+    if regularisation is None:
+        curve = misfit_rows(y, band, before, after, at_start=at_start, at_end=at_end)
+        used = np.all(np.isfinite(curve), axis=1)
+        mean = np.mean(curve[used], axis=0) if used.any() else np.full(len(MU_GRID), np.nan)
+        regularisation = choose_regularisation(np.array([variance, *mean]))
+    return np.array([regularisation, variance if math.isfinite(variance) else 0.0])
+
+
+def blend_rows(start: int, stop: int, centres: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Settings of rows ``start:stop``, blended linearly between window centres.
+
+    Parameters
+    ----------
+    start, stop : int
+        Rows (0-based within the granule).
+    centres : numpy.ndarray
+        Centre row (float) of each window given, increasing; the windows given must bracket
+        the rows (or be the first/last windows of the granule).
+    values : numpy.ndarray
+        ``(len(centres), 2)``: ``[μ, σ²]`` of those windows (:func:`window_settings`).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(stop − start, 1, 4)``: per row ``μ_low, μ_high, w, σ²``. The row's
+        regularisation is ``(1 − w) μ_low + w μ_high``, its Gram solve the same mixture of the
+        two windows' solves (:func:`gram_solve_rows`), its noise variance blended alike;
+        constant beyond the first/last centre.
+    """
+    rows = np.arange(start, stop, dtype=np.float64)
+    high = np.clip(np.searchsorted(centres, rows, side="right"), 1, max(1, len(centres) - 1))
+    low = high - 1
+    if len(centres) == 1:
+        high = low
+    span = np.where(high > low, centres[high] - centres[low], 1.0)
+    weight = np.clip((rows - centres[low]) / span, 0.0, 1.0)
+    weight[high == low] = 0.0
+    # One canonical form per row (whatever windows were given): a single window is `low`.
+    high = np.where(weight == 0.0, low, high)
+    low = np.where(weight == 1.0, high, low)
+    weight[weight == 1.0] = 0.0
+    out = np.empty((rows.size, 1, 4))
+    out[:, 0, 0] = values[low, 0]
+    out[:, 0, 1] = values[high, 0]
+    out[:, 0, 2] = weight
+    out[:, 0, 3] = (1.0 - weight) * values[low, 1] + weight * values[high, 1]
+    return out
+
+
+def bracketing(centres: np.ndarray, start: int, stop: int) -> slice:
+    """The windows whose settings rows ``start:stop`` blend (:func:`blend_rows`)."""
+    low = max(0, int(np.searchsorted(centres, start, side="right")) - 1)
+    high = min(len(centres), int(np.searchsorted(centres, stop - 1, side="left")) + 1)
+    return slice(low, max(high, low + 1))
+
+
+def window_centres(bounds: np.ndarray) -> np.ndarray:
+    """Centre row (float) of each window of :func:`windows`."""
+    return (bounds[:, 0] + bounds[:, 1] - 1) / 2.0
+
+
+def row_settings(
+    y: np.ndarray,
+    band: int,
+    *,
+    first: int = 0,
+    regularisation: float | None = None,
+    sigma: np.ndarray | None = None,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Blended per-row settings (:func:`blend_rows`) of a whole in-memory LR cube whose first
+    row is absolute scanline ``first``: windows of :data:`WINDOW` rows, each with its own μ
+    and noise variance, each computed from its own rows (:func:`window_reads`) after
+    ``prepare`` (e.g. the engine's fill of missing values; the cube must be finite without
+    it), exactly as the dask graph computes them."""
+    n_scan = y.shape[0]
+    bounds = windows(n_scan, first)
+    values = np.empty((len(bounds), 2))
+    for k, (start, stop) in enumerate(bounds):
+        low, high = window_reads(n_scan, band, start, stop)
+        values[k] = window_settings(
+            y[low:high] if prepare is None else prepare(y[low:high]),
+            band,
+            start - low,
+            high - stop,
+            at_start=low == 0,
+            at_end=high == n_scan,
+            regularisation=regularisation,
+            sigma=None if sigma is None else sigma[low:high],
+        )
+    return blend_rows(0, n_scan, window_centres(bounds), values)
+
+
 def auto_settings(
-    y: np.ndarray, band: int, regularisation: float | None = None
+    y: np.ndarray,
+    band: int,
+    regularisation: float | None = None,
+    sigma: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """``(μ, σ̂²)`` of one whole in-memory LR cube (scanline, ground_pixel, channel): the
-    automatic regularisation (or ``regularisation`` when given, without computing the misfit
-    curve) and the noise variance (radiance², 0 when unknown).
+    """``(μ, σ²)`` of one whole in-memory LR cube (scanline, ground_pixel, channel) taken as
+    one window: the automatic regularisation (or ``regularisation`` when given, without
+    computing the misfit curve) and the noise variance (radiance², 0 when unknown).
 
     Examples
     --------
@@ -234,34 +424,61 @@ def auto_settings(
     (True, 1.0)
     """
     finite = np.nan_to_num(np.asarray(y, dtype=np.float32))
-    stats = row_statistics(
-        finite, band, 0, 0, at_start=True, at_end=True, misfit_curve=regularisation is None
+    mu, variance = window_settings(
+        finite, band, 0, 0, at_start=True, at_end=True, regularisation=regularisation, sigma=sigma
     )
-    counts = np.sum(np.isfinite(stats), axis=0)
-    return settings_from_rows(np.nansum(stats, axis=0), counts, regularisation)
+    return float(mu), float(variance)
 
 
-def settings_from_rows(
-    sums: np.ndarray, counts: np.ndarray, regularisation: float | None = None
-) -> tuple[float, float]:
-    """``(μ, σ̂²)`` from the row statistics summed over scanlines (NaN rows left out) and the
-    number of rows behind each sum: the automatic μ unless ``regularisation`` is given."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    mu = choose_regularisation(means) if regularisation is None else regularisation
-    noise = float(means[0])
-    return mu, (noise if math.isfinite(noise) and noise > 0 else 0.0)
+def row_regularisation(settings: np.ndarray) -> np.ndarray:
+    """Per-row μ, ``(rows, 1, 1)``, of blended settings (:func:`blend_rows`)."""
+    mu = (1.0 - settings[:, 0, 2]) * settings[:, 0, 0] + settings[:, 0, 2] * settings[:, 0, 1]
+    return mu[:, None, None]
 
 
-def detail_gate(block: np.ndarray, noise: float) -> np.ndarray:
+def row_variance(settings: np.ndarray) -> np.ndarray:
+    """Per-row noise variance σ² (radiance², ``(rows,)``) of blended settings
+    (:func:`blend_rows`): the window RMS σ² blended between window centres."""
+    return settings[:, 0, 3]
+
+
+def gram_solve_rows(misfit: np.ndarray, band: int, settings: np.ndarray) -> np.ndarray:
+    """``(A Aᵀ + μ)⁻¹`` of an LR misfit block with μ blended along scanline.
+
+    Row ``r`` of the result is ``(1 − w_r) [S(μ_low) e]_r + w_r [S(μ_high) e]_r`` with
+    ``S(μ)`` the separable Tikhonov solve of :func:`xr_s5sr.physics.gram_solve` and
+    ``μ_low, μ_high, w`` the row's settings (:func:`blend_rows`): each row mixes the solves
+    of its two nearest windows. Every solve is shift-invariant along scanline, so a row's
+    value depends only on the misfit within the taps' reach and on the row's own settings:
+    exact and chunk-invariant on blocks with that halo. Where all windows share one μ it is
+    that μ's solve (μ = 0 everywhere: the exact projection).
+    """
+    from xr_s5sr.physics import gram_solve
+
+    mus = np.unique(settings[:, 0, :2])
+    if mus.size == 1:
+        return np.asarray(gram_solve(misfit, band, regularisation=float(mus[0])))
+    out = np.zeros(misfit.shape, dtype=misfit.dtype)
+    low, high, weight = settings[:, 0, 0], settings[:, 0, 1], settings[:, 0, 2]
+    for mu in mus:
+        share = np.where(low == mu, 1.0 - weight, 0.0) + np.where(high == mu, weight, 0.0)
+        if not share.any():
+            continue
+        solved = gram_solve(misfit, band, regularisation=float(mu))
+        out += (share[:, None, None] * solved).astype(misfit.dtype)
+    return out
+
+
+def detail_gate(block: np.ndarray, noise: float | np.ndarray) -> np.ndarray:
     """Weight in [0, 1] of the network's detail at each LR pixel of a finite block.
 
     Parameters
     ----------
     block : numpy.ndarray
         (scanline, ground_pixel, spectral_channel) LR radiance, finite.
-    noise : float
-        Noise variance ``σ̂²`` of the granule (radiance²; :func:`auto_settings`).
+    noise : float or numpy.ndarray
+        Noise variance ``σ²`` (radiance²): one value, or one per row of the block (the
+        blended settings of :func:`blend_rows`).
 
     Returns
     -------
@@ -294,7 +511,10 @@ def detail_gate(block: np.ndarray, noise: float) -> np.ndarray:
     # Unit-norm 2-D second difference: white noise keeps its variance, smooth radiance ~0.
     roughness = np.mean(_second_difference(_second_difference(cube, 0), 1) ** 2, axis=2)
     roughness = np.pad(roughness, 1, mode="edge")
-    detail = uniform_filter(roughness, size, mode="nearest") - noise
+    variance = np.asarray(noise, dtype=np.float64)
+    detail = uniform_filter(roughness, size, mode="nearest") - (
+        variance[:, None] if variance.ndim else variance
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = detail / level
     low, high = np.log(DETAIL_RANGE[0]), np.log(DETAIL_RANGE[1])
@@ -307,10 +527,21 @@ __all__ = [
     "DETAIL_RANGE",
     "DISCREPANCY_FACTOR",
     "MU_GRID",
+    "WINDOW",
     "auto_settings",
+    "blend_rows",
+    "bracketing",
     "choose_regularisation",
     "detail_gate",
-    "row_statistics",
-    "settings_from_rows",
+    "gram_solve_rows",
+    "misfit_rows",
+    "row_regularisation",
+    "row_settings",
+    "row_variance",
+    "settings_reach",
     "statistics_reach",
+    "window_centres",
+    "window_reads",
+    "window_settings",
+    "windows",
 ]

@@ -394,7 +394,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         type=_regularisation,
         default="auto",
         metavar="MU",
-        help="Tikhonov weight of the physics steps: 'auto' (default) chooses it per granule "
+        help="Tikhonov weight of the physics steps: 'auto' (default) chooses it per window "
         "from the noise in the data; 0 is exact data consistency (docs/physics.md)",
     )
     parser.add_argument(

@@ -15,9 +15,11 @@ Methods (:class:`ModelSpec`)
 Adaptive settings
     With ``regularisation="auto"`` (the default) the damping of the physics inverse and the
     Tikhonov weight of the projection come from each granule's data, and a local-scaling
-    network's detail is gated by the data's local detail (:mod:`xr_s5sr.adaptive`): a
-    per-scanline statistics pass over the blocks (:func:`xr_s5sr.tiling.settings_graph`) feeds
-    one μ and one noise variance per granule (per element of extra dims) to every block.
+    network's detail is gated by the data's local detail (:mod:`xr_s5sr.adaptive`): μ and the
+    noise variance are estimated per window of scanlines fixed in absolute scanline index
+    (from the file's σ when given, ``sigma=``) and blended per row between windows
+    (:func:`xr_s5sr.tiling.settings_graph`); every block reads the settings of its own rows,
+    so no block depends on the whole granule.
 
 Tiling
     A dask input is split into scanline blocks (ground_pixel and spectral_channel whole), each
@@ -73,6 +75,7 @@ from xr_s5sr.errors import (
     WeightsError,
 )
 from xr_s5sr.fused import STRIP_PIXELS, FusedS5DSCR
+from xr_s5sr.noise import ordered_sigma
 from xr_s5sr.spec import (
     AUTO,
     FILL_REACH,
@@ -124,6 +127,8 @@ def super_resolve_array(
     torch_threads: int | None = None,
     halo: int | None = None,
     missing: Missing = "fill",
+    sigma: Any = None,
+    first_scanline: int = 0,
 ) -> Any:
     """Super-resolve a radiance cube ×4 along scanline and ground_pixel.
 
@@ -157,6 +162,13 @@ def super_resolve_array(
         smallest that makes the result exact; smaller values are for tests that must see seams.
     missing : {"fill", "strict"}, default "fill"
         Policy for non-finite input values (see the module docstring).
+    sigma : numpy.ndarray or dask.array.Array, optional
+        Noise σ of every input value (radiance units, same shape and axes as ``x``, e.g.
+        :func:`xr_s5sr.noise.sigma_from_snr_db` of the file's ``radiance_noise``): the
+        automatic settings use it instead of estimating the noise from the data.
+    first_scanline : int, default 0
+        Absolute scanline index of the first row: the settings windows are fixed in that index
+        (:func:`xr_s5sr.adaptive.windows`), so a crop keeps the windows of the whole orbit.
 
     Returns
     -------
@@ -168,7 +180,7 @@ def super_resolve_array(
     ------
     DimensionError
         If ``x`` is not 3-D, ``axes`` is not a permutation of (0, 1, 2), a spatial axis is empty,
-        or ``output_chunks`` is not a positive multiple of 4 or shorter than a block's context.
+        or ``output_chunks`` is not a positive multiple of 4.
     S5SRArgumentError
         If ``torch_threads`` is not an int >= 1, or ``output_chunks`` is given for numpy input
         (:func:`xr_s5sr.spec.check_run_options`).
@@ -201,36 +213,49 @@ def super_resolve_array(
         "activation_budget": activation_budget,
         "torch_threads": torch_threads,
     }
+    noise = None if sigma is None else ordered_sigma(sigma, x.shape, order)
     if lazy:
-        out = _super_resolve_dask(cube, halo, output_chunks, memory_budget, missing, options)
+        out = _super_resolve_dask(
+            cube, halo, output_chunks, memory_budget, missing, options, noise, first_scanline
+        )
     else:
         raw = np.asarray(cube, dtype=np.float32)
         n_scan, n_pixel, n_chan = raw.shape[-3:]
         out = np.empty((*raw.shape[:-3], SCALE * n_scan, SCALE * n_pixel, n_chan), np.float32)
         for element in np.ndindex(raw.shape[:-3]):
-            out[element] = _super_resolve_numpy(raw[element], missing, options)
+            element_sigma = None if noise is None else np.asarray(noise[element])
+            out[element] = _super_resolve_numpy(
+                raw[element], missing, options, element_sigma, first_scanline
+            )
     return out.transpose(tuple(int(i) for i in np.argsort(order)))
 
 
-def _super_resolve_numpy(raw: np.ndarray, missing: Missing, options: dict[str, Any]) -> np.ndarray:
+def _super_resolve_numpy(
+    raw: np.ndarray,
+    missing: Missing,
+    options: dict[str, Any],
+    sigma: np.ndarray | None,
+    first_scanline: int,
+) -> np.ndarray:
     """One whole (scanline, ground_pixel, spectral_channel) cube in memory."""
     spec: ModelSpec = options["spec"]
     block = _fill_block(raw)
-    mu, noise = _settings_of(block, spec)
-    out = _process_block(block, 0, 0, regularisation=mu, noise=noise, **options)
+    settings = None
+    if spec.reads_statistics:
+        from xr_s5sr.adaptive import row_settings
+
+        settings = row_settings(
+            raw,
+            cast(int, spec.band),
+            first=first_scanline,
+            regularisation=None if spec.regularisation == AUTO else spec.fixed_regularisation,
+            sigma=sigma,
+            prepare=_fill_block,
+        )
+    out = _process_block(block, 0, 0, settings=settings, **options)
     if spec.consistency:
-        out = _project_whole(out, block, cast(int, spec.band), mu)
+        out = _project_whole(out, block, cast(int, spec.band), spec.fixed_regularisation, settings)
     return _mask_missing(out, raw, 0, 0, spec, missing)
-
-
-def _settings_of(block: np.ndarray, spec: ModelSpec) -> tuple[float, float]:
-    """``(μ, σ̂²)`` of one whole filled LR cube (the spec's μ unless automatic)."""
-    if not spec.reads_statistics:
-        return spec.fixed_regularisation, 0.0
-    from xr_s5sr.adaptive import auto_settings
-
-    fixed = None if spec.regularisation == AUTO else spec.fixed_regularisation
-    return auto_settings(block, cast(int, spec.band), fixed)
 
 
 def _as_spec(model: ModelSpec | S5DSCR | str, device: str | None, dtype: str | None) -> ModelSpec:
@@ -293,6 +318,8 @@ def _super_resolve_dask(
     memory_budget: int,
     missing: Missing,
     options: dict[str, Any],
+    sigma: Any = None,
+    first_scanline: int = 0,
 ) -> Any:
     """The graph: extra (leading) axes become block axes of one element each, so every task
     sees one (scanline block, ground_pixel, spectral_channel) cube and the graph of a stack of
@@ -313,24 +340,28 @@ def _super_resolve_dask(
         {**dict.fromkeys(range(lead), 1), lead: scan_chunks, lead + 1: -1, lead + 2: -1}
     )
     lr = tiling.map_scan_overlap(_fill_block, raw, FILL_REACH, "none")
-    mu, noise = tiling.settings_graph(lr, spec)
-    blocks = tiling.with_neighbours(lr, halo, "none")
+    if sigma is not None:
+        sigma = tiling.like_chunks(sigma, raw)
+    settings = tiling.settings_graph(raw, spec, sigma, first_scanline, prepare=_fill_block)
+    blocks = [tiling.with_neighbours(lr, halo, "none")]
+    if settings is not None:
+        blocks.append(tiling.with_neighbours(settings, halo, "none"))
     if spec.module is not None:
         # One graph key holds the module: dask-distributed ships it once per worker instead of
         # inside every task (a 497-channel S5-DSCR is ~16 MB).
         options = {**options, "spec": dask.delayed(spec, pure=True)}
     estimate = tiling.map_cubes(
         _scan_block,
-        blocks,
+        *blocks,
         chunks=(tuple(SCALE * c for c in scan_chunks), (SCALE * n_pixel,), (n_chan,)),
         halo=halo,
-        regularisation=mu,
-        noise=noise,
         **options,
         token=f"s5sr-{spec.name}",
     )
     if spec.consistency:
-        estimate = tiling.project_dask(estimate, lr, cast(int, spec.band), mu)
+        estimate = tiling.project_dask(
+            estimate, lr, cast(int, spec.band), spec.fixed_regularisation, settings
+        )
     radius = strict_radius(spec) if missing == "strict" else 0
     context = tiling.with_neighbours(raw, radius, "none")
     out = tiling.map_cubes(
@@ -363,26 +394,42 @@ def _mask_block(
 
 
 def _project_whole(
-    estimate: np.ndarray, lr: np.ndarray, band: int, regularisation: float
+    estimate: np.ndarray,
+    lr: np.ndarray,
+    band: int,
+    regularisation: float,
+    settings: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Data-consistency projection of a whole HR array (numpy); NaN stay where they are."""
+    """Data-consistency projection of a whole HR array (numpy); NaN stay where they are.
+    ``settings``: per-row blended μ (:func:`xr_s5sr.adaptive.gram_solve_rows`), else the
+    fixed ``regularisation``."""
+    from xr_s5sr.adaptive import gram_solve_rows
     from xr_s5sr.operators import degrade, degrade_adjoint
     from xr_s5sr.physics import gram_solve
 
     filled = np.nan_to_num(estimate, nan=0.0, posinf=0.0, neginf=0.0)
     misfit = np.nan_to_num(lr, nan=0.0, posinf=0.0, neginf=0.0) - degrade(filled, band)
-    solved = gram_solve(misfit, band, regularisation=regularisation)
+    if settings is None:
+        solved = gram_solve(misfit, band, regularisation=regularisation)
+    else:
+        solved = gram_solve_rows(misfit, band, settings)
     correction = degrade_adjoint(solved, band, estimate.shape[:2])
     estimate += correction
     return estimate
 
 
 def _scan_block(
-    block: np.ndarray, *, halo: int, block_info: dict[Any, Any] | None = None, **options: Any
+    block: np.ndarray,
+    settings: np.ndarray | None = None,
+    *,
+    halo: int,
+    block_info: dict[Any, Any] | None = None,
+    **options: Any,
 ) -> np.ndarray:
-    """Block of an overlapped array: the outermost blocks have no halo on their outer side."""
+    """Block of an overlapped array (with the rows' settings, overlapped alike): the
+    outermost blocks have no halo on their outer side."""
     before, after = tiling.block_halos(block_info, 0, halo)
-    return _process_block(block, before, after, **options)
+    return _process_block(block, before, after, settings=settings, **options)
 
 
 def _process_block(
@@ -393,12 +440,13 @@ def _process_block(
     spec: ModelSpec,
     activation_budget: int,
     torch_threads: int | None,
-    regularisation: float = 0.0,
-    noise: float = 0.0,
+    settings: np.ndarray | None = None,
 ) -> np.ndarray:
     """Super-resolve the scanlines ``before:len-after`` of a finite LR block (scan, pixel,
-    channel): bicubic, the physics inverse (damped by ``regularisation``) and the network
-    tiles (detail gated with the noise variance ``noise``); not the projection."""
+    channel): bicubic, the physics inverse (damped by each row's μ) and the network tiles
+    (detail gated with each row's noise variance); not the projection. ``settings``: the
+    rows' blended settings (:func:`xr_s5sr.adaptive.blend_rows`), None for the spec's fixed μ
+    and no noise."""
     block = np.asarray(block, dtype=np.float32)
     n_ext, n_pixel, n_chan = block.shape
     n_core = n_ext - before - after
@@ -406,6 +454,11 @@ def _process_block(
         from xr_s5sr.physics import backprojection_coefficients
 
         band = cast(int, spec.band)
+        regularisation: float | np.ndarray = spec.fixed_regularisation
+        if settings is not None:
+            from xr_s5sr.adaptive import row_regularisation
+
+            regularisation = row_regularisation(settings).astype(np.float32)
         coefficients = backprojection_coefficients(
             block, band, iterations=spec.iterations, regularisation=regularisation
         )
@@ -415,9 +468,9 @@ def _process_block(
     if spec.name != "backprojection":
         gate = None
         if spec.gates_detail:
-            from xr_s5sr.adaptive import detail_gate
+            from xr_s5sr.adaptive import detail_gate, row_variance
 
-            gate = detail_gate(block, noise)
+            gate = detail_gate(block, 0.0 if settings is None else row_variance(settings))
         _run_tiles(block, before, n_core, out, spec, activation_budget, torch_threads, gate)
     return out
 

@@ -249,6 +249,35 @@ def family_scene(
     return (cube * (mean * brightness / cube.mean())).astype(np.float32)
 
 
+def along_track_scene(
+    family: str,
+    band: int,
+    shape: tuple[int, int],
+    seed: int,
+    *,
+    fall: float = 300.0,
+    brightness: float = 10.0,
+    n_channel: int | None = None,
+) -> np.ndarray:
+    """An HR scene of a family whose brightness falls log-linearly along track, as along an
+    orbit from a high sun towards the terminator.
+
+    Row ``i`` of ``n`` is scaled by ``brightness · fall^(−i/(n−1))`` (relative to the band's
+    mean radiance): the first scanline is ``brightness`` times the mean, the last ``fall``
+    times dimmer. Other arguments as :func:`family_scene`.
+
+    Examples
+    --------
+    >>> flat = family_scene("smooth", 7, (64, 16), seed=0, n_channel=3, brightness=10.0)
+    >>> hr = along_track_scene("smooth", 7, (64, 16), seed=0, fall=100.0, n_channel=3)
+    >>> round(float(flat[-1, 0, 0] / hr[-1, 0, 0]), 3)
+    100.0
+    """
+    cube = family_scene(family, band, shape, seed, n_channel=n_channel, brightness=brightness)
+    rows = np.arange(shape[0]) / max(1, shape[0] - 1)
+    return (cube * (fall ** (-rows))[:, None, None]).astype(np.float32)
+
+
 def reference_dir() -> Path | None:
     """Directory of the toolbox's reference crops: ``$XR_S5SR_REFERENCE_DIR`` or the checkout's
     ``../shared/reference/s5p_sisr_toolbox`` when present, else None."""

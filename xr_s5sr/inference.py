@@ -124,11 +124,17 @@ def _upscale_dataset(
     from xr_s5sr.provenance import add_provenance, format_call, history_line
 
     spatial = set(dims[:2])
-    resolved = {
-        name: _super_resolve_variable(name, ds[name].variable, dims, spec, engine)
-        for name in ds.data_vars
-        if name in variables
-    }
+    sources: dict[Hashable, str] = {}
+    resolved: dict[Hashable, xr.Variable] = {}
+    for name in ds.data_vars:
+        if name in variables:
+            noise: dict[str, Any] = {}
+            if spec.reads_statistics:
+                noise["sigma"], sources[name] = noise_sigma(ds, name)
+                noise["first_scanline"] = first_scanline(ds, dims[0])
+            resolved[name] = _super_resolve_variable(
+                name, ds[name].variable, dims, spec, {**engine, **noise}
+            )
     # Every variable gets the chunks of the (regularly chunked) result: one chunking per dim,
     # so Dataset.chunks and xarray's own Zarr/netCDF writers accept the Dataset.
     first = next(iter(resolved.values()))
@@ -159,6 +165,13 @@ def _upscale_dataset(
     )
     if spec.is_network:
         out.attrs.update(s5sr_weights_sha256=spec.key, s5sr_model_config=spec.config)
+    if sources:
+        unique = set(sources.values())
+        out.attrs["s5sr_noise_source"] = (
+            unique.pop()
+            if len(unique) == 1
+            else "; ".join(f"{name}: {source}" for name, source in sources.items())
+        )
     call = format_call(
         method,
         band=band,
@@ -205,6 +218,39 @@ def carry_to_hr_grid(variable: xr.Variable, dims: tuple[Hashable, Hashable]) -> 
         "holds this pixel"
     )
     return xr.Variable(variable.dims, data, attrs=attrs)
+
+
+def noise_sigma(ds: xr.Dataset, name: Hashable) -> tuple[Any, str]:
+    """σ of every value of radiance variable ``name`` from the Dataset, and its source.
+
+    ``<name>_noise`` (S5P ``radiance_noise``: signal-to-noise ratio in dB) is preferred, then
+    ``<name>_error`` (dB or radiance units by its ``units``; :func:`xr_s5sr.noise.
+    sigma_from_error`); either must have the variable's dims. Without them σ is estimated from
+    the data (:mod:`xr_s5sr.noise`): ``(None, "estimated")``. Lazy for dask.
+    """
+    from xr_s5sr.noise import sigma_from_error, sigma_from_snr_db
+
+    radiance = ds[name]
+    for suffix, source in (("noise", "radiance_noise"), ("error", "radiance_error")):
+        candidate = ds.data_vars.get(f"{name}_{suffix}")
+        if candidate is None or set(candidate.dims) != set(radiance.dims):
+            continue
+        values = candidate.transpose(*radiance.dims).data
+        if suffix == "noise":
+            return sigma_from_snr_db(radiance.data, values), source
+        return sigma_from_error(radiance.data, values, candidate.attrs.get("units")), source
+    return None, "estimated"
+
+
+def first_scanline(ds: xr.Dataset, dim: Hashable) -> int:
+    """Absolute index of the first scanline: the integer ``dim`` coordinate's first value
+    (0 without an integer coordinate), which fixes the settings windows along the orbit."""
+    import numpy as np
+
+    coordinate = ds.coords.get(dim)
+    if coordinate is None or coordinate.size == 0 or coordinate.dtype.kind not in "iu":
+        return 0
+    return int(np.asarray(coordinate.values[0]))
 
 
 def _super_resolve_variable(

@@ -244,25 +244,36 @@ def backprojection_coefficients(
     band: int,
     axes: tuple[int, int] = (0, 1),
     iterations: int = BACKPROJECTION_ITERATIONS,
-    regularisation: float = 0.0,
+    regularisation: float | np.ndarray = 0.0,
 ) -> Any:
     """LR coefficients ``c`` of ``backproject(y) = U c``: ``c ← c + y − (A U) c`` from ``y``;
-    with ``μ > 0`` the damped step of :func:`backproject`."""
+    with ``μ > 0`` the damped step of :func:`backproject` (``μ`` a number or an array
+    broadcastable to ``y``, e.g. one per scanline: the step is pointwise)."""
     tensor, was_numpy = _torch(y)
+    if isinstance(regularisation, np.ndarray):
+        # A μ per pixel (e.g. per scanline, broadcastable to y): pointwise damping.
+        return _back(
+            _backproject_lr(tensor, band, axes, iterations, _torch(regularisation)[0]), was_numpy
+        )
     return _back(_backproject_lr(tensor, band, axes, iterations, regularisation), was_numpy)
 
 
 def _backproject_lr(
-    y: torch.Tensor, band: int, axes: tuple[int, int], iterations: int, regularisation: float = 0.0
+    y: torch.Tensor,
+    band: int,
+    axes: tuple[int, int],
+    iterations: int,
+    regularisation: float | torch.Tensor = 0.0,
 ) -> torch.Tensor:
     coefficients = y
+    damped = not isinstance(regularisation, float | int) or regularisation != 0
     for _ in range(iterations):
         degraded = coefficients
         for which, axis in enumerate(axes):
             operator = degraded_interpolation_operator(band, which)
             degraded = operator.apply(degraded, axis, degraded.shape[axis])
         step = y - degraded
-        if regularisation:
+        if damped:
             # Damped step towards (A U + μ)⁻¹ (1 + μ) y: as μ grows, c stays at y (U y).
             step = (step - regularisation * (coefficients - y)) / (1.0 + regularisation)
         coefficients = coefficients + step

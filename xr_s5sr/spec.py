@@ -85,8 +85,8 @@ class ModelSpec:
         Back-projection iterations of the physics inverse.
     regularisation : float or "auto"
         Tikhonov weight μ of the projection and of the physics inverse's damping
-        (dimensionless; 0: exact data consistency); ``"auto"``: chosen per granule from the
-        data (:mod:`xr_s5sr.adaptive`).
+        (dimensionless; 0: exact data consistency); ``"auto"``: chosen per window of
+        scanlines from the data (:mod:`xr_s5sr.adaptive`).
     detail_gate : bool
         The network's :attr:`~xr_s5sr.models.ModelConfig.detail_gate` (False for
         self-supervised fine-tuned networks).
@@ -134,7 +134,7 @@ class ModelSpec:
 
     @property
     def reads_statistics(self) -> bool:
-        """True when the method needs the granule's statistics: the automatic μ or the
+        """True when the method needs the data's statistics: the automatic μ or the
         noise variance of the detail gate (:mod:`xr_s5sr.adaptive`)."""
         return (self.regularisation == AUTO and self.uses_regularisation) or self.gates_detail
 
@@ -179,7 +179,8 @@ class ModelSpec:
         from xr_s5sr.operators import DEGRADE_REACH
         from xr_s5sr.physics import gram_inverse_taps
 
-        return max(self.halo, DEGRADE_REACH, gram_inverse_taps(cast(int, self.band), 0).size // 2)
+        # The projection's solve reads the taps' reach plus the spill of A around each block.
+        return max(self.halo, DEGRADE_REACH + gram_inverse_taps(cast(int, self.band), 0).size // 2)
 
     def __dask_tokenize__(self) -> tuple[object, ...]:
         # The key identifies the weights; hashing the module itself would be slow or random.
@@ -243,9 +244,9 @@ def model_spec(
         consistency projection and of the damping of the physics inverse
         (:func:`xr_s5sr.physics.project`, :func:`xr_s5sr.physics.backproject`). 0 makes
         ``degrade(result) == input`` exactly and amplifies the noise where the blur nearly
-        erases a pattern; μ > 0 keeps a misfit there. ``"auto"``: μ per granule from the data
-        by the discrepancy principle (:mod:`xr_s5sr.adaptive`): no noise gives μ = 0, dim or
-        featureless scenes a larger μ. Ignored by bicubic.
+        erases a pattern; μ > 0 keeps a misfit there. ``"auto"``: μ per window of scanlines
+        from the data by the discrepancy principle (:mod:`xr_s5sr.adaptive`): no noise gives
+        μ = 0, dim or featureless scenes a larger μ. Ignored by bicubic.
 
     Returns
     -------

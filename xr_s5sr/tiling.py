@@ -1,6 +1,6 @@
 """dask graph building blocks of the engine: scanline blocks with halos, one element of the
-extra dims per block, the distributed data-consistency projection and the per-granule
-statistics of the adaptive settings.
+extra dims per block, the distributed data-consistency projection and the per-window
+adaptive settings.
 
 Chunk plans (:func:`scan_chunks`, :func:`regular_plan`) are regular by construction: equal
 blocks, the last one no larger and still holding the halo, so results are valid Zarr arrays
@@ -14,8 +14,8 @@ maths lives in :mod:`xr_s5sr.physics` and :mod:`xr_s5sr.adaptive`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -52,90 +52,110 @@ def map_cubes(
     )
 
 
-@dataclass(frozen=True)
-class PerElement:
-    """A value per element of the extra dims (e.g. μ per granule), picked by each block."""
+def settings_graph(
+    lr: Any,
+    spec: ModelSpec,
+    sigma: Any = None,
+    first: int = 0,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Any:
+    """Blended per-row settings (:func:`xr_s5sr.adaptive.blend_rows`) of a dask LR array, or
+    None when the method needs no statistic.
 
-    values: np.ndarray
+    Parameters
+    ----------
+    lr : dask.array.Array
+        (extra dims…, scanline, ground_pixel, spectral_channel), extra dims chunked by one;
+        finite unless ``prepare`` makes each window's rows finite.
+    spec : ModelSpec
+        The method (automatic or fixed μ, detail gate).
+    sigma : dask.array.Array, optional
+        σ of every LR value from the file (same shape); None: estimated from the data.
+    first : int
+        Absolute scanline index of the first row (fixes the windows).
+    prepare : callable, optional
+        Applied to each window's rows before the statistics (the engine fills missing values
+        there, so that a window reads its rows and nothing around them).
 
-    def at(self, block_info: dict[Any, Any] | None) -> float:
-        if block_info is None:
-            raise DimensionError("Per-element values are read inside dask.array.map_blocks only.")
-        location = block_info[0]["chunk-location"][: self.values.ndim]
-        return float(self.values[tuple(location)])
-
-
-def settings_graph(lr: Any, spec: ModelSpec) -> tuple[Any, Any]:
-    """``(μ, σ̂²)`` for every element of a filled dask LR array: floats when no statistic is
-    needed, else delayed :class:`PerElement` values (:mod:`xr_s5sr.adaptive`), whose
-    per-scanline statistics are computed over scanline blocks with their halo (exact for any
-    chunking)."""
+    Returns
+    -------
+    dask.array.Array or None
+        float64 (extra dims…, scanline, 1, 4), chunked like ``lr`` along scanline. Each
+        window's settings are one task reading the window's rows and their
+        :func:`~xr_s5sr.adaptive.statistics_reach`; each chunk of rows depends only on the
+        (at most a few) windows whose centres bracket it, so computing part of the result
+        never reads the whole granule.
+    """
     if not spec.reads_statistics:
-        return spec.fixed_regularisation, 0.0
+        return None
     import dask
     import dask.array as da
 
-    from xr_s5sr.adaptive import MU_GRID, statistics_reach
+    from xr_s5sr.adaptive import (
+        bracketing,
+        window_centres,
+        window_reads,
+        window_settings,
+        windows,
+    )
 
     band = cast(int, spec.band)
     fixed = None if spec.regularisation == AUTO else spec.fixed_regularisation
-    reach = statistics_reach(band)
     lead = lr.ndim - 3
-    rows = lr.rechunk({lead: scan_chunks(lr.chunks[-3], 1, reach, None, 2**62)})
-    stats = map_cubes(
-        statistics_block,
-        with_neighbours(rows, reach, "none"),
-        chunks=(rows.chunks[-3], (1,), (1 + len(MU_GRID),)),
-        dtype=np.float64,
-        halo=reach,
-        band=band,
-        misfit_curve=fixed is None,
-    )[..., 0, :]
-    finite = da.isfinite(stats)
-    sums = da.where(finite, stats, 0.0).sum(axis=-2)
-    counts = finite.sum(axis=-2)
-    settings = dask.delayed(choose_per_element, pure=True)(sums, counts, fixed)
-    return settings[0], settings[1]
+    n_scan = lr.shape[-3]
+    bounds = windows(n_scan, first)
+    centres = window_centres(bounds)
+    chunk_starts = np.cumsum((0, *lr.chunks[-3]))
+    elements = np.empty(lr.shape[:lead], dtype=object)
+    for element in np.ndindex(lr.shape[:lead]):
+        values = []
+        for start, stop in bounds:
+            low, high = window_reads(n_scan, band, int(start), int(stop))
+            rows = lr[(*element, slice(low, high))]
+            values.append(
+                dask.delayed(window_settings, pure=True)(
+                    rows if prepare is None else dask.delayed(prepare, pure=True)(rows),
+                    band,
+                    int(start - low),
+                    int(high - stop),
+                    at_start=low == 0,
+                    at_end=high == n_scan,
+                    regularisation=fixed,
+                    sigma=None if sigma is None else sigma[(*element, slice(low, high))],
+                )
+            )
+        parts = []
+        for a, b in itertools.pairwise(chunk_starts):
+            near = bracketing(centres, int(a), int(b))
+            rows = dask.delayed(_blend, pure=True)(int(a), int(b), centres[near], *values[near])
+            parts.append(da.from_delayed(rows, (int(b - a), 1, 4), dtype=np.float64))
+        elements[element] = da.concatenate(parts, axis=0).reshape((1,) * lead + (n_scan, 1, 4))
+    return _concatenate_elements(elements.tolist(), 0) if lead else elements[()]
 
 
-def statistics_block(
-    block: np.ndarray,
-    *,
-    halo: int,
-    band: int,
-    misfit_curve: bool,
-    block_info: dict[Any, Any] | None = None,
-) -> np.ndarray:
-    """:func:`xr_s5sr.adaptive.row_statistics` of a scanline block, as (rows, 1, stats)."""
-    from xr_s5sr.adaptive import row_statistics
+def _concatenate_elements(nested: Any, axis: int) -> Any:
+    """One dask array from nested lists of per-element arrays (list depth = leading axes)."""
+    import dask.array as da
 
-    before, after = block_halos(block_info, 0, halo)
-    index = cast(dict[Any, Any], block_info)[0]["chunk-location"][-3]
-    count = cast(dict[Any, Any], block_info)[0]["num-chunks"][-3]
-    stats = row_statistics(
-        block,
-        band,
-        before,
-        after,
-        at_start=index == 0,
-        at_end=index == count - 1,
-        misfit_curve=misfit_curve,
-    )
-    return stats[:, None, :]
+    if not isinstance(nested, list):
+        return nested
+    return da.concatenate([_concatenate_elements(n, axis + 1) for n in nested], axis=axis)
 
 
-def choose_per_element(
-    sums: np.ndarray, counts: np.ndarray, fixed: float | None
-) -> tuple[PerElement, PerElement]:
-    """μ (automatic unless ``fixed``) and σ̂² of every element from its summed row statistics
-    (:func:`xr_s5sr.adaptive.settings_from_rows`)."""
-    from xr_s5sr.adaptive import settings_from_rows
+def _blend(start: int, stop: int, centres: np.ndarray, *values: np.ndarray) -> np.ndarray:
+    from xr_s5sr.adaptive import blend_rows
 
-    mu = np.empty(sums.shape[:-1])
-    noise = np.empty(sums.shape[:-1])
-    for element in np.ndindex(mu.shape):
-        mu[element], noise[element] = settings_from_rows(sums[element], counts[element], fixed)
-    return PerElement(mu), PerElement(noise)
+    return blend_rows(start, stop, centres, np.stack(values))
+
+
+def like_chunks(array: Any, like: Any) -> Any:
+    """``array`` (numpy or dask, the shape of ``like``) as a dask array chunked like ``like``."""
+    import dask
+    import dask.array as da
+
+    if dask.is_dask_collection(array):
+        return array.rechunk(like.chunks)
+    return da.from_array(np.asarray(array), chunks=like.chunks)
 
 
 def per_element(
@@ -150,10 +170,6 @@ def per_element(
 
     if has_keyword(function, "block_info"):
         kwargs["block_info"] = block_info
-    kwargs = {
-        key: value.at(block_info) if isinstance(value, PerElement) else value
-        for key, value in kwargs.items()
-    }
     lead = blocks[0].ndim - 3
     out = function(*(block.reshape(block.shape[lead:]) for block in blocks), **kwargs)
     return out.reshape((1,) * lead + out.shape)
@@ -197,17 +213,23 @@ def map_scan_overlap(
     )
 
 
-def project_dask(estimate: Any, lr: Any, band: int, regularisation: float | Any) -> Any:
+def project_dask(estimate: Any, lr: Any, band: int, regularisation: float, settings: Any) -> Any:
     """Data-consistency projection across scanline blocks, moving only LR data between blocks.
 
     1. every HR block degrades itself, seen as zero outside (``spill`` LR rows each side);
     2. the parts are summed where they overlap (overlap-add): the degradation of the whole
        estimate, on the LR chunks;
-    3. the misfit with the input goes through ``(A Aᵀ)⁻¹`` (taps reach ``radius`` LR rows);
-    4. each HR block adds the back-projection ``Aᵀ`` of the misfit around it.
+    3. each block takes the misfit with the input around it (``radius + spill`` rows of its
+       neighbours), solves ``(A Aᵀ + μ)⁻¹`` for its rows and ``spill`` rows each side (taps
+       reach ``radius`` LR rows): with the fixed ``regularisation`` when ``settings`` is None,
+       else with the per-row blend of the windows' μ
+       (:func:`xr_s5sr.adaptive.gram_solve_rows`; the halo is then that of μ = 0, the longest
+       taps), and adds the back-projection ``Aᵀ`` of that solve to its HR rows.
 
-    ``regularisation``: μ, or a delayed :class:`PerElement` of the automatic μ (the halo is
-    then that of μ = 0, the longest taps).
+    Steps 3's solve and back-projection share one task, so an output block depends on LR
+    blocks at most two away on each side plus the estimate's own halo (``tests/
+    test_adaptive.py``: the first 64 HR scanlines of a 768-scanline band-7 granule read 250
+    LR scanlines).
     """
     import dask.array as da
 
@@ -215,8 +237,7 @@ def project_dask(estimate: Any, lr: Any, band: int, regularisation: float | Any)
     from xr_s5sr.physics import gram_inverse_taps
 
     spill = DEGRADE_REACH
-    fixed = regularisation if isinstance(regularisation, float) else 0.0
-    radius = gram_inverse_taps(band, 0, fixed).size // 2
+    radius = gram_inverse_taps(band, 0, regularisation if settings is None else 0.0).size // 2
     scan_chunks = lr.chunks[-3]
     parts = map_cubes(
         degrade_part,
@@ -229,22 +250,18 @@ def project_dask(estimate: Any, lr: Any, band: int, regularisation: float | Any)
     degraded = map_cubes(
         overlap_add, parts, chunks=lr.chunks[-3:], spill=spill, single=len(scan_chunks) == 1
     )
-    misfit = map_scan_overlap(
-        gram_block,
-        da.nan_to_num(lr) - degraded,
-        radius,
-        0,
-        band=band,
-        regularisation=regularisation,
-    )
-    misfit = with_neighbours(misfit, spill, 0)
+    depth = radius + spill
+    arrays = [estimate, with_neighbours(da.nan_to_num(lr) - degraded, depth, "none")]
+    if settings is not None:
+        arrays.append(with_neighbours(settings, depth, "none"))
     return map_cubes(
-        add_back_projection,
-        estimate,
-        misfit,
+        correct_block,
+        *arrays,
         chunks=estimate.chunks[-3:],
         band=band,
-        spill=spill if len(scan_chunks) > 1 else 0,
+        depth=depth,
+        spill=spill,
+        regularisation=regularisation,
     )
 
 
@@ -266,22 +283,39 @@ def overlap_add(block: np.ndarray, *, spill: int, single: bool) -> np.ndarray:
     return own
 
 
-def gram_block(block: np.ndarray, *, band: int, regularisation: float) -> np.ndarray:
+def correct_block(
+    estimate: np.ndarray,
+    difference: np.ndarray,
+    settings: np.ndarray | None = None,
+    *,
+    band: int,
+    depth: int,
+    spill: int,
+    regularisation: float,
+    block_info: dict[Any, Any] | None = None,
+) -> np.ndarray:
+    """Step 3 of :func:`project_dask` for one HR block: ``difference`` (and ``settings``) are
+    its LR rows with ``depth`` rows of context where the granule has them."""
+    from xr_s5sr.adaptive import gram_solve_rows
+    from xr_s5sr.operators import degrade_adjoint
     from xr_s5sr.physics import gram_solve
 
-    return gram_solve(np.ascontiguousarray(block), band, regularisation=regularisation)
-
-
-def add_back_projection(
-    estimate: np.ndarray, misfit: np.ndarray, *, band: int, spill: int
-) -> np.ndarray:
-    from xr_s5sr.operators import degrade_adjoint
-
-    n_hr = SCALE * misfit.shape[0]
-    correction = degrade_adjoint(np.ascontiguousarray(misfit), band, (n_hr, estimate.shape[1]))
-    rows = SCALE * spill
+    before, after = block_halos(block_info, 1, depth)
+    misfit = np.ascontiguousarray(difference)
+    if settings is None:
+        solved = gram_solve(misfit, band, regularisation=regularisation)
+    else:
+        solved = gram_solve_rows(misfit, band, settings)
+    # The solve of the block's rows and `spill` rows each side (zeros beyond the granule).
+    n_core = misfit.shape[0] - before - after
+    low, high = before - min(before, spill), before + n_core + min(after, spill)
+    kept = np.pad(
+        solved[low:high],
+        ((spill - (before - low), spill - (high - before - n_core)), (0, 0), (0, 0)),
+    )
+    correction = degrade_adjoint(kept, band, (SCALE * kept.shape[0], estimate.shape[1]))
     out = np.array(estimate, dtype=np.float32, copy=True)
-    out += correction[rows : rows + estimate.shape[0]]
+    out += correction[SCALE * spill : SCALE * spill + estimate.shape[0]]
     return out
 
 
