@@ -200,7 +200,8 @@ def wide_granule() -> xr.Dataset:
 
 
 def centre_box(ds: xr.Dataset, half: float = 0.05) -> dict[str, tuple[float, float]]:
-    lat, lon = float(ds.latitude[120, 120]), float(ds.longitude[120, 120])
+    row, col = ds.sizes["scanline"] // 2, ds.sizes["ground_pixel"] // 2
+    lat, lon = float(ds.latitude[row, col]), float(ds.longitude[row, col])
     return {"latitude": (lat - half, lat + half), "longitude": (lon - half, lon + half)}
 
 
@@ -209,6 +210,8 @@ def subset_method(method: str, granule: xr.Dataset) -> dict[str, Any]:
     S5-DSCR-S with consistency, or the tiny local network (detail gate on)."""
     if method == "backprojection":
         return {"model": "backprojection", "regularisation": 0.0}
+    if method == "auto":
+        return {"model": "backprojection", "regularisation": "auto"}
     if method == "local-network":
         return {"weights": tiny_local_network(), "regularisation": 0.0}
     torch.manual_seed(5)
@@ -217,13 +220,15 @@ def subset_method(method: str, granule: xr.Dataset) -> dict[str, Any]:
     return {"weights": net.eval(), "regularisation": 0.0}
 
 
-@pytest.mark.parametrize("method", ["backprojection", "network", "local-network"])
+@pytest.mark.parametrize("method", ["backprojection", "network", "local-network", "auto"])
 def test_subset_super_resolution_equals_the_crop_of_the_whole(
     wide_granule: xr.Dataset, method: str
 ) -> None:
     granule = wide_granule
-    if method == "local-network":  # 6 channels, like the tiny network
-        granule = make_granule(7, 240, 240, seed=5, n_channel=6)
+    if method == "local-network":  # 6 channels, like the tiny network; gate windows' reach
+        granule = make_granule(7, 480, 24, seed=5, n_channel=6)
+    if method == "auto":  # settings per scanline window: the crop keeps their reach
+        granule = make_granule(7, 480, 24, seed=5, n_channel=4, noise=True)
     box = centre_box(granule)
     options = subset_method(method, granule)
     whole = granule.s5sr.super_resolve(**options).radiance.values
@@ -241,11 +246,14 @@ def test_subset_super_resolution_equals_the_crop_of_the_whole(
         return float(np.abs(inside - truth).max()) / scale
 
     # The reach of the method that will run (its spec), not a number chosen here.
-    spec_options = {k: v for k, v in options.items() if k != "regularisation"}
-    crop = granule.s5sr.subset(**box, **spec_options)
-    # A real crop: smaller than the granule along both axes.
-    assert crop.sizes["scanline"] < 240
-    assert crop.sizes["ground_pixel"] < 240
+    crop = granule.s5sr.subset(**box, **options)
+    # A real crop: shorter than the granule; narrower too unless statistics of whole scanlines
+    # are read (the automatic mu, the detail gate's noise estimate).
+    assert crop.sizes["scanline"] < granule.sizes["scanline"]
+    if method in ("auto", "local-network"):
+        assert crop.sizes["ground_pixel"] == granule.sizes["ground_pixel"]
+    else:
+        assert crop.sizes["ground_pixel"] < granule.sizes["ground_pixel"]
     assert error_in_box(crop) <= 1e-5
     # The test can fail: a halo shorter than the method's reach shows at the box.
     assert error_in_box(granule.s5sr.subset(**box, halo=(10, 10))) > 1e-5

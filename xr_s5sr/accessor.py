@@ -294,6 +294,7 @@ class S5SRAccessor(Generic[T]):
         band: int | None = None,
         weights: str | os.PathLike[str] | torch.nn.Module | None = None,
         consistency: bool | None = None,
+        regularisation: float | str = "auto",
         halo: tuple[int, int] | None = None,
     ) -> T:
         """Crop to a latitude/longitude box plus the reach of a method, for super-resolving a
@@ -303,8 +304,9 @@ class S5SRAccessor(Generic[T]):
         (:func:`xr_s5sr.grid.region_slices`) plus ``halo`` LR pixels each side, by default the
         reach of the method (:func:`xr_s5sr.spec.crop_halo`): super-resolving the crop with
         the same method then gives the whole-granule result inside the box (to float
-        rounding) when the settings do not depend on the whole granule (a number as
-        ``regularisation``; see :mod:`xr_s5sr.adaptive` for ``"auto"``).
+        rounding). With ``regularisation="auto"`` the automatic settings come from windows of
+        whole scanlines (:mod:`xr_s5sr.adaptive`), so the crop keeps their reach along track
+        and the whole swath across it.
 
         Parameters
         ----------
@@ -313,7 +315,7 @@ class S5SRAccessor(Generic[T]):
         longitude : tuple of float
             ``(west, east)``, degrees east; ``west > east`` crosses the antimeridian, e.g.
             ``(175, -175)``.
-        model, band, weights, consistency
+        model, band, weights, consistency, regularisation
             The method that will be run (as in :meth:`super_resolve`); only its reach is used.
         halo : tuple of int, optional
             LR pixels to keep around the box along (scanline, ground_pixel) instead of the
@@ -352,7 +354,12 @@ class S5SRAccessor(Generic[T]):
             if model != "bicubic" or band is not None or consistency:
                 band = resolve_band(self._obj, band, require_super_resolution=True)
             spec = model_spec(
-                model, band=band, weights=weights, device="cpu", consistency=consistency
+                model,
+                band=band,
+                weights=weights,
+                device="cpu",
+                consistency=consistency,
+                regularisation=regularisation,
             )
             halo = crop_halo(spec)
         dims = require_dims(self._obj, _SPATIAL)

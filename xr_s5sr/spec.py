@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from xr_s5sr.adaptive import settings_reach
 from xr_s5sr.bands import SCALE
 from xr_s5sr.errors import BandError, S5SRArgumentError, WeightsError
 from xr_s5sr.fused import FusedS5DSCR
@@ -38,6 +39,8 @@ AUTO = "auto"
 #: LR pixels a missing value's fill reaches (spatial fill passes of the engine's
 #: ``_fill_missing``).
 FILL_REACH = 4
+#: A crop halo larger than any swath: keep every ground pixel (clipped to the granule).
+WHOLE_SWATH = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -545,8 +548,8 @@ def method_reach(spec: ModelSpec, axis: Literal[0, 1] = 0) -> int:
     The one rule for how far a method looks: a crop of the input that keeps this many LR
     pixels around a region gives the whole-granule result inside the region
     (:meth:`xr_s5sr.accessor.S5SRAccessor.subset`), and ``missing="strict"`` masks this far
-    around a missing value (:func:`xr_s5sr.engine.strict_radius`). Statistics of the adaptive
-    settings are not included (they are per granule; a local version adds its window here).
+    around a missing value (:func:`xr_s5sr.engine.strict_radius`). The windows of the
+    automatic settings are not included: :func:`crop_halo` adds them for crops.
 
     Examples
     --------
@@ -572,8 +575,18 @@ def method_reach(spec: ModelSpec, axis: Literal[0, 1] = 0) -> int:
 def crop_halo(spec: ModelSpec) -> tuple[int, int]:
     """LR pixels (scanline, ground_pixel) a crop must keep around a region so that its result
     inside the region equals the whole granule's: :func:`method_reach` plus the reach of the
-    missing-value fill (a hole near the crop's edge is filled from fewer neighbours)."""
-    return method_reach(spec, 0) + FILL_REACH, method_reach(spec, 1) + FILL_REACH
+    missing-value fill (a hole near the crop's edge is filled from fewer neighbours).
+
+    A method that reads the data's statistics (automatic μ, detail gate) takes them per window
+    of whole scanlines (:mod:`xr_s5sr.adaptive`): its crop keeps
+    :func:`~xr_s5sr.adaptive.settings_reach` more scanlines and the whole swath across track
+    (the ground-pixel halo is then larger than any granule, and the crop is clipped to it).
+    """
+    scanline = method_reach(spec, 0) + FILL_REACH
+    ground_pixel = method_reach(spec, 1) + FILL_REACH
+    if spec.reads_statistics:
+        return scanline + settings_reach(cast(int, spec.band)), WHOLE_SWATH
+    return scanline, ground_pixel
 
 
 __all__ = [
