@@ -755,8 +755,12 @@ def test_shipped_model_output_is_consistent_with_the_data(
     data = lr if chunks is None else da.from_array(lr, chunks=(chunks, -1, -1))
     sr = np.asarray(super_resolve_array(data, spec))
     reach = projection_reach(TRUST_BAND)
-    misfit = np.abs(degrade(sr, TRUST_BAND) - lr)[reach:-reach]
-    assert misfit.max() <= 1e-3 * np.abs(lr).max()
+    misfit = (degrade(sr, TRUST_BAND) - lr)[reach:-reach]
+    # Non-negative by construction (issue 26): consistent to 1e-3 relative (L2) on noise-free
+    # data; the largest single misfit, in the darkest absorption channels, stays below 5e-3.
+    assert sr.min() >= 0.0
+    assert np.linalg.norm(misfit) <= 1e-3 * np.linalg.norm(lr[reach:-reach])
+    assert np.abs(misfit).max() <= 5e-3 * np.abs(lr).max()
     # Without the projection the network's output is not held to the data.
     free = super_resolve_array(lr, model_spec("bicubic", device="cpu"))
     assert np.abs(degrade(free, TRUST_BAND) - lr)[reach:-reach].max() > 1e-2 * np.abs(lr).max()

@@ -213,7 +213,15 @@ def _super_resolve_numpy(raw: np.ndarray, missing: Missing, options: dict[str, A
     mu, noise = _settings_of(block, spec)
     out = _process_block(block, 0, 0, regularisation=mu, noise=noise, **options)
     if spec.consistency:
-        out = _project_whole(out, block, cast(int, spec.band), mu)
+        band = cast(int, spec.band)
+        nothing = np.zeros_like(block)
+        out = _consistent(
+            out,
+            lambda v: _project_whole(v, block, band, mu),
+            # M n = P(−n; y = 0) + n, the formula of the dask graph (same rounding).
+            lambda n: _project_whole(-n, nothing, band, mu) + n,
+            spec,
+        )
     return _mask_missing(out, raw, 0, 0, spec, missing)
 
 
@@ -324,7 +332,17 @@ def _super_resolve_dask(
         token=f"s5sr-{spec.name}",
     )
     if spec.consistency:
-        estimate = tiling.project_dask(estimate, lr, cast(int, spec.band), mu)
+        band = cast(int, spec.band)
+        import dask.array as da
+
+        nothing = da.zeros_like(lr)
+        estimate = _consistent(
+            estimate,
+            lambda v: tiling.project_dask(v, lr, band, mu),
+            # M n = P(−n; y = 0) + n: the same distributed projection, with zero data.
+            lambda n: tiling.project_dask(-n, nothing, band, mu) + n,
+            spec,
+        )
     radius = strict_radius(spec) if missing == "strict" else 0
     context = tiling.with_neighbours(raw, radius, "none")
     return tiling.map_cubes(
@@ -354,13 +372,30 @@ def _mask_block(
     )
 
 
+def _consistent(
+    estimate: Any,
+    project: Callable[[Any], Any],
+    correct: Callable[[Any], Any],
+    spec: ModelSpec,
+) -> Any:
+    """The data-consistency step of the composition, numpy or dask alike: ``project`` alone, or
+    (default) the non-negative consistent solution built from it and the correction
+    ``correct = Aᵀ B⁻¹ A`` (:func:`xr_s5sr.physics.nonnegative_consistency`)."""
+    if not spec.nonnegative:
+        return project(estimate)
+    from xr_s5sr.physics import nonnegative_consistency
+
+    return nonnegative_consistency(estimate, project, correct)
+
+
 def _project_whole(
     estimate: np.ndarray, lr: np.ndarray, band: int, regularisation: float
 ) -> np.ndarray:
     """Data-consistency projection of a whole HR array (numpy); NaN stay where they are."""
     from xr_s5sr.physics import degrade, degrade_adjoint, gram_solve
 
-    filled = np.nan_to_num(estimate, nan=0.0, posinf=0.0, neginf=0.0)
+    finite = np.isfinite(estimate).all()
+    filled = estimate if finite else np.nan_to_num(estimate, nan=0.0, posinf=0.0, neginf=0.0)
     misfit = np.nan_to_num(lr, nan=0.0, posinf=0.0, neginf=0.0) - degrade(filled, band)
     solved = gram_solve(misfit, band, regularisation=regularisation)
     correction = degrade_adjoint(solved, band, estimate.shape[:2])
@@ -605,9 +640,10 @@ def strict_radius(spec: ModelSpec) -> int:
     """LR pixels around a missing value that ``missing="strict"`` masks: the method's reach."""
     if not spec.consistency:
         return spec.halo
-    from xr_s5sr.physics import projection_reach
+    from xr_s5sr.physics import nonnegative_reach, projection_reach
 
-    return spec.halo + projection_reach(cast(int, spec.band))
+    band = cast(int, spec.band)
+    return spec.halo + (nonnegative_reach(band) if spec.nonnegative else projection_reach(band))
 
 
 def _hr_missing(missing: np.ndarray, spec: ModelSpec, before: int, n_core: int) -> np.ndarray:
