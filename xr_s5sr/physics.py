@@ -634,7 +634,8 @@ def nonnegative_consistency(
     Parameters
     ----------
     x : numpy.ndarray or dask.array.Array
-        HR estimate (any values; NaN stay NaN).
+        HR estimate (any values; NaN stay NaN); overwritten when ``project`` works in place
+        (the engine's numpy path, which owns the array).
     project : callable
         ``P`` on arrays like ``x`` (it holds ``y``, the band and μ); it may overwrite its
         argument.
