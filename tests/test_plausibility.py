@@ -63,3 +63,37 @@ def test_default_is_nonnegative_consistent_and_keeps_its_quality(
         relative = np.linalg.norm(residual) / np.linalg.norm(lr[edge:-edge, edge:-edge])
         print(f"relative misfit {relative:.2e}")
         assert relative <= 1e-3
+
+
+def test_strict_missing_values_leave_most_of_the_granule_valid() -> None:
+    # Issue 26: 55 scattered missing values in a 128 x 64 granule made every output NaN.
+    radiance = open_l1b(synthetic.sample_path(7), chunks=None)["radiance"].values
+    rng = np.random.default_rng(0)
+    dirty = radiance.copy()
+    rows, cols, chans = (rng.integers(0, n, 55) for n in dirty.shape)
+    dirty[rows, cols, chans] = np.nan
+    spec = model_spec("backprojection", band=7, device="cpu")
+    out = super_resolve_array(dirty, spec, missing="strict")
+    valid = float(np.mean(np.isfinite(out)))
+    print(f"valid fraction {valid:.3f}")
+    assert valid > 0.95
+    filled = super_resolve_array(dirty, spec, missing="fill")
+    assert np.count_nonzero(np.isnan(filled)) == 55 * 16  # the exact 4 x 4 footprints
+
+
+@pytest.mark.parametrize("band", [7, 3])
+def test_beyond_the_strict_radius_a_missing_value_changes_little(band: int) -> None:
+    from xr_s5sr.engine import strict_radius
+
+    hr = family_scene("edges", band, (160, 160), seed=2, brightness=1.0)
+    lr = degrade_array(hr, band).astype(np.float32)
+    spec = model_spec("backprojection", band=band, device="cpu", regularisation=0.0)
+    clean = super_resolve_array(lr, spec)
+    changed = lr.copy()
+    changed[20, 20] *= 4.0  # a fill error of 3x the radiance, every channel
+    moved = np.abs(super_resolve_array(changed, spec) - clean)
+    level = np.abs(clean).mean(axis=(0, 1))
+    distance = np.maximum.outer(*(np.abs(np.arange(160) // 4 - 20),) * 2)
+    radius = strict_radius(spec)
+    assert np.all(moved[distance > radius] <= 1e-3 * level)
+    assert np.any(moved[distance > radius // 2] > 1e-3 * level)  # not far too generous

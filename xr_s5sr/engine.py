@@ -637,21 +637,32 @@ def _autocast(spec: ModelSpec) -> Any:
 
 
 def strict_radius(spec: ModelSpec) -> int:
-    """LR pixels around a missing value that ``missing="strict"`` masks: the method's reach."""
-    if not spec.consistency:
-        return spec.halo
-    from xr_s5sr.physics import nonnegative_reach, projection_reach
+    """LR pixels around a missing value that ``missing="strict"`` masks.
 
-    band = cast(int, spec.band)
-    return spec.halo + (nonnegative_reach(band) if spec.nonnegative else projection_reach(band))
+    Methods with a physics step (back-projection, consistency): where changing the missing value
+    by up to 10 × the local radiance changes the result by more than 1e-3 of the local radiance
+    (:func:`xr_s5sr.physics.influence_radius`; a network's detail adds its receptive field):
+    17 LR pixels in bands 7–8, 8–9 in bands 2–6 (docs/physics.md, "Missing values"). Bicubic
+    and networks without physics steps: their whole reach.
+    """
+    if not (spec.consistency or spec.uses_physics_base):
+        return spec.halo
+    from xr_s5sr.physics import influence_radius
+
+    iterations = spec.iterations if spec.uses_physics_base else 0
+    detail = spec.tile_halo if spec.is_network else 0
+    return influence_radius(cast(int, spec.band), iterations, spec.consistency, detail)
 
 
 def _hr_missing(missing: np.ndarray, spec: ModelSpec, before: int, n_core: int) -> np.ndarray:
     """HR mask (broadcastable to the output) of pixels a missing LR input can influence."""
     from scipy import ndimage
 
-    # Networks mix channels (1x1 convolutions): a missing value affects every channel.
-    seeds = missing.any(axis=2, keepdims=True) if spec.is_network else missing
+    # Networks mix channels (1x1 convolutions); added to the physics inverse their gated detail
+    # moves other channels by < 1e-3 of the radiance (measured, docs/physics.md), so only the
+    # channel of a missing value is masked there; a network alone masks every channel.
+    mixes = spec.is_network and not spec.uses_physics_base
+    seeds = missing.any(axis=2, keepdims=True) if mixes else missing
     size = 2 * strict_radius(spec) + 1
     grown = ndimage.binary_dilation(seeds, structure=np.ones((size, size, 1), bool))
     core = grown[before : before + n_core]

@@ -64,6 +64,14 @@ NONNEGATIVE_ITERATIONS = 6
 #: needs on band-7 solar scenes).
 NONNEGATIVE_RELAXATION = 1.9
 
+#: ``missing="strict"``: an HR value counts as depending on a missing LR value when changing that
+#: value by :data:`STRICT_PERTURBATION` × the local radiance changes it by more than this
+#: fraction of the local radiance (:func:`influence_radius`).
+STRICT_FRACTION = 1e-3
+#: Largest error of a filled LR value, in units of the local radiance, that the strict radius
+#: covers: a whole pixel filled from its neighbours at a sharp edge (docs/physics.md).
+STRICT_PERTURBATION = 10.0
+
 #: Columns (elements after the filtered axis) per matrix product on long rows.
 _COLUMN_BLOCK = 8192
 
@@ -683,6 +691,42 @@ def nonnegative_reach(band: int, iterations: int = NONNEGATIVE_ITERATIONS) -> in
     return (iterations + 1) * projection_reach(band)
 
 
+@lru_cache(maxsize=64)
+def influence_radius(band: int, iterations: int, consistency: bool, detail_reach: int = 0) -> int:
+    """LR pixels (Chebyshev distance) within which one LR value changes the physics result by
+    more than :data:`STRICT_FRACTION` of the local radiance, for an error of
+    :data:`STRICT_PERTURBATION` × the local radiance in that value.
+
+    Measured on the impulse response of the linear chain of the method: the back-projection
+    (``iterations``; 0 is the cubic interpolation) and, with ``consistency``, the exact
+    projection (μ = 0, the longest tails). ``detail_reach``: LR pixels a network's detail
+    reaches (its receptive field); the result is at least that plus the tail the projection
+    gives to an HR detail of one LR pixel's 4 × 4 footprint. The exact projection reaches
+    :func:`projection_reach` pixels, but its taps decay fast: 17 for bands 7 and 8, 8 to 9
+    for bands 2 to 6 (with 8 back-projection iterations).
+    """
+    size = 2 * _INFLUENCE_GRID + 1
+    impulse = np.zeros((size, size, 1))
+    impulse[_INFLUENCE_GRID, _INFLUENCE_GRID] = STRICT_PERTURBATION
+    response = backproject(impulse, band, iterations=iterations)
+    if consistency:
+        response = project(response, impulse, band)
+    distance = np.abs(np.arange(SCALE * size) // SCALE - _INFLUENCE_GRID)
+    chebyshev = np.maximum(distance[:, None], distance[None, :])
+    radius = int(chebyshev[np.abs(response[..., 0]) > STRICT_FRACTION].max(initial=0))
+    if detail_reach and consistency:
+        footprint = np.zeros((SCALE * size, SCALE * size, 1))
+        centre = slice(SCALE * _INFLUENCE_GRID, SCALE * (_INFLUENCE_GRID + 1))
+        footprint[centre, centre] = STRICT_PERTURBATION
+        tail = np.abs(project(footprint, np.zeros_like(impulse), band)[..., 0])
+        radius = max(radius, detail_reach + int(chebyshev[tail > STRICT_FRACTION].max(initial=0)))
+    return max(radius, detail_reach)
+
+
+#: Half size (LR pixels) of the grid :func:`influence_radius` measures on.
+_INFLUENCE_GRID = 48
+
+
 def projection_reach(band: int) -> int:
     """LR pixels each side along scanline that :func:`project` reads of ``x`` and ``y``."""
     return 2 * DEGRADE_REACH + gram_inverse_taps(band, 0).size // 2
@@ -707,6 +751,7 @@ __all__ = [
     "gram_inverse_taps",
     "gram_matrix_inverse",
     "gram_solve",
+    "influence_radius",
     "interpolation_operator",
     "nonnegative_consistency",
     "nonnegative_reach",

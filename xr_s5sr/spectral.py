@@ -205,8 +205,9 @@ def line_depth_error(reference: np.ndarray, estimate: np.ndarray, count: int = L
 
     The lines are those of the reference's mean spectrum (:func:`strongest_lines`); at every
     pixel the ratio ``L[line] / L[continuum]`` of the estimate is compared with the
-    reference's, ``|r_est − r_ref| / r_ref`` averaged over pixels and lines (pixels whose
-    reference continuum is not positive are left out).
+    reference's, ``min(|r_est − r_ref| / r_ref, 1)`` averaged over pixels and lines (pixels
+    whose reference radiance is not positive are left out; an estimate continuum of 0 counts
+    as error 1).
 
     Returns
     -------
@@ -217,11 +218,14 @@ def line_depth_error(reference: np.ndarray, estimate: np.ndarray, count: int = L
     ref, est = _spectra(reference), _spectra(estimate)
     errors = []
     for line, top in strongest_lines(ref.mean(axis=0), count):
-        valid = ref[:, top] > 0
+        valid = (ref[:, top] > 0) & (ref[:, line] > 0)
+        ratio_ref = ref[valid, line] / ref[valid, top]
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio_ref = ref[valid, line] / ref[valid, top]
             ratio_est = est[valid, line] / est[valid, top]
-            errors.append(np.nanmean(np.abs(ratio_est - ratio_ref) / np.abs(ratio_ref)))
+        # A continuum of 0 or below in the estimate loses the line entirely: error 1 (capped,
+        # so that one such pixel does not make the mean infinite).
+        relative = np.minimum(np.abs(ratio_est - ratio_ref) / ratio_ref, 1.0)
+        errors.append(np.mean(np.where(np.isfinite(relative), relative, 1.0)))
     return float(np.mean(errors)) if errors else math.nan
 
 
