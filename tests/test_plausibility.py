@@ -97,3 +97,23 @@ def test_beyond_the_strict_radius_a_missing_value_changes_little(band: int) -> N
     radius = strict_radius(spec)
     assert np.all(moved[distance > radius] <= 1e-3 * level)
     assert np.any(moved[distance > radius // 2] > 1e-3 * level)  # not far too generous
+
+
+def test_data_with_negative_values_keep_them_and_chunking_does_not_matter() -> None:
+    import dask.array as da
+
+    from xr_s5sr.physics import lower_bound
+
+    hr = family_scene("edges", 7, (160, 96), seed=3, brightness=0.03, n_channel=8)
+    lr = degrade_array(hr, 7, noise="lr", seed=3).astype(np.float32)
+    lr -= np.float32(0.5 * lr.mean())  # a dark scene with negative noise values
+    assert (lr < 0).mean() > 0.05
+    spec = model_spec("backprojection", band=7, device="cpu")
+    whole = super_resolve_array(lr, spec)
+    bound = np.repeat(np.repeat(lower_bound(lr), 4, axis=0), 4, axis=1)
+    assert whole.min() < 0  # not clipped to 0 ...
+    assert np.all(whole >= bound)  # ... but never below the lowest nearby LR value
+    for chunks in (12, 17):
+        lazy = super_resolve_array(da.from_array(lr, chunks=(chunks, -1, -1)), spec)
+        scale = float(np.abs(whole).max())
+        np.testing.assert_allclose(lazy.compute(), whole, rtol=1e-5, atol=1e-5 * scale)

@@ -214,6 +214,8 @@ def _super_resolve_numpy(raw: np.ndarray, missing: Missing, options: dict[str, A
     out = _process_block(block, 0, 0, regularisation=mu, noise=noise, **options)
     if spec.consistency:
         band = cast(int, spec.band)
+        from xr_s5sr.physics import lower_bound
+
         nothing = np.zeros_like(block)
         out = _consistent(
             out,
@@ -221,6 +223,7 @@ def _super_resolve_numpy(raw: np.ndarray, missing: Missing, options: dict[str, A
             # M n = P(−n; y = 0) + n, the formula of the dask graph (same rounding).
             lambda n: _project_whole(-n, nothing, band, mu) + n,
             spec,
+            0.0 if block.min() >= 0 else _footprint(lower_bound(block)),
         )
     return _mask_missing(out, raw, 0, 0, spec, missing)
 
@@ -335,13 +338,21 @@ def _super_resolve_dask(
         band = cast(int, spec.band)
         import dask.array as da
 
+        from xr_s5sr.physics import lower_bound
+
         nothing = da.zeros_like(lr)
+        lower = tiling.map_cubes(
+            _footprint,
+            tiling.map_scan_overlap(lower_bound, lr, 1, "nearest"),
+            chunks=estimate.chunks[-3:],
+        )
         estimate = _consistent(
             estimate,
             lambda v: tiling.project_dask(v, lr, band, mu),
             # M n = P(−n; y = 0) + n: the same distributed projection, with zero data.
             lambda n: tiling.project_dask(-n, nothing, band, mu) + n,
             spec,
+            lower,
         )
     radius = strict_radius(spec) if missing == "strict" else 0
     context = tiling.with_neighbours(raw, radius, "none")
@@ -377,15 +388,17 @@ def _consistent(
     project: Callable[[Any], Any],
     correct: Callable[[Any], Any],
     spec: ModelSpec,
+    lower: Any,
 ) -> Any:
     """The data-consistency step of the composition, numpy or dask alike: ``project`` alone, or
-    (default) the non-negative consistent solution built from it and the correction
-    ``correct = Aᵀ B⁻¹ A`` (:func:`xr_s5sr.physics.nonnegative_consistency`)."""
+    (default) the consistent solution above ``lower`` (0 for non-negative data,
+    :func:`xr_s5sr.physics.lower_bound` on the HR grid otherwise) built from it and the
+    correction ``correct = Aᵀ B⁻¹ A`` (:func:`xr_s5sr.physics.nonnegative_consistency`)."""
     if not spec.nonnegative:
         return project(estimate)
-    from xr_s5sr.physics import nonnegative_consistency
+    from xr_s5sr.physics import NONNEGATIVE_ITERATIONS, nonnegative_consistency
 
-    return nonnegative_consistency(estimate, project, correct)
+    return nonnegative_consistency(estimate, project, correct, NONNEGATIVE_ITERATIONS, lower)
 
 
 def _project_whole(

@@ -613,6 +613,7 @@ def nonnegative_consistency(
     project: Callable[[Any], Any],
     correct: Callable[[Any], Any],
     iterations: int = NONNEGATIVE_ITERATIONS,
+    lower: Any = 0.0,
 ) -> Any:
     """Non-negative, data-consistent HR radiance: the constrained consistency step.
 
@@ -652,11 +653,14 @@ def nonnegative_consistency(
         ``P(−n)`` with zero data, plus ``n``.
     iterations : int, default :data:`NONNEGATIVE_ITERATIONS`
         Dual-ascent steps after the first projection (0: ``max(P(x), 0)``).
+    lower : float or array, default 0
+        The bound ``v ≥ lower`` (an HR array like ``x``, e.g. :func:`lower_bound`, for data
+        with negative values; 0 everywhere for non-negative data).
 
     Returns
     -------
     numpy.ndarray or dask.array.Array
-        Like ``x``, with no negative value.
+        Like ``x``, with no value below ``lower``.
 
     Examples
     --------
@@ -677,12 +681,26 @@ def nonnegative_consistency(
     for _ in range(iterations):
         # In place for numpy (a pass over an HR block costs a tenth of a projection); dask
         # arrays are rebound to new lazy arrays by the same statements.
-        step = correct(np.minimum(z, 0.0))
+        step = correct(np.minimum(z - lower, 0.0) if np.ndim(lower) else np.minimum(z, lower))
         step += first
         step -= z
         step *= NONNEGATIVE_RELAXATION
         z += step
-    return np.maximum(z, 0.0, out=z if isinstance(z, np.ndarray) else None)
+    return np.maximum(z, lower, out=z if isinstance(z, np.ndarray) else None)
+
+
+def lower_bound(y: np.ndarray) -> np.ndarray:
+    """The lower bound of the constrained consistency step, per LR pixel: 0 where the LR data
+    are non-negative, else the smallest LR value within one LR pixel (that channel), so that
+    data with negative values (noise on dark scenes, differences) are not clipped.
+
+    ``y``: LR (scanline, ground_pixel, channel) numpy array; returns an array like it
+    (homogeneous of degree 1 in ``y``), to be repeated over each LR pixel's 4 × 4 HR footprint.
+    Reads one LR pixel each side (edges: the nearest pixel).
+    """
+    from scipy import ndimage
+
+    return np.minimum(ndimage.minimum_filter(y, size=(3, 3, 1), mode="nearest"), 0.0)
 
 
 def nonnegative_reach(band: int, iterations: int = NONNEGATIVE_ITERATIONS) -> int:
@@ -753,6 +771,7 @@ __all__ = [
     "gram_solve",
     "influence_radius",
     "interpolation_operator",
+    "lower_bound",
     "nonnegative_consistency",
     "nonnegative_reach",
     "project",
