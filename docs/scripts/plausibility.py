@@ -101,19 +101,26 @@ def run_scene(band: int, family: str, brightness: float, noise_kind: str | None)
 
 def main() -> None:
     """All bands (``python plausibility.py``), or one (``python plausibility.py 7``, written to
-    plausibility_band7.json; ``python plausibility.py merge`` joins those into the JSON)."""
+    plausibility_band7.json; ``python plausibility.py merge`` joins those into the JSON), or
+    the ``continuum`` family, noisy and dim noisy (``plausibility_continuum.json``)."""
     torch.set_num_threads(1)
     if sys.argv[1:] == ["merge"]:
         parts = [json.loads(OUT.with_name(f"{OUT.stem}_band{b}.json").read_text()) for b in BANDS]
         merged = {**parts[0], "scenes": [scene for part in parts for scene in part["scenes"]]}
         OUT.write_text(json.dumps(merged, indent=1) + "\n")
         return
-    bands = [int(sys.argv[1])] if sys.argv[1:] else list(BANDS)
-    out = OUT.with_name(f"{OUT.stem}_band{bands[0]}.json") if sys.argv[1:] else OUT
+    families, conditions, bands, out = FAMILIES, CONDITIONS, list(BANDS), OUT
+    if sys.argv[1:] == ["continuum"]:
+        # Continuous spectral variability (issue 26): the family the subspace was not tuned on.
+        families, conditions = ("continuum",), CONDITIONS[1:]
+        out = OUT.with_name(f"{OUT.stem}_continuum.json")
+    elif sys.argv[1:]:
+        bands = [int(sys.argv[1])]
+        out = OUT.with_name(f"{OUT.stem}_band{bands[0]}.json")
     results: dict[str, Any] = {"shape": SHAPE, "border": BORDER, "seed": SEED, "scenes": []}
     for band in bands:
-        for family in FAMILIES:
-            for label, brightness, noise_kind in CONDITIONS:
+        for family in families:
+            for label, brightness, noise_kind in conditions:
                 scene = run_scene(band, family, brightness, noise_kind)
                 scene.update(band=band, family=family, condition=label)
                 results["scenes"].append(scene)
