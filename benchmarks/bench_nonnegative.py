@@ -12,7 +12,7 @@ costs almost nothing: channels without a negative value are skipped exactly).
 The engine's numpy path (no dask), one torch thread, every variant once per round, minimum over
 rounds (:func:`bench_physics.minimum_time`): the shipped S5-DSCR default with the projection
 alone (``nonnegative=False``, the default before issue 26) and with the non-negative
-consistency step (:func:`xr_s5sr.physics.nonnegative_consistency`, the default now). The
+consistency step (:func:`xr_s5sr.constrained.nonnegative_consistency`, the default now). The
 ratio ``default / projection_alone − 1`` is the cost the non-negativity adds (target ≤ 0.20).
 The JSON written to ``--out`` records the git commit, the machine and the weights sha256.
 """
@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_physics import minimum_time  # noqa: E402
 
 from xr_s5sr import synthetic  # noqa: E402
+from xr_s5sr.constrained import NONNEGATIVE_ITERATIONS  # noqa: E402
 from xr_s5sr.degrade import degrade_array  # noqa: E402
 from xr_s5sr.engine import model_spec, super_resolve_array  # noqa: E402
 from xr_s5sr.families import family_scene  # noqa: E402
 from xr_s5sr.l1b import open_l1b  # noqa: E402
-from xr_s5sr.physics import NONNEGATIVE_ITERATIONS  # noqa: E402
 from xr_s5sr.versions import run_record  # noqa: E402
 
 BANDS = (3, 7)

@@ -102,7 +102,7 @@ def test_beyond_the_strict_radius_a_missing_value_changes_little(band: int) -> N
 def test_data_with_negative_values_keep_them_and_chunking_does_not_matter() -> None:
     import dask.array as da
 
-    from xr_s5sr.physics import lower_bound
+    from xr_s5sr.constrained import lower_bound
 
     hr = family_scene("edges", 7, (160, 96), seed=3, brightness=0.03, n_channel=8)
     lr = degrade_array(hr, 7, noise="lr", seed=3).astype(np.float32)

@@ -214,7 +214,7 @@ def _super_resolve_numpy(raw: np.ndarray, missing: Missing, options: dict[str, A
     out = _process_block(block, 0, 0, regularisation=mu, noise=noise, **options)
     if spec.consistency:
         band = cast(int, spec.band)
-        from xr_s5sr.physics import lower_bound
+        from xr_s5sr.constrained import lower_bound
 
         nothing = np.zeros_like(block)
         out = _consistent(
@@ -338,7 +338,7 @@ def _super_resolve_dask(
         band = cast(int, spec.band)
         import dask.array as da
 
-        from xr_s5sr.physics import lower_bound
+        from xr_s5sr.constrained import lower_bound
 
         nothing = da.zeros_like(lr)
         lower = tiling.map_cubes(
@@ -392,11 +392,11 @@ def _consistent(
 ) -> Any:
     """The data-consistency step of the composition, numpy or dask alike: ``project`` alone, or
     (default) the consistent solution above ``lower`` (0 for non-negative data,
-    :func:`xr_s5sr.physics.lower_bound` on the HR grid otherwise) built from it and the
-    correction ``correct = Aᵀ B⁻¹ A`` (:func:`xr_s5sr.physics.nonnegative_consistency`)."""
+    :func:`xr_s5sr.constrained.lower_bound` on the HR grid otherwise) built from it and the
+    correction ``correct = Aᵀ B⁻¹ A`` (:func:`xr_s5sr.constrained.nonnegative_consistency`)."""
     if not spec.nonnegative:
         return project(estimate)
-    from xr_s5sr.physics import NONNEGATIVE_ITERATIONS, nonnegative_consistency
+    from xr_s5sr.constrained import NONNEGATIVE_ITERATIONS, nonnegative_consistency
 
     return nonnegative_consistency(estimate, project, correct, NONNEGATIVE_ITERATIONS, lower)
 
@@ -654,13 +654,13 @@ def strict_radius(spec: ModelSpec) -> int:
 
     Methods with a physics step (back-projection, consistency): where changing the missing value
     by up to 10 × the local radiance changes the result by more than 1e-3 of the local radiance
-    (:func:`xr_s5sr.physics.influence_radius`; a network's detail adds its receptive field):
+    (:func:`xr_s5sr.constrained.influence_radius`; a network's detail adds its receptive field):
     17 LR pixels in bands 7–8, 8–9 in bands 2–6 (docs/physics.md, "Missing values"). Bicubic
     and networks without physics steps: their whole reach.
     """
     if not (spec.consistency or spec.uses_physics_base):
         return spec.halo
-    from xr_s5sr.physics import influence_radius
+    from xr_s5sr.constrained import influence_radius
 
     iterations = spec.iterations if spec.uses_physics_base else 0
     detail = spec.tile_halo if spec.is_network else 0

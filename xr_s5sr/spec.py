@@ -89,7 +89,7 @@ class ModelSpec:
         self-supervised fine-tuned networks).
     nonnegative : bool
         With ``consistency``: solve for the non-negative consistent result
-        (:func:`xr_s5sr.physics.nonnegative_consistency`) instead of the projection alone.
+        (:func:`xr_s5sr.constrained.nonnegative_consistency`) instead of the projection alone.
     """
 
     name: str
@@ -250,7 +250,7 @@ def model_spec(
         featureless scenes a larger μ. Ignored by bicubic.
     nonnegative : bool, default True
         With the consistency projection: the non-negative radiance closest to consistency
-        (:func:`xr_s5sr.physics.nonnegative_consistency`); False: the projection alone (an
+        (:func:`xr_s5sr.constrained.nonnegative_consistency`); False: the projection alone (an
         exact inverse can then give negative radiance near dark absorption lines and edges).
 
     Returns
