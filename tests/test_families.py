@@ -73,3 +73,18 @@ def test_texture_family_uses_disjoint_rows_for_training_and_evaluation() -> None
     assert train.shape == held_out.shape == (64, 64, 4)
     assert families.TEXTURE_TRAIN_ROWS[1] <= families.TEXTURE_EVAL_ROWS[0]
     assert not np.allclose(train / train.mean(), held_out / held_out.mean())
+
+
+def test_continuum_family_has_no_finite_set_of_spectra() -> None:
+    cube = families.family_scene("continuum", 7, (64, 48), seed=1, brightness=1.0)
+    assert cube.min() > 0
+    spectra = cube.reshape(-1, cube.shape[-1]).astype(np.float64)
+    singular = np.linalg.svd(spectra, compute_uv=False)
+    # Continuous variability: many components carry signal (measured 12 above 1e-3), where a
+    # mixture of k spectra has k.
+    assert np.count_nonzero(singular > 1e-3 * singular[0]) > 8
+    edges = families.family_scene("edges", 7, (64, 48), seed=1, brightness=1.0)
+    singular = np.linalg.svd(
+        edges.reshape(-1, edges.shape[-1]).astype(np.float64), compute_uv=False
+    )
+    assert np.count_nonzero(singular > 1e-3 * singular[0]) <= 8

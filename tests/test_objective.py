@@ -47,13 +47,15 @@ def test_network_is_the_model() -> None:
 
 @pytest.mark.parametrize("mu", [0.0, 3.0])
 def test_network_is_what_inference_computes(mu: float) -> None:
-    """The losses train exactly the default output of super_resolve (gate off, the same μ)."""
+    """The losses train exactly the default output of super_resolve (gate off, the same μ)
+    before its non-negativity (issue 26), which only acts where that output is negative."""
     from xr_s5sr.engine import super_resolve_array
     from xr_s5sr.spec import model_spec
 
     model = replace_gate(tiny_model(scale=0.2))
     lr = family_scene("edges", BAND, (96, 64), 4, n_channel=CHANNELS, brightness=1.0)
-    expected = super_resolve_array(lr, model_spec(weights=model, device="cpu", regularisation=mu))
+    spec = model_spec(weights=model, device="cpu", regularisation=mu, nonnegative=False)
+    expected = super_resolve_array(lr, spec)
     y = torch.from_numpy(lr).permute(2, 0, 1)[None]
     with torch.no_grad():
         got = network(model, mu)(y)[0].permute(1, 2, 0).numpy()

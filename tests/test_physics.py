@@ -202,3 +202,17 @@ def test_operators_are_differentiable_in_torch(smooth_hr: np.ndarray) -> None:
     assert x.grad is not None
     assert torch.isfinite(x.grad).all()
     assert x.grad.abs().sum() > 0
+
+
+def test_zero_channels_are_skipped_exactly() -> None:
+    rng = np.random.default_rng(4)
+    hr = rng.standard_normal((64, 32, 4))
+    hr[..., 1] = 0.0
+    full = physics.degrade_adjoint(physics.degrade(hr, 7), 7, (64, 32))
+    dense = physics.degrade_adjoint(physics.degrade(hr + 0.0 * hr, 7), 7, (64, 32))
+    np.testing.assert_allclose(full, dense, atol=1e-12)
+    np.testing.assert_array_equal(full[..., 1], 0.0)
+    lr = physics.degrade(hr[..., [0, 2, 3]], 7)
+    np.testing.assert_allclose(physics.degrade(hr, 7)[..., [0, 2, 3]], lr, atol=1e-12)
+    spilled = physics.degrade_with_spill(hr, 7)
+    np.testing.assert_allclose(spilled[..., 0], physics.degrade_with_spill(hr[..., :1], 7)[..., 0])

@@ -67,6 +67,12 @@ import numpy as np
 
 from xr_s5sr import tiling
 from xr_s5sr.bands import SCALE
+from xr_s5sr.constrained import (
+    NONNEGATIVE_ITERATIONS,
+    influence_radius,
+    lower_bound,
+    nonnegative_consistency,
+)
 from xr_s5sr.errors import (
     ChannelMismatchError,
     DimensionError,
@@ -254,7 +260,17 @@ def _super_resolve_numpy(
         )
     out = _process_block(block, 0, 0, settings=settings, **options)
     if spec.consistency:
-        out = _project_whole(out, block, cast(int, spec.band), spec.fixed_regularisation, settings)
+        band = cast(int, spec.band)
+        mu = spec.fixed_regularisation
+        nothing = np.zeros_like(block)
+        out = _consistent(
+            out,
+            lambda v: _project_whole(v, block, band, mu, settings),
+            # M n = P(−n; y = 0) + n, the formula of the dask graph (same rounding).
+            lambda n: _project_whole(-n, nothing, band, mu, settings) + n,
+            spec,
+            0.0 if block.min() >= 0 else _footprint(lower_bound(block)),
+        )
     return _mask_missing(out, raw, 0, 0, spec, missing)
 
 
@@ -359,8 +375,23 @@ def _super_resolve_dask(
         token=f"s5sr-{spec.name}",
     )
     if spec.consistency:
-        estimate = tiling.project_dask(
-            estimate, lr, cast(int, spec.band), spec.fixed_regularisation, settings
+        import dask.array as da
+
+        band = cast(int, spec.band)
+        mu = spec.fixed_regularisation
+        nothing = da.zeros_like(lr)
+        lower = tiling.map_cubes(
+            _footprint,
+            tiling.map_scan_overlap(lower_bound, lr, 1, "nearest"),
+            chunks=estimate.chunks[-3:],
+        )
+        estimate = _consistent(
+            estimate,
+            lambda v: tiling.project_dask(v, lr, band, mu, settings),
+            # M n = P(−n; y = 0) + n: the same distributed projection, with zero data.
+            lambda n: tiling.project_dask(-n, nothing, band, mu, settings) + n,
+            spec,
+            lower,
         )
     radius = strict_radius(spec) if missing == "strict" else 0
     context = tiling.with_neighbours(raw, radius, "none")
@@ -393,6 +424,22 @@ def _mask_block(
     )
 
 
+def _consistent(
+    estimate: Any,
+    project: Callable[[Any], Any],
+    correct: Callable[[Any], Any],
+    spec: ModelSpec,
+    lower: Any,
+) -> Any:
+    """The data-consistency step of the composition, numpy or dask alike: ``project`` alone, or
+    (default) the consistent solution above ``lower`` (0 for non-negative data,
+    :func:`xr_s5sr.constrained.lower_bound` on the HR grid otherwise) built from it and the
+    correction ``correct = Aᵀ B⁻¹ A`` (:func:`xr_s5sr.constrained.nonnegative_consistency`)."""
+    if not spec.nonnegative:
+        return project(estimate)
+    return nonnegative_consistency(estimate, project, correct, NONNEGATIVE_ITERATIONS, lower)
+
+
 def _project_whole(
     estimate: np.ndarray,
     lr: np.ndarray,
@@ -407,7 +454,8 @@ def _project_whole(
     from xr_s5sr.operators import degrade, degrade_adjoint
     from xr_s5sr.physics import gram_solve
 
-    filled = np.nan_to_num(estimate, nan=0.0, posinf=0.0, neginf=0.0)
+    finite = np.isfinite(estimate).all()
+    filled = estimate if finite else np.nan_to_num(estimate, nan=0.0, posinf=0.0, neginf=0.0)
     misfit = np.nan_to_num(lr, nan=0.0, posinf=0.0, neginf=0.0) - degrade(filled, band)
     if settings is None:
         solved = gram_solve(misfit, band, regularisation=regularisation)
@@ -665,16 +713,31 @@ def _autocast(spec: ModelSpec) -> Any:
 
 
 def strict_radius(spec: ModelSpec) -> int:
-    """LR pixels around a missing value that ``missing="strict"`` masks: the method's reach."""
-    return method_reach(spec, 0)
+    """LR pixels around a missing value that ``missing="strict"`` masks.
+
+    Methods with a physics step (back-projection, consistency): where changing the missing value
+    by up to 10 × the local radiance changes the result by more than 1e-3 of the local radiance
+    (:func:`xr_s5sr.constrained.influence_radius`; a network's detail adds its receptive field):
+    17 LR pixels in bands 7–8, 8–9 in bands 2–6 (docs/physics.md, "Missing values"). Bicubic
+    and networks without physics steps: their whole reach.
+    """
+    if not (spec.consistency or spec.uses_physics_base):
+        return method_reach(spec, 0)
+
+    iterations = spec.iterations if spec.uses_physics_base else 0
+    detail = spec.tile_halo if spec.is_network else 0
+    return influence_radius(cast(int, spec.band), iterations, spec.consistency, detail)
 
 
 def _hr_missing(missing: np.ndarray, spec: ModelSpec, before: int, n_core: int) -> np.ndarray:
     """HR mask (broadcastable to the output) of pixels a missing LR input can influence."""
     from scipy import ndimage
 
-    # Networks mix channels (1x1 convolutions): a missing value affects every channel.
-    seeds = missing.any(axis=2, keepdims=True) if spec.is_network else missing
+    # Networks mix channels (1x1 convolutions); added to the physics inverse their gated detail
+    # moves other channels by < 1e-3 of the radiance (measured, docs/physics.md), so only the
+    # channel of a missing value is masked there; a network alone masks every channel.
+    mixes = spec.is_network and not spec.uses_physics_base
+    seeds = missing.any(axis=2, keepdims=True) if mixes else missing
     size = 2 * strict_radius(spec) + 1
     grown = ndimage.binary_dilation(seeds, structure=np.ones((size, size, 1), bool))
     core = grown[before : before + n_core]

@@ -23,6 +23,11 @@ Families
         Voronoi cells of random spectra with sharp borders and an illumination gradient.
     ``smooth`` (held out)
         Very smooth fields (no small-scale detail) mixing two random spectra.
+    ``continuum`` (held out, continuous spectral variability)
+        No finite set of spectra: at every pixel the surface continuum is ``exp`` of a cubic
+        in wavelength whose coefficients are fractal fields, an absorber column (lognormal
+        fractal field) scales the optical depth of 5–40 lines, and the lines move across
+        ground pixels (spectral smile, up to ±0.3 % of the band edge to edge).
 
 Brightness: every scene is scaled to the band's mean radiance (SPEC §1) times a factor drawn
 log-uniformly over three decades (10^−1.5 … 10^1.5), or the ``brightness`` given.
@@ -44,7 +49,9 @@ from xr_s5sr.errors import MissingInputError, S5SRArgumentError
 TRAINING_FAMILIES = ("solar", "absorption", "texture", "mixture")
 #: Families no shipped model saw in training (evaluation only).
 HELD_OUT_FAMILIES = ("edges", "smooth")
-FAMILIES = TRAINING_FAMILIES + HELD_OUT_FAMILIES
+#: Families without a finite set of spectra (scenes a spectral-subspace prior is not tuned on).
+CONTINUOUS_FAMILIES = ("continuum",)
+FAMILIES = TRAINING_FAMILIES + HELD_OUT_FAMILIES + CONTINUOUS_FAMILIES
 #: log10 range of the brightness factor applied to the band's mean radiance.
 BRIGHTNESS_DECADES = (-1.5, 1.5)
 #: Environment variable naming the directory of the toolbox's reference crops.
@@ -167,6 +174,31 @@ def _edges(
     return _mtf_blur(cube * gradient[..., None], band)
 
 
+def _continuum(
+    band: int, shape: tuple[int, int], n_channel: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Continuous spectral variability: per-pixel continuum, absorber column and smile."""
+    t = np.linspace(-1.0, 1.0, n_channel)
+    spread = np.array([0.3, 0.3, 0.15, 0.1])
+    coefficients = [
+        rng.normal(0.0, s) + 0.5 * s * _fractal(shape, rng.uniform(2.6, 3.6), rng, band)
+        for s in spread
+    ]
+    continuum = np.exp(sum(c[..., None] * t**k for k, c in enumerate(coefficients)))
+    column = np.exp(0.4 * _fractal(shape, rng.uniform(2.6, 3.6), rng, band))
+    smile = rng.uniform(-3e-3, 3e-3) * np.linspace(-1.0, 1.0, shape[1])
+    depth = np.zeros((shape[1], n_channel))
+    for _ in range(int(rng.integers(5, 41))):
+        centre = rng.uniform(-1.0, 1.0)
+        width = 2.0 * 10 ** rng.uniform(np.log10(5e-4), np.log10(3e-2))
+        strength = -np.log(1.0 - rng.uniform(0.02, 0.8))
+        offset = t[None, :] - centre - smile[:, None]
+        depth += strength * np.exp(-0.5 * (offset / width) ** 2)
+    texture = np.exp(0.25 * _fractal(shape, rng.uniform(2.4, 3.4), rng, band))
+    cube = continuum * np.exp(-column[..., None] * depth[None]) * texture[..., None]
+    return _mtf_blur(cube, band)
+
+
 def _smooth(
     band: int, shape: tuple[int, int], wavelength: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
@@ -241,6 +273,8 @@ def family_scene(
         cube = _texture(band, shape, wavelength, rng, textures or {}, texture_rows)
     elif family == "edges":
         cube = _edges(band, shape, wavelength, rng)
+    elif family == "continuum":
+        cube = _continuum(band, shape, wavelength.size, rng)
     else:
         cube = _smooth(band, shape, wavelength, rng)
     if brightness is None:
@@ -335,6 +369,7 @@ def family_scenes(
 
 __all__ = [
     "BRIGHTNESS_DECADES",
+    "CONTINUOUS_FAMILIES",
     "FAMILIES",
     "HELD_OUT_FAMILIES",
     "TRAINING_FAMILIES",

@@ -326,6 +326,19 @@ def upsample_tensor(y: torch.Tensor, axes: tuple[int, int], kind: Interpolation)
     return y
 
 
+def active_channels(x: Any, axes: tuple[int, int]) -> np.ndarray | None:
+    """Indices of the last-axis slices of a numpy array with a nonzero value, when some are
+    all zero and the last axis is not filtered (the linear operators map zeros to zeros, so
+    those slices are skipped exactly: the corrections of the non-negative consistency step are
+    zero in every channel without negative values); None otherwise."""
+    if not isinstance(x, np.ndarray) or x.ndim < 3 or (x.ndim - 1) in {a % x.ndim for a in axes}:
+        return None
+    if x.size == 0:
+        return None
+    active = np.flatnonzero(np.any(x.reshape(-1, x.shape[-1]) != 0, axis=0))
+    return None if active.size == x.shape[-1] else active
+
+
 def degrade(x: Any, band: int, axes: tuple[int, int] = (0, 1)) -> Any:
     """``A``: the band's degradation (SPEC §2) along the (scanline, ground_pixel) ``axes``.
 
@@ -338,6 +351,15 @@ def degrade(x: Any, band: int, axes: tuple[int, int] = (0, 1)) -> Any:
     >>> degrade(np.ones((16, 12, 2), np.float32), band=3).shape
     (4, 3, 2)
     """
+    active = active_channels(x, axes)
+    if active is not None:
+        shape = list(x.shape)
+        for axis in axes:
+            shape[axis] = x.shape[axis] // SCALE
+        out = np.zeros(shape, x.dtype)
+        if active.size:
+            out[..., active] = degrade(x[..., active], band, axes)
+        return out
     tensor, was_numpy = as_tensor(x)
     return restore(degrade_tensor(tensor, band, axes), was_numpy)
 
@@ -346,6 +368,14 @@ def degrade_adjoint(
     e: Any, band: int, hr_shape: tuple[int, int], axes: tuple[int, int] = (0, 1)
 ) -> Any:
     """``Aᵀ``: adjoint of :func:`degrade` onto an HR grid of ``hr_shape`` (scanline, pixel)."""
+    active = active_channels(e, axes)
+    if active is not None:
+        shape = list(e.shape)
+        shape[axes[0]], shape[axes[1]] = hr_shape
+        out = np.zeros(shape, e.dtype)
+        if active.size:
+            out[..., active] = degrade_adjoint(e[..., active], band, hr_shape, axes)
+        return out
     tensor, was_numpy = as_tensor(e)
     return restore(adjoint_tensor(tensor, band, hr_shape, axes), was_numpy)
 
@@ -388,6 +418,7 @@ __all__ = [
     "DEGRADE_REACH",
     "KEYS_A",
     "AxisOperator",
+    "active_channels",
     "adjoint_operator",
     "adjoint_tensor",
     "as_tensor",

@@ -38,6 +38,7 @@ from xr_s5sr.bands import HALF_TAPS, SCALE, band_kernels
 from xr_s5sr.operators import (
     DEGRADE_REACH,
     AxisOperator,
+    active_channels,
     adjoint_operator,
     degrade_operator,
     interpolation_operator,
@@ -167,6 +168,12 @@ def degrade_with_spill(x: Any, band: int, spill: int = DEGRADE_REACH) -> Any:
     """
     import torch
 
+    active = active_channels(x, (0, 1))
+    if active is not None:
+        out = np.zeros((x.shape[0] // SCALE + 2 * spill, x.shape[1] // SCALE, x.shape[2]), x.dtype)
+        if active.size:
+            out[..., active] = degrade_with_spill(x[..., active], band, spill)
+        return out
     tensor, was_numpy = _torch(x)
     pad = tensor.new_zeros((SCALE * spill, *tensor.shape[1:]))
     padded = torch.cat([pad, tensor, pad])

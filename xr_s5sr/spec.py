@@ -93,6 +93,9 @@ class ModelSpec:
     detail_gate : bool
         The network's :attr:`~xr_s5sr.models.ModelConfig.detail_gate` (False for
         self-supervised fine-tuned networks).
+    nonnegative : bool
+        With ``consistency``: solve for the non-negative consistent result
+        (:func:`xr_s5sr.constrained.nonnegative_consistency`) instead of the projection alone.
     """
 
     name: str
@@ -113,6 +116,7 @@ class ModelSpec:
     iterations: int = 8
     regularisation: float | str = 0.0
     detail_gate: bool = True
+    nonnegative: bool = True
 
     @property
     def is_network(self) -> bool:
@@ -204,6 +208,7 @@ class ModelSpec:
             self.consistency,
             self.iterations,
             self.regularisation,
+            self.nonnegative,
         )
 
 
@@ -217,6 +222,7 @@ def model_spec(
     consistency: bool | None = None,
     iterations: int = 8,
     regularisation: float | str = "auto",
+    nonnegative: bool = True,
 ) -> ModelSpec:
     """Resolve a method choice into a :class:`ModelSpec`, loading and validating it eagerly.
 
@@ -250,6 +256,10 @@ def model_spec(
         erases a pattern; μ > 0 keeps a misfit there. ``"auto"``: μ per window of scanlines
         from the data by the discrepancy principle (:mod:`xr_s5sr.adaptive`): no noise gives
         μ = 0, dim or featureless scenes a larger μ. Ignored by bicubic.
+    nonnegative : bool, default True
+        With the consistency projection: the non-negative radiance closest to consistency
+        (:func:`xr_s5sr.constrained.nonnegative_consistency`); False: the projection alone (an
+        exact inverse can then give negative radiance near dark absorption lines and edges).
 
     Returns
     -------
@@ -264,6 +274,8 @@ def model_spec(
     """
     mu = check_regularisation(regularisation)
     spec = _method_spec(model, band, weights, device, dtype, consistency, iterations)
+    if not nonnegative:
+        spec = replace(spec, nonnegative=False)
     return replace(spec, regularisation=mu) if mu and spec.uses_regularisation else spec
 
 
