@@ -179,24 +179,42 @@ class RecordedRows:
         return self.data[key]
 
 
-def test_an_output_block_reads_a_bounded_number_of_scanlines() -> None:
-    """Issue 23: the first 64 HR scanlines of a 768-scanline granule read ≤ 256 LR scanlines
-    (blocks of 50, the fewest a band-7 block may hold: output chunks of 200 HR scanlines; the
-    regular plan of 50-row input chunks alone takes 55-row blocks, as 768 = 15 · 50 + 18 leaves
-    a last block shorter than the halo) and equal the whole result."""
+def _first_rows_read(n_scan: int, nonnegative: bool) -> tuple[int, np.ndarray, np.ndarray]:
+    """LR scanlines read to compute the first 64 HR scanlines of an ``n_scan``-row band-7
+    granule in blocks of 50 (the fewest a band-7 block may hold; output chunks of 200 HR
+    scanlines, as the regular plan of 50-row input chunks on 768 rows takes 55-row blocks),
+    with those rows and the same rows of the whole result."""
     rng = np.random.default_rng(5)
-    level = np.exp(-np.linspace(0.0, np.log(300.0), 768))[:, None, None]  # 300× along track
-    data = (level * (1.0 + 0.05 * rng.standard_normal((768, 24, 8)))).astype(np.float32)
-    spec = model_spec("backprojection", band=BAND, device="cpu")
+    level = np.exp(-np.linspace(0.0, np.log(300.0), n_scan))[:, None, None]  # 300× along track
+    data = (level * (1.0 + 0.05 * rng.standard_normal((n_scan, 24, 8)))).astype(np.float32)
+    spec = model_spec("backprojection", band=BAND, device="cpu", nonnegative=nonnegative)
     source = RecordedRows(data)
     lazy = super_resolve_array(
         da.from_array(source, chunks=(50, -1, -1), asarray=False), spec, output_chunks=200
     )
     head = lazy[:64].compute(scheduler="sync")
-    assert len(source.rows) <= 256, len(source.rows)
-    assert max(source.rows) < 256
-    whole = super_resolve_array(data, spec)[:64]
+    assert max(source.rows) == len(source.rows) - 1  # a prefix of the granule
+    return len(source.rows), head, super_resolve_array(data, spec)[:64]
+
+
+def test_an_output_block_reads_a_bounded_number_of_scanlines() -> None:
+    """Issue 23: the first 64 HR scanlines of a 768-scanline granule read ≤ 256 LR scanlines
+    and equal the whole result: the per-window settings, the back-projection and the
+    consistency projection (with ``nonnegative=False``)."""
+    rows, head, whole = _first_rows_read(768, nonnegative=False)
+    assert rows <= 256, rows  # measured 250
     np.testing.assert_allclose(head, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
+
+
+def test_the_nonnegative_step_reads_further_but_a_bounded_distance() -> None:
+    """The default's non-negative step chains 6 more projections (:mod:`xr_s5sr.constrained`),
+    each reaching up to two blocks on: the first 64 HR scanlines read 850 LR scanlines, the
+    same on 1600 and 2000 scanlines (bounded, not growing with the granule), and equal the
+    whole result."""
+    for n_scan in (1600, 2000):
+        rows, head, whole = _first_rows_read(n_scan, nonnegative=True)
+        assert rows <= 900, rows  # measured 850
+        np.testing.assert_allclose(head, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
 
 
 def test_local_settings_keep_chunk_invariance_scale_and_consistency(falling: np.ndarray) -> None:
