@@ -57,7 +57,9 @@ def test_assess_on_a_written_l1b_file(scores: xr.Dataset) -> None:
     # The physics inverse fits the data much closer than interpolation, and on the
     # reduced-resolution protocol it recovers more of the LR than bicubic does.
     physics = scores.sel(model="backprojection")
-    assert float(physics.fr_relative_misfit) < 0.2 * float(bicubic.fr_relative_misfit)
+    # A native (not blurred) synthetic granule has no non-negative HR image consistent with it
+    # (docs/physics.md); the non-negative physics inverse still fits it far closer than bicubic.
+    assert float(physics.fr_relative_misfit) < 0.5 * float(bicubic.fr_relative_misfit)
     assert float(physics.rr_psnr) > float(bicubic.rr_psnr) + 0.5
     # 40 LR pixels are below the toolbox's 62: its indexes are NaN, ours are not.
     assert np.all(np.isnan(scores.rr_toolbox_Q.values))

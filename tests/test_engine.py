@@ -831,7 +831,9 @@ def test_shipped_model_output_is_consistent_with_the_data(
         return float(np.mean((degrade(estimate, TRUST_BAND) - lr)[rows, columns] ** 2))
 
     assert misfit(sr) <= adaptive.DISCREPANCY_FACTOR * noise
-    assert sr.min() >= 0.0  # non-negative by construction (issue 26)
+    # Non-negative by construction (issue 26) where the data are; noise makes some LR values
+    # of dim scenes negative, and the bound follows them there (constrained.lower_bound).
+    assert sr.min() >= min(0.0, float(lr.min()))
     if family != "smooth":  # on a featureless scene interpolation fits within the noise too
         free = super_resolve_array(lr, model_spec("bicubic", device="cpu"))
         assert misfit(free) > 10 * adaptive.DISCREPANCY_FACTOR * noise

@@ -141,11 +141,22 @@ def test_noise_free_input_gives_mu_zero_and_exact_consistency(family: str) -> No
     settings = adaptive.row_settings(lr, BAND)
     np.testing.assert_array_equal(settings[..., :2], 0.0)  # μ = 0 in every window
     np.testing.assert_array_equal(settings[..., 3], 0.0)
-    sr = super_resolve_array(lr, model_spec("s5dscr", band=BAND, device="cpu"))
     reach = physics.projection_reach(BAND)
-    misfit = (physics.degrade(sr.astype(np.float64), BAND) - lr)[reach:-reach]
-    relative = np.sqrt(np.mean(misfit**2) / np.mean(lr[reach:-reach].astype(np.float64) ** 2))
-    assert relative <= 1e-5
+
+    def relative_misfit(sr: np.ndarray) -> float:
+        misfit = (physics.degrade(sr.astype(np.float64), BAND) - lr)[reach:-reach]
+        return float(
+            np.sqrt(np.mean(misfit**2) / np.mean(lr[reach:-reach].astype(np.float64) ** 2))
+        )
+
+    # The exact projection (mu = 0 found from the data): consistent to float rounding.
+    exact = model_spec("s5dscr", band=BAND, device="cpu", nonnegative=False)
+    assert relative_misfit(super_resolve_array(lr, exact)) <= 1e-5
+    # The default adds non-negativity (issue 26): where the exact inverse dips below zero in
+    # dark absorption lines, 6 dual-ascent steps leave a misfit up to 2e-5 (solar, measured).
+    default = super_resolve_array(lr, model_spec("s5dscr", band=BAND, device="cpu"))
+    assert default.min() >= 0.0
+    assert relative_misfit(default) <= 1e-4
 
 
 def test_engine_uses_the_sigma_it_is_given() -> None:
