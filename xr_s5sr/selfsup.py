@@ -9,6 +9,8 @@ exported weights file + JSON model card out. The losses are small torch function
 The objective (what is trained, the losses, windows, missing values) is in
 :mod:`xr_s5sr.objective`; this module runs it: Adam with a cosine schedule, checkpoints and
 resume, selection, checks on other granules, export with a model card, L1B files and the CLI.
+What it shares with supervised training (glob expansion, checkpoint files, progress, the
+weights + card export) is :mod:`xr_s5sr.training`; its flags are :mod:`xr_s5sr.cli_training`.
 
 Selection where the truth is known (Wald's reduced-resolution protocol on the user's own
 data): before training, each granule ``y`` is degraded once more, ``A y + n'`` with the

@@ -19,6 +19,10 @@ this equals training with the consistency projection in the forward pass plus a 
 part of the residual the projection would remove: the projected output improves on ``b`` and the
 unprojected one (``consistency=False``) stays close to it. No physics runs inside the training
 loop; ``b`` and ``s`` are computed once per tile with the tile's full context.
+
+The pairs come from :mod:`xr_s5sr.trainpairs` (importable from here too); what the loop shares
+with fine-tuning (checkpoint files, progress, the weights + card export, glob expansion) is
+:mod:`xr_s5sr.training`, and the flags are :mod:`xr_s5sr.cli_training`.
 """
 
 from __future__ import annotations
