@@ -106,7 +106,8 @@ def state_copy(model: Any) -> dict[str, Any]:
 def progress_bar(
     desc: str, *, enabled: bool, total: int | None = None, initial: int = 0, iterable: Any = None
 ) -> Any:
-    """tqdm bar (off unless ``enabled``; on a terminal only when enabled is left to tqdm)."""
+    """A tqdm bar over ``iterable`` (or counting to ``total``): when ``enabled``, shown on a
+    terminal only (tqdm decides, so logs stay clean); otherwise never shown."""
     from tqdm.auto import tqdm
 
     return tqdm(
