@@ -3,7 +3,10 @@
 Boundary: argument parsing, opening inputs, writing outputs and reporting. Every computation is
 delegated to the library (``.s5sr`` accessor, :mod:`xr_s5sr.evaluate`, :mod:`xr_s5sr.quicklook`,
 :mod:`xr_s5sr.train`, :mod:`xr_s5sr.weights`); torch-heavy modules are imported only by the
-subcommand that needs them, so ``xr-s5sr --help`` stays fast.
+subcommand that needs them, so ``xr-s5sr --help`` stays fast. The flags of ``train`` and
+``finetune`` are built in :mod:`xr_s5sr.cli_training` (one loop over each settings dataclass)
+and reach this parser through ``add_arguments`` of :mod:`xr_s5sr.train` / :mod:`xr_s5sr.selfsup`,
+imported only when that command runs.
 
 Conventions
 -----------

@@ -9,6 +9,8 @@ exported weights file + JSON model card out. The losses are small torch function
 The objective (what is trained, the losses, windows, missing values) is in
 :mod:`xr_s5sr.objective`; this module runs it: Adam with a cosine schedule, checkpoints and
 resume, selection, checks on other granules, export with a model card, L1B files and the CLI.
+What it shares with supervised training (glob expansion, checkpoint files, progress, the
+weights + card export) is :mod:`xr_s5sr.training`; its flags are :mod:`xr_s5sr.cli_training`.
 
 Selection where the truth is known (Wald's reduced-resolution protocol on the user's own
 data): before training, each granule ``y`` is degraded once more, ``A y + n'`` with the
@@ -27,19 +29,26 @@ fine-tuning does its damage; ``docs/finetune.md``).
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import math
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xr_s5sr.errors import MissingInputError, S5SRArgumentError, WeightsError
+from xr_s5sr.cli_training import (
+    FINETUNE_HELP,
+    add_common_arguments,
+    add_config_arguments,
+    add_finetune_data_arguments,
+    config_from_args,
+    module_main,
+)
+from xr_s5sr.errors import S5SRArgumentError, WeightsError
 from xr_s5sr.objective import (
     LOSSES,
     FinetuneConfig,
@@ -52,6 +61,20 @@ from xr_s5sr.objective import (
     window_batch,
     window_index,
 )
+from xr_s5sr.spec import resolve_device
+from xr_s5sr.training import (
+    expand_paths,
+    export_model,
+    load_checkpoint,
+    prepare_out_dir,
+    progress_bar,
+    progress_line,
+    read_history,
+    save_checkpoint,
+    software,
+    state_copy,
+)
+from xr_s5sr.weightsfile import weights_filename
 
 if TYPE_CHECKING:
     from xr_s5sr.models import S5DSCR
@@ -86,12 +109,7 @@ def start_model(config: FinetuneConfig) -> tuple[S5DSCR, Path, str]:
 
 def checkpoint_history(out_dir: str | Path) -> list[dict[str, float]]:
     """Loss history stored in ``out_dir``'s checkpoint ([] without one)."""
-    import torch
-
-    path = checkpoint_path(out_dir)
-    if not path.exists():
-        return []
-    return list(torch.load(path, map_location="cpu", weights_only=True)["history"])
+    return read_history(checkpoint_path(out_dir))
 
 
 def finetune(
@@ -139,161 +157,190 @@ def finetune(
         start has the highest lower bound (bootstrap 95 %), or the start weights (with a
         warning) when no lower bound is above 0 dB; after ``stop_after``, the current weights.
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    from xr_s5sr.spec import resolve_device
-    from xr_s5sr.store import atomic_output
-
     config.validate()
     device = resolve_device(device)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model, _, start_sha = start_model(config)
-    # The detail becomes the removal of these granules' own noise: no gate at inference.
-    model.config = replace(model.config, detail_gate=False)
-    channels = {t.shape[-1] for t in lr_tiles}
-    if channels != {model.channels}:
-        raise S5SRArgumentError(
-            f"The LR tiles have {sorted(channels)} spectral channels, the start weights expect "
-            f"{model.channels}: use granules of band {config.band} with all channels."
+    out = prepare_out_dir(out_dir)
+    run = _Tuning(config, lr_tiles, device, checkpoint_path(out))
+    if not run.resume(resume):
+        run.score_start()
+    run.train(config.steps if stop_after is None else min(config.steps, stop_after), progress)
+    return run.finish()
+
+
+class _Tuning:
+    """One fine-tuning run: the module, optimiser, seeded generators, history and best weights.
+
+    ``baseline`` holds the start weights' SURE, then their reduced-resolution errors; ``best``
+    the step, score (lower bound of the gain, dB) and weights of the best candidate so far.
+    """
+
+    def __init__(
+        self, config: FinetuneConfig, lr_tiles: Sequence[np.ndarray], device: str, ckpt: Path
+    ) -> None:
+        import torch
+
+        model, _, start_sha = start_model(config)
+        # The detail becomes the removal of these granules' own noise: no gate at inference.
+        model.config = replace(model.config, detail_gate=False)
+        channels = {t.shape[-1] for t in lr_tiles}
+        if channels != {model.channels}:
+            raise S5SRArgumentError(
+                f"The LR tiles have {sorted(channels)} spectral channels, the start weights "
+                f"expect {model.channels}: use granules of band {config.band} with all channels."
+            )
+        self.config, self.device, self.ckpt = config, device, ckpt
+        self.tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
+        self.index = window_index(self.tiles, config)
+        # The truth-known validation is built before any step: a too-small granule fails now.
+        self.reduced = reduce_tiles(self.tiles, config) if config.select_best else []
+        torch.manual_seed(config.seed)
+        self.model = model.to(device).eval()
+        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.rng = np.random.default_rng(config.seed)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.history: list[dict[str, float]] = []
+        self.step = 0
+        self.best: dict[str, Any] = {}
+        self.baseline: list[float] = []
+        # Checkpoints of the SURE-selected version (no start errors stored) do not match.
+        self.settings = {
+            "config": config.to_dict(),
+            "start_sha256": start_sha,
+            "validation": "reduced+sure",
+        }
+
+    def resume(self, resume: bool) -> bool:
+        """Continue from the checkpoint when it matches the settings (True when it did)."""
+        state = load_checkpoint(
+            self.ckpt,
+            lambda s: json.loads(s["settings"]) == self.settings,
+            resume=resume,
+            mismatch_warning=f"{self.ckpt} was written with other settings or start weights: "
+            "starting afresh (it will be overwritten).",
         )
-    tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
-    index = window_index(tiles, config)
-    # The truth-known validation is built before any step: a too-small granule fails now.
-    reduced = reduce_tiles(tiles, config) if config.select_best else []
-    torch.manual_seed(config.seed)
-    model = model.to(device).eval()
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    history: list[dict[str, float]] = []
-    step = 0
-    best: dict[str, Any] = {}
-    baseline: list[float] = []  # the start weights' SURE, then reduced-resolution errors
-    ckpt = checkpoint_path(out)
-    # Checkpoints of the SURE-selected version (no start errors stored) do not match.
-    settings = {"config": config.to_dict(), "start_sha256": start_sha, "validation": "reduced+sure"}
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if json.loads(state["settings"]) == settings:
-            model.load_state_dict(state["model"])
-            optimiser.load_state_dict(state["optimiser"])
-            rng.bit_generator.state = json.loads(state["numpy_rng"])
-            generator.set_state(state["torch_rng"])
-            history, step = list(state["history"]), int(state["step"])
-            best = {"step": int(state["best_step"]), "score": float(state["best_score"])}
-            best["model"], baseline[:] = state["best_model"], list(state["start_errors"])
-        else:
-            warnings.warn(
-                f"{ckpt} was written with other settings or start weights: starting afresh "
-                "(it will be overwritten).",
-                UserWarning,
-                stacklevel=2,
-            )
+        if state is None:
+            return False
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.rng.bit_generator.state = json.loads(state["numpy_rng"])
+        self.generator.set_state(state["torch_rng"])
+        self.history, self.step = list(state["history"]), int(state["step"])
+        self.best = {"step": int(state["best_step"]), "score": float(state["best_score"])}
+        self.best["model"], self.baseline = state["best_model"], list(state["start_errors"])
+        return True
 
-    def save() -> None:
-        with atomic_output(ckpt, overwrite=True, wait_for_dask=False) as tmp:
-            torch.save(
-                {
-                    "settings": json.dumps(settings),
-                    "step": step,
-                    "model": model.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "numpy_rng": json.dumps(rng.bit_generator.state),
-                    "torch_rng": generator.get_state(),
-                    "history": history,
-                    "best_step": best["step"],
-                    "best_score": best["score"],
-                    "best_model": best["model"],
-                    "start_errors": list(baseline),
-                },
-                tmp,
-            )
+    def save(self) -> None:
+        """Checkpoint: weights, optimiser, both generators, history and the best candidate."""
+        save_checkpoint(
+            self.ckpt,
+            {
+                "settings": json.dumps(self.settings),
+                "step": self.step,
+                "model": self.model.state_dict(),
+                "optimiser": self.optimiser.state_dict(),
+                "numpy_rng": json.dumps(self.rng.bit_generator.state),
+                "torch_rng": self.generator.get_state(),
+                "history": self.history,
+                "best_step": self.best["step"],
+                "best_score": self.best["score"],
+                "best_model": self.best["model"],
+                "start_errors": list(self.baseline),
+            },
+        )
 
-    def keep(at: int, score: float) -> None:
-        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        best.update(step=at, score=score, model=state)
+    def score_start(self) -> None:
+        """The start weights: scored, and the candidate a later step must beat."""
+        if self.reduced:  # the start's SURE, then its reduced-resolution errors
+            self.baseline = [validation_sure(self.model, self.tiles, self.config)]
+            self.baseline.extend(reduced_errors(self.model, self.reduced, self.config).tolist())
+        # The start: a candidate must be better beyond the criterion's noise.
+        self.best = {"step": 0, "score": 0.0, "model": state_copy(self.model)}
 
-    def validate(at: int) -> dict[str, float]:
+    def validate(self) -> dict[str, float]:
         """Reduced-resolution gain and SURE change over the start; a candidate counts when
         the gain's lower bound is above 0 and SURE is lower (each criterion is blind where
         the other sees: SURE in the null space of A, the reduced scale to the smoothness
         of its truth); the best lower bound so far is kept."""
+        config = self.config
         if not config.select_best:
             return {}
-        gain = compare_errors(
-            np.asarray(baseline[1:]), reduced_errors(model, reduced, config), seed=config.seed + at
-        )
-        gain["sure_change_percent"] = 100.0 * (
-            validation_sure(model, tiles, config) / baseline[0] - 1
-        )
-        if gain["low_db"] > best["score"] and gain["sure_change_percent"] < 0:
-            keep(at, gain["low_db"])
+        errors = reduced_errors(self.model, self.reduced, config)
+        gain = compare_errors(np.asarray(self.baseline[1:]), errors, seed=config.seed + self.step)
+        sure = validation_sure(self.model, self.tiles, config)
+        gain["sure_change_percent"] = 100.0 * (sure / self.baseline[0] - 1)
+        if gain["low_db"] > self.best["score"] and gain["sure_change_percent"] < 0:
+            self.best = {"step": self.step, "score": gain["low_db"]}
+            self.best["model"] = state_copy(self.model)
         return gain
 
-    if not best:
-        if reduced:  # the start's SURE, then its reduced-resolution errors
-            baseline[:] = [validation_sure(model, tiles, config)]
-            baseline.extend(reduced_errors(model, reduced, config).tolist())
-        keep(0, 0.0)  # the start: a candidate must be better beyond the criterion's noise
-
-    weights = config.weights()
-    last = config.steps if stop_after is None else min(config.steps, stop_after)
-    running = {name: 0.0 for name in (*LOSSES, "total")}
-    counted = 0
-    started = time.perf_counter()
-    bar = tqdm(
-        total=config.steps,
-        initial=step,
-        desc=f"finetune band {config.band} {config.model}",
-        disable=None if progress else True,
-        leave=False,
-    )
-    while step < last:
+    def one_step(self, weights: dict[str, float]) -> tuple[dict[str, Any], Any]:
+        """One Adam step on a seeded batch of windows: the losses and their weighted total."""
+        config, optimiser = self.config, self.optimiser
         for group in optimiser.param_groups:
-            group["lr"] = 0.5 * config.learning_rate * (1 + math.cos(math.pi * step / config.steps))
-        picks = index[rng.integers(0, len(index), config.batch_size)]
-        y, mask, picked = window_batch(tiles, picks, config, device)
-        losses = batch_losses(model, y, mask, config, rng, generator, picked)
+            group["lr"] = (
+                0.5 * config.learning_rate * (1 + math.cos(math.pi * self.step / config.steps))
+            )
+        picks = self.index[self.rng.integers(0, len(self.index), config.batch_size)]
+        y, mask, picked = window_batch(self.tiles, picks, config, self.device)
+        losses = batch_losses(self.model, y, mask, config, self.rng, self.generator, picked)
         total = sum(weights[name] * value for name, value in losses.items())
         optimiser.zero_grad(set_to_none=True)
         total.backward()  # type: ignore[union-attr]
         optimiser.step()
-        step += 1
-        counted += 1
-        for name, value in losses.items():
-            running[name] += float(value.detach())
-        running["total"] += float(total.detach())  # type: ignore[union-attr]
-        bar.update(1)
-        bar.set_postfix({k: f"{v / counted:.3g}" for k, v in running.items() if v})
-        if step % config.checkpoint_every == 0 or step == last:
-            entry = {"step": float(step), "learning_rate": optimiser.param_groups[0]["lr"]}
-            entry.update(
-                {k: v / counted for k, v in running.items() if k in losses or k == "total"}
-            )
-            entry["seconds"] = round(time.perf_counter() - started, 2)
-            entry.update({f"validation_{k}": v for k, v in validate(step).items()})
-            history.append(entry)
-            running = {name: 0.0 for name in running}
-            counted = 0
-            save()
-    bar.close()
-    if not ckpt.exists():
-        save()
-    if config.select_best and step >= config.steps:
-        model.load_state_dict(best["model"])
-        if best["step"] == 0:
-            warnings.warn(
-                "No checkpoint beat the start weights at reduced resolution (the granules "
-                "degraded once more, where their own LR is the truth) by more than the "
-                "criterion's noise (lower bound of the bootstrap 95 % interval of the gain "
-                "above 0 dB) with a lower SURE: returning the start weights. Fine-tuning gains "
-                "on dim, noisy scenes with structure; elsewhere keep the start weights.",
-                UserWarning,
-                stacklevel=2,
-            )
-    return model.cpu().eval()
+        self.step += 1
+        return losses, total
+
+    def train(self, last: int, progress: bool) -> None:
+        """Steps up to ``last``; history entry, validation and checkpoint every
+        ``checkpoint_every`` steps and at ``last``."""
+        config = self.config
+        weights = config.weights()
+        running = {name: 0.0 for name in (*LOSSES, "total")}
+        counted = 0
+        started = time.perf_counter()
+        desc = f"finetune band {config.band} {config.model}"
+        bar = progress_bar(desc, enabled=progress, total=config.steps, initial=self.step)
+        while self.step < last:
+            losses, total = self.one_step(weights)
+            counted += 1
+            for name, value in losses.items():
+                running[name] += float(value.detach())
+            running["total"] += float(total.detach())  # type: ignore[union-attr]
+            bar.update(1)
+            bar.set_postfix({k: f"{v / counted:.3g}" for k, v in running.items() if v})
+            if self.step % config.checkpoint_every == 0 or self.step == last:
+                entry = {
+                    "step": float(self.step),
+                    "learning_rate": self.optimiser.param_groups[0]["lr"],
+                }
+                entry.update(
+                    {k: v / counted for k, v in running.items() if k in losses or k == "total"}
+                )
+                entry["seconds"] = round(time.perf_counter() - started, 2)
+                entry.update({f"validation_{k}": v for k, v in self.validate().items()})
+                self.history.append(entry)
+                running = {name: 0.0 for name in running}
+                counted = 0
+                self.save()
+        bar.close()
+
+    def finish(self) -> S5DSCR:
+        """The module to return: the selected candidate after the last step (see finetune)."""
+        if not self.ckpt.exists():
+            self.save()
+        if self.config.select_best and self.step >= self.config.steps:
+            self.model.load_state_dict(self.best["model"])
+            if self.best["step"] == 0:
+                warnings.warn(
+                    "No checkpoint beat the start weights at reduced resolution (the granules "
+                    "degraded once more, where their own LR is the truth) by more than the "
+                    "criterion's noise (lower bound of the bootstrap 95 % interval of the gain "
+                    "above 0 dB) with a lower SURE: returning the start weights. Fine-tuning "
+                    "gains on dim, noisy scenes with structure; elsewhere keep the start weights.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        return self.model.cpu().eval()
 
 
 # ------------------------------------------------------------------------------------ check
@@ -366,31 +413,11 @@ def export_finetuned(
     pathlib.Path
         Path of the model card (``<weights stem>.json``).
     """
-    import torch
-
-    from xr_s5sr._version import __version__
-    from xr_s5sr.weightsfile import save_weights, weights_filename, write_model_card
-
     out = Path(out_dir)
-    path = out / weights_filename(config.band, config.model)
     _, start_path, start_sha = start_model(config)
-    sha256 = save_weights(
-        model,
-        path,
-        band=config.band,
-        model_name=config.model,
-        metadata={"training_self_supervised": "true", "training_start_sha256": start_sha},
-        overwrite=True,
-    )
     if history is None:
         history = checkpoint_history(out)
     card = {
-        "band": config.band,
-        "model": config.model,
-        "architecture": model.config.to_dict(),
-        "parameters": model.parameter_count(),
-        "weights_file": path.name,
-        "sha256": sha256,
         "self_supervised": True,
         "losses": {name: {"weight": w} for name, w in config.weights().items() if w > 0},
         "loss_units": "(per mille of the local radiance level)^2",
@@ -412,22 +439,21 @@ def export_finetuned(
             "recipe": config.to_dict(),
             "data": data or {},
             "history": list(history),
-            "torch": torch.__version__,
-            "xr_s5sr": __version__,
+            **software(),
         },
     }
-    return write_model_card(path, card)
+    return export_model(
+        model,
+        out / weights_filename(config.band, config.model),
+        band=config.band,
+        model_name=config.model,
+        card=card,
+        metadata={"training_self_supervised": "true", "training_start_sha256": start_sha},
+        overwrite=True,
+    )
 
 
 # ------------------------------------------------------------------------------------ data
-def expand_paths(patterns: Sequence[str]) -> list[str]:
-    """Files named or matched by ``patterns`` (globs), sorted, without duplicates."""
-    files = sorted({p for pattern in patterns for p in (glob.glob(pattern) or [])})
-    if not files:
-        raise MissingInputError(f"No L1B file matches {list(patterns)}: check the paths/globs.")
-    return files
-
-
 def l1b_tiles(
     paths: Sequence[str | Path], band: int, tile_scanlines: int | None = None
 ) -> list[np.ndarray]:
@@ -451,93 +477,30 @@ def l1b_tiles(
 
 
 # ------------------------------------------------------------------------------------ CLI
-_HELP = {
-    "model": "preset of the start and exported weights",
-    "steps": "optimiser steps",
-    "batch_size": "LR windows per step",
-    "lr_patch": "central LR pixels per side where the losses are taken",
-    "context": "LR pixels of context around the central patch (and kept from missing values)",
-    "learning_rate": "Adam learning rate (cosine decay to 0)",
-    "consistency_weight": "weight of the measurement-consistency loss",
-    "sure_weight": "weight of the SURE loss",
-    "equivariance_weight": "weight of the shift/flip equivariance loss",
-    "noise_sigma": "LR noise sigma for SURE, mol m-2 nm-1 sr-1 s-1 (default: per-granule estimate)",
-    "max_shift": "largest shift of the equivariance transforms, HR pixels",
-    "flips": "flips in the equivariance transforms",
-    "probe_tau": "SURE finite-difference step relative to the RMS radiance",
-    "seed": "seed of windows, transforms and probes",
-    "checkpoint_every": "steps between checkpoints (and validation scores)",
-    "select_best": (
-        "return the checkpoint with the best reduced-resolution gain over the start, or the "
-        "start weights when none is better beyond the criterion's noise"
-    ),
-}
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``xr-s5sr finetune`` (one per :class:`FinetuneConfig` field plus data)."""
-    parser.add_argument("--band", type=int, required=True, help="S5P band 2-8")
-    parser.add_argument(
-        "--l1b", nargs="+", required=True, help="L1B files or glob patterns (LR data)"
+    add_common_arguments(parser, outputs="checkpoint, weights, card")
+    add_finetune_data_arguments(parser)
+    add_config_arguments(
+        parser,
+        FinetuneConfig(band=0),
+        skip=("band", "start_weights"),
+        helps=FINETUNE_HELP,
+        types={"noise_sigma": float},
+        choices={"model": ("s5dscr", "s5dscr_s")},
     )
-    parser.add_argument("--out", required=True, help="run directory (checkpoint, weights, card)")
-    parser.add_argument(
-        "--weights",
-        default=None,
-        help="start weights file (default: the shipped weights of --band/--model)",
-    )
-    parser.add_argument(
-        "--tile-scanlines",
-        type=int,
-        default=None,
-        help="cut granules into tiles of this many scanlines (default: whole granules)",
-    )
-    parser.add_argument(
-        "--device", default=None, help="torch device (default: cuda when available, else cpu)"
-    )
-    parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
-    parser.add_argument(
-        "--check",
-        nargs="+",
-        default=None,
-        help=(
-            "other L1B files or globs to score the result on (not trained on): "
-            "reduced-resolution gain with a 95 %% interval, and SURE"
-        ),
-    )
-    defaults = FinetuneConfig(band=0)
-    for f in fields(FinetuneConfig):
-        if f.name in ("band", "start_weights"):
-            continue
-        default = getattr(defaults, f.name)
-        flag = f"--{f.name.replace('_', '-')}"
-        text = _HELP[f.name] + ("" if default is None else " (default: %(default)s)")
-        if f.name == "model":
-            parser.add_argument(flag, default=default, choices=("s5dscr", "s5dscr_s"), help=text)
-        elif isinstance(default, bool):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=default, help=text
-            )
-        else:
-            kind = float if f.name == "noise_sigma" else type(default)
-            parser.add_argument(flag, type=kind, default=default, help=text)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run ``xr-s5sr finetune``: read the L1B radiance, fine-tune, export into ``--out``."""
-    names = {f.name for f in fields(FinetuneConfig)} - {"start_weights"}
-    config = FinetuneConfig(
-        **{name: getattr(args, name) for name in names}, start_weights=args.weights
-    )
+    config = config_from_args(FinetuneConfig, args, start_weights=args.weights)
     config.validate()
-    from xr_s5sr.spec import resolve_device
-
-    quiet = bool(getattr(args, "quiet", False))
+    talk = not getattr(args, "quiet", False)
     device = resolve_device(args.device)
     files = expand_paths(args.l1b)
     tiles = l1b_tiles(files, config.band, args.tile_scanlines)
     model = finetune(
-        config, tiles, args.out, resume=not args.no_resume, progress=not quiet, device=device
+        config, tiles, args.out, resume=not args.no_resume, progress=talk, device=device
     )
     data = {
         "source": "L1B files (LR radiance only, no HR)",
@@ -553,37 +516,34 @@ def run_from_args(args: argparse.Namespace) -> int:
     checks = {name: check_finetuned(model, config, group, device) for name, group in sets.items()}
     card = export_finetuned(model, config, args.out, l1b_files=files, data=data, checks=checks)
     for name, check in checks.items():
-        if not quiet:
-            print(
-                f"{name}: reduced-resolution gain {check['gain_db']:+.3f} dB (95 % interval "
-                f"{check['low_db']:+.3f} .. {check['high_db']:+.3f}, {check['windows']:.0f} "
-                f"windows): {'better' if check['better'] else 'not shown better'}; SURE "
-                f"{check['change_percent']:+.2f} % (measurement domain only)"
-            )
-        if not check["better"]:
-            warnings.warn(
-                f"The fine-tuned weights are not shown better than the start weights on the "
-                f"{name} (reduced-resolution gain {check['gain_db']:+.3f} dB, 95 % interval "
-                f"{check['low_db']:+.3f} .. {check['high_db']:+.3f}): keep the start weights "
-                "for such data.",
-                UserWarning,
-                stacklevel=2,
-            )
-    if not quiet:
-        print(f"wrote {card.with_suffix('.safetensors')} and {card}")
+        _report_check(name, check, talk)
+    progress_line(talk, f"wrote {card.with_suffix('.safetensors')} and {card}")
     return 0
+
+
+def _report_check(name: str, check: dict[str, Any], talk: bool) -> None:
+    """Print a :func:`check_finetuned` result; warn when the weights are not shown better."""
+    progress_line(
+        talk,
+        f"{name}: reduced-resolution gain {check['gain_db']:+.3f} dB (95 % interval "
+        f"{check['low_db']:+.3f} .. {check['high_db']:+.3f}, {check['windows']:.0f} "
+        f"windows): {'better' if check['better'] else 'not shown better'}; SURE "
+        f"{check['change_percent']:+.2f} % (measurement domain only)",
+    )
+    if not check["better"]:
+        warnings.warn(
+            f"The fine-tuned weights are not shown better than the start weights on the "
+            f"{name} (reduced-resolution gain {check['gain_db']:+.3f} dB, 95 % interval "
+            f"{check['low_db']:+.3f} .. {check['high_db']:+.3f}): keep the start weights "
+            "for such data.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m xr_s5sr.selfsup``: the same as ``xr-s5sr finetune``."""
-    parser = argparse.ArgumentParser(prog="python -m xr_s5sr.selfsup", description=__doc__)
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    add_arguments(parser)
-    return run_from_args(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return module_main("python -m xr_s5sr.selfsup", __doc__, add_arguments, run_from_args, argv)
 
 
 __all__ = [
@@ -601,3 +561,7 @@ __all__ = [
     "run_from_args",
     "start_model",
 ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

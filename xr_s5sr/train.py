@@ -19,27 +19,43 @@ this equals training with the consistency projection in the forward pass plus a 
 part of the residual the projection would remove: the projected output improves on ``b`` and the
 unprojected one (``consistency=False``) stays close to it. No physics runs inside the training
 loop; ``b`` and ``s`` are computed once per tile with the tile's full context.
+
+The pairs come from :mod:`xr_s5sr.trainpairs` (importable from here too); what the loop shares
+with fine-tuning (checkpoint files, progress, the weights + card export, glob expansion) is
+:mod:`xr_s5sr.training`, and the flags are :mod:`xr_s5sr.cli_training`.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import math
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xr_s5sr import training
 from xr_s5sr.bands import SCALE, get_band
-from xr_s5sr.degrade import degrade_array
-from xr_s5sr.errors import MissingInputError, S5SRArgumentError
-from xr_s5sr.weightsfile import save_weights, weights_filename, write_model_card
-
-Pair = tuple[np.ndarray, np.ndarray]  # (HR, LR), each (scanline, ground_pixel, channel) float32
+from xr_s5sr.cli_training import (
+    add_common_arguments,
+    add_config_arguments,
+    add_train_data_arguments,
+    config_from_args,
+    module_main,
+)
+from xr_s5sr.errors import S5SRArgumentError
+from xr_s5sr.trainpairs import (
+    Pair,
+    family_split,
+    l1b_pairs,
+    make_pair,
+    synthetic_pairs,
+    synthetic_split,
+)
+from xr_s5sr.weightsfile import weights_filename
 
 
 @dataclass
@@ -133,161 +149,7 @@ class TrainResult:
         return "backprojection" if self.model.config.scaling == "local" else "bicubic"
 
 
-# ------------------------------------------------------------------------------------ data
-def make_pair(hr: np.ndarray, band: int) -> Pair:
-    """HR tile (scanline, ground_pixel, channel) → (HR cropped to 4·LR size, LR) float32."""
-    lr = degrade_array(hr.astype(np.float32), band).astype(np.float32)
-    h, w = lr.shape[0] * SCALE, lr.shape[1] * SCALE
-    return np.ascontiguousarray(hr[:h, :w], dtype=np.float32), lr
-
-
-def synthetic_pairs(
-    band: int,
-    seeds: Iterable[int],
-    shape: tuple[int, int] = (512, 256),
-    n_channel: int | None = None,
-    noise_fraction: float = 0.0,
-) -> list[Pair]:
-    """HR/LR pairs from synthetic scenes (:func:`xr_s5sr.synthetic.make_granule`).
-
-    Parameters
-    ----------
-    band : int
-        S5P band.
-    seeds : iterable of int
-        One scene per seed.
-    shape : (int, int)
-        HR tile size (scanline, ground_pixel); ground_pixel is capped by the band's swath.
-    n_channel : int, optional
-        Spectral channels (default: the band's count).
-    noise_fraction : float
-        Fraction of scenes with instrument noise on the HR scene (seeded by scene).
-    """
-    from xr_s5sr.synthetic import make_granule
-
-    width = min(shape[1], get_band(band).ground_pixels)
-    pairs = []
-    for seed in seeds:
-        noisy = bool(np.random.default_rng(seed + 99).random() < noise_fraction)
-        hr = make_granule(band, shape[0], width, seed=seed, n_channel=n_channel, noise=noisy)
-        pairs.append(make_pair(hr["radiance"].values, band))
-    return pairs
-
-
-def synthetic_split(
-    band: int,
-    train_scenes: int,
-    validation_scenes: int,
-    shape: tuple[int, int],
-    *,
-    seed: int = 0,
-    n_channel: int | None = None,
-    noise_fraction: float = 0.0,
-) -> tuple[list[Pair], list[Pair], dict[str, Any]]:
-    """Training and validation pairs from disjoint synthetic scene seeds, and their description.
-
-    Training scenes use seeds ``100000·seed + [0, train_scenes)``, validation scenes
-    ``100000·seed + 10000 + [0, validation_scenes)``; the description (seeds, tile, noise
-    fraction) goes into the model card.
-    """
-    base = seed * 100_000
-    train_seeds = range(base, base + train_scenes)
-    val_seeds = range(base + 10_000, base + 10_000 + validation_scenes)
-    train = synthetic_pairs(band, train_seeds, shape, n_channel, noise_fraction)
-    validation = synthetic_pairs(band, val_seeds, shape, n_channel, noise_fraction)
-    data = {
-        "source": "synthetic (xr_s5sr.synthetic, not real observations)",
-        "train_seeds": [train_seeds.start, train_seeds.stop],
-        "validation_seeds": [val_seeds.start, val_seeds.stop],
-        "tile": list(shape),
-        "noise_fraction": noise_fraction,
-    }
-    return train, validation, data
-
-
-def family_split(
-    band: int,
-    train_scenes: int,
-    validation_scenes: int,
-    shape: tuple[int, int],
-    *,
-    families: Sequence[str] | None = None,
-    seed: int = 0,
-    n_channel: int | None = None,
-    noise_fraction: float = 0.0,
-) -> tuple[list[Pair], list[Pair], dict[str, Any]]:
-    """Training and validation pairs from the scene families of :mod:`xr_s5sr.families`.
-
-    Scenes cycle through ``families`` (default: the training families, ``texture`` only when
-    the reference crops are found); training seeds ``100000·seed + i``, validation seeds from
-    ``100000·seed + 50000``. A fraction ``noise_fraction`` of the LR tiles gets Gaussian noise
-    of the band's sigma scaled by ``sqrt(scene mean / band mean)`` (photon noise grows with the
-    square root of the signal). The description goes into the model card.
-    """
-    from xr_s5sr.families import TRAINING_FAMILIES, family_scene, load_textures
-
-    textures = load_textures()
-    if families is None:
-        families = [f for f in TRAINING_FAMILIES if f != "texture" or textures]
-    info = get_band(band)
-    width = min(shape[1], info.ground_pixels)
-
-    def pairs(first: int, count: int) -> tuple[list[Pair], list[float]]:
-        made, brightness = [], []
-        for index in range(count):
-            scene_seed = seed * 100_000 + first + index
-            family = families[index % len(families)]
-            hr = family_scene(
-                family, band, (shape[0], width), scene_seed, n_channel=n_channel, textures=textures
-            )
-            pair_hr, lr = make_pair(hr, band)
-            rng = np.random.default_rng([scene_seed, 7])
-            if rng.random() < noise_fraction and info.noise_sigma and info.mean_radiance:
-                sigma = info.noise_sigma * np.sqrt(float(lr.mean()) / info.mean_radiance)
-                lr = (lr + sigma * rng.standard_normal(lr.shape)).astype(np.float32)
-            made.append((pair_hr, lr))
-            brightness.append(float(hr.mean()))
-        return made, brightness
-
-    train, train_mean = pairs(0, train_scenes)
-    validation, _ = pairs(50_000, validation_scenes)
-    data = {
-        "source": "synthetic scene families (xr_s5sr.families, not real observations)",
-        "families": list(families),
-        "texture_crops": sorted(textures) if "texture" in families else [],
-        "train_seeds": [seed * 100_000, seed * 100_000 + train_scenes],
-        "validation_seeds": [seed * 100_000 + 50_000, seed * 100_000 + 50_000 + validation_scenes],
-        "tile": [shape[0], width],
-        "noise_fraction": noise_fraction,
-        "scene_mean_radiance_range": [min(train_mean), max(train_mean)],
-    }
-    return train, validation, data
-
-
-def l1b_pairs(
-    paths: Sequence[str | Path], band: int, tile: tuple[int, int] = (512, 256)
-) -> list[Pair]:
-    """HR/LR pairs from real L1B files: non-overlapping tiles without fill values (paper §Dataset).
-
-    SWIR bands (215 ground pixels) use their full width, as in the paper (512×215).
-    """
-    from xr_s5sr.l1b import open_l1b
-
-    pairs = []
-    for path in paths:
-        radiance = open_l1b(path, band=band, chunks=None)["radiance"].transpose(
-            "scanline", "ground_pixel", "spectral_channel"
-        )
-        n_scan, n_pixel = radiance.shape[:2]
-        width = min(tile[1], n_pixel)
-        for s0 in range(0, n_scan - tile[0] + 1, tile[0]):
-            for p0 in range(0, n_pixel - width + 1, width):
-                hr = radiance.values[s0 : s0 + tile[0], p0 : p0 + width]
-                if np.isfinite(hr).all():
-                    pairs.append(make_pair(hr, band))
-    return pairs
-
-
+# ------------------------------------------------------------------------------------ patches
 def _patch_index(pairs: Sequence[Pair], patch: int, stride: int, margin: int) -> np.ndarray:
     """(pair, row, col) of every LR patch on the stride grid inside the margins."""
     index: list[tuple[int, int, int]] = []
@@ -396,19 +258,45 @@ def fit(
     TrainResult
         Best model by validation loss (eval mode, CPU) and the per-epoch history.
     """
-    import torch
-    from tqdm.auto import tqdm
+    out = training.prepare_out_dir(out_dir)
+    _check_config(config)
+    model = _initial_model(config, channels=train[0][1].shape[-1])
+    train, validation = _training_units(model, config, train, validation)
+    run = _Run(model, config, train, validation, _checkpoint_path(out))
+    start_epoch = run.resume(resume)
+    run.score_start(fresh=not start_epoch)
+    rng = np.random.default_rng(config.seed)
+    for _ in range(start_epoch):  # keep the patch order identical on resume
+        rng.permutation(len(run.index))
+    started = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs):
+        run.epoch(epoch, run.index[rng.permutation(len(run.index))], progress)
+    model.load_state_dict(run.best_state)
+    run.result.model = model.eval()
+    run.result.seconds = time.perf_counter() - started
+    return run.result
 
-    from xr_s5sr.models import build_model, zero_residual
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def _check_config(config: TrainConfig) -> None:
+    """Refuse settings no run can use, before any data is touched."""
     get_band(config.band, require_super_resolution=True)
     if config.schedule not in ("plateau", "cosine"):
         raise S5SRArgumentError(f"schedule must be 'plateau' or 'cosine', got {config.schedule!r}.")
     if config.scaling not in ("local", "zscore"):
         raise S5SRArgumentError(f"scaling must be 'local' or 'zscore', got {config.scaling!r}.")
-    channels = train[0][1].shape[-1]
+    if config.zero_init_residual and config.residual != "signed":
+        raise S5SRArgumentError(
+            "zero_init_residual needs residual='signed': the paper's last ReLU would "
+            "never pass a gradient from a zero start."
+        )
+
+
+def _initial_model(config: TrainConfig, channels: int) -> Any:
+    """The untrained network (seeded), zero residual or warm start as ``config`` asks."""
+    import torch
+
+    from xr_s5sr.models import build_model, zero_residual
+
     torch.manual_seed(config.seed)
     model = build_model(
         config.model,
@@ -418,16 +306,21 @@ def fit(
         config.band,
     )
     if config.zero_init_residual:
-        if config.residual != "signed":
-            raise S5SRArgumentError(
-                "zero_init_residual needs residual='signed': the paper's last ReLU would "
-                "never pass a gradient from a zero start."
-            )
         zero_residual(model)
     if config.init_from:
         from xr_s5sr.weights import load_weights_file
 
         model.load_state_dict(load_weights_file(config.init_from).state_dict())
+    return model
+
+
+def _training_units(
+    model: Any, config: TrainConfig, train: Sequence[Pair], validation: Sequence[Pair]
+) -> tuple[Sequence[Pair], Sequence[Pair]]:
+    """Set the model's normalisation (and output scale) from the training pairs and return the
+    pairs in the units the loss is taken in."""
+    import torch
+
     local = config.scaling == "local"
     if local:
         train, validation = (
@@ -441,72 +334,118 @@ def fit(
     )
     if local:
         train, validation = _normalised(train, model), _normalised(validation, model)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimiser, mode="min", patience=config.plateau_patience, factor=config.plateau_factor
-    )
-    index = _patch_index(train, config.lr_patch, config.lr_stride, config.lr_margin)
-    val_index = _patch_index(validation, config.lr_patch, config.lr_stride, config.lr_margin)
-    val_index = val_index[
-        np.random.default_rng(config.seed + 1).permutation(len(val_index))[
-            : config.validation_patches
-        ]
-    ]
-    result = TrainResult(model=model)
-    start_epoch = 0
-    ckpt = _checkpoint_path(out)
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if _resumable(state["config"], config):
-            model.load_state_dict(state["model"])
-            optimiser.load_state_dict(state["optimiser"])
-            scheduler.load_state_dict(state["scheduler"])
-            start_epoch = state["epoch"] + 1
-            result.history = state["history"]
-            result.best_epoch, result.best_val_loss = state["best_epoch"], state["best_val_loss"]
-    best_state = (
-        torch.load(ckpt, map_location="cpu", weights_only=True)["best_model"]
-        if start_epoch
-        else {k: v.clone() for k, v in model.state_dict().items()}
-    )
-    result.baseline_val_loss = _validation_loss(model, validation, val_index, config, baseline=True)
-    if not start_epoch:
-        # The starting weights are a candidate too (epoch 0): with a zero-initialised residual
-        # they are the physics inverse, so the exported model is never worse than it on the
-        # validation tiles, even when training finds nothing to add.
-        result.best_val_loss, result.best_epoch = (
-            _validation_loss(model, validation, val_index, config),
-            0,
+    return train, validation
+
+
+class _Run:
+    """One training run: optimiser, scheduler, patch grids, result so far and the best weights."""
+
+    def __init__(
+        self,
+        model: Any,
+        config: TrainConfig,
+        train: Sequence[Pair],
+        validation: Sequence[Pair],
+        checkpoint: Path,
+    ) -> None:
+        import torch
+
+        self.model, self.config, self.checkpoint = model, config, checkpoint
+        self.train, self.validation = train, validation
+        self.optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimiser,
+            mode="min",
+            patience=config.plateau_patience,
+            factor=config.plateau_factor,
         )
-    rng = np.random.default_rng(config.seed)
-    for _ in range(start_epoch):  # keep the patch order identical on resume
-        rng.permutation(len(index))
-    autocast = config.autocast == "bfloat16"
-    started = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
-        order = index[rng.permutation(len(index))]
+        grid = (config.lr_patch, config.lr_stride, config.lr_margin)
+        self.index = _patch_index(train, *grid)
+        val_index = _patch_index(validation, *grid)
+        order = np.random.default_rng(config.seed + 1).permutation(len(val_index))
+        self.val_index = val_index[order[: config.validation_patches]]
+        self.result = TrainResult(model=model)
+        self.best_state: dict[str, Any] = {}
+
+    def resume(self, resume: bool) -> int:
+        """Load the checkpoint when it matches the settings; the first epoch still to run."""
+        state = training.load_checkpoint(
+            self.checkpoint, lambda s: _resumable(s["config"], self.config), resume=resume
+        )
+        if state is None:
+            self.best_state = training.state_copy(self.model)
+            return 0
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.result.history = state["history"]
+        self.result.best_epoch, self.result.best_val_loss = (
+            state["best_epoch"],
+            state["best_val_loss"],
+        )
+        self.best_state = state["best_model"]
+        return int(state["epoch"]) + 1
+
+    def loss(self, baseline: bool = False) -> float:
+        """Validation loss of the current weights (or of the baseline)."""
+        return _validation_loss(self.model, self.validation, self.val_index, self.config, baseline)
+
+    def score_start(self, fresh: bool) -> None:
+        """Baseline loss; on a fresh run the start weights are the epoch-0 candidate."""
+        self.result.baseline_val_loss = self.loss(baseline=True)
+        if fresh:
+            # With a zero-initialised residual the start is the physics inverse, so the exported
+            # model is never worse than it on the validation tiles, even when training finds
+            # nothing to add.
+            self.result.best_val_loss, self.result.best_epoch = self.loss(), 0
+
+    def epoch(self, epoch: int, order: np.ndarray, progress: bool) -> None:
+        """One pass over ``order`` (patch rows), then validation, schedule, record, checkpoint."""
+        config, result = self.config, self.result
         steps = len(order) // config.batch_size
         if config.steps_per_epoch is not None:
             steps = min(steps, config.steps_per_epoch)
+        train_loss = self._steps(epoch, order, steps, progress) / max(steps, 1)
+        val_loss = self.loss()
+        if config.schedule == "plateau":
+            self.scheduler.step(val_loss)
+        result.history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "baseline_val_loss": result.baseline_val_loss,
+                "learning_rate": self.optimiser.param_groups[0]["lr"],
+            }
+        )
+        if val_loss < result.best_val_loss:
+            result.best_val_loss, result.best_epoch = val_loss, epoch + 1
+            self.best_state = training.state_copy(self.model)
+        training.progress_line(
+            progress,
+            f"band {config.band} {config.model} epoch {epoch + 1}: train {train_loss:.4g} "
+            f"val {val_loss:.4g} ({result.baseline} {result.baseline_val_loss:.4g})",
+        )
+        self.save(epoch)
+
+    def _steps(self, epoch: int, order: np.ndarray, steps: int, progress: bool) -> float:
+        """``steps`` optimiser steps over ``order``; the sum of their losses."""
+        import torch
+
+        config, model, optimiser = self.config, self.model, self.optimiser
         model.train()
         running = 0.0
-        bar = tqdm(
-            range(steps),
-            desc=f"band {config.band} {config.model} epoch {epoch + 1}/{config.epochs}",
-            disable=None if progress else True,
-            leave=False,
-        )
+        autocast = config.autocast == "bfloat16"
+        size = config.batch_size
+        desc = f"band {config.band} {config.model} epoch {epoch + 1}/{config.epochs}"
+        bar = training.progress_bar(desc, enabled=progress, iterable=range(steps))
         for step in bar:
             if config.schedule == "cosine":
-                progress_fraction = (epoch * steps + step) / (config.epochs * steps)
+                fraction = (epoch * steps + step) / (config.epochs * steps)
                 for group in optimiser.param_groups:
-                    group["lr"] = (
-                        0.5 * config.learning_rate * (1 + math.cos(math.pi * progress_fraction))
-                    )
+                    group["lr"] = 0.5 * config.learning_rate * (1 + math.cos(math.pi * fraction))
             lr_batch, hr_batch = _batch(
-                train,
-                order[step * config.batch_size : (step + 1) * config.batch_size],
-                config.lr_patch,
+                self.train, order[step * size : (step + 1) * size], config.lr_patch
             )
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
                 prediction = _predict(model, lr_batch)
@@ -516,50 +455,24 @@ def fit(
             optimiser.step()
             running += float(loss.detach())
             bar.set_postfix(loss=f"{running / (step + 1):.4g}")
-        val_loss = _validation_loss(model, validation, val_index, config)
-        if config.schedule == "plateau":
-            scheduler.step(val_loss)
-        result.history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": running / max(steps, 1),
-                "val_loss": val_loss,
-                "baseline_val_loss": result.baseline_val_loss,
-                "learning_rate": optimiser.param_groups[0]["lr"],
-            }
-        )
-        if val_loss < result.best_val_loss:
-            result.best_val_loss, result.best_epoch = val_loss, epoch + 1
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        if progress:
-            print(
-                f"band {config.band} {config.model} epoch {epoch + 1}: "
-                f"train {running / max(steps, 1):.4g} "
-                f"val {val_loss:.4g} ({result.baseline} {result.baseline_val_loss:.4g})",
-                flush=True,
-            )
-        # Atomic (temporary file, then rename): an interrupted run keeps the last checkpoint.
-        from xr_s5sr.store import atomic_output
+        return running
 
-        with atomic_output(ckpt, overwrite=True, wait_for_dask=False) as tmp:
-            torch.save(
-                {
-                    "config": config.to_dict(),
-                    "model": model.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch,
-                    "history": result.history,
-                    "best_epoch": result.best_epoch,
-                    "best_val_loss": result.best_val_loss,
-                    "best_model": best_state,
-                },
-                tmp,
-            )
-    model.load_state_dict(best_state)
-    result.model = model.eval()
-    result.seconds = time.perf_counter() - started
-    return result
+    def save(self, epoch: int) -> None:
+        """Checkpoint after ``epoch``: everything a resumed run needs, and the best weights."""
+        training.save_checkpoint(
+            self.checkpoint,
+            {
+                "config": self.config.to_dict(),
+                "model": self.model.state_dict(),
+                "optimiser": self.optimiser.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "epoch": epoch,
+                "history": self.result.history,
+                "best_epoch": self.result.best_epoch,
+                "best_val_loss": self.result.best_val_loss,
+                "best_model": self.best_state,
+            },
+        )
 
 
 def _resumable(saved: dict[str, Any], config: TrainConfig) -> bool:
@@ -629,22 +542,8 @@ def export(
     pathlib.Path
         Path of the model card (``<weights stem>.json``).
     """
-    import torch
-
-    from xr_s5sr._version import __version__
-
-    path = Path(weights_path)
-    sha256 = save_weights(
-        result.model, path, band=config.band, model_name=config.model, overwrite=overwrite
-    )
     model = result.model
     card = {
-        "band": config.band,
-        "model": config.model,
-        "architecture": model.config.to_dict(),
-        "parameters": model.parameter_count(),
-        "weights_file": path.name,
-        "sha256": sha256,
         "normalisation": {
             "kind": config.normalisation,
             "scaling": config.scaling,
@@ -661,98 +560,44 @@ def export(
             "best_epoch": result.best_epoch,
             "seconds": round(result.seconds, 1),
             "history": result.history,
-            "torch": torch.__version__,
-            "xr_s5sr": __version__,
+            **training.software(),
         },
         "validation": {
             "baseline": result.baseline,
             "mse_normalised_model": result.best_val_loss,
             "mse_normalised_baseline": result.baseline_val_loss,
         },
+        **(extra or {}),
     }
-    if extra:
-        card.update(extra)
-    return write_model_card(path, card)
+    return training.export_model(
+        model,
+        Path(weights_path),
+        band=config.band,
+        model_name=config.model,
+        card=card,
+        overwrite=overwrite,
+    )
 
 
 # ------------------------------------------------------------------------------------ CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``xr-s5sr train`` (one per :class:`TrainConfig` field plus data options)."""
-    parser.add_argument("--band", type=int, required=True, help="S5P band 2-8")
-    parser.add_argument(
-        "--l1b",
-        nargs="*",
-        default=None,
-        help="L1B files or glob patterns (default: synthetic scenes)",
-    )
-    parser.add_argument(
-        "--synthetic-scenes", type=int, default=32, help="synthetic training scenes"
-    )
-    parser.add_argument(
-        "--validation-scenes", type=int, default=4, help="synthetic validation scenes"
-    )
-    parser.add_argument(
-        "--tile",
-        type=int,
-        nargs=2,
-        default=(512, 256),
-        metavar=("SCANLINES", "PIXELS"),
-        help="HR tile size (default 512 256, paper)",
-    )
-    parser.add_argument("--n-channel", type=int, default=None, help="synthetic channels (tests)")
-    parser.add_argument(
-        "--noise-fraction",
-        type=float,
-        default=0.0,
-        help="fraction of synthetic scenes with instrument noise",
-    )
-    parser.add_argument("--out", required=True, help="run directory (checkpoints, weights, card)")
-    parser.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint")
-    defaults = TrainConfig(band=0)
-    for f in fields(TrainConfig):
-        if f.name == "band":
-            continue
-        default = getattr(defaults, f.name)
-        flag = f"--{f.name.replace('_', '-')}"
-        if isinstance(default, bool):
-            parser.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=default,
-                help="(default: %(default)s)",
-            )
-            continue
-        kind = (
-            type(default) if default is not None else (int if f.name == "steps_per_epoch" else str)
-        )
-        parser.add_argument(
-            flag,
-            type=kind,
-            default=default,
-            help=f"(default: {default})",
-        )
+    add_common_arguments(parser, outputs="checkpoints, weights, card")
+    add_train_data_arguments(parser)
+    add_config_arguments(parser, TrainConfig(band=0), types={"steps_per_epoch": int})
 
 
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run ``xr-s5sr train``: build pairs, fit, export weights and model card into ``--out``."""
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    quiet = bool(getattr(args, "quiet", False))
-    out = Path(args.out)
-    if args.l1b:
-        files = sorted({p for pattern in args.l1b for p in glob.glob(pattern)})
-        if not files:
-            raise MissingInputError(f"No L1B file matches {args.l1b}.")
-        pairs = l1b_pairs(files, config.band, tuple(args.tile))
-        n_val = max(1, len(pairs) // 10)
-        train, validation = pairs[:-n_val], pairs[-n_val:]
-        data = {
-            "source": "L1B files",
-            "files": [Path(f).name for f in files],
-            "tiles": len(pairs),
-            "validation_tiles": n_val,
-        }
-    else:
-        train, validation, data = synthetic_split(
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m xr_s5sr.train``: the same as ``xr-s5sr train``."""
+    return module_main("python -m xr_s5sr.train", __doc__, add_arguments, run_from_args, argv)
+
+
+def _pairs_from_args(
+    args: argparse.Namespace, config: TrainConfig
+) -> tuple[list[Pair], list[Pair], dict[str, Any]]:
+    """Training and validation pairs named by the command line, and their description."""
+    if not args.l1b:
+        return synthetic_split(
             config.band,
             args.synthetic_scenes,
             args.validation_scenes,
@@ -761,29 +606,35 @@ def run_from_args(args: argparse.Namespace) -> int:
             n_channel=args.n_channel,
             noise_fraction=args.noise_fraction,
         )
-    result = fit(config, train, validation, out, resume=not args.no_resume, progress=not quiet)
+    files = training.expand_paths(args.l1b)
+    pairs = l1b_pairs(files, config.band, tuple(args.tile))
+    n_val = max(1, len(pairs) // 10)
+    data = {
+        "source": "L1B files",
+        "files": [Path(f).name for f in files],
+        "tiles": len(pairs),
+        "validation_tiles": n_val,
+    }
+    return pairs[:-n_val], pairs[-n_val:], data
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run ``xr-s5sr train``: build pairs, fit, export weights and model card into ``--out``."""
+    config = config_from_args(TrainConfig, args)
+    talk = not getattr(args, "quiet", False)
+    out = Path(args.out)
+    train, validation, data = _pairs_from_args(args, config)
+    result = fit(config, train, validation, out, resume=not args.no_resume, progress=talk)
     card = export(
         result, config, out / weights_filename(config.band, config.model), data, overwrite=True
     )
-    if not quiet:
-        print(f"wrote {card.with_suffix('.safetensors')} and {card}")
-        print(
-            f"validation MSE (normalised): model {result.best_val_loss:.4g}, "
-            f"{result.baseline} {result.baseline_val_loss:.4g}"
-        )
+    training.progress_line(talk, f"wrote {card.with_suffix('.safetensors')} and {card}")
+    training.progress_line(
+        talk,
+        f"validation MSE (normalised): model {result.best_val_loss:.4g}, "
+        f"{result.baseline} {result.baseline_val_loss:.4g}",
+    )
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m xr_s5sr.train``: the same as ``xr-s5sr train``."""
-    parser = argparse.ArgumentParser(prog="python -m xr_s5sr.train", description=__doc__)
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    add_arguments(parser)
-    return run_from_args(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 __all__ = [
@@ -802,3 +653,7 @@ __all__ = [
     "synthetic_pairs",
     "synthetic_split",
 ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
