@@ -59,7 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import xr_s5sr  # noqa: E402, F401  (registers the .s5sr accessors)
-from xr_s5sr import engine, fused  # noqa: E402
+from xr_s5sr import engine, fused, tiling  # noqa: E402
 from xr_s5sr.bands import band_kernels  # noqa: E402
 from xr_s5sr.degrade import degrade_array  # noqa: E402
 from xr_s5sr.engine import super_resolve_array  # noqa: E402
@@ -411,11 +411,11 @@ def _memory_child(
     )
     seconds = time.perf_counter() - start
     peak = _rss_high_water_mark()
-    tile_rows, tile_cols = engine._tile_shape(
+    tile_rows, tile_cols = tiling.tile_shape(
         rows,
         cols,
         spec.tile_halo,
-        engine._bytes_per_lr_pixel(spec, channels),
+        tiling.activation_bytes_per_lr_pixel(spec, channels),
         engine.DEFAULT_ACTIVATION_BUDGET,
     )
     return {
@@ -425,7 +425,7 @@ def _memory_child(
         "input_bytes": lr.nbytes,
         "output_bytes": out.nbytes,
         "halo_lr": halo,
-        "estimated_activation_bytes": engine._bytes_per_lr_pixel(spec, channels)
+        "estimated_activation_bytes": tiling.activation_bytes_per_lr_pixel(spec, channels)
         * (min(rows, tile_rows) + 2 * spec.tile_halo)
         * min(cols, tile_cols + 2 * spec.tile_halo),
         "seconds": seconds,

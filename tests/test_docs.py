@@ -96,7 +96,7 @@ def test_conventions_match_code() -> None:
     assert "`(i − 2) / 4`" in page
     # The missing-value policy as README, errors.md and the engine have it (4 × 4 footprint).
     assert "**4 × 4 HR footprint**, in the same channel" in page
-    assert "`xr_s5sr.engine.strict_radius`" in page
+    assert "`xr_s5sr.missing.strict_radius`" in page
     assert engine_footprint_is_4x4()
 
 

@@ -35,12 +35,13 @@ from scipy import ndimage
 
 import xr_s5sr
 from xr_s5sr import adaptive, engine, tiling
-from xr_s5sr.engine import strict_radius, super_resolve_array
+from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import (
     DimensionError,
     S5SRArgumentError,
     WeightsError,
 )
+from xr_s5sr.missing import strict_radius
 from xr_s5sr.models import S5DSCR, build_model, fold_batchnorm
 from xr_s5sr.spec import ModelSpec, model_spec
 from xr_s5sr.synthetic import make_granule
@@ -197,11 +198,11 @@ def test_tiles_inside_a_block_are_exact(
     radiance = granule.radiance.values
     whole = super_resolve_array(radiance, spec)
     # Budgets of 80 LR pixels (square 4x4 tiles + halo 2) and of 16 full rows (strips of 12).
-    per_pixel = engine._bytes_per_lr_pixel(spec, N_CHANNEL)
+    per_pixel = tiling.activation_bytes_per_lr_pixel(spec, N_CHANNEL)
     budget = tile_pixels * per_pixel
-    assert engine._tile_shape(N_SCANLINE, N_PIXEL, spec.tile_halo, per_pixel, budget) == expected
+    assert tiling.tile_shape(N_SCANLINE, N_PIXEL, spec.tile_halo, per_pixel, budget) == expected
     # One worker thread: its strip temporaries are reserved on top (fused path only).
-    reserve = engine._strip_bytes(spec, N_CHANNEL)
+    reserve = tiling.strip_bytes(spec, N_CHANNEL)
     assert (reserve > 0) == fused
     tiled = super_resolve_array(radiance, spec, activation_budget=budget + reserve, torch_threads=1)
     assert max_error(tiled, whole) <= 1e-5
@@ -322,7 +323,7 @@ def test_concurrent_blocks_share_the_torch_threads(
     monkeypatch.setattr(engine, "resolve_runner", recording_runner(record))
     radiance = da.from_array(granule.radiance.values, chunks=(20, -1, -1))
     # Two blocks of 20 LR rows, each in three tiles (9 + 9 + 2 rows), on two dask threads.
-    budget = 13 * N_PIXEL * engine._bytes_per_lr_pixel(model_spec("bicubic"), N_CHANNEL)
+    budget = 13 * N_PIXEL * tiling.activation_bytes_per_lr_pixel(model_spec("bicubic"), N_CHANNEL)
     lazy = super_resolve_array(radiance, "bicubic", device="cpu", activation_budget=budget)
     before = torch.get_num_threads()
     torch.set_num_threads(2)

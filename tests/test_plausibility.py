@@ -83,7 +83,7 @@ def test_strict_missing_values_leave_most_of_the_granule_valid() -> None:
 
 @pytest.mark.parametrize("band", [7, 3])
 def test_beyond_the_strict_radius_a_missing_value_changes_little(band: int) -> None:
-    from xr_s5sr.engine import strict_radius
+    from xr_s5sr.missing import strict_radius
 
     hr = family_scene("edges", band, (160, 160), seed=2, brightness=1.0)
     lr = degrade_array(hr, band).astype(np.float32)

@@ -5,7 +5,7 @@ Boundary: arrays only, on top of :mod:`xr_s5sr.physics` (whose projection ``P`` 
 these functions combine). :func:`nonnegative_consistency` takes the projection and its
 correction as callables, so the engine runs the same formula on numpy arrays and on dask graphs
 (:func:`xr_s5sr.tiling.project_dask`); :func:`influence_radius` sets the region
-``missing="strict"`` masks (:func:`xr_s5sr.engine.strict_radius`).
+``missing="strict"`` masks (:func:`xr_s5sr.missing.strict_radius`).
 """
 
 from __future__ import annotations

@@ -37,13 +37,7 @@ Tiling
     pieces live in :mod:`xr_s5sr.tiling`.
 
 Missing values
-    ``missing="fill"`` (default): non-finite LR values are filled before any processing, along
-    the spectrum at each pixel (linear in channel index) or, for pixels without any valid
-    channel, from the mean of the valid 8 neighbours (repeated up to 4 times, else 0); afterwards
-    exactly their HR footprint (the 4 × 4 HR pixels of the LR pixel, that channel only) is NaN.
-    Far from a hole the result equals the clean run up to the reach of the method.
-    ``missing="strict"``: every HR pixel whose result depends on a missing value is NaN (in every
-    channel for the networks, whose 1×1 convolutions mix channels).
+    Filled before any processing and masked after it by :mod:`xr_s5sr.missing`.
 
 Models on workers
     Graph tasks carry a small frozen :class:`~xr_s5sr.spec.ModelSpec` (weights file and sha256,
@@ -55,7 +49,6 @@ Models on workers
 
 from __future__ import annotations
 
-import math
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -69,7 +62,6 @@ from xr_s5sr import tiling
 from xr_s5sr.bands import SCALE
 from xr_s5sr.constrained import (
     NONNEGATIVE_ITERATIONS,
-    influence_radius,
     lower_bound,
     nonnegative_consistency,
 )
@@ -80,7 +72,16 @@ from xr_s5sr.errors import (
     S5SRArgumentError,
     WeightsError,
 )
-from xr_s5sr.fused import STRIP_PIXELS, FusedS5DSCR
+from xr_s5sr.fused import FusedS5DSCR
+from xr_s5sr.missing import (
+    MISSING_POLICIES,
+    Missing,
+    fill_block,
+    footprint,
+    mask_block,
+    mask_missing,
+    strict_radius,
+)
 from xr_s5sr.noise import ordered_sigma
 from xr_s5sr.spec import (
     AUTO,
@@ -89,7 +90,6 @@ from xr_s5sr.spec import (
     check_dtype,
     check_run_options,
     is_module,
-    method_reach,
     model_spec,
     resolve_device,
     resolve_runner,
@@ -105,8 +105,6 @@ DEFAULT_OUTPUT_BUDGET = 256 * 2**20
 #: in < 3 GiB RSS. A default block (17 LR scanlines + 2 × 4 halo) then runs as two tiles of the
 #: fused path, which costs ~10 % more work in halo rows than one tile.
 DEFAULT_ACTIVATION_BUDGET = 3 * 2**28
-#: Policies for missing (non-finite) input values.
-MISSING_POLICIES = ("fill", "strict")
 #: Median over pixels of the mean squared normalised network input above which the input is
 #: reported as far outside the training data (training data: about 1).
 OUT_OF_DISTRIBUTION_LEVEL = 25.0
@@ -115,8 +113,6 @@ OUT_OF_DISTRIBUTION_LEVEL = 25.0
 #: Blocks being super-resolved in this process (shares torch threads among them).
 _ACTIVE_BLOCKS = 0
 _ACTIVE_BLOCKS_LOCK = threading.Lock()
-
-Missing = Literal["fill", "strict"]
 
 
 # ---------------------------------------------------------------------------------- array engine
@@ -245,7 +241,7 @@ def _super_resolve_numpy(
 ) -> np.ndarray:
     """One whole (scanline, ground_pixel, spectral_channel) cube in memory."""
     spec: ModelSpec = options["spec"]
-    block = _fill_block(raw)
+    block = fill_block(raw)
     settings = None
     if spec.reads_statistics:
         from xr_s5sr.adaptive import row_settings
@@ -256,7 +252,7 @@ def _super_resolve_numpy(
             first=first_scanline,
             regularisation=None if spec.regularisation == AUTO else spec.fixed_regularisation,
             sigma=sigma,
-            prepare=_fill_block,
+            prepare=fill_block,
         )
     out = _process_block(block, 0, 0, settings=settings, **options)
     if spec.consistency:
@@ -269,9 +265,9 @@ def _super_resolve_numpy(
             # M n = P(−n; y = 0) + n, the formula of the dask graph (same rounding).
             lambda n: _project_whole(-n, nothing, band, mu, settings) + n,
             spec,
-            0.0 if block.min() >= 0 else _footprint(lower_bound(block)),
+            0.0 if block.min() >= 0 else footprint(lower_bound(block)),
         )
-    return _mask_missing(out, raw, 0, 0, spec, missing)
+    return mask_missing(out, raw, 0, 0, spec, missing)
 
 
 def _as_spec(model: ModelSpec | S5DSCR | str, device: str | None, dtype: str | None) -> ModelSpec:
@@ -355,10 +351,10 @@ def _super_resolve_dask(
     raw = cube.astype(np.float32).rechunk(
         {**dict.fromkeys(range(lead), 1), lead: scan_chunks, lead + 1: -1, lead + 2: -1}
     )
-    lr = tiling.map_scan_overlap(_fill_block, raw, FILL_REACH, "none")
+    lr = tiling.map_scan_overlap(fill_block, raw, FILL_REACH, "none")
     if sigma is not None:
         sigma = tiling.like_chunks(sigma, raw)
-    settings = tiling.settings_graph(raw, spec, sigma, first_scanline, prepare=_fill_block)
+    settings = tiling.settings_graph(raw, spec, sigma, first_scanline, prepare=fill_block)
     blocks = [tiling.with_neighbours(lr, halo, "none")]
     if settings is not None:
         blocks.append(tiling.with_neighbours(settings, halo, "none"))
@@ -381,7 +377,7 @@ def _super_resolve_dask(
         mu = spec.fixed_regularisation
         nothing = da.zeros_like(lr)
         lower = tiling.map_cubes(
-            _footprint,
+            footprint,
             tiling.map_scan_overlap(lower_bound, lr, 1, "nearest"),
             chunks=estimate.chunks[-3:],
         )
@@ -396,7 +392,7 @@ def _super_resolve_dask(
     radius = strict_radius(spec) if missing == "strict" else 0
     context = tiling.with_neighbours(raw, radius, "none")
     out = tiling.map_cubes(
-        _mask_block,
+        mask_block,
         estimate,
         context,
         chunks=estimate.chunks[-3:],
@@ -406,22 +402,6 @@ def _super_resolve_dask(
     )
     wanted = tiling.output_scan_chunks(scan_chunks, output_chunks)  # splits blocks only
     return out.rechunk({lead: tuple(SCALE * c for c in wanted)}) if wanted != scan_chunks else out
-
-
-def _mask_block(
-    out: np.ndarray,
-    lr: np.ndarray,
-    *,
-    radius: int,
-    spec: ModelSpec,
-    missing: Missing,
-    block_info: dict[Any, Any] | None = None,
-) -> np.ndarray:
-    """:func:`_mask_missing` of one HR block with its (overlapped) raw LR block."""
-    before, after = tiling.block_halos(block_info, 1, radius)
-    return _mask_missing(
-        np.array(out, dtype=np.float32, copy=True), lr, before, after, spec, missing
-    )
 
 
 def _consistent(
@@ -523,31 +503,6 @@ def _process_block(
     return out
 
 
-def _mask_missing(
-    out: np.ndarray, lr: np.ndarray, before: int, after: int, spec: ModelSpec, missing: Missing
-) -> np.ndarray:
-    """Set NaN where the policy says (``lr``: the raw LR block with ``before``/``after`` rows
-    of context around the rows of ``out``)."""
-    holes = ~np.isfinite(lr)
-    if not holes.any():
-        return out
-    n_core = lr.shape[0] - before - after
-    mask = (
-        _footprint(holes[before : before + n_core])
-        if missing == "fill"
-        else _hr_missing(holes, spec, before, n_core)
-    )
-    np.copyto(out, np.float32(np.nan), where=mask)
-    return out
-
-
-def _fill_block(block: np.ndarray) -> np.ndarray:
-    """:func:`_fill_missing` of a block when it has non-finite values, else the block."""
-    block = np.asarray(block, dtype=np.float32)
-    holes = ~np.isfinite(block)
-    return _fill_missing(block, holes) if holes.any() else block
-
-
 def _upsample_rows(
     lr: np.ndarray, start: int, stop: int, kind: Literal["cubic", "linear"]
 ) -> np.ndarray:
@@ -581,12 +536,12 @@ def _run_tiles(
     local = spec.scaling == "local"
     # Strip temporaries of every worker thread come out of the budget before the tiles do.
     max_workers = torch_threads if torch_threads is not None else torch.get_num_threads()
-    rows, cols = _tile_shape(
+    rows, cols = tiling.tile_shape(
         n_core,
         n_pixel,
         halo,
-        _bytes_per_lr_pixel(spec, n_chan),
-        activation_budget - max_workers * _strip_bytes(spec, n_chan),
+        tiling.activation_bytes_per_lr_pixel(spec, n_chan),
+        activation_budget - max_workers * tiling.strip_bytes(spec, n_chan),
     )
     checked = False
     with _torch_threads(torch_threads) as apply_threads, torch.inference_mode(), _autocast(spec):
@@ -672,37 +627,6 @@ def _check_distribution(tile: np.ndarray, runner: Any, spec: ModelSpec) -> None:
         )
 
 
-def _fill_missing(block: np.ndarray, holes: np.ndarray) -> np.ndarray:
-    """Fill non-finite LR values: along the spectrum, then from valid neighbours (docstring)."""
-    from scipy import ndimage
-
-    out = np.where(holes, np.float32(0.0), block)
-    partial = holes.any(axis=2) & ~holes.all(axis=2)
-    channels = np.arange(block.shape[2])
-    for r, c in np.argwhere(partial):
-        valid = ~holes[r, c]
-        out[r, c, ~valid] = np.interp(channels[~valid], channels[valid], block[r, c, valid])
-    empty: np.ndarray = np.asarray(holes.all(axis=2))
-    ring = np.ones((3, 3))
-    for _ in range(FILL_REACH):
-        if not empty.any():
-            break
-        valid = ~empty
-        total = ndimage.convolve(
-            np.where(valid[..., None], out, 0.0), ring[..., None], mode="constant"
-        )
-        count = ndimage.convolve(valid.astype(np.float32), ring, mode="constant")
-        fillable = empty & (count > 0)
-        out[fillable] = total[fillable] / count[fillable][:, None]
-        empty &= ~fillable
-    return out
-
-
-def _footprint(holes: np.ndarray) -> np.ndarray:
-    """HR mask of the 4 × 4 HR pixels of every missing LR value (same channel)."""
-    return np.repeat(np.repeat(holes, SCALE, axis=0), SCALE, axis=1)
-
-
 def _autocast(spec: ModelSpec) -> Any:
     """``torch.autocast`` for reduced precision on the reference path (the fused path casts)."""
     if spec.dtype == "float32" or spec.uses_fused_path:
@@ -710,85 +634,6 @@ def _autocast(spec: ModelSpec) -> Any:
     import torch
 
     return torch.autocast(device_type=spec.device.split(":")[0], dtype=getattr(torch, spec.dtype))
-
-
-def strict_radius(spec: ModelSpec) -> int:
-    """LR pixels around a missing value that ``missing="strict"`` masks.
-
-    Methods with a physics step (back-projection, consistency): where changing the missing value
-    by up to 10 × the local radiance changes the result by more than 1e-3 of the local radiance
-    (:func:`xr_s5sr.constrained.influence_radius`; a network's detail adds its receptive field):
-    17 LR pixels in bands 7–8, 8–9 in bands 2–6 (docs/physics.md, "Missing values"). Bicubic
-    and networks without physics steps: their whole reach.
-    """
-    if not (spec.consistency or spec.uses_physics_base):
-        return method_reach(spec, 0)
-
-    iterations = spec.iterations if spec.uses_physics_base else 0
-    detail = spec.tile_halo if spec.is_network else 0
-    return influence_radius(cast(int, spec.band), iterations, spec.consistency, detail)
-
-
-def _hr_missing(missing: np.ndarray, spec: ModelSpec, before: int, n_core: int) -> np.ndarray:
-    """HR mask (broadcastable to the output) of pixels a missing LR input can influence."""
-    from scipy import ndimage
-
-    # Networks mix channels (1x1 convolutions); added to the physics inverse their gated detail
-    # moves other channels by < 1e-3 of the radiance (measured, docs/physics.md), so only the
-    # channel of a missing value is masked there; a network alone masks every channel.
-    mixes = spec.is_network and not spec.uses_physics_base
-    seeds = missing.any(axis=2, keepdims=True) if mixes else missing
-    size = 2 * strict_radius(spec) + 1
-    grown = ndimage.binary_dilation(seeds, structure=np.ones((size, size, 1), bool))
-    core = grown[before : before + n_core]
-    return np.repeat(np.repeat(core, SCALE, axis=0), SCALE, axis=1)
-
-
-def _bytes_per_lr_pixel(spec: ModelSpec, n_chan: int) -> int:
-    """Estimated peak activation bytes per LR pixel of a tile.
-
-    Fused CPU path: three tensors of HR size and C channels (the upsampled input in float32 and
-    two residual buffers in the compute precision); the strips' temporaries are reserved apart
-    (:func:`_strip_bytes`).
-    Reference path, measured on CPU: a folded S5-DSCR holds about ``2·m + 3`` float32 tensors
-    of HR size at its peak (upsampled input, running residual, depthwise output of m·C channels
-    and its reordered copy, pointwise output); bicubic about 2.
-    """
-    if spec.uses_fused_path:
-        per_value = 4 + 2 * (4 if spec.dtype == "float32" else 2)
-    elif spec.is_network:
-        per_value = 4 * (2 * spec.multiplier + 3)
-    else:
-        per_value = 4 * 2
-    return SCALE * SCALE * n_chan * per_value
-
-
-def _strip_bytes(spec: ModelSpec, n_chan: int) -> int:
-    """Upper bound of the temporaries of one strip worker on the fused path (0 elsewhere).
-
-    A strip holds at most ``2·m + 2`` float32-sized tensors of ``STRIP_PIXELS`` pixels and C
-    channels: the m depthwise groups, their concatenation (bfloat16), the input cast of the
-    first layer and the last layer's product.
-    """
-    if not spec.uses_fused_path:
-        return 0
-    return (2 * spec.multiplier + 2) * STRIP_PIXELS * n_chan * 4
-
-
-def _tile_shape(
-    n_rows: int, n_cols: int, radius: int, bytes_per_pixel: int, budget: int
-) -> tuple[int, int]:
-    """Core (rows, cols) of the tiles of a block so that a tile with its halo fits ``budget``.
-
-    Full-width strips are used while their halo is at most half of the strip; otherwise square
-    tiles, whose halo overhead is much smaller than that of very thin strips.
-    """
-    pixels = max(1, budget // bytes_per_pixel)
-    strip_rows = pixels // n_cols - 2 * radius
-    if strip_rows >= min(n_rows, 2 * radius):
-        return max(1, min(strip_rows, n_rows)), n_cols
-    side = max(1, math.isqrt(pixels) - 2 * radius)
-    return min(side, n_rows), min(side, n_cols)
 
 
 @contextmanager
@@ -826,7 +671,5 @@ def _torch_threads(threads: int | None) -> Iterator[Callable[[], None]]:
 __all__ = [
     "DEFAULT_ACTIVATION_BUDGET",
     "DEFAULT_OUTPUT_BUDGET",
-    "MISSING_POLICIES",
-    "strict_radius",
     "super_resolve_array",
 ]

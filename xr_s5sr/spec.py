@@ -560,7 +560,7 @@ def method_reach(spec: ModelSpec, axis: Literal[0, 1] = 0) -> int:
     The one rule for how far a method looks: a crop of the input that keeps this many LR
     pixels around a region gives the whole-granule result inside the region
     (:meth:`xr_s5sr.accessor.S5SRAccessor.subset`), and ``missing="strict"`` masks this far
-    around a missing value (:func:`xr_s5sr.engine.strict_radius`). The windows of the
+    around a missing value (:func:`xr_s5sr.missing.strict_radius`). The windows of the
     automatic settings are not included: :func:`crop_halo` adds them for crops.
 
     Examples

@@ -15,6 +15,7 @@ maths lives in :mod:`xr_s5sr.physics` and :mod:`xr_s5sr.adaptive`.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from xr_s5sr.bands import SCALE
 from xr_s5sr.errors import DimensionError
+from xr_s5sr.fused import STRIP_PIXELS
 from xr_s5sr.spec import AUTO
 
 if TYPE_CHECKING:
@@ -482,3 +484,51 @@ def block_halos(block_info: dict[Any, Any] | None, argument: int, halo: int) -> 
     index = block_info[argument]["chunk-location"][-3]
     count = block_info[argument]["num-chunks"][-3]
     return (halo if index > 0 else 0), (halo if index < count - 1 else 0)
+
+
+# ---------------------------------------------------------------------------------- network tiles
+def activation_bytes_per_lr_pixel(spec: ModelSpec, n_chan: int) -> int:
+    """Estimated peak activation bytes per LR pixel of a tile.
+
+    Fused CPU path: three tensors of HR size and C channels (the upsampled input in float32 and
+    two residual buffers in the compute precision); the strips' temporaries are reserved apart
+    (:func:`strip_bytes`).
+    Reference path, measured on CPU: a folded S5-DSCR holds about ``2·m + 3`` float32 tensors
+    of HR size at its peak (upsampled input, running residual, depthwise output of m·C channels
+    and its reordered copy, pointwise output); bicubic about 2.
+    """
+    if spec.uses_fused_path:
+        per_value = 4 + 2 * (4 if spec.dtype == "float32" else 2)
+    elif spec.is_network:
+        per_value = 4 * (2 * spec.multiplier + 3)
+    else:
+        per_value = 4 * 2
+    return SCALE * SCALE * n_chan * per_value
+
+
+def strip_bytes(spec: ModelSpec, n_chan: int) -> int:
+    """Upper bound of the temporaries of one strip worker on the fused path (0 elsewhere).
+
+    A strip holds at most ``2·m + 2`` float32-sized tensors of ``STRIP_PIXELS`` pixels and C
+    channels: the m depthwise groups, their concatenation (bfloat16), the input cast of the
+    first layer and the last layer's product.
+    """
+    if not spec.uses_fused_path:
+        return 0
+    return (2 * spec.multiplier + 2) * STRIP_PIXELS * n_chan * 4
+
+
+def tile_shape(
+    n_rows: int, n_cols: int, radius: int, bytes_per_pixel: int, budget: int
+) -> tuple[int, int]:
+    """Core (rows, cols) of the tiles of a block so that a tile with its halo fits ``budget``.
+
+    Full-width strips are used while their halo is at most half of the strip; otherwise square
+    tiles, whose halo overhead is much smaller than that of very thin strips.
+    """
+    pixels = max(1, budget // bytes_per_pixel)
+    strip_rows = pixels // n_cols - 2 * radius
+    if strip_rows >= min(n_rows, 2 * radius):
+        return max(1, min(strip_rows, n_rows)), n_cols
+    side = max(1, math.isqrt(pixels) - 2 * radius)
+    return min(side, n_rows), min(side, n_cols)
