@@ -10,6 +10,7 @@ band 7, LR granules of 160 x 160 pixels.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,16 @@ from xr_s5sr.weights import save_weights
 BAND, CHANNELS, LR_SIZE = 7, 16, 160
 
 
-def granule(family: str, seed: int, brightness: float, noise: str) -> tuple[np.ndarray, np.ndarray]:
-    """(HR, noisy LR) of one scene, float32 (scanline, ground_pixel, channel).
+def granule(
+    family: str,
+    seed: int,
+    brightness: float,
+    noise: str,
+    size: int = LR_SIZE,
+    channels: int | None = CHANNELS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(HR, noisy LR) of one scene, float32 (scanline, ground_pixel, channel): ``size`` LR
+    pixels square, ``channels`` spectral channels (None: the band's).
 
     ``noise="band"``: Gaussian noise of the band's sigma (the sigma of a scene at the band's
     mean radiance, whatever the brightness: dim scenes are noisy). ``noise="photon"``: the
@@ -39,7 +48,7 @@ def granule(family: str, seed: int, brightness: float, noise: str) -> tuple[np.n
     """
     info = get_band(BAND)
     hr = family_scene(
-        family, BAND, (4 * LR_SIZE, 4 * LR_SIZE), seed, n_channel=CHANNELS, brightness=brightness
+        family, BAND, (4 * size, 4 * size), seed, n_channel=channels, brightness=brightness
     )
     lr = degrade_array(hr, BAND).astype(np.float64)
     sigma = float(info.noise_sigma or 0.0)
@@ -79,6 +88,16 @@ def bootstrap_mean(values: list[float], seed: int = 0, resamples: int = 4000) ->
     picks = np.random.default_rng(seed).integers(0, data.size, (resamples, data.size))
     low, high = np.percentile(data[picks].mean(axis=1), [2.5, 97.5])
     return [round(float(data.mean()), 3), round(float(low), 3), round(float(high), 3)]
+
+
+def open_results(description: str) -> tuple[Path, dict[str, Any]]:
+    """The command line of every script here (``--out FILE``): one torch thread, and the
+    results file so far (:func:`load`), so an interrupted run resumes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", required=True)
+    out = Path(parser.parse_args().out)
+    torch.set_num_threads(1)
+    return out, load(out)
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -34,7 +34,6 @@ One command (about 20 min of one CPU thread; resumes from the JSON when interrup
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import tempfile
 import time
@@ -42,8 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from finetune_cases import BAND, granule, load, psnr, save, start_weights
+from finetune_cases import BAND, granule, open_results, psnr, save, start_weights
 
 from xr_s5sr.objective import (
     FinetuneConfig,
@@ -158,12 +156,7 @@ def summarise(cases: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    out = Path(args.out)
-    record = load(out)
+    out, record = open_results(__doc__.splitlines()[0])
     record["plan"] = {
         "band": BAND, "families": FAMILIES, "brightness": BRIGHTNESS, "noise": NOISE,
         "learning_rates": LEARNING_RATES, "steps": STEPS, "own_seeds": OWN_SEEDS,

@@ -17,23 +17,14 @@ One command (one CPU thread; long: 480 channels)::
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
-from finetune_cases import BAND, load, save
+from finetune_cases import BAND, granule, open_results, psnr, save
 
-from xr_s5sr.bands import get_band
-from xr_s5sr.degrade import degrade_array
-from xr_s5sr.engine import super_resolve_array
-from xr_s5sr.families import family_scene
-from xr_s5sr.metrics import compute_metrics
 from xr_s5sr.objective import FinetuneConfig
 from xr_s5sr.selfsup import check_finetuned, finetune, start_model
-from xr_s5sr.spec import model_spec
 
 SIZE, BRIGHTNESS, FAMILY = 128, 0.03, "absorption"
 OWN_SEEDS, NEW_SEEDS, STOPS = (1000, 1001), (2000, 2001), (30, 60)
@@ -41,27 +32,11 @@ OWN_SEEDS, NEW_SEEDS, STOPS = (1000, 1001), (2000, 2001), (30, 60)
 
 def scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(HR, LR + the band's sigma) of one dim scene with all channels."""
-    hr = family_scene(FAMILY, BAND, (4 * SIZE, 4 * SIZE), seed, brightness=BRIGHTNESS)
-    lr = degrade_array(hr, BAND)
-    draw = np.random.default_rng([seed, 1]).standard_normal(lr.shape)
-    return hr, (lr + float(get_band(BAND).noise_sigma or 0.0) * draw).astype(np.float32)
-
-
-def psnr(model: object, granules: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
-    spec = model_spec(weights=model, band=BAND, device="cpu")
-    return [
-        round(float(compute_metrics(hr, super_resolve_array(lr, spec), border=16)["psnr"][0]), 4)
-        for hr, lr in granules
-    ]
+    return granule(FAMILY, seed, BRIGHTNESS, "band", size=SIZE, channels=None)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    out = Path(args.out)
-    record = load(out)
+    out, record = open_results(__doc__.splitlines()[0])
     own, new = [scene(s) for s in OWN_SEEDS], [scene(s) for s in NEW_SEEDS]
     config = FinetuneConfig(band=BAND, steps=STOPS[-1], select_best=False, checkpoint_every=30)
     start, _, _ = start_model(config)

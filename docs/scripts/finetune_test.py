@@ -28,15 +28,13 @@ One command (about 15 min of one CPU thread; resumes from the JSON when interrup
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
-from finetune_cases import BAND, bootstrap_mean, granule, load, psnr, save, start_weights
+from finetune_cases import BAND, bootstrap_mean, granule, open_results, psnr, save, start_weights
 
 from xr_s5sr.objective import FinetuneConfig
 from xr_s5sr.selfsup import check_finetuned, finetune
@@ -84,12 +82,7 @@ def run_row(family: str, brightness: float, noise: str, rate: float) -> dict[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    out = Path(args.out)
-    record = load(out)
+    out, record = open_results(__doc__.splitlines()[0])
     record["plan"] = {
         "band": BAND, "rows": ROWS, "steps": STEPS, "checkpoint_every": EVERY,
         "own_seeds": OWN_SEEDS, "new_seeds": NEW_SEEDS,
