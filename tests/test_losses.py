@@ -54,7 +54,7 @@ def test_consistency_loss_ignores_masked_values() -> None:
 def test_sure_is_unbiased_for_the_projected_error() -> None:
     """Mean SURE over noise draws = mean true ‖w(A f(y) − A x)‖², within sampling error."""
     model = tiny_model().double()
-    f = network(model, consistency=False)  # with the exact projection A f(y) = y: no test
+    f = network(model, consistency="none")  # with the exact projection A f(y) = y: no test
     _x, clean = scene_lr((80, 64), seed=3)
     sigma = 0.01 * float(clean.mean())  # noise large enough for SURE's correction to matter
     weight = 1.0 / local_scale(clean)  # fixed weight (it must not depend on the noise)
@@ -84,7 +84,7 @@ def test_sure_is_unbiased_for_the_projected_error() -> None:
 
 def test_sure_without_noise_is_the_consistency_loss() -> None:
     model = tiny_model().double()
-    f = network(model, consistency=False)
+    f = network(model, consistency="none")
     _, y = scene_lr((32, 32), seed=5)
     with torch.no_grad():
         torch.testing.assert_close(
@@ -134,7 +134,7 @@ def test_robust_equivariance_adds_fresh_noise_to_the_measurement() -> None:
     """``‖T x − f(A T x + n')‖²``: n' drawn from the generator with the given sigma."""
     _, y = scene_lr((64, 48), seed=6)
     model = tiny_model().double()
-    f = network(model, consistency=False)
+    f = network(model, consistency="none")
     with torch.no_grad():
         x = f(y)
         transform = Transform(shift=(1, 2), flip_pixel=True)

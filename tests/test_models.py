@@ -17,6 +17,7 @@ from xr_s5sr.models import (
     S5DSCR,
     ModelConfig,
     build_model,
+    compose,
     fold_batchnorm,
     model_from_config,
     preset_config,
@@ -236,3 +237,54 @@ def test_zeroed_residual_makes_a_local_network_the_physics_inverse() -> None:
     np.testing.assert_allclose(after, physics, rtol=0, atol=1e-6 * np.abs(physics).max())
     with pytest.raises(S5SRArgumentError, match="needs residual='signed'"):
         zero_residual(S5DSCR(6, 1, 3, 1))
+
+
+def test_compose_is_the_engine_formula_for_every_method() -> None:
+    """compose(None) is back-projection and a z-score network has no physics base; both with
+    the default non-negative consistency step equal the engine's output (fixed μ)."""
+    from xr_s5sr.engine import super_resolve_array
+    from xr_s5sr.spec import model_spec
+
+    lr = np.random.default_rng(1).uniform(0.5, 2.0, (20, 12, 6)).astype(np.float32)
+    y = torch.from_numpy(lr).permute(2, 0, 1)[None]
+    zscore = S5DSCR(6, 1, 3, 1, residual="signed").eval()
+    cases = [
+        (None, model_spec("backprojection", band=7, device="cpu", regularisation=0.5)),
+        (zscore, model_spec(weights=zscore, band=7, device="cpu", regularisation=0.5)),
+    ]
+    for model, spec in cases:
+        expected = super_resolve_array(lr, spec)
+        with torch.no_grad():
+            got = compose(model, y, 7, regularisation=0.5)[0].permute(1, 2, 0).numpy()
+        level = float(np.abs(expected).max())
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * level)
+
+
+def test_detail_gate_weighs_the_detail_and_gradients_pass_the_nonnegative_step() -> None:
+    torch.manual_seed(0)
+    model = S5DSCR(6, 1, 3, 1, residual="signed", scaling="local", band=7)
+    model.set_output_scale(0.3)
+    y = torch.rand(1, 6, 12, 10) + 0.05
+    full = model.detail(y)
+    torch.testing.assert_close(model.detail(y, torch.ones(12, 10)), full, rtol=1e-6, atol=0)
+    torch.testing.assert_close(
+        model.detail(y, torch.full((1, 1, 12, 10), 0.25)), 0.25 * full, rtol=1e-5, atol=1e-7
+    )
+    assert float(model.detail(y, torch.zeros(12, 10)).detach().abs().max()) == 0.0  # exact: × 0
+    out = compose(model, y)
+    assert float(out.min()) >= 0.0
+    out.square().mean().backward()
+    gradient = model.blocks[-1].pointwise.weight.grad
+    assert gradient is not None
+    assert bool(torch.isfinite(gradient).all())
+    assert float(gradient.abs().max()) > 0.0
+
+
+def test_compose_and_detail_reject_what_they_cannot_compute() -> None:
+    y = torch.rand(1, 4, 6, 6)
+    with pytest.raises(S5SRArgumentError, match="consistency in"):
+        compose(None, y, 7, consistency="clip")  # type: ignore[arg-type]
+    with pytest.raises(S5SRArgumentError, match="a band"):
+        compose(None, y)
+    with pytest.raises(S5SRArgumentError, match="has no such detail"):
+        S5DSCR(4, 1, 3, 1).detail(y, torch.ones(6, 6))

@@ -13,6 +13,7 @@ from conftest import SSL_CHANNELS as CHANNELS
 from conftest import ssl_config as tiny_config
 from conftest import ssl_model as tiny_model
 
+from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import S5SRArgumentError
 from xr_s5sr.families import family_scene
 from xr_s5sr.models import S5DSCR
@@ -29,6 +30,7 @@ from xr_s5sr.objective import (
     window_index,
 )
 from xr_s5sr.physics import degrade
+from xr_s5sr.spec import model_spec
 from xr_s5sr.synthetic import make_granule
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -41,30 +43,56 @@ def test_network_is_the_model() -> None:
     )[None]
     with torch.no_grad():
         torch.testing.assert_close(
-            network(model, consistency=False)(y), model(y), rtol=1e-5, atol=0
+            network(model, consistency="none")(y), model(y), rtol=1e-5, atol=0
         )
 
 
 @pytest.mark.parametrize("mu", [0.0, 3.0])
-def test_network_is_what_inference_computes(mu: float) -> None:
-    """The losses train exactly the default output of super_resolve (gate off, the same μ)
-    before its non-negativity (issue 26), which only acts where that output is negative."""
-    from xr_s5sr.engine import super_resolve_array
-    from xr_s5sr.spec import model_spec
-
+@pytest.mark.parametrize("step", ["nonnegative", "projection"])
+def test_network_is_what_inference_computes(mu: float, step: str) -> None:
+    """The losses train exactly the output of super_resolve (gate off, the same μ): by
+    default with its non-negative consistency step (issue 26), else the projection alone."""
     model = replace_gate(tiny_model(scale=0.2))
     lr = family_scene("edges", BAND, (96, 64), 4, n_channel=CHANNELS, brightness=1.0)
-    spec = model_spec(weights=model, device="cpu", regularisation=mu, nonnegative=False)
+    spec = model_spec(
+        weights=model, device="cpu", regularisation=mu, nonnegative=step == "nonnegative"
+    )
     expected = super_resolve_array(lr, spec)
     y = torch.from_numpy(lr).permute(2, 0, 1)[None]
     with torch.no_grad():
-        got = network(model, mu)(y)[0].permute(1, 2, 0).numpy()
+        got = network(model, mu, consistency=step)(y)[0].permute(1, 2, 0).numpy()
+        projected = network(model, mu, consistency="projection")(y)[0].permute(1, 2, 0).numpy()
+        unprojected = network(model, mu, consistency="none")(y)[0].permute(1, 2, 0).numpy()
     level = float(np.abs(expected).max())
     assert np.abs(got - expected).max() <= 2e-5 * level
-    # The projection matters: without it the output differs by far more.
-    with torch.no_grad():
-        unprojected = network(model, mu, consistency=False)(y)[0].permute(1, 2, 0).numpy()
+    # Each step matters: without it the output differs by far more.
     assert np.abs(unprojected - expected).max() > 1e-3 * level
+    if step == "nonnegative":
+        assert projected.min() < -1e-3 * level  # the projection alone leaves negative values
+        assert expected.min() >= 0.0
+        assert np.abs(projected - expected).max() > 1e-3 * level
+
+
+def test_prepared_granule_is_what_inference_computes() -> None:
+    """A granule as fine-tuning prepares it (missing values filled by inference's policy, its
+    automatic μ) through the objective's f equals the engine's default output with
+    regularisation="auto" (one settings window: 24 scanlines), outside the masked footprint."""
+    model = replace_gate(tiny_model(scale=0.2))
+    lr = family_scene("edges", BAND, (96, 64), 4, n_channel=CHANNELS, brightness=1.0)[:24]
+    rng = np.random.default_rng(3)
+    lr = (lr * (1.0 + 0.01 * rng.standard_normal(lr.shape))).astype(np.float32)
+    lr[5, 7, 2:4] = np.nan  # part of a spectrum: filled along the spectrum
+    lr[12, 3, :] = np.nan  # a whole pixel: filled from its neighbours
+    expected = super_resolve_array(lr, model_spec(weights=model, device="cpu"))
+    tile = prepare_tile(lr, 0, BAND)
+    assert tile.regularisation > 0.0  # the noise makes the automatic μ act
+    y = torch.from_numpy(tile.data).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        got = network(model, tile.regularisation)(y)[0].permute(1, 2, 0).numpy()
+    kept = np.isfinite(expected)
+    assert (~kept).sum() == 16 * 2 + 16 * CHANNELS  # the HR footprint of the 2 + C holes
+    level = float(np.abs(expected[kept]).max())
+    assert np.abs(got[kept] - expected[kept]).max() <= 2e-5 * level
 
 
 def replace_gate(model: S5DSCR) -> S5DSCR:
@@ -118,7 +146,10 @@ def test_dead_channel_and_unusable_tile(ssl_tile: np.ndarray, ssl_start_weights:
     assert prepared.usable.all()
     assert not prepared.channels[2]
     assert prepared.channels.sum() == 7
-    assert (prepared.data[..., 2] == 0).all()
+    # Filled as inference fills it (xr_s5sr.missing): linear along the spectrum.
+    middle = 0.5 * (ssl_tile[..., 1] + ssl_tile[..., 3])
+    np.testing.assert_allclose(prepared.data[..., 2], middle, rtol=1e-6, atol=0)
+    np.testing.assert_array_equal(prepared.data[..., 3], ssl_tile[..., 3])
     hole = ssl_tile.copy()
     hole[::4, ::4] = np.nan
     with pytest.raises(S5SRArgumentError, match="No 16x16 LR window"):

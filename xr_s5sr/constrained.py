@@ -71,7 +71,7 @@ def nonnegative_consistency(
 
     Parameters
     ----------
-    x : numpy.ndarray or dask.array.Array
+    x : numpy.ndarray, dask.array.Array or torch.Tensor
         HR estimate (any values; NaN stay NaN); overwritten when ``project`` works in place
         (the engine's numpy path, which owns the array).
     project : callable
@@ -107,15 +107,24 @@ def nonnegative_consistency(
     (True, True)
     """
     first = project(x)
-    z = first.copy() if iterations and isinstance(first, np.ndarray) else first
+    # torch tensors (the training objective, :func:`xr_s5sr.models.compose`) take the same
+    # steps: a clone instead of a copy, clip for np.minimum/np.maximum, and the negative part
+    # of z - lower (a new tensor: autograd keeps it while z is updated in place).
+    tensor = hasattr(first, "clone")
+    z = first
+    if iterations and (tensor or isinstance(first, np.ndarray)):
+        z = first.clone() if tensor else first.copy()
     for _ in range(iterations):
         # In place for numpy (a pass over an HR block costs a tenth of a projection); dask
         # arrays are rebound to new lazy arrays by the same statements.
-        step = correct(np.minimum(z - lower, 0.0) if np.ndim(lower) else np.minimum(z, lower))
+        shifted = tensor or np.ndim(lower)
+        step = correct((z - lower).clip(max=0.0) if shifted else z.clip(max=lower))
         step += first
         step -= z
         step *= NONNEGATIVE_RELAXATION
         z += step
+    if tensor:
+        return z.clip(min=lower)
     return np.maximum(z, lower, out=z if isinstance(z, np.ndarray) else None)
 
 

@@ -587,11 +587,8 @@ def _run_tile(
         return hr[:, core[0] : core[1]].numpy()
     # (1, C, h, w) view of the (h, w, C) tile: channels-last, no transposing copy.
     lr = torch.from_numpy(tile).permute(2, 0, 1)[None].to(spec.device)
-    if spec.scaling == "local":
-        # The tile was divided by its local scale already: R of the scale-free input.
-        hr = runner.output_std[:, None, None] * runner.residual_normalised(runner.normalise(lr))
-    else:
-        hr = runner(lr)
+    # A local-scaling tile was divided by its local scale already: the detail per unit of scale.
+    hr = runner.relative_detail(lr) if spec.scaling == "local" else runner(lr)
     hr = hr[0].permute(1, 2, 0).float()
     hr = hr[SCALE * rows[0] : SCALE * rows[1], core[0] : core[1]]
     return hr.cpu().numpy()

@@ -10,11 +10,15 @@ windows are sampled from them, and :func:`batch_losses` evaluates the losses of
 is known, one scale down (Wald's reduced-resolution protocol). The loop, the
 checkpoints and the export are in :mod:`xr_s5sr.selfsup`; torch is imported lazily.
 
-What is trained: ``f(y) = P_μ(backproject_μ(y) + detail(y), y)``, exactly the default output of
-``super_resolve`` with the network's detail gate off (:func:`network`; the fine-tuned network
-keeps it off, :attr:`~xr_s5sr.models.ModelConfig.detail_gate`), with each granule's automatic μ
-and noise sigma (:func:`xr_s5sr.adaptive.auto_settings`, computed once per granule). Training
-the unprojected output instead would shape a part that the projection throws away.
+What is trained: ``f(y) = C_μ(backproject_μ(y) + detail(y), y)``, the one formula of
+:func:`xr_s5sr.models.compose` (its default consistency step ``C_μ``: the non-negative
+consistent solution), hence the default output of ``super_resolve`` with the network's detail
+gate off (:func:`network`; the fine-tuned network keeps it off,
+:attr:`~xr_s5sr.models.ModelConfig.detail_gate`), with each granule's automatic μ and noise
+sigma (:func:`xr_s5sr.adaptive.auto_settings`, computed once per granule; inference blends μ
+between windows of :data:`xr_s5sr.adaptive.WINDOW` scanlines, so the two agree on granules of
+one window). Training the unprojected output instead would shape a part that the consistency
+step throws away.
 
 Losses (``y`` the LR window, ``A`` the degradation, ``σ`` the granule's noise sigma), from
 :mod:`xr_s5sr.losses`:
@@ -44,10 +48,11 @@ central ``lr_patch × lr_patch`` pixels only, where ``f`` equals the whole-granu
 well below the noise. Windows never cross a granule edge, so the zero padding of ``A`` at
 image edges never enters a loss.
 
-Missing values: non-finite LR values are replaced (per channel mean of the granule) before
-``f`` runs, and every loss skips the pixels within ``context`` LR pixels of them (all
-channels, since the network mixes channels); channels missing in a whole granule are filled
-with 0 and skipped everywhere. A missing value is never a target and never a pseudo-target.
+Missing values: non-finite LR values are filled by inference's one policy
+(:func:`xr_s5sr.missing.fill_block`: along the spectrum, then from neighbours) before ``f``
+runs, and every loss skips the pixels within ``context`` LR pixels of them (all channels,
+since the network mixes channels); channels missing in a whole granule are skipped
+everywhere. A missing value is never a target and never a pseudo-target.
 """
 
 from __future__ import annotations
@@ -58,16 +63,19 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import ndimage
 
+from xr_s5sr.adaptive import auto_settings
 from xr_s5sr.bands import SCALE, band_kernels, get_band
 from xr_s5sr.errors import S5SRArgumentError
 from xr_s5sr.losses import Transform, consistency_loss, equivariance_loss, sure_loss
-from xr_s5sr.operators import degrade
+from xr_s5sr.missing import fill_block
+from xr_s5sr.operators import degrade, upsample
 
 if TYPE_CHECKING:
     import torch
 
-    from xr_s5sr.models import S5DSCR
+    from xr_s5sr.models import S5DSCR, Consistency
 
 #: Per-mille units of the relative errors in every loss (weights ``1000 / s``).
 LOSS_UNITS = 1e3
@@ -227,15 +235,12 @@ def prepare_tile(lr: np.ndarray, context: int, band: int) -> LRTile:
     Returns
     -------
     LRTile
-        Filled float32 data (per channel mean of the finite values; 0 for channels missing
-        everywhere), the usable pixel map, the usable channels, and the automatic μ and
-        noise sigma of the filled granule (:func:`xr_s5sr.adaptive.auto_settings`, as
-        ``super_resolve`` computes them for this granule).
+        Filled float32 data (:func:`xr_s5sr.missing.fill_block`, as ``super_resolve`` fills
+        them: along the spectrum, then from neighbours), the usable pixel map, the usable
+        channels, and the automatic μ and noise sigma of the filled granule
+        (:func:`xr_s5sr.adaptive.auto_settings`, as ``super_resolve`` computes them for this
+        granule).
     """
-    from scipy import ndimage
-
-    from xr_s5sr.adaptive import auto_settings
-
     if lr.ndim != 3:
         raise S5SRArgumentError(
             f"LR tiles must be (scanline, ground_pixel, channel) arrays, got shape {lr.shape}."
@@ -243,10 +248,8 @@ def prepare_tile(lr: np.ndarray, context: int, band: int) -> LRTile:
     data = np.asarray(lr, dtype=np.float32)
     finite = np.isfinite(data)
     channels = finite.any(axis=(0, 1))
-    counts = finite.sum(axis=(0, 1))
-    sums = np.where(finite, data, 0).sum(axis=(0, 1), dtype=np.float64)
-    fill = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0).astype(np.float32)
-    filled = data if finite.all() else np.where(finite, data, fill)  # no copy when complete
+    # Inference's one policy (:mod:`xr_s5sr.missing`): what f sees is what super_resolve sees.
+    filled = fill_block(data)  # no copy when complete
     bad = ~finite[..., channels].all(axis=-1) if channels.any() else np.ones(data.shape[:2], bool)
     if context > 0 and bad.any():
         bad = ndimage.binary_dilation(bad, np.ones((2 * context + 1,) * 2, bool))
@@ -316,43 +319,23 @@ def _upsample_mask(mask: torch.Tensor) -> torch.Tensor:
     return mask.repeat_interleave(SCALE, dim=-2).repeat_interleave(SCALE, dim=-1)
 
 
-def channels_last(
-    operator: Callable[..., torch.Tensor], x: torch.Tensor, band: int
-) -> torch.Tensor:
-    """A physics operator on (B, C, H, W) run channels-last: same values, ~10× faster on CPU.
-
-    The operators of :mod:`xr_s5sr.physics` filter one axis at a time with matrix products;
-    with the channels last each product runs over long contiguous rows.
-    """
-    return operator(x.permute(0, 2, 3, 1), band, axes=(1, 2)).permute(0, 3, 1, 2)
-
-
 def network(
-    model: S5DSCR, regularisation: float = 0.0, consistency: bool = True
+    model: S5DSCR, regularisation: float = 0.0, consistency: Consistency = "nonnegative"
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """What ``super_resolve`` computes with ``model`` (without the detail gate), as a torch
-    function of LR windows (B, C, h, w).
+    function of LR windows (B, C, h, w): :func:`xr_s5sr.models.compose` with
+    ``μ = regularisation``.
 
-    ``f(y) = P_μ(backproject_μ(y) + detail(y), y)``: the physics inverse damped by
-    ``μ = regularisation``, the network's detail and the Tikhonov consistency projection
-    (:func:`xr_s5sr.physics.project`). The losses train this composition because the
-    projection replaces what the data determine: a loss on the unprojected output would
-    train a part that inference throws away. ``consistency=False`` leaves the projection
-    out (with ``μ = 0`` that is ``model(y)``).
+    ``f(y) = C_μ(backproject_μ(y) + detail(y), y)``, with by default the non-negative
+    consistency step inference uses. The losses train this composition because the
+    consistency step replaces what the data determine: a loss on the unprojected output would
+    train a part that inference throws away. ``consistency="none"`` leaves the step out (with
+    ``μ = 0`` that is ``model(y)``), ``"projection"`` keeps the projection alone.
     """
-    from xr_s5sr.physics import backproject, project
-
-    band = int(model.config.band or 0)
-
-    def damped(v: torch.Tensor, band: int, axes: tuple[int, int]) -> torch.Tensor:
-        return backproject(v, band, axes=axes, regularisation=regularisation)
+    from xr_s5sr.models import compose
 
     def f(y: torch.Tensor) -> torch.Tensor:
-        x = channels_last(damped, y, band) + model.detail(y)
-        if not consistency:
-            return x
-        hr, lr = x.permute(0, 2, 3, 1), y.permute(0, 2, 3, 1)
-        return project(hr, lr, band, axes=(1, 2), regularisation=regularisation).permute(0, 3, 1, 2)
+        return compose(model, y, regularisation=regularisation, consistency=consistency)
 
     return f
 
@@ -394,8 +377,7 @@ def batch_losses(
     dict of str to torch.Tensor
         Scalar losses by name, (per mille of the local radiance)².
     """
-    from xr_s5sr.models import local_scale
-    from xr_s5sr.operators import upsample
+    from xr_s5sr.models import channels_last, local_scale
 
     weights = config.weights()
     transform = (
@@ -635,7 +617,6 @@ __all__ = [
     "LRTile",
     "ReducedTile",
     "batch_losses",
-    "channels_last",
     "compare_errors",
     "network",
     "noise_gain",
