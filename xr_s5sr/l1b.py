@@ -5,7 +5,8 @@ Boundary: this module translates between the on-disk group layout of S5P L1B rad
 :class:`xarray.Dataset`. It validates files, reads only metadata while opening (so dask-backed
 results stay lazy), and names files the official way. It does no numerics and never imports
 torch. Generic writers (:func:`xr_s5sr.store.to_netcdf`, :func:`xr_s5sr.store.to_zarr`) and the
-atomic-file policy that :func:`write_l1b` uses live in :mod:`xr_s5sr.store`.
+atomic-file policy that :func:`write_l1b` uses live in :mod:`xr_s5sr.store`; the description
+of the layout (its variables, groups, CF attributes and file names) in :mod:`xr_s5sr.l1b_layout`.
 
 Tidy layout returned by :func:`open_l1b` (and accepted by :func:`write_l1b`)::
 
@@ -24,15 +25,14 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import xarray as xr
 
 from xr_s5sr.bands import SCALE, get_band, parse_band
-from xr_s5sr.dims import RADIANCE, Role, check_chunk_size, require_dims, resolve_band
+from xr_s5sr.dims import RADIANCE, check_chunk_size, require_dims, resolve_band
 from xr_s5sr.errors import (
     BandError,
     DimensionError,
@@ -42,13 +42,19 @@ from xr_s5sr.errors import (
     S5SRArgumentError,
     S5SRError,
 )
+from xr_s5sr.l1b_layout import (
+    CF_DEFAULTS,
+    FILL_VALUE,
+    GEODATA,
+    INSTRUMENT,
+    LAYOUT,
+    OBSERVATIONS,
+    RADIANCE_UNITS,
+    ROLES,
+    L1BVariable,
+    l1b_filename,
+)
 from xr_s5sr.store import atomic_output, netcdf_variable_encoding
-
-#: ``_FillValue`` of floating-point L1B variables (the netCDF default float fill, 9.96921e36).
-FILL_VALUE = float(np.float32(9.96921e36))
-
-#: Units of L1B spectral photon radiance.
-RADIANCE_UNITS = "mol m-2 nm-1 sr-1 s-1"
 
 #: Default of ``open_l1b(chunks=...)``: dask chunks along scanline only, sized by memory.
 AUTO_SCANLINE = "auto-scanline"
@@ -57,143 +63,11 @@ AUTO_CHUNK_BYTES = 128 * 2**20
 #: Upper bound of scanlines per chunk with ``chunks="auto-scanline"``.
 AUTO_MAX_SCANLINES = 256
 
-#: Sub-groups of ``BAND<n>_RADIANCE/STANDARD_MODE``.
-OBSERVATIONS = "OBSERVATIONS"
-GEODATA = "GEODATA"
-INSTRUMENT = "INSTRUMENT"
-
-
-class L1BVariable(NamedTuple):
-    """One variable of the L1B layout that :func:`open_l1b` keeps.
-
-    Attributes
-    ----------
-    name : str
-        Variable name, in the file and in the tidy Dataset.
-    group : str
-        Sub-group of ``BAND<n>_RADIANCE/STANDARD_MODE`` holding it.
-    dims : tuple of str
-        Its dims after the leading ``time`` axis of the file.
-    required : bool
-        Whether a file without it is rejected (:class:`~xr_s5sr.errors.L1BFormatError`).
-    coord : bool
-        Coordinate (True) or data variable (False) of the tidy Dataset.
-    kinds : str, default "fiu"
-        numpy dtype kinds accepted after CF decoding (``"f"`` float, ``"i"``/``"u"`` integer,
-        ``"m"``/``"M"`` timedelta/datetime); anything else is rejected.
-    """
-
-    name: str
-    group: str
-    dims: tuple[str, ...]
-    required: bool
-    coord: bool
-    kinds: str = "fiu"
-
-
-_SCAN_PIXEL = ("scanline", "ground_pixel")
-_CUBE = ("scanline", "ground_pixel", "spectral_channel")
-_BOUNDS = ("scanline", "ground_pixel", "corner")
-
-#: The variables read by :func:`open_l1b` (others in the file are ignored), in tidy order.
-LAYOUT: tuple[L1BVariable, ...] = (
-    # Radiance must decode to floats: raw integers (without scale_factor) are not radiance.
-    L1BVariable(RADIANCE, OBSERVATIONS, _CUBE, required=True, coord=False, kinds="f"),
-    L1BVariable("radiance_noise", OBSERVATIONS, _CUBE, required=False, coord=False, kinds="f"),
-    L1BVariable("quality_level", OBSERVATIONS, _CUBE, required=False, coord=False),
-    L1BVariable(
-        "delta_time", OBSERVATIONS, ("scanline",), required=False, coord=True, kinds="fiumM"
-    ),
-    L1BVariable("latitude", GEODATA, _SCAN_PIXEL, required=True, coord=True),
-    L1BVariable("longitude", GEODATA, _SCAN_PIXEL, required=True, coord=True),
-    L1BVariable("latitude_bounds", GEODATA, _BOUNDS, required=False, coord=True),
-    L1BVariable("longitude_bounds", GEODATA, _BOUNDS, required=False, coord=True),
-    L1BVariable(
-        "nominal_wavelength",
-        INSTRUMENT,
-        ("ground_pixel", "spectral_channel"),
-        required=True,
-        coord=True,
-    ),
-)
-#: Roles every L1B radiance Dataset must have (see :mod:`xr_s5sr.dims`).
-_ROLES: tuple[Role, Role, Role] = ("scanline", "ground_pixel", "spectral_channel")
-
-#: CF attributes that :func:`write_l1b` fills in when a variable lacks them.
-CF_DEFAULTS: Mapping[str, Mapping[str, str]] = {
-    RADIANCE: {"units": RADIANCE_UNITS, "long_name": "spectral photon radiance"},
-    "radiance_noise": {"long_name": "noise of the spectral photon radiance"},
-    "latitude": {
-        "units": "degrees_north",
-        "standard_name": "latitude",
-        "long_name": "pixel centre latitude",
-    },
-    "longitude": {
-        "units": "degrees_east",
-        "standard_name": "longitude",
-        "long_name": "pixel centre longitude",
-    },
-    "nominal_wavelength": {"units": "nm", "long_name": "nominal wavelength"},
-}
-
 _ENGINES = ("netcdf4", "h5netcdf")
 
 #: What netCDF4, h5netcdf/h5py and xarray's CF decoding raise on damaged or non-conforming files
 #: (HDF5 errors, conflicting dim sizes, undecodable time units, non-numeric scale_factor, ...).
 _LIBRARY_ERRORS = (OSError, RuntimeError, ValueError, TypeError, LookupError)
-
-
-# ---------------------------------------------------------------------------------- file names
-def l1b_filename(
-    band: int,
-    start: datetime,
-    end: datetime,
-    orbit: int,
-    stream: str = "OFFL",
-    collection: str = "03",
-    processor: str = "020400",
-    production: datetime | None = None,
-) -> str:
-    """Official-style file name of an S5P L1B radiance product.
-
-    ``S5P_<stream>_L1B_RA_BD<n>_<start>_<end>_<orbit>_<collection>_<processor>_<production>.nc``
-    with times as ``YYYYMMDDTHHMMSS`` and a five-digit orbit number.
-
-    Parameters
-    ----------
-    band : int
-        S5P band 1–8.
-    start, end : datetime.datetime
-        Sensing start and end time (UTC).
-    orbit : int
-        Absolute orbit number.
-    stream : str, default "OFFL"
-        Processing stream ("OFFL", "NRTI", "RPRO").
-    collection : str, default "03"
-        Collection number.
-    processor : str, default "020400"
-        Processor version.
-    production : datetime.datetime, optional
-        Production time; defaults to ``end`` so that names are deterministic.
-
-    Returns
-    -------
-    str
-        The file name (no directory).
-
-    Examples
-    --------
-    >>> from datetime import datetime
-    >>> l1b_filename(7, datetime(2023, 1, 4, 0, 0), datetime(2023, 1, 4, 1, 40), 27123)
-    'S5P_OFFL_L1B_RA_BD7_20230104T000000_20230104T014000_27123_03_020400_20230104T014000.nc'
-    """
-    number = get_band(band).number
-    stamp = "%Y%m%dT%H%M%S"
-    made = end if production is None else production
-    return (
-        f"S5P_{stream}_L1B_RA_BD{number}_{start.strftime(stamp)}_{end.strftime(stamp)}_"
-        f"{orbit:05d}_{collection}_{processor}_{made.strftime(stamp)}.nc"
-    )
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -384,7 +258,7 @@ def _check_decoded(path: Path, group: str, tidy: xr.Dataset, present: list[L1BVa
                 f"{entry.dims}. The file does not follow the L1B layout (radiance is float32, "
                 "coordinates numeric); open the original product."
             )
-    empty = [role for role in _ROLES if tidy.sizes[role] == 0]
+    empty = [role for role in ROLES if tidy.sizes[role] == 0]
     if empty:
         raise L1BFormatError(
             f"{path} holds no observations: dims {empty} have size 0 (sizes: "
@@ -597,7 +471,7 @@ def _l1b_encoding(variable: xr.Variable, index: bool = False) -> dict[str, Any]:
 
 def _l1b_groups(ds: xr.Dataset, number: int) -> dict[str, xr.Dataset]:
     """Split a tidy Dataset into the Datasets of the L1B groups, keyed by group path."""
-    dims = require_dims(ds, _ROLES)
+    dims = require_dims(ds, ROLES)
     tidy = ds.rename({name: role for role, name in dims.items() if name != role})
     if "time" in tidy.dims:
         if tidy.sizes["time"] != 1:
