@@ -353,7 +353,7 @@ def test_demo_runs_without_matplotlib(
     def no_matplotlib(**kwargs: object) -> None:
         raise MissingDependencyError("Quicklooks need matplotlib, which could not be imported")
 
-    monkeypatch.setattr(quicklook, "_figure", no_matplotlib)
+    monkeypatch.setattr(quicklook, "new_figure", no_matplotlib)
     out = tmp_path / "demo"
     assert cli.main(["demo", "--out", str(out), "--model", "backprojection"]) == 0
     captured = capsys.readouterr()

@@ -9,33 +9,12 @@ from __future__ import annotations
 from xr_s5sr import accessor as _accessor  # noqa: F401  (registers .s5sr)
 from xr_s5sr import bands, degrade, errors, synthetic
 from xr_s5sr._version import __version__
-from xr_s5sr.errors import (
-    BandError,
-    ChannelMismatchError,
-    DimensionError,
-    InputDataError,
-    L1BFormatError,
-    OutputExistsError,
-    OutputPathError,
-    PerformanceWarning,
-    S5SRError,
-    WeightsError,
-)
+from xr_s5sr.errors import *  # noqa: F403  (every error and warning: errors.__all__)
 from xr_s5sr.l1b import l1b_filename, open_l1b, write_l1b
 from xr_s5sr.store import to_netcdf, to_zarr
 from xr_s5sr.versions import show_versions
 
 __all__ = [
-    "BandError",
-    "ChannelMismatchError",
-    "DimensionError",
-    "InputDataError",
-    "L1BFormatError",
-    "OutputExistsError",
-    "OutputPathError",
-    "PerformanceWarning",
-    "S5SRError",
-    "WeightsError",
     "__version__",
     "bands",
     "degrade",
@@ -47,4 +26,5 @@ __all__ = [
     "to_netcdf",
     "to_zarr",
     "write_l1b",
+    *errors.__all__,
 ]

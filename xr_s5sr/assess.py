@@ -19,8 +19,9 @@ Reduced-resolution protocol (Wald), variables ``rr_*``
 Full-resolution checks on the real output, variables ``fr_*``
     * ``fr_chi2`` — noise-normalised consistency ``mean((A·SR − y)² / σ²)``, ``A`` the
       degradation. σ per pixel from ``radiance_noise`` (the L1B SNR in dB:
-      ``σ = |y| / 10^(dB/10)``), else the noise variance that the automatic settings estimate
-      (:func:`xr_s5sr.adaptive.auto_settings`, ≥ 3 channels), else ``sigma=`` when given; NaN
+      ``σ = |y| / 10^(dB/10)``, :func:`xr_s5sr.noise.sigma_from_snr_db`), else the noise
+      variance that the automatic settings estimate (:func:`xr_s5sr.noise.window_variance`
+      over the statistic channels, ≥ 3 channels), else ``sigma=`` when given; NaN
       when unknown. About 1 or below: the output reproduces the measurement to within its
       noise; well above 1: it departs from the data (bicubic does, by blurring). The
       :data:`CONSISTENCY_EDGE` LR pixels at each edge, which the degradation's zero padding
@@ -54,13 +55,16 @@ import xarray as xr
 from scipy import ndimage
 
 from xr_s5sr._version import __version__
-from xr_s5sr.adaptive import auto_settings
+from xr_s5sr.adaptive import statistic_channels
 from xr_s5sr.bands import SCALE, get_band
 from xr_s5sr.degrade import degrade_array
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import DimensionError, S5SRArgumentError
 from xr_s5sr.evaluate import MODEL_DIM, metrics_table, radiance_cube
 from xr_s5sr.metrics import CORRECTED_METRICS, TOOLBOX_METRICS, compute_metrics
+from xr_s5sr.missing import fill_block
+from xr_s5sr.noise import sigma_from_snr_db, window_variance
+from xr_s5sr.quicklook import new_figure, save_png
 from xr_s5sr.spec import ModelSpec, model_spec
 
 #: Methods assessed by default (networks only where the channel count is the band's).
@@ -140,7 +144,7 @@ def _consistency(
 
 
 def noise_variance(
-    y: np.ndarray, band: int, snr_db: np.ndarray | None = None, sigma: float | None = None
+    y: np.ndarray, snr_db: np.ndarray | None = None, sigma: float | None = None
 ) -> tuple[float | np.ndarray | None, str]:
     """σ² of the LR radiance and where it came from (module docstring: the order).
 
@@ -151,8 +155,12 @@ def noise_variance(
         ``"radiance_noise"``, ``"estimated"``, ``"given"``, ``"unknown"``.
     """
     if snr_db is not None:
-        return (np.abs(y) / 10.0 ** (snr_db.astype(np.float64) / 10.0)) ** 2, "radiance_noise"
-    estimated = auto_settings(y, band, regularisation=0.0)[1] if y.shape[2] >= 3 else 0.0
+        sigma_file = np.asarray(sigma_from_snr_db(y, snr_db), dtype=np.float64)
+        return sigma_file**2, "radiance_noise"
+    # The noise estimate of the automatic settings (xr_s5sr.noise, over the same channels), on
+    # the data as inference fills it.
+    channels = statistic_channels(y.shape[2])
+    estimated = window_variance(fill_block(y), channels) if channels.size else 0.0
     if estimated > 0:
         return estimated, "estimated"
     if sigma is not None:
@@ -272,7 +280,7 @@ def assess_dataset(
     snr_db = None
     if isinstance(obj, xr.Dataset) and "radiance_noise" in obj.data_vars:
         snr_db = np.asarray(radiance_cube(obj, "radiance_noise", "noise").values)
-    variance, source = noise_variance(y, band, snr_db, sigma)
+    variance, source = noise_variance(y, snr_db, sigma)
     specs, skipped = method_specs(band, y.shape[2], methods, weights, device)
     rows = assess_array(y, band, specs, variance=variance, torch_threads=torch_threads)
     names = list(rows)
@@ -320,9 +328,6 @@ def save_assess_figure(
 ) -> Path:
     """Bar charts of an :func:`assess_dataset` result as a PNG: reduced-resolution PSNR gain
     over bicubic, full-resolution χ² (relative misfit when σ is unknown) and sharpness."""
-    # The figure and the atomic PNG writer are the quicklook module's (matplotlib optional).
-    from xr_s5sr.quicklook import _figure, _save_png
-
     names = [str(n) for n in scores[MODEL_DIM].values]
     psnr = scores["rr_psnr"].values
     chi2 = scores["fr_chi2"].values
@@ -332,13 +337,13 @@ def save_assess_figure(
         (misfit_name.replace("fr_", "full-resolution "), scores[misfit_name].values),
         ("full-resolution sharpness (HF energy / bicubic)", scores["fr_sharpness"].values),
     ]
-    fig = _figure(figsize=(4.2 * len(panels), 3.4), layout="constrained")
+    fig = new_figure(figsize=(4.2 * len(panels), 3.4), layout="constrained")
     for ax, (title, values) in zip(fig.subplots(1, len(panels)), panels, strict=True):
         ax.bar(names, values, color="0.45")
         ax.set_title(title, fontsize=9)
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     fig.suptitle(f"xr-s5sr assess, band {scores.attrs.get('s5p_band', '?')}")
-    return _save_png(fig, path, overwrite, dpi)
+    return save_png(fig, path, overwrite=overwrite, dpi=dpi)
 
 
 def check_methods(methods: Sequence[str] | None) -> None:

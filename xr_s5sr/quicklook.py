@@ -17,7 +17,7 @@ pixel ``4j + 2`` (the degradation convention), so the panels align.
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ import xarray as xr
 from xr_s5sr.bands import SCALE, get_band
 from xr_s5sr.errors import InputDataError, MissingDependencyError
 from xr_s5sr.evaluate import evaluate_dataset, radiance_cube
+from xr_s5sr.store import atomic_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 MAX_PCA_SAMPLES = 20_000
 
 
-def _figure(**kwargs: Any) -> Figure:
+def new_figure(**kwargs: Any) -> Figure:
     """A new matplotlib Figure, not registered with pyplot (no GUI, no global state)."""
     try:
         from matplotlib.figure import Figure
@@ -211,7 +212,7 @@ def quicklook_figure(
 
     n_hr = fit_on.shape[:2]
     aspect = n_hr[0] / max(n_hr[1], 1)
-    fig = _figure(
+    fig = new_figure(
         figsize=(panel_width * len(panels), panel_width * min(max(aspect, 0.6), 3.0) + 1.2),
         layout="constrained",
     )
@@ -296,7 +297,7 @@ def spectrum_figure(
     else:
         x = np.arange(sr_cube.shape[2], dtype=np.float64)
         xlabel = "spectral channel"
-    fig = _figure(figsize=(8.0, 5.5 if hr is not None else 3.8), layout="constrained")
+    fig = new_figure(figsize=(8.0, 5.5 if hr is not None else 3.8), layout="constrained")
     axes = fig.subplots(2 if hr is not None else 1, 1, sharex=True, squeeze=False)[:, 0]
     styles = {"LR": {"color": "0.55", "ls": "--"}, "SR": {"color": "C3"}, "HR": {"color": "k"}}
     for name, y in values.items():
@@ -347,15 +348,11 @@ def radiance_map_figure(
 
     Parameters
     ----------
-    lr, sr, hr : xarray.Dataset or xarray.DataArray
-        As in :func:`quicklook_figure` (``hr`` optional: without it there is no difference map).
+    lr, sr, hr, band, variable
+        As in :func:`spectrum_figure` (without ``hr`` there is no difference map).
     wavelength : float, optional
         Wavelength (nm) of the channel shown (nearest channel, from ``nominal_wavelength`` of
         the SR output); default the middle channel.
-    band : int, optional
-        S5P band for the title.
-    variable : hashable, optional
-        Radiance variable of Datasets.
 
     Returns
     -------
@@ -375,7 +372,7 @@ def radiance_map_figure(
     low, high = np.nanpercentile(reference, [2, 98])
     units = sr_cube.attrs.get("units", "")
     columns = len(images) + (1 if hr is not None else 0)
-    fig = _figure(figsize=(3.2 * columns, 3.6), layout="constrained")
+    fig = new_figure(figsize=(3.2 * columns, 3.6), layout="constrained")
     axes = fig.subplots(1, columns, squeeze=False)[0]
     for ax, (name, image) in zip(axes, images.items(), strict=False):
         shown = ax.imshow(image, vmin=low, vmax=high, cmap="viridis", interpolation="nearest")
@@ -395,13 +392,28 @@ def radiance_map_figure(
 
 
 # ---------------------------------------------------------------------------- PNG files
-def _save_png(fig: Figure, path: str | os.PathLike[str], overwrite: bool, dpi: int) -> Path:
-    """Write ``fig`` to ``path`` atomically (temporary file in the same directory, then rename)."""
-    from xr_s5sr.store import atomic_output
-
+def save_png(
+    fig: Figure, path: str | os.PathLike[str], *, overwrite: bool = False, dpi: int = 110
+) -> Path:
+    """Write a matplotlib Figure to a PNG file atomically (a temporary file in the same
+    directory, then a rename: :func:`xr_s5sr.store.atomic_output`); returns the path."""
     with atomic_output(path, overwrite, wait_for_dask=False) as temp:
         fig.savefig(temp, format="png", dpi=dpi)
     return Path(path)
+
+
+def _save_figure(
+    make: Callable[..., Figure],
+    lr: xr.Dataset | xr.DataArray,
+    sr: xr.Dataset | xr.DataArray,
+    hr: xr.Dataset | xr.DataArray | None,
+    *,
+    path: str | os.PathLike[str],
+    overwrite: bool = False,
+    dpi: int = 110,
+    **kwargs: Any,
+) -> Path:
+    return save_png(make(lr, sr, hr, **kwargs), path, overwrite=overwrite, dpi=dpi)
 
 
 def save_quicklook(
@@ -436,45 +448,43 @@ def save_quicklook(
     pathlib.Path
         The written file.
     """
-    return _save_png(quicklook_figure(lr, sr, hr, **kwargs), path, overwrite, dpi)
+    return _save_figure(
+        quicklook_figure, lr, sr, hr, path=path, overwrite=overwrite, dpi=dpi, **kwargs
+    )
 
 
 def save_spectrum(
     lr: xr.Dataset | xr.DataArray,
     sr: xr.Dataset | xr.DataArray,
     hr: xr.Dataset | xr.DataArray | None = None,
-    *,
-    path: str | os.PathLike[str],
-    overwrite: bool = False,
-    dpi: int = 110,
     **kwargs: Any,
 ) -> Path:
-    """Write the :func:`spectrum_figure` as a PNG file, atomically (see :func:`save_quicklook`)."""
-    return _save_png(spectrum_figure(lr, sr, hr, **kwargs), path, overwrite, dpi)
+    """Write the :func:`spectrum_figure` as a PNG file, atomically: ``path``, ``overwrite``
+    and ``dpi`` as in :func:`save_quicklook`, the other keywords :func:`spectrum_figure`'s."""
+    return _save_figure(spectrum_figure, lr, sr, hr, **kwargs)
 
 
 def save_radiance_map(
     lr: xr.Dataset | xr.DataArray,
     sr: xr.Dataset | xr.DataArray,
     hr: xr.Dataset | xr.DataArray | None = None,
-    *,
-    path: str | os.PathLike[str],
-    overwrite: bool = False,
-    dpi: int = 110,
     **kwargs: Any,
 ) -> Path:
-    """Write the :func:`radiance_map_figure` as a PNG file, atomically (see
-    :func:`save_quicklook`)."""
-    return _save_png(radiance_map_figure(lr, sr, hr, **kwargs), path, overwrite, dpi)
+    """Write the :func:`radiance_map_figure` as a PNG file, atomically: ``path``,
+    ``overwrite`` and ``dpi`` as in :func:`save_quicklook`, the other keywords
+    :func:`radiance_map_figure`'s."""
+    return _save_figure(radiance_map_figure, lr, sr, hr, **kwargs)
 
 
 __all__ = [
     "MAX_PCA_SAMPLES",
+    "new_figure",
     "pca_basis",
     "pca_project",
     "percentile_limits",
     "quicklook_figure",
     "radiance_map_figure",
+    "save_png",
     "save_quicklook",
     "save_radiance_map",
     "save_spectrum",

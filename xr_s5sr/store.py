@@ -447,7 +447,7 @@ def check_netcdf_path(path: str | os.PathLike[str]) -> Path:
     Returns
     -------
     pathlib.Path
-        ``path``.
+        ``path``, its suffix checked.
 
     Raises
     ------
@@ -502,9 +502,9 @@ def to_netcdf(
     obj: xr.Dataset | xr.DataArray,
     path: str | os.PathLike[str],
     *,
+    compute: Literal[False],
     overwrite: bool = ...,
     compress: bool = ...,
-    compute: Literal[False],
     **kwargs: Any,
 ) -> Delayed: ...
 
@@ -646,14 +646,8 @@ def to_zarr(
     ------
     MissingDependencyError
         If zarr is not installed (``pip install zarr`` or the ``zarr`` extra).
-    OutputExistsError
-        If ``path`` exists and ``overwrite`` is False.
-    OutputPathError
-        If the target directory does not exist or is not writable (checked before computing).
-    S5SRTypeError
-        If ``obj`` is neither a Dataset nor a DataArray.
-    InputDataError
-        If a DataArray has a coordinate with its own name.
+    OutputExistsError, OutputPathError, S5SRTypeError, InputDataError
+        As for :func:`to_netcdf`.
     """
     ds = _uniform_chunks(_fresh_encoding(as_dataset(obj)))
     kwargs.setdefault("zarr_format", 2)
