@@ -239,18 +239,25 @@ def test_zeroed_residual_makes_a_local_network_the_physics_inverse() -> None:
         zero_residual(S5DSCR(6, 1, 3, 1))
 
 
-def test_compose_is_the_engine_formula_for_every_method() -> None:
-    """compose(None) is back-projection and a z-score network has no physics base; both with
-    the default non-negative consistency step equal the engine's output (fixed μ)."""
+@pytest.mark.parametrize("offset", [0.0, 1.0])
+def test_compose_is_the_engine_formula_for_every_method(offset: float) -> None:
+    """compose(None) is back-projection, a z-score network has no physics base and a local
+    one adds its detail; with the default non-negative consistency step (its lower bound from
+    the data where they have negative values: offset 1) all equal the engine's output."""
     from xr_s5sr.engine import super_resolve_array
     from xr_s5sr.spec import model_spec
 
-    lr = np.random.default_rng(1).uniform(0.5, 2.0, (20, 12, 6)).astype(np.float32)
+    lr = np.random.default_rng(1).uniform(0.5, 2.0, (20, 12, 6)).astype(np.float32) - offset
+    assert (lr.min() < 0) == (offset > 0)
     y = torch.from_numpy(lr).permute(2, 0, 1)[None]
     zscore = S5DSCR(6, 1, 3, 1, residual="signed").eval()
+    torch.manual_seed(0)
+    local = S5DSCR(6, 1, 3, 1, residual="signed", scaling="local", band=7, detail_gate=False)
+    local.set_output_scale(0.3)
     cases = [
         (None, model_spec("backprojection", band=7, device="cpu", regularisation=0.5)),
         (zscore, model_spec(weights=zscore, band=7, device="cpu", regularisation=0.5)),
+        (local.eval(), model_spec(weights=local, band=7, device="cpu", regularisation=0.5)),
     ]
     for model, spec in cases:
         expected = super_resolve_array(lr, spec)

@@ -207,10 +207,10 @@ def choose_regularisation(means: np.ndarray) -> float:
         variance (log-interpolated; linear from μ = 0 below the grid); 0 when the noise or the
         curve is unknown or zero; the grid's last μ when the curve stays below.
     """
-    noise, curve = float(means[0]), np.asarray(means[1:], dtype=float)
-    if not (math.isfinite(noise) and noise > 0 and np.all(np.isfinite(curve))):
+    variance, curve = float(means[0]), np.asarray(means[1:], dtype=float)
+    if not (math.isfinite(variance) and variance > 0 and np.all(np.isfinite(curve))):
         return 0.0
-    ratio = curve / (DISCREPANCY_FACTOR * noise)
+    ratio = curve / (DISCREPANCY_FACTOR * variance)
     above = np.nonzero(ratio >= 1.0)[0]
     if above.size == 0:
         return MU_GRID[-1]
@@ -419,8 +419,8 @@ def auto_settings(
     >>> smooth = np.ones((60, 60, 32), np.float32)
     >>> auto_settings(smooth, 3)
     (0.0, 0.0)
-    >>> mu, noise = auto_settings(smooth + 0.01 * rng.standard_normal((60, 60, 32)), 3)
-    >>> mu > 1.0, round(noise / 0.01**2, 1)
+    >>> mu, variance = auto_settings(smooth + 0.01 * rng.standard_normal((60, 60, 32)), 3)
+    >>> mu > 1.0, round(variance / 0.01**2, 1)
     (True, 1.0)
     """
     finite = np.nan_to_num(np.asarray(y, dtype=np.float32))
@@ -469,14 +469,14 @@ def gram_solve_rows(misfit: np.ndarray, band: int, settings: np.ndarray) -> np.n
     return out
 
 
-def detail_gate(block: np.ndarray, noise: float | np.ndarray) -> np.ndarray:
+def detail_gate(block: np.ndarray, variance: float | np.ndarray) -> np.ndarray:
     """Weight in [0, 1] of the network's detail at each LR pixel of a finite block.
 
     Parameters
     ----------
     block : numpy.ndarray
         (scanline, ground_pixel, spectral_channel) LR radiance, finite.
-    noise : float or numpy.ndarray
+    variance : float or numpy.ndarray
         Noise variance ``σ²`` (radiance²): one value, or one per row of the block (the
         blended settings of :func:`blend_rows`).
 
@@ -511,7 +511,7 @@ def detail_gate(block: np.ndarray, noise: float | np.ndarray) -> np.ndarray:
     # Unit-norm 2-D second difference: white noise keeps its variance, smooth radiance ~0.
     roughness = np.mean(_second_difference(_second_difference(cube, 0), 1) ** 2, axis=2)
     roughness = np.pad(roughness, 1, mode="edge")
-    variance = np.asarray(noise, dtype=np.float64)
+    variance = np.asarray(variance, dtype=np.float64)
     detail = uniform_filter(roughness, size, mode="nearest") - (
         variance[:, None] if variance.ndim else variance
     )

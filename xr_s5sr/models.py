@@ -26,9 +26,18 @@ first (SPEC §6)::
     out = backproject(y) + U_lin(s) · output_std · R
 
 ``backproject`` is the training-free physics inverse (:func:`xr_s5sr.physics.backproject`) and
-the network only adds the detail it cannot recover; the data-consistency projection that follows
-at inference (:func:`xr_s5sr.physics.project`) keeps only the part of that detail the
+the network only adds the detail it cannot recover; the data-consistency step that follows
+(:func:`xr_s5sr.physics.project`, by default under non-negativity,
+:func:`xr_s5sr.constrained.nonnegative_consistency`) keeps only the part of that detail the
 observation cannot see.
+
+The formula is written once, here: :func:`compose` is
+``f(y) = C_μ(backproject_μ(y) + g · detail(y), y)`` in torch, with :meth:`S5DSCR.detail` the
+network's one entry (the gate ``g`` optional) and ``C_μ`` the consistency step. The module's
+``forward`` is :func:`compose` without ``C_μ``; the fine-tuning objective
+(:mod:`xr_s5sr.objective`) differentiates :func:`compose` itself, and the engine
+(:mod:`xr_s5sr.engine`) computes the same formula on blocks of numpy/dask arrays, calling
+:meth:`S5DSCR.relative_detail` per tile.
 """
 
 from __future__ import annotations
@@ -47,7 +56,6 @@ from torch import nn
 from xr_s5sr.bands import SCALE
 from xr_s5sr.constrained import NONNEGATIVE_ITERATIONS, lower_bound, nonnegative_consistency
 from xr_s5sr.errors import S5SRArgumentError, WeightsError
-from xr_s5sr.missing import footprint
 from xr_s5sr.operators import bicubic_x4, upsample
 from xr_s5sr.physics import BACKPROJECTION_ITERATIONS, backproject, project
 
@@ -497,12 +505,13 @@ def compose(
 def _lower_bound(lr: torch.Tensor) -> torch.Tensor | float:
     """The bound of the constrained step on the HR grid (B, 4h, 4w, C), as the engine sets it:
     0 for non-negative data, else :func:`xr_s5sr.constrained.lower_bound` of each LR image
-    over its HR footprint. A bound from the data carries no gradient."""
+    repeated over the 4 × 4 HR pixels of each LR pixel. A bound from the data carries no
+    gradient."""
     if bool(lr.min() >= 0):
         return 0.0
-    values = lr.detach().cpu().numpy()
-    bound = np.stack([footprint(lower_bound(image)) for image in values])
-    return torch.from_numpy(bound).to(device=lr.device, dtype=lr.dtype)
+    bound = np.stack([lower_bound(image) for image in lr.detach().cpu().numpy()])
+    hr = torch.from_numpy(bound).repeat_interleave(SCALE, 1).repeat_interleave(SCALE, 2)
+    return hr.to(device=lr.device, dtype=lr.dtype)
 
 
 def zero_residual(model: S5DSCR) -> S5DSCR:

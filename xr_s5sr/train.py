@@ -47,6 +47,8 @@ from xr_s5sr.cli_training import (
     module_main,
 )
 from xr_s5sr.errors import S5SRArgumentError
+from xr_s5sr.operators import upsample
+from xr_s5sr.physics import backproject
 from xr_s5sr.trainpairs import (
     Pair,
     family_split,
@@ -55,6 +57,7 @@ from xr_s5sr.trainpairs import (
     synthetic_pairs,
     synthetic_split,
 )
+from xr_s5sr.weights import load_weights_file
 from xr_s5sr.weightsfile import weights_filename
 
 
@@ -195,8 +198,6 @@ def local_targets(pairs: Sequence[Pair], band: int) -> list[Pair]:
     import torch
 
     from xr_s5sr.models import local_scale
-    from xr_s5sr.operators import upsample
-    from xr_s5sr.physics import backproject
 
     out = []
     for hr, lr in pairs:
@@ -308,8 +309,6 @@ def _initial_model(config: TrainConfig, channels: int) -> Any:
     if config.zero_init_residual:
         zero_residual(model)
     if config.init_from:
-        from xr_s5sr.weights import load_weights_file
-
         model.load_state_dict(load_weights_file(config.init_from).state_dict())
     return model
 

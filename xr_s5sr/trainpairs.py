@@ -18,6 +18,9 @@ import numpy as np
 
 from xr_s5sr.bands import SCALE, get_band
 from xr_s5sr.degrade import degrade_array
+from xr_s5sr.families import TRAINING_FAMILIES, family_scene, load_textures
+from xr_s5sr.l1b import open_l1b
+from xr_s5sr.synthetic import make_granule
 
 Pair = tuple[np.ndarray, np.ndarray]  # (HR, LR), each (scanline, ground_pixel, channel) float32
 
@@ -51,7 +54,6 @@ def synthetic_pairs(
     noise_fraction : float
         Fraction of scenes with instrument noise on the HR scene (seeded by scene).
     """
-    from xr_s5sr.synthetic import make_granule
 
     width = min(shape[1], get_band(band).ground_pixels)
     pairs = []
@@ -112,7 +114,6 @@ def family_split(
     of the band's sigma scaled by ``sqrt(scene mean / band mean)`` (photon noise grows with the
     square root of the signal). The description goes into the model card.
     """
-    from xr_s5sr.families import TRAINING_FAMILIES, family_scene, load_textures
 
     textures = load_textures()
     if families is None:
@@ -159,7 +160,6 @@ def l1b_pairs(
 
     SWIR bands (215 ground pixels) use their full width, as in the paper (512×215).
     """
-    from xr_s5sr.l1b import open_l1b
 
     pairs = []
     for path in paths:
