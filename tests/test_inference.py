@@ -15,10 +15,13 @@ import xarray as xr
 from conftest import make_net, raise_if_dask_computes
 
 import xr_s5sr
+from xr_s5sr.adaptive import windows
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import DimensionError
 from xr_s5sr.grid import hr_coordinates
 from xr_s5sr.inference import bicubic_dataset, super_resolve_dataset
+from xr_s5sr.options import SuperResolveOptions
+from xr_s5sr.plausibility import plausibility_report
 from xr_s5sr.spec import model_spec
 from xr_s5sr.synthetic import make_granule
 from xr_s5sr.weights import save_weights
@@ -38,9 +41,8 @@ def granule() -> xr.Dataset:
 
 def super_resolve(ds: xr.Dataset, **kwargs: Any) -> xr.Dataset:
     """:func:`super_resolve_dataset` of the radiance, band 7, on CPU."""
-    return super_resolve_dataset(
-        ds, variables=["radiance"], dims=DIMS, band=BAND, device="cpu", **kwargs
-    )
+    options = SuperResolveOptions(band=BAND, device="cpu", **kwargs)
+    return super_resolve_dataset(ds, variables=["radiance"], dims=DIMS, options=options)
 
 
 def test_radiance_is_the_engine_result_on_the_hr_grid(granule: xr.Dataset) -> None:
@@ -50,8 +52,10 @@ def test_radiance_is_the_engine_result_on_the_hr_grid(granule: xr.Dataset) -> No
     expected = super_resolve_array(granule.radiance.values, spec, missing="strict")
     np.testing.assert_array_equal(sr.radiance.values, expected)
     assert sr.radiance.dims == DIMS
+    # The settings_window coordinate belongs to the plausibility report (one per window).
+    coords = sr.drop_dims("settings_window").coords
     xr.testing.assert_identical(
-        xr.Dataset(coords=sr.coords), xr.Dataset(coords=hr_coordinates(granule, DIMS[:2]))
+        xr.Dataset(coords=coords), xr.Dataset(coords=hr_coordinates(granule, DIMS[:2]))
     )
 
 
@@ -121,7 +125,11 @@ def test_metadata_history_and_dropped_variables(granule: xr.Dataset) -> None:
         first,
     )
     assert second == "earlier processing"
-    assert sr.attrs["s5sr_regularisation"] == "auto"
+    # In-memory result: the numbers chosen per settings window, not "auto" (issue 26.6).
+    mu = sr.attrs["s5sr_regularisation"]
+    assert len(mu) == len(sr.settings_window) == len(windows(N_SCANLINE)) == 2
+    np.testing.assert_allclose(mu, sr.s5sr_window_regularisation.values, rtol=0, atol=0)
+    assert all(isinstance(value, float) and value >= 0 for value in mu)
     assert sr.attrs["s5sr_model"] == "s5dscr_s"
     assert sr.attrs["s5sr_scale"] == 4
     assert sr.attrs["s5sr_consistency"] == 1
@@ -137,7 +145,8 @@ def test_metadata_history_and_dropped_variables(granule: xr.Dataset) -> None:
 def test_other_variables_are_carried_to_the_hr_grid(granule: xr.Dataset) -> None:
     # quality_level and radiance_noise describe the LR measurement: nearest neighbour, as is.
     sr = super_resolve(granule, model="bicubic")
-    assert set(sr.data_vars) == {"radiance", "quality_level", "radiance_noise"}
+    report = {"s5sr_negative_fraction", "s5sr_chi2"}  # bicubic: no automatic settings
+    assert set(sr.data_vars) == {"radiance", "quality_level", "radiance_noise", *report}
     for name in ("quality_level", "radiance_noise"):
         carried = sr[name]
         assert carried.dtype == granule[name].dtype
@@ -176,6 +185,9 @@ def test_roundtrip_through_zarr_and_netcdf(granule: xr.Dataset, tmp_path: Path) 
     zarr_path = xr_s5sr.to_zarr(sr, tmp_path / "sr.zarr")
     nc_path = xr_s5sr.to_netcdf(sr, tmp_path / "sr.nc")
     with xr.open_zarr(zarr_path) as from_zarr, xr.open_dataset(nc_path) as from_nc:
+        # The writers add the lazy result's plausibility numbers (issue 26.6) as attributes.
+        expected.attrs.update(plausibility_report(expected))
+        assert expected.attrs["s5sr_regularisation"] == [0.0, 0.0]  # noise-free: exact
         xr.testing.assert_identical(from_zarr.load(), expected)
         xr.testing.assert_identical(from_nc.load(), expected)
     # A fresh process without torch opens the store with its coordinates and attributes.
