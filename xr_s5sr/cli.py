@@ -228,7 +228,7 @@ def _regularisation(text: str) -> float | str:
         return check_regularisation(text if text == AUTO else float(text))
     except (ValueError, S5SRError) as error:
         raise argparse.ArgumentTypeError(
-            f"expected 'auto' or a finite number >= 0, got {text!r}"
+            f"expected 'auto' or a number >= 0, got {text!r}"
         ) from error
 
 

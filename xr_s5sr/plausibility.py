@@ -101,10 +101,11 @@ def consistency_chi2(
     if variance is None:
         return xr.Variable((), np.nan)
     axes = (sr.get_axis_num(dims[0]), sr.get_axis_num(dims[1]))
-    degraded = xr.Variable(sr.dims, degrade_array(sr.data, band, axes=axes))
+    # float64: the misfit of a consistent result is a small difference of large numbers.
+    degraded = xr.Variable(sr.dims, degrade_array(sr.data.astype(np.float64), band, axes=axes))
     edge = {d: slice(CONSISTENCY_EDGE, -CONSISTENCY_EDGE) for d in dims}
-    misfit = (degraded - lr.astype(np.float32)).isel(edge)
-    normalised = misfit.astype(np.float64) ** 2 / variance.isel(
+    misfit = (degraded - lr.astype(np.float64)).isel(edge)
+    normalised = misfit**2 / variance.isel(
         {d: s for d, s in edge.items() if d in variance.dims}
     )
     return normalised.mean(skipna=True)
@@ -209,7 +210,8 @@ def plausibility_report(obj: xr.Dataset | xr.DataArray) -> dict[str, Any]:
     dict
         ``s5sr_negative_fraction`` and ``s5sr_chi2`` (float), ``s5sr_regularisation`` and
         ``s5sr_sigma`` (list of float, one per settings window; absent without automatic
-        settings), ``settings_window`` (window centres, LR scanline index).
+        settings), ``s5sr_settings_window`` (window centres, LR scanline index). Taken from
+        the attributes when they hold them (in-memory results, written files).
 
     Examples
     --------
@@ -220,9 +222,10 @@ def plausibility_report(obj: xr.Dataset | xr.DataArray) -> dict[str, Any]:
     >>> report["s5sr_negative_fraction"], len(report["s5sr_regularisation"])
     (0.0, 1)
     """
-    if isinstance(obj, xr.DataArray):
-        keys = (*SCALARS, *WINDOW_VARIABLES.values(), "s5sr_settings_window")
-        return {k: obj.attrs[k] for k in keys if k in obj.attrs}
+    keys = (*SCALARS, *WINDOW_VARIABLES.values(), "s5sr_settings_window")
+    if isinstance(obj, xr.DataArray) or all(k in obj.attrs for k in SCALARS):
+        # Numbers already recorded (in-memory result, or a written file): nothing to compute.
+        return {k: _plain(obj.attrs[k], k in SCALARS) for k in keys if k in obj.attrs}
     import dask
 
     found = {name: obj[name].data for name in (*SCALARS, *WINDOW_VARIABLES) if name in obj}
@@ -230,6 +233,13 @@ def plausibility_report(obj: xr.Dataset | xr.DataArray) -> dict[str, Any]:
         found[WINDOW_DIM] = obj[WINDOW_DIM].data
     (values,) = dask.compute(found)
     return report_attrs(values)
+
+
+def _plain(value: Any, scalar: bool) -> Any:
+    """An attribute as a float or a list of floats (files return numpy arrays, and netCDF a
+    number for a one-element list)."""
+    values = np.asarray(value, dtype=np.float64)
+    return float(values) if scalar else [float(v) for v in np.atleast_1d(values)]
 
 
 def report_attrs(values: Mapping[str, Any]) -> dict[str, Any]:
