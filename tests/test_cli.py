@@ -286,6 +286,41 @@ def test_evaluate_prints_table_and_writes_scores(
         np.testing.assert_allclose(written.psnr, expected.psnr, rtol=1e-9, atol=0)
         np.testing.assert_allclose(written.paper_scc, expected.paper_scc, rtol=1e-9, atol=1e-12)
     assert f"{float(expected.psnr[0]):.2f}" in lines[1]
+    # Every metric in which the estimate is worse than bicubic: one warning line each, the
+    # same as the scores' worse_than_bicubic (issue 26.2).
+    flagged = str(expected.worse_than_bicubic.sel(model="s5dscr_s").values)
+    warnings = [line for line in lines[4:] if line.startswith("⚠ ")]
+    assert [line.split()[1] for line in warnings] == (flagged.split(",") if flagged else [])
+    for line in warnings:
+        metric = line.split()[1]
+        ours, theirs = (float(expected[metric].sel(model=m)) for m in ("s5dscr_s", "bicubic"))
+        form = "{:.2f}" if metric.endswith("psnr") else "{:.3f}" if metric == "sam" else None
+        if form is not None:
+            assert f"({form.format(ours)} vs {form.format(theirs)}" in line
+
+
+def test_evaluate_flags_each_metric_worse_than_bicubic(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An estimate that is bicubic with negative lobes added: worse in every metric.
+    hr = l1b.open_l1b(files["l1b"], chunks=None)
+    bicubic = hr.s5sr.degrade().s5sr.bicubic()
+    spoiled = bicubic.copy()
+    noise = np.random.default_rng(0).standard_normal(bicubic.radiance.shape)
+    spoiled["radiance"] = bicubic.radiance + 3 * float(bicubic.radiance.std()) * noise
+    spoiled.attrs["s5sr_model"] = "spoiled"
+    path = tmp_path / "spoiled.nc"
+    xr_s5sr.to_netcdf(spoiled, path)
+    assert cli.main(["evaluate", str(path), str(files["l1b"]), "-q"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("⚠")]
+    metrics = [line.split()[1] for line in warnings]
+    assert {"psnr", "ssim", "sam", "rmse", "negative_fraction"} <= set(metrics)
+    scores = spoiled.s5sr.evaluate(hr)
+    negative = scores.negative_fraction.values
+    assert negative[0] > 0.1, negative  # spoiled
+    assert negative[1] < 0.01, negative  # bicubic
+    assert set(str(scores.worse_than_bicubic.values[0]).split(",")) == set(metrics)
+    assert str(scores.worse_than_bicubic.values[1]) == ""  # bicubic itself
 
 
 def test_quicklook_command_writes_pngs(

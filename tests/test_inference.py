@@ -307,7 +307,8 @@ def test_report_variables_do_not_break_xarrays_own_writers(tmp_path: Path) -> No
     )
     lazy.to_zarr(tmp_path / "plain.zarr", zarr_format=2)
     lazy.to_netcdf(tmp_path / "plain.nc")
-    with xr.open_zarr(tmp_path / "plain.zarr") as back, xr.open_dataset(tmp_path / "plain.nc") as nc:
+    opened = xr.open_zarr(tmp_path / "plain.zarr"), xr.open_dataset(tmp_path / "plain.nc")
+    with opened[0] as back, opened[1] as nc:
         assert float(back.s5sr_negative_fraction) == 0.0
         xr.testing.assert_allclose(back.load(), nc.load())
         assert back.s5sr_window_regularisation.dims == ("settings_window",)

@@ -43,7 +43,8 @@ def test_options_mirror_the_accessor_keywords() -> None:
 
 def test_options_are_frozen_and_normalised() -> None:
     options = SuperResolveOptions(regularisation=1, variables="radiance")
-    assert options.regularisation == 1.0 and isinstance(options.regularisation, float)
+    assert options.regularisation == 1.0
+    assert isinstance(options.regularisation, float)
     assert options.variables == ("radiance",)
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.model = "bicubic"  # type: ignore[misc]

@@ -387,19 +387,14 @@ class S5SRAccessor(Generic[T]):
         from xr_s5sr.grid import subset_region
 
         if halo is None:
-            from xr_s5sr.spec import crop_halo, model_spec
+            from xr_s5sr.spec import crop_halo, options_spec
 
             if model != "bicubic" or band is not None or consistency:
                 band = resolve_band(self._obj, band, require_super_resolution=True)
-            spec = model_spec(
-                model,
-                band=band,
-                weights=weights,
-                device="cpu",
-                consistency=consistency,
-                regularisation=regularisation,
+            method = SuperResolveOptions(
+                band, model, weights, "cpu", consistency=consistency, regularisation=regularisation
             )
-            halo = crop_halo(spec)
+            halo = crop_halo(options_spec(method))
         dims = require_dims(self._obj, _SPATIAL)
         spatial = (dims["scanline"], dims["ground_pixel"])
         return subset_region(self._obj, spatial, latitude, longitude, halo)

@@ -233,20 +233,13 @@ def _regularisation(text: str) -> float | str:
 
 
 def _options(args: argparse.Namespace) -> SuperResolveOptions:
-    """The one options object of the method flags (:func:`_add_model_options`) and, where the
-    command has them, ``--band``, ``--dtype`` and ``--threads``."""
+    """The one options object of ``--band``, the method flags (:func:`_add_model_options`,
+    same names as the options) and, where the command has them, ``--dtype``/``--threads``."""
+    named = ("band", "model", "weights", "device", "consistency", "regularisation", "missing")
     return SuperResolveOptions(
-        band=args.band,
-        model=args.model,
-        weights=args.weights,
-        device=args.device,
+        **{name: getattr(args, name) for name in (*named, "nonnegative", "spectral_prior")},
         torch_threads=getattr(args, "threads", None),
         dtype=getattr(args, "dtype", "float32"),
-        consistency=args.consistency,
-        regularisation=args.regularisation,
-        missing=args.missing,
-        nonnegative=args.nonnegative,
-        spectral_prior=args.spectral_prior,
     )
 
 
@@ -417,19 +410,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="Tikhonov weight of the physics steps: 'auto' (default) chooses it per window "
         "from the noise in the data; 0 is exact data consistency (docs/physics.md)",
     )
-    parser.add_argument(
-        "--nonnegative",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="solve for non-negative radiance consistent with the data (default: on; "
-        "--no-nonnegative: the consistency projection alone)",
-    )
-    parser.add_argument(
-        "--spectral-prior",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="use the granule's own spectral subspace as a prior (default: on)",
-    )
+    for flag, text in (
+        ("--nonnegative", "non-negative radiance consistent with the data (default: on; "
+         "--no-nonnegative: the consistency projection alone)"),
+        ("--spectral-prior", "the granule's own spectral subspace as a prior (default: on)"),
+    ):  # fmt: skip
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=True, help=text)
     parser.add_argument(
         "--missing",
         choices=MISSING_POLICIES,

@@ -21,7 +21,7 @@ from typing import cast
 import xarray as xr
 
 from xr_s5sr.errors import MissingDependencyError
-from xr_s5sr.evaluate import worse_than
+from xr_s5sr.evaluate import metric_format, worse_than
 from xr_s5sr.options import SuperResolveOptions
 
 #: Default output directory of ``xr-s5sr demo``.
@@ -158,6 +158,8 @@ def comparison_lines(scores: xr.Dataset, metrics: tuple[str, ...] = DEMO_METRICS
         return float(scores[metric].sel(model=method))
 
     def text(metric: str, number: float, sign: str = "") -> str:
+        if metric not in _DECIMALS and metric not in metrics:
+            return metric_format(metric).format(number)  # e.g. rmse: 3 significant digits
         decimals = _DECIMALS.get(metric, 4)
         return f"{number:{sign}.{decimals}f}"
 

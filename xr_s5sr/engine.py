@@ -232,7 +232,7 @@ def super_resolve_array(
         raw = np.asarray(cube, dtype=np.float32)
         n_scan, n_pixel, n_chan = raw.shape[-3:]
         out = np.empty((*raw.shape[:-3], SCALE * n_scan, SCALE * n_pixel, n_chan), np.float32)
-        found = {}
+        found: dict[tuple[int, ...], Any] = {}
         for element in np.ndindex(raw.shape[:-3]):
             element_sigma = None if noise is None else np.asarray(noise[element])
             out[element], found[element] = _super_resolve_numpy(

@@ -309,7 +309,8 @@ def _spectral_checks(
     for estimate in estimates:
         values = np.asarray(estimate.data[crop, crop], dtype=np.float64)
         depth.append(line_depth_error(truth, values))
-        negative.append(float(np.sum(values < 0) / max(1, np.count_nonzero(np.isfinite(values)))))
+        finite = max(1, int(np.count_nonzero(np.isfinite(values))))
+        negative.append(float(np.count_nonzero(values < 0)) / finite)
     return {
         name: xr.DataArray(np.array(found), dims=(MODEL_DIM,), attrs=dict(_ATTRS[name]))
         for name, found in zip(SPECTRAL_CHECKS, (depth, negative), strict=True)
@@ -368,7 +369,7 @@ def warning_lines(scores: xr.Dataset, reference: str = BICUBIC) -> list[str]:
         return []
     lines = []
     for metric, mine, theirs in worse_than(scores, reference)[methods[0]]:
-        form = _format_of(metric)
+        form = metric_format(metric)
         units = scores[metric].attrs.get("units")
         unit = f" {units}" if units not in (None, "1") else ""
         lines.append(
@@ -378,7 +379,7 @@ def warning_lines(scores: xr.Dataset, reference: str = BICUBIC) -> list[str]:
     return lines
 
 
-def _format_of(metric: str) -> str:
+def metric_format(metric: str) -> str:
     """Number format of a table column, by the metric's kind (any prefix: paper_, rr_, …)."""
     kind = metric.lower()
     for suffix, form in (("psnr", "{:.2f}"), ("sam", "{:.3f}"), ("rmse", "{:.3e}")):
@@ -424,7 +425,7 @@ def metrics_table(
     ]
     methods = [str(m) for m in scores[MODEL_DIM].values]
     rows = [
-        [name] + [_format_of(m).format(float(scores[m].values[i])) for m in metrics]
+        [name] + [metric_format(m).format(float(scores[m].values[i])) for m in metrics]
         for i, name in enumerate(methods)
     ]
     widths = [max(len(r[j]) for r in [headers, *rows]) for j in range(len(headers))]
@@ -449,6 +450,7 @@ __all__ = [
     "SPECTRAL_CHECKS",
     "TOOLBOX_ATTRS",
     "evaluate_dataset",
+    "metric_format",
     "metrics_table",
     "radiance_cube",
     "warning_lines",

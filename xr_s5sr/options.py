@@ -163,7 +163,8 @@ class SuperResolveOptions:
             raise S5SRArgumentError(
                 f"device must be 'cpu', 'cuda', 'cuda:<n>' or None, got {self.device!r}."
             )
-        if self.band is not None and (isinstance(self.band, bool) or not isinstance(self.band, int)):
+        band = self.band
+        if band is not None and (isinstance(band, bool) or not isinstance(band, int)):
             raise S5SRArgumentError(f"band must be an integer 2..8 or None, got {self.band!r}.")
         if self.output_chunks is not None and (
             isinstance(self.output_chunks, bool)

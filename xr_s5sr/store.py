@@ -673,9 +673,10 @@ def to_zarr(
             ours[name]["chunks"] = tuple(max(sizes[0], 1) for sizes in variable.chunks)
     encoding = _merge_encoding(ours, kwargs.pop("encoding", None))
     with atomic_output(path, overwrite, directory=True) as temp:
+        write: Any = ds.to_zarr  # compute=bool matches no single overload
         record_report(  # Zarr replaces the group's attributes: write them all
             ds,
-            lambda now: ds.to_zarr(temp, mode="w", encoding=encoding, compute=now, **kwargs),
+            lambda now: write(temp, mode="w", encoding=encoding, compute=now, **kwargs),
             lambda new: xr.Dataset(attrs={**ds.attrs, **new}).to_zarr(temp, mode="a", **kwargs),
         )
     return Path(path)
