@@ -310,5 +310,5 @@ def test_report_variables_do_not_break_xarrays_own_writers(tmp_path: Path) -> No
     opened = xr.open_zarr(tmp_path / "plain.zarr"), xr.open_dataset(tmp_path / "plain.nc")
     with opened[0] as back, opened[1] as nc:
         assert float(back.s5sr_negative_fraction) == 0.0
-        xr.testing.assert_allclose(back.load(), nc.load())
+        xr.testing.assert_allclose(back.load(), nc.load(), rtol=0, atol=0)
         assert back.s5sr_window_regularisation.dims == ("settings_window",)
