@@ -541,7 +541,8 @@ def test_decreasing_and_unsorted_coordinates_are_used_by_index(
 def test_missing_coordinates(granule: xr.Dataset, net: S5DSCR) -> None:
     bare = granule.drop_vars(list(granule.coords))
     sr = bare.s5sr.super_resolve(weights=net, device="cpu")
-    assert set(sr.coords) == {"scanline", "ground_pixel"}  # fractional LR index, created
+    # scanline, ground_pixel: fractional LR index, created; settings_window: the report's.
+    assert set(sr.coords) == {"scanline", "ground_pixel", "settings_window"}
     np.testing.assert_array_equal(sr.scanline.values, hr_positions(N_SCANLINE))
     np.testing.assert_array_equal(sr.ground_pixel.values, hr_positions(N_PIXEL))
     expected = granule.s5sr.super_resolve(weights=net, device="cpu")
@@ -571,7 +572,21 @@ def test_extra_dim_is_processed_element_by_element(
         out = run(stacked.chunk({"scanline": 8}) if lazy else stacked, method, net)
     assert out.radiance.dims == ("scanline", "time", "ground_pixel", "spectral_channel")
     assert out.nominal_wavelength.dims == ("ground_pixel", "spectral_channel")  # no time added
-    assert list(out.data_vars) == ["radiance"]
+    report: list[str] = []  # the bicubic baseline has no plausibility report
+    if method == "super_resolve":  # automatic settings: per time step and window
+        report = ["s5sr_window_regularisation", "s5sr_window_sigma"]
+        report += ["s5sr_negative_fraction", "s5sr_chi2"]
+        assert out.s5sr_window_regularisation.dims == ("time", "settings_window")
+        settings = out[report[:2]].compute()
+        # μ is scale-free and σ scales with the radiance (second step: 1.5 x the first).
+        np.testing.assert_allclose(
+            settings.s5sr_window_regularisation[1], settings.s5sr_window_regularisation[0],
+            rtol=1e-6, atol=0,
+        )
+        np.testing.assert_allclose(
+            settings.s5sr_window_sigma[1], 1.5 * settings.s5sr_window_sigma[0], rtol=1e-5, atol=0
+        )
+    assert list(out.data_vars) == ["radiance", *report]
     assert {"nominal_wavelength", "latitude", "time"} <= set(out.coords)
     np.testing.assert_array_equal(out.time.values, [10, 20])
     assert isinstance(out.radiance.data, da.Array) is lazy

@@ -51,7 +51,10 @@ def test_run_writes_super_resolved_netcdf(
     out = tmp_path / "sr.nc"
     assert cli.main(run_args(files, files["l1b"], out, "--chunks", "4")) == 0
     captured = capsys.readouterr()
-    assert captured.out == ""
+    # stdout: the plausibility report in one line (issue 26.6); the file's attrs hold it.
+    assert re.fullmatch(
+        r"plausibility: negative values 0 %, chi2 \S+, mu \S+, sigma \S+\n", captured.out
+    )
     # A progress bar may precede it on stderr when the compute lasts over a second (slow CI).
     assert captured.err.strip().splitlines()[-1] == f"wrote {out}"
     expected = l1b.open_l1b(files["l1b"], chunks=None).s5sr.super_resolve(
@@ -61,6 +64,23 @@ def test_run_writes_super_resolved_netcdf(
         assert written.radiance.shape == (128, 96, N_CHANNEL)
         assert written.attrs["s5sr_model"] == "s5dscr_s"
         np.testing.assert_allclose(written.radiance, expected.radiance, rtol=1e-5, atol=1e-14)
+        assert written.attrs["s5sr_negative_fraction"] == 0.0
+        for key in ("s5sr_chi2", "s5sr_regularisation", "s5sr_sigma"):
+            # Lazy (chunked) run: the same numbers as the in-memory run's attributes.
+            np.testing.assert_allclose(
+                written.attrs[key], expected.attrs[key], rtol=1e-4, atol=0, err_msg=key
+            )
+
+
+def test_nonnegative_and_spectral_prior_flags_reach_the_options() -> None:
+    parser = cli.build_parser()
+    default = cli._options(parser.parse_args(["run", "in.nc", "out.nc"]))
+    assert (default.nonnegative, default.spectral_prior) == (True, True)
+    args = ["run", "in.nc", "out.nc", "--no-nonnegative", "--no-spectral-prior", "--band", "7"]
+    options = cli._options(parser.parse_args(args))
+    assert (options.nonnegative, options.spectral_prior, options.band) == (False, False, 7)
+    demo = cli._options(parser.parse_args(["demo", "--no-nonnegative"]))
+    assert (demo.nonnegative, demo.band, demo.torch_threads) == (False, 7, None)
 
 
 def test_progress_in_logs_is_one_line_per_tenth(
@@ -266,6 +286,41 @@ def test_evaluate_prints_table_and_writes_scores(
         np.testing.assert_allclose(written.psnr, expected.psnr, rtol=1e-9, atol=0)
         np.testing.assert_allclose(written.paper_scc, expected.paper_scc, rtol=1e-9, atol=1e-12)
     assert f"{float(expected.psnr[0]):.2f}" in lines[1]
+    # Every metric in which the estimate is worse than bicubic: one warning line each, the
+    # same as the scores' worse_than_bicubic (issue 26.2).
+    flagged = str(expected.worse_than_bicubic.sel(model="s5dscr_s").values)
+    warnings = [line for line in lines[4:] if line.startswith("⚠ ")]
+    assert [line.split()[1] for line in warnings] == (flagged.split(",") if flagged else [])
+    for line in warnings:
+        metric = line.split()[1]
+        ours, theirs = (float(expected[metric].sel(model=m)) for m in ("s5dscr_s", "bicubic"))
+        form = "{:.2f}" if metric.endswith("psnr") else "{:.3f}" if metric == "sam" else None
+        if form is not None:
+            assert f"({form.format(ours)} vs {form.format(theirs)}" in line
+
+
+def test_evaluate_flags_each_metric_worse_than_bicubic(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An estimate that is bicubic with negative lobes added: worse in every metric.
+    hr = l1b.open_l1b(files["l1b"], chunks=None)
+    bicubic = hr.s5sr.degrade().s5sr.bicubic()
+    spoiled = bicubic.copy()
+    noise = np.random.default_rng(0).standard_normal(bicubic.radiance.shape)
+    spoiled["radiance"] = bicubic.radiance + 3 * float(bicubic.radiance.std()) * noise
+    spoiled.attrs["s5sr_model"] = "spoiled"
+    path = tmp_path / "spoiled.nc"
+    xr_s5sr.to_netcdf(spoiled, path)
+    assert cli.main(["evaluate", str(path), str(files["l1b"]), "-q"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("⚠")]
+    metrics = [line.split()[1] for line in warnings]
+    assert {"psnr", "ssim", "sam", "rmse", "negative_fraction"} <= set(metrics)
+    scores = spoiled.s5sr.evaluate(hr)
+    negative = scores.negative_fraction.values
+    assert negative[0] > 0.1, negative  # spoiled
+    assert negative[1] < 0.01, negative  # bicubic
+    assert set(str(scores.worse_than_bicubic.values[0]).split(",")) == set(metrics)
+    assert str(scores.worse_than_bicubic.values[1]) == ""  # bicubic itself
 
 
 def test_quicklook_command_writes_pngs(
@@ -329,7 +384,12 @@ def test_demo_writes_outputs_and_table(
             if (a < b if higher else a > b)
         ]
         named = re.findall(r"(\w+) \(", line)
-        assert named == worse or (not worse and line.endswith(": none")), (line, worse)
+        # Every printed metric that is worse is named, in the table's order; so are the
+        # scores not printed (line depth, negative fraction, ERGAS, ...) that are worse.
+        assert [n for n in named if n in ("psnr", "ssim", "sam")] == worse, (line, worse)
+        assert set(named) <= {"psnr", "ssim", "scc", "sam", "ergas", "rmse",
+                              "line_depth_error", "negative_fraction"}  # fmt: skip
+        assert named or line.endswith(": none")
     with xr.open_dataset(sr_path) as sr:
         assert sr.radiance.shape[:2] == (128, 64)
         assert sr.attrs["s5sr_model"] == "s5dscr_s"

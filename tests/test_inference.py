@@ -15,10 +15,13 @@ import xarray as xr
 from conftest import make_net, raise_if_dask_computes
 
 import xr_s5sr
+from xr_s5sr.adaptive import windows
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import DimensionError
 from xr_s5sr.grid import hr_coordinates
 from xr_s5sr.inference import bicubic_dataset, super_resolve_dataset
+from xr_s5sr.options import SuperResolveOptions
+from xr_s5sr.plausibility import plausibility_report
 from xr_s5sr.spec import model_spec
 from xr_s5sr.synthetic import make_granule
 from xr_s5sr.weights import save_weights
@@ -38,9 +41,8 @@ def granule() -> xr.Dataset:
 
 def super_resolve(ds: xr.Dataset, **kwargs: Any) -> xr.Dataset:
     """:func:`super_resolve_dataset` of the radiance, band 7, on CPU."""
-    return super_resolve_dataset(
-        ds, variables=["radiance"], dims=DIMS, band=BAND, device="cpu", **kwargs
-    )
+    options = SuperResolveOptions(band=BAND, device="cpu", **kwargs)
+    return super_resolve_dataset(ds, variables=["radiance"], dims=DIMS, options=options)
 
 
 def test_radiance_is_the_engine_result_on_the_hr_grid(granule: xr.Dataset) -> None:
@@ -50,8 +52,10 @@ def test_radiance_is_the_engine_result_on_the_hr_grid(granule: xr.Dataset) -> No
     expected = super_resolve_array(granule.radiance.values, spec, missing="strict")
     np.testing.assert_array_equal(sr.radiance.values, expected)
     assert sr.radiance.dims == DIMS
+    # The settings_window coordinate belongs to the plausibility report (one per window).
+    coords = sr.drop_dims("settings_window").coords
     xr.testing.assert_identical(
-        xr.Dataset(coords=sr.coords), xr.Dataset(coords=hr_coordinates(granule, DIMS[:2]))
+        xr.Dataset(coords=coords), xr.Dataset(coords=hr_coordinates(granule, DIMS[:2]))
     )
 
 
@@ -121,7 +125,11 @@ def test_metadata_history_and_dropped_variables(granule: xr.Dataset) -> None:
         first,
     )
     assert second == "earlier processing"
-    assert sr.attrs["s5sr_regularisation"] == "auto"
+    # In-memory result: the numbers chosen per settings window, not "auto" (issue 26.6).
+    mu = sr.attrs["s5sr_regularisation"]
+    assert len(mu) == len(sr.settings_window) == len(windows(N_SCANLINE)) == 2
+    np.testing.assert_allclose(mu, sr.s5sr_window_regularisation.values, rtol=0, atol=0)
+    assert all(isinstance(value, float) and value >= 0 for value in mu)
     assert sr.attrs["s5sr_model"] == "s5dscr_s"
     assert sr.attrs["s5sr_scale"] == 4
     assert sr.attrs["s5sr_consistency"] == 1
@@ -137,7 +145,8 @@ def test_metadata_history_and_dropped_variables(granule: xr.Dataset) -> None:
 def test_other_variables_are_carried_to_the_hr_grid(granule: xr.Dataset) -> None:
     # quality_level and radiance_noise describe the LR measurement: nearest neighbour, as is.
     sr = super_resolve(granule, model="bicubic")
-    assert set(sr.data_vars) == {"radiance", "quality_level", "radiance_noise"}
+    report = {"s5sr_negative_fraction", "s5sr_chi2"}  # bicubic: no automatic settings
+    assert set(sr.data_vars) == {"radiance", "quality_level", "radiance_noise", *report}
     for name in ("quality_level", "radiance_noise"):
         carried = sr[name]
         assert carried.dtype == granule[name].dtype
@@ -176,6 +185,9 @@ def test_roundtrip_through_zarr_and_netcdf(granule: xr.Dataset, tmp_path: Path) 
     zarr_path = xr_s5sr.to_zarr(sr, tmp_path / "sr.zarr")
     nc_path = xr_s5sr.to_netcdf(sr, tmp_path / "sr.nc")
     with xr.open_zarr(zarr_path) as from_zarr, xr.open_dataset(nc_path) as from_nc:
+        # The writers add the lazy result's plausibility numbers (issue 26.6) as attributes.
+        expected.attrs.update(plausibility_report(expected))
+        assert expected.attrs["s5sr_regularisation"] == [0.0, 0.0]  # noise-free: exact
         xr.testing.assert_identical(from_zarr.load(), expected)
         xr.testing.assert_identical(from_nc.load(), expected)
     # A fresh process without torch opens the store with its coordinates and attributes.
@@ -199,3 +211,104 @@ def test_weights_file_equals_the_in_memory_module(granule: xr.Dataset, tmp_path:
     xr.testing.assert_allclose(from_file.radiance, in_memory.radiance, rtol=0, atol=0)
     assert from_file.attrs["s5sr_weights_sha256"] == sha256
     assert from_file.attrs["history"].endswith(f"weights sha256:{sha256}]")
+
+
+# ------------------------------------------------------------------ plausibility report (26.6)
+def _interior_chi2(sr: np.ndarray, lr: np.ndarray, variance: np.ndarray, band: int) -> float:
+    """Independent χ²: numpy degradation, per-row variance, 8 LR pixels left out per edge."""
+    from xr_s5sr.degrade import degrade_array
+
+    misfit = degrade_array(sr.astype(np.float64), band) - lr
+    edge = slice(8, -8)
+    return float(np.mean(misfit[edge, edge] ** 2 / variance[edge, None, None]))
+
+
+def test_report_of_the_sample_granule_has_no_negatives_and_the_engines_settings() -> None:
+    # The package's band-7 sample as the input, as a new user runs it (issue 26: 22 % of the
+    # values were negative before the non-negative step).
+    from xr_s5sr.adaptive import window_values
+    from xr_s5sr.missing import fill_block
+
+    lr = xr_s5sr.open_l1b(xr_s5sr.synthetic.sample_path(7), chunks=None).isel(
+        scanline=slice(0, 40)
+    )
+    sr = lr.s5sr.super_resolve(device="cpu")
+    report = plausibility_report(sr)
+    assert report["s5sr_negative_fraction"] == 0.0
+    assert np.count_nonzero(sr.radiance.values < 0) == 0
+    # The numbers, not "auto": the engine's own windows (same function, same inputs).
+    expected = window_values(lr.radiance.values, 7, prepare=fill_block)
+    np.testing.assert_allclose(report["s5sr_regularisation"], expected[:, 0], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(report["s5sr_sigma"], np.sqrt(expected[:, 1]), rtol=1e-12, atol=0)
+    assert report["s5sr_settings_window"] == [11.5, 31.5]  # windows 0-23 and 24-39
+    variance = expected[np.repeat([0, 1], [24, 16]), 1]
+    chi2 = _interior_chi2(sr.radiance.values, lr.radiance.values, variance, 7)
+    np.testing.assert_allclose(report["s5sr_chi2"], chi2, rtol=1e-4, atol=0)
+    assert sr.attrs["s5sr_negative_fraction"] == 0.0
+
+
+def test_chi2_is_one_for_the_truth_on_noisy_data() -> None:
+    # The χ² of the report's formula on the HR truth itself: its misfit is the noise alone,
+    # so χ² = mean(n²/σ²) ≈ 1 (20 × 16 × 32 interior LR values: sd ≈ 0.011; tolerance 0.05).
+    from xr_s5sr.bands import get_band
+    from xr_s5sr.plausibility import consistency_chi2
+
+    sigma = get_band(7).noise_sigma
+    hr = make_granule(7, 144, 128, n_channel=32, seed=3)
+    lr = hr.s5sr.degrade(noise="lr", seed=3)
+    variance = xr.Variable((), sigma**2)
+    chi2 = consistency_chi2(hr.radiance.variable, lr.radiance.variable, DIMS[:2], 7, variance)
+    assert abs(float(chi2.values) - 1.0) < 0.05
+
+
+def test_report_on_noisy_data_uses_the_windows_sigma() -> None:
+    from xr_s5sr.bands import get_band
+
+    sigma = get_band(7).noise_sigma
+    hr = make_granule(7, 192, 96, n_channel=32, seed=1)
+    lr = hr.s5sr.degrade(noise="lr", seed=1).drop_vars("radiance_noise")
+    sr = lr.s5sr.super_resolve(model="backprojection", device="cpu")
+    report = plausibility_report(sr)
+    # The noise estimate of the settings is within 20 % of the true σ (measured: +12 %).
+    np.testing.assert_allclose(report["s5sr_sigma"], sigma, rtol=0.2, atol=0)
+    # The windows are fixed in the absolute scanline index: the degraded granule's first
+    # LR scanline is 2 (HR 4j + 2), so they are rows 0-21 and 22-47.
+    bounds = windows(lr.sizes["scanline"], first=int(lr.scanline[0]))
+    assert bounds.tolist() == [[0, 22], [22, 48]]
+    variance = np.repeat(np.square(report["s5sr_sigma"]), bounds[:, 1] - bounds[:, 0])
+    chi2 = _interior_chi2(sr.radiance.values, lr.radiance.values, variance, 7)
+    np.testing.assert_allclose(report["s5sr_chi2"], chi2, rtol=1e-4, atol=0)
+    # Measured, not a target: the default fits band-7 noise closely (χ² ≈ 0.19 < 1).
+    assert 0.0 < report["s5sr_chi2"] < 1.5
+    assert report["s5sr_negative_fraction"] == 0.0
+
+
+def test_lazy_report_is_lazy_and_equals_the_in_memory_one() -> None:
+    hr = make_granule(7, 192, 96, n_channel=32, seed=1)
+    lr = hr.s5sr.degrade(noise="lr", seed=1)
+    eager = lr.s5sr.super_resolve(model="backprojection", device="cpu")
+    with raise_if_dask_computes():
+        lazy = lr.chunk({"scanline": 16}).s5sr.super_resolve(model="backprojection", device="cpu")
+    for name in ("s5sr_chi2", "s5sr_negative_fraction", "s5sr_window_regularisation"):
+        assert isinstance(lazy[name].data, da.Array), name
+    assert "s5sr_chi2" not in lazy.attrs  # unknown until computed
+    with raise_if_dask_computes(max_computes=1):
+        report = plausibility_report(lazy)
+    for key, value in plausibility_report(eager).items():
+        np.testing.assert_allclose(report[key], value, rtol=1e-5, atol=0, err_msg=key)
+    # The file's σ (radiance_noise) gives the χ² its per-value variance.
+    assert eager.attrs["s5sr_noise_source"] == "radiance_noise"
+
+
+def test_report_variables_do_not_break_xarrays_own_writers(tmp_path: Path) -> None:
+    hr = make_granule(7, 96, 96, n_channel=16, seed=2)
+    lazy = hr.s5sr.degrade().chunk({"scanline": 8}).s5sr.super_resolve(
+        model="backprojection", device="cpu"
+    )
+    lazy.to_zarr(tmp_path / "plain.zarr", zarr_format=2)
+    lazy.to_netcdf(tmp_path / "plain.nc")
+    opened = xr.open_zarr(tmp_path / "plain.zarr"), xr.open_dataset(tmp_path / "plain.nc")
+    with opened[0] as back, opened[1] as nc:
+        assert float(back.s5sr_negative_fraction) == 0.0
+        xr.testing.assert_allclose(back.load(), nc.load(), rtol=0, atol=0)
+        assert back.s5sr_window_regularisation.dims == ("settings_window",)

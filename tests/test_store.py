@@ -520,3 +520,29 @@ def test_to_zarr_without_zarr_says_how_to_install_it(
     with pytest.raises(MissingDependencyError, match=r"pip install zarr .*xr_s5sr\[zarr\]"):
         to_zarr(ds, tmp_path / "x.zarr")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ plausibility report
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_writers_record_the_lazy_report_in_the_same_compute(tmp_path: Path, suffix: str) -> None:
+    # Issue 26.6: the report's numbers become attributes of the file, computed in the one
+    # compute that writes the data (the network's blocks are not run twice).
+    from xr_s5sr.plausibility import plausibility_report
+
+    hr = xr_s5sr.synthetic.make_granule(7, 96, 96, n_channel=16, seed=2)
+    lr = hr.s5sr.degrade(noise="lr", seed=2)
+    sr = lr.chunk({"scanline": 8}).s5sr.super_resolve(model="backprojection", device="cpu")
+    target = tmp_path / f"sr{suffix}"
+    writer = store.to_zarr if suffix == ".zarr" else store.to_netcdf
+    with raise_if_dask_computes(max_computes=1):
+        writer(sr, target)
+    opener = xr.open_zarr if suffix == ".zarr" else xr.open_dataset
+    eager = plausibility_report(lr.s5sr.super_resolve(model="backprojection", device="cpu"))
+    with opener(target) as back:
+        assert back.attrs["s5sr_negative_fraction"] == 0.0
+        for key, value in eager.items():
+            np.testing.assert_allclose(back.attrs[key], value, rtol=1e-5, atol=0, err_msg=key)
+        assert back.attrs["s5sr_model"] == "backprojection"  # the other attrs are kept
+        # Read back without computing anything: the numbers are the file's attributes.
+        with raise_if_dask_computes():
+            assert plausibility_report(back)["s5sr_chi2"] == back.attrs["s5sr_chi2"]

@@ -31,6 +31,7 @@ import xarray as xr
 from xr_s5sr.dims import RADIANCE, Role, require_dims, resolve_band
 from xr_s5sr.errors import DimensionError, InputDataError, PerformanceWarning
 from xr_s5sr.l1b import FILL_VALUE
+from xr_s5sr.options import SuperResolveOptions
 
 if TYPE_CHECKING:
     import os
@@ -123,7 +124,7 @@ class S5SRAccessor(Generic[T]):
         roles: tuple[Role, ...],
         variables: Sequence[Hashable] | None,
         per_element: bool = False,
-        **kwargs: Any,
+        kwargs: dict[str, Any] | None = None,
     ) -> Any:
         """Validate, run ``function`` on the Dataset form and return the input's kind.
 
@@ -138,7 +139,7 @@ class S5SRAccessor(Generic[T]):
         if per_element:
             _warn_split_chunks(ds, selected, dims)
             _check_extra_dims(ds, selected, dims)
-        result = function(ds, variables=selected, dims=dims, **kwargs)
+        result = function(ds, variables=selected, dims=dims, **(kwargs or {}))
         if isinstance(self._obj, xr.DataArray):
             out = result[name]
             out.attrs.update(
@@ -193,10 +194,7 @@ class S5SRAccessor(Generic[T]):
             degrade_dataset,
             _SPATIAL,
             variables,
-            band=number,
-            noise=noise,
-            seed=seed,
-            history=history_line(call),
+            kwargs={"band": number, "noise": noise, "seed": seed, "history": history_line(call)},
         )
 
     def super_resolve(
@@ -212,6 +210,8 @@ class S5SRAccessor(Generic[T]):
         consistency: bool | None = None,
         regularisation: float | str = "auto",
         missing: str = "fill",
+        nonnegative: bool = True,
+        spectral_prior: bool = True,
     ) -> T:
         """Super-resolve ×4, lazily over scanline blocks without seams.
 
@@ -258,32 +258,70 @@ class S5SRAccessor(Generic[T]):
             Missing (non-finite) LR values: ``"fill"`` interpolates them before processing and
             sets NaN only on their 4 × 4 HR footprint; ``"strict"`` sets NaN on every HR value
             they influence.
+        nonnegative : bool, default True
+            With ``consistency``: the non-negative radiance closest to consistency with the
+            data (:func:`xr_s5sr.constrained.nonnegative_consistency`), so that non-negative
+            input gives no negative radiance; False: the projection alone (an exact inverse
+            can then give negative radiance near dark absorption lines and edges).
+        spectral_prior : bool, default True
+            Use the granule's own spectra as a prior: a signal subspace identified from the
+            LR cube per settings window (:mod:`xr_s5sr.spectral`), which keeps spectra
+            physical and lowers the noise on dim scenes. False: channel by channel.
 
         Returns
         -------
         xarray.Dataset or xarray.DataArray
             Same kind as the input, 4× larger along scanline and ground_pixel. HR pixel ``i``
-            sits at LR fractional index ``(i − 2)/4`` (the degradation convention).
-        """
-        from xr_s5sr.inference import super_resolve_dataset
+            sits at LR fractional index ``(i − 2)/4`` (the degradation convention). A Dataset
+            also holds its plausibility report (:mod:`xr_s5sr.plausibility`):
+            ``s5sr_negative_fraction``, ``s5sr_chi2`` and the automatic settings per window
+            (``s5sr_window_regularisation``, ``s5sr_window_sigma``), lazy for dask input,
+            numbers in ``attrs`` for in-memory input (for dask input: once written by
+            :func:`xr_s5sr.to_zarr`/:func:`xr_s5sr.to_netcdf`); read them with
+            :func:`xr_s5sr.plausibility.plausibility_report`. A DataArray carries the numbers
+            in ``attrs`` (in-memory input only).
 
-        number = resolve_band(self._obj, band, require_super_resolution=True)
-        return self._apply(
-            super_resolve_dataset,
-            _ALL_ROLES,
-            variables,
-            per_element=True,
-            band=number,
+        Raises
+        ------
+        S5SRArgumentError
+            If a keyword has a value outside those listed (:class:`~xr_s5sr.options.
+            SuperResolveOptions` checks them before any work).
+        BandError
+            If the band is unknown or has no super-resolution.
+        """
+        options = SuperResolveOptions(
+            band=band,
             model=model,
             weights=weights,
             device=device,
             output_chunks=output_chunks,
             torch_threads=torch_threads,
             dtype=dtype,
+            variables=None if variables is None else tuple(variables),
             consistency=consistency,
             regularisation=regularisation,
             missing=missing,
+            nonnegative=nonnegative,
+            spectral_prior=spectral_prior,
         )
+        # Not through super_resolve_with: warnings point at the caller (a fixed stack depth).
+        return self._apply(*_super_resolve_call(self._obj, options))
+
+    def super_resolve_with(self, options: SuperResolveOptions) -> T:
+        """:meth:`super_resolve` with its keywords as one validated
+        :class:`~xr_s5sr.options.SuperResolveOptions` (what the command line hands down).
+
+        Examples
+        --------
+        >>> import xr_s5sr
+        >>> from xr_s5sr.options import SuperResolveOptions
+        >>> lr = xr_s5sr.synthetic.make_granule(band=7, n_scanline=32, n_ground_pixel=24,
+        ...                                     n_channel=4).s5sr.degrade()
+        >>> sr = lr.s5sr.super_resolve_with(SuperResolveOptions(model="bicubic"))
+        >>> dict(sr.radiance.sizes)
+        {'scanline': 32, 'ground_pixel': 24, 'spectral_channel': 4}
+        """
+        return self._apply(*_super_resolve_call(self._obj, options))
 
     def subset(
         self,
@@ -349,19 +387,14 @@ class S5SRAccessor(Generic[T]):
         from xr_s5sr.grid import subset_region
 
         if halo is None:
-            from xr_s5sr.spec import crop_halo, model_spec
+            from xr_s5sr.spec import crop_halo, options_spec
 
             if model != "bicubic" or band is not None or consistency:
                 band = resolve_band(self._obj, band, require_super_resolution=True)
-            spec = model_spec(
-                model,
-                band=band,
-                weights=weights,
-                device="cpu",
-                consistency=consistency,
-                regularisation=regularisation,
+            method = SuperResolveOptions(
+                band, model, weights, "cpu", consistency=consistency, regularisation=regularisation
             )
-            halo = crop_halo(spec)
+            halo = crop_halo(options_spec(method))
         dims = require_dims(self._obj, _SPATIAL)
         spatial = (dims["scanline"], dims["ground_pixel"])
         return subset_region(self._obj, spatial, latitude, longitude, halo)
@@ -375,7 +408,9 @@ class S5SRAccessor(Generic[T]):
         from xr_s5sr.inference import bicubic_dataset
 
         number = resolve_band(self._obj, band)
-        return self._apply(bicubic_dataset, _ALL_ROLES, variables, per_element=True, band=number)
+        return self._apply(
+            bicubic_dataset, _ALL_ROLES, variables, per_element=True, kwargs={"band": number}
+        )
 
     def evaluate(
         self,
@@ -488,6 +523,18 @@ class S5SRAccessor(Generic[T]):
             device=device,
             torch_threads=torch_threads,
         )
+
+
+def _super_resolve_call(
+    obj: xr.Dataset | xr.DataArray, options: SuperResolveOptions
+) -> tuple[Callable[..., xr.Dataset], tuple[Role, ...], Any, bool, dict[str, Any]]:
+    """Arguments of :meth:`S5SRAccessor._apply` for super-resolving ``obj`` with ``options``
+    (the band resolved here, before any work)."""
+    from xr_s5sr.inference import super_resolve_dataset
+
+    number = resolve_band(obj, options.band, require_super_resolution=True)
+    kwargs = {"options": options.with_band(number)}
+    return super_resolve_dataset, _ALL_ROLES, options.variables, True, kwargs
 
 
 # ---------------------------------------------------------------------------------- input checks

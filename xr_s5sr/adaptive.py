@@ -385,6 +385,23 @@ def row_settings(
     and noise variance, each computed from its own rows (:func:`window_reads`) after
     ``prepare`` (e.g. the engine's fill of missing values; the cube must be finite without
     it), exactly as the dask graph computes them."""
+    values = window_values(
+        y, band, first=first, regularisation=regularisation, sigma=sigma, prepare=prepare
+    )
+    return blend_rows(0, y.shape[0], window_centres(windows(y.shape[0], first)), values)
+
+
+def window_values(
+    y: np.ndarray,
+    band: int,
+    *,
+    first: int = 0,
+    regularisation: float | None = None,
+    sigma: np.ndarray | None = None,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """``[μ, σ²]`` of every settings window (:func:`windows`) of a whole in-memory LR cube:
+    float64 ``(n_windows, 2)``, the values :func:`row_settings` blends (arguments as there)."""
     n_scan = y.shape[0]
     bounds = windows(n_scan, first)
     values = np.empty((len(bounds), 2))
@@ -400,7 +417,7 @@ def row_settings(
             regularisation=regularisation,
             sigma=None if sigma is None else sigma[low:high],
         )
-    return blend_rows(0, n_scan, window_centres(bounds), values)
+    return values
 
 
 def auto_settings(
@@ -543,5 +560,6 @@ __all__ = [
     "window_centres",
     "window_reads",
     "window_settings",
+    "window_values",
     "windows",
 ]

@@ -30,7 +30,6 @@ Conventions
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import traceback
@@ -47,6 +46,14 @@ from xr_s5sr.errors import (
     MissingInputError,
     OutputExistsError,
     S5SRError,
+)
+from xr_s5sr.options import (
+    AUTO,
+    COMPUTE_DTYPES,
+    MISSING_POLICIES,
+    MODELS,
+    SuperResolveOptions,
+    check_regularisation,
 )
 
 if TYPE_CHECKING:
@@ -215,33 +222,39 @@ def _positive_int(text: str) -> int:
 
 
 def _regularisation(text: str) -> float | str:
-    """``--regularisation``: "auto" or a non-negative number (argparse type)."""
-    if text == "auto":
-        return text
+    """``--regularisation``: "auto" or a number, checked by the one rule of
+    :func:`xr_s5sr.options.check_regularisation` (argparse type)."""
     try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number >= 0, got {text!r}")
-    return value
+        return check_regularisation(text if text == AUTO else float(text))
+    except (ValueError, S5SRError) as error:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a number >= 0, got {text!r}"
+        ) from error
+
+
+def _options(args: argparse.Namespace) -> SuperResolveOptions:
+    """The one options object of ``--band``, the method flags (:func:`_add_model_options`,
+    same names as the options) and, where the command has them, ``--dtype``/``--threads``."""
+    named = ("band", "model", "weights", "device", "consistency", "regularisation", "missing")
+    return SuperResolveOptions(
+        **{name: getattr(args, name) for name in (*named, "nonnegative", "spectral_prior")},
+        torch_threads=getattr(args, "threads", None),
+        dtype=getattr(args, "dtype", "float32"),
+    )
 
 
 # ---------------------------------------------------------------------------- subcommands
 def _cmd_run(args: argparse.Namespace) -> int:
+    from xr_s5sr.plausibility import plausibility_report, summary_line
+
+    options = _options(args)
     ds = open_input(args.input, band=args.band, chunks=args.chunks)
-    sr = ds.s5sr.super_resolve(
-        band=args.band,
-        model=args.model,
-        weights=args.weights,
-        device=args.device,
-        torch_threads=args.threads,
-        dtype=args.dtype,
-        consistency=args.consistency,
-        regularisation=args.regularisation,
-        missing=args.missing,
-    )
-    _info(args, f"wrote {_write(sr, args.output, args.overwrite)}")
+    sr = ds.s5sr.super_resolve_with(options)
+    written = _write(sr, args.output, args.overwrite)
+    _info(args, f"wrote {written}")
+    # The report's numbers, read back from the output (the data were computed once, there).
+    with open_input(str(written), band=args.band) as back:
+        print(summary_line(plausibility_report(back)))
     return EXIT_OK
 
 
@@ -253,7 +266,7 @@ def _cmd_degrade(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from xr_s5sr.evaluate import evaluate_dataset, metrics_table
+    from xr_s5sr.evaluate import evaluate_dataset, metrics_table, warning_lines
 
     estimate = open_input(args.estimate, band=args.band)
     reference = open_input(args.reference, band=args.band)
@@ -269,6 +282,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         toolbox=args.toolbox,
     )
     print(metrics_table(scores, reference_method=str(scores["model"].values[1])))
+    for line in warning_lines(scores):
+        print(line)
     if args.out is not None:
         _info(args, f"wrote {_write(scores, args.out, args.overwrite)}")
     return EXIT_OK
@@ -328,14 +343,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     scores = run_demo(
         args.band,
         args.out,
-        model=args.model,
+        _options(args),
         regenerate_granule=args.overwrite,
         info=lambda message: _info(args, message),
-        weights=args.weights,
-        device=args.device,
-        consistency=args.consistency,
-        regularisation=args.regularisation,
-        missing=args.missing,
     )
     print(metrics_table(scores, list(DEMO_METRICS), reference_method="bicubic"))
     print("\n".join(comparison_lines(scores)))
@@ -374,7 +384,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="s5dscr",
-        choices=("s5dscr", "s5dscr_s", "backprojection", "bicubic"),
+        choices=MODELS,
         help="shipped network, or a training-free method (default: s5dscr)",
     )
     parser.add_argument(
@@ -400,9 +410,15 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="Tikhonov weight of the physics steps: 'auto' (default) chooses it per window "
         "from the noise in the data; 0 is exact data consistency (docs/physics.md)",
     )
+    for flag, text in (
+        ("--nonnegative", "non-negative radiance consistent with the data (default: on; "
+         "--no-nonnegative: the consistency projection alone)"),
+        ("--spectral-prior", "the granule's own spectral subspace as a prior (default: on)"),
+    ):  # fmt: skip
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=True, help=text)
     parser.add_argument(
         "--missing",
-        choices=("fill", "strict"),
+        choices=MISSING_POLICIES,
         default="fill",
         help="missing LR values: fill them and blank their 4x4 HR footprint, or blank "
         "everything they influence (default: fill)",
@@ -491,7 +507,7 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     p.add_argument(
         "--dtype",
         default="float32",
-        choices=("float32", "bfloat16", "float16"),
+        choices=COMPUTE_DTYPES,
         help="compute precision (float16: CUDA only; output is float32)",
     )
     p.add_argument(

@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import xarray as xr
 
 from xr_s5sr.errors import MissingDependencyError
+from xr_s5sr.evaluate import metric_format, worse_than
+from xr_s5sr.options import SuperResolveOptions
 
 #: Default output directory of ``xr-s5sr demo``.
 DEMO_DIR = "xr_s5sr_demo"
@@ -33,8 +35,6 @@ DEMO_BORDER = 16
 DEMO_METRICS = ("psnr", "ssim", "sam")
 #: The training-free physics inverse: the yardstick a network must beat (docs/physics.md).
 PHYSICS_METHOD = "backprojection"
-#: Metrics for which a larger value is better (the others: smaller is better).
-HIGHER_IS_BETTER = frozenset({"psnr", "ssim", "scc", "paper_psnr", "paper_ssim", "paper_scc"})
 #: Decimals printed per metric (others: 4), as in the scores table.
 _DECIMALS = {"psnr": 2, "paper_psnr": 2, "sam": 3}
 
@@ -64,11 +64,10 @@ def _granule(band: int, out: Path, regenerate: bool, info: Callable[[str], None]
 def run_demo(
     band: int,
     out: str | os.PathLike[str],
+    options: SuperResolveOptions | None = None,
     *,
-    model: str = "s5dscr",
     regenerate_granule: bool = False,
     info: Callable[[str], None] = lambda message: None,
-    **options: Any,
 ) -> xr.Dataset:
     """Run the demo and write its outputs; return the scores.
 
@@ -78,15 +77,14 @@ def run_demo(
         S5P band 2–8.
     out : path-like
         Output directory (created). The demo's own outputs there are replaced.
-    model : str, default "s5dscr"
-        Method to demonstrate (see :meth:`xr_s5sr.accessor.S5SRAccessor.super_resolve`).
+    options : SuperResolveOptions, optional
+        The method to demonstrate and its settings (default: the default method,
+        :meth:`xr_s5sr.accessor.S5SRAccessor.super_resolve`); its band is replaced by
+        ``band``.
     regenerate_granule : bool, default False
         Rewrite the synthetic input granule of a band without an embedded sample.
     info : callable, optional
         Receives progress notes ("wrote …").
-    **options
-        ``weights``, ``device``, ``consistency``, ``regularisation``, ``missing`` of
-        ``super_resolve``.
 
     Returns
     -------
@@ -100,13 +98,15 @@ def run_demo(
     from xr_s5sr.store import to_netcdf
     from xr_s5sr.weights import resolve_weights
 
+    options = (options or SuperResolveOptions()).with_band(band)
+    model = options.model
     sr_path, png_path = demo_paths(out, band)
     if model not in ("bicubic", PHYSICS_METHOD):  # fail before the work, not after it
-        resolve_weights(band, model, options.get("weights"))
+        resolve_weights(band, model, cast("str | None", options.weights))
     sr_path.parent.mkdir(parents=True, exist_ok=True)
     hr = open_l1b(_granule(band, sr_path.parent, regenerate_granule, info), chunks=None)
     lr = hr.s5sr.degrade()
-    sr = lr.s5sr.super_resolve(model=model, **options)
+    sr = lr.s5sr.super_resolve_with(options)
     bicubic = lr.s5sr.bicubic()
     # LR pixels near the granule edges were degraded with zero padding (SPEC §2 step 5): score
     # the interior only, as for the shipped weights' evaluation.
@@ -132,8 +132,10 @@ def comparison_lines(scores: xr.Dataset, metrics: tuple[str, ...] = DEMO_METRICS
     """How the first method of ``scores`` compares with each other one, metric by metric.
 
     One line per other method with the differences (first minus other, in the metric's
-    units), then one line per other method naming every metric in which the first one is
-    worse, or saying it is worse in none.
+    units) of ``metrics``, then one line per other method naming every metric of ``scores``
+    in which the first one is worse (:func:`xr_s5sr.evaluate.worse_than`: also those not
+    printed, e.g. ``line_depth_error`` and ``negative_fraction``), or saying it is worse in
+    none.
 
     Examples
     --------
@@ -156,6 +158,8 @@ def comparison_lines(scores: xr.Dataset, metrics: tuple[str, ...] = DEMO_METRICS
         return float(scores[metric].sel(model=method))
 
     def text(metric: str, number: float, sign: str = "") -> str:
+        if metric not in _DECIMALS and metric not in metrics:
+            return metric_format(metric).format(number)  # e.g. rmse: 3 significant digits
         decimals = _DECIMALS.get(metric, 4)
         return f"{number:{sign}.{decimals}f}"
 
@@ -168,10 +172,8 @@ def comparison_lines(scores: xr.Dataset, metrics: tuple[str, ...] = DEMO_METRICS
         parts = [f"{m} {text(m, value(m, first) - value(m, other), '+')}{unit(m)}" for m in shown]
         differences.append(f"{first} - {other}: " + ", ".join(parts))
         worse = [
-            f"{m} ({text(m, value(m, first))} vs {text(m, value(m, other))}{unit(m)})"
-            for m in shown
-            if (value(m, first) < value(m, other)) == (m in HIGHER_IS_BETTER)
-            and value(m, first) != value(m, other)
+            f"{m} ({text(m, mine)} vs {text(m, theirs)}{unit(m)})"
+            for m, mine, theirs in worse_than(scores.sel(model=[first, other]), other)[first]
         ]
         verdicts.append(f"worse than {other} in: " + (", ".join(worse) if worse else "none"))
     return differences + verdicts
@@ -182,7 +184,6 @@ __all__ = [
     "DEMO_DIR",
     "DEMO_METRICS",
     "DEMO_SHAPE",
-    "HIGHER_IS_BETTER",
     "PHYSICS_METHOD",
     "comparison_lines",
     "demo_paths",

@@ -131,6 +131,7 @@ def super_resolve_array(
     missing: Missing = "fill",
     sigma: Any = None,
     first_scanline: int = 0,
+    return_settings: bool = False,
 ) -> Any:
     """Super-resolve a radiance cube ×4 along scanline and ground_pixel.
 
@@ -171,12 +172,19 @@ def super_resolve_array(
     first_scanline : int, default 0
         Absolute scanline index of the first row: the settings windows are fixed in that index
         (:func:`xr_s5sr.adaptive.windows`), so a crop keeps the windows of the whole orbit.
+    return_settings : bool, default False
+        Also return the automatic settings the result used (the plausibility report of
+        :mod:`xr_s5sr.inference`).
 
     Returns
     -------
     numpy.ndarray or dask.array.Array
         float32, same axis order as ``x``, 4× larger along scanline and ground_pixel; dask in →
         dask out (lazy), with regular scanline chunks (:func:`xr_s5sr.tiling.scan_chunks`).
+        With ``return_settings``: a pair ``(result, settings)``, ``settings`` the float64
+        ``(extra dims…, window, 2)`` array of ``[μ, σ²]`` per settings window
+        (:func:`xr_s5sr.adaptive.windows`) from the same tasks the result uses (lazy for
+        dask), or None for methods without automatic settings.
 
     Raises
     ------
@@ -217,19 +225,25 @@ def super_resolve_array(
     }
     noise = None if sigma is None else ordered_sigma(sigma, x.shape, order)
     if lazy:
-        out = _super_resolve_dask(
+        out, settings = _super_resolve_dask(
             cube, halo, output_chunks, memory_budget, missing, options, noise, first_scanline
         )
     else:
         raw = np.asarray(cube, dtype=np.float32)
         n_scan, n_pixel, n_chan = raw.shape[-3:]
         out = np.empty((*raw.shape[:-3], SCALE * n_scan, SCALE * n_pixel, n_chan), np.float32)
+        found: dict[tuple[int, ...], Any] = {}
         for element in np.ndindex(raw.shape[:-3]):
             element_sigma = None if noise is None else np.asarray(noise[element])
-            out[element] = _super_resolve_numpy(
+            out[element], found[element] = _super_resolve_numpy(
                 raw[element], missing, options, element_sigma, first_scanline
             )
-    return out.transpose(tuple(int(i) for i in np.argsort(order)))
+        settings = None
+        if spec.reads_statistics:
+            settings = np.stack([found[e] for e in np.ndindex(raw.shape[:-3])])
+            settings = settings.reshape((*raw.shape[:-3], *settings.shape[1:]))
+    out = out.transpose(tuple(int(i) for i in np.argsort(order)))
+    return (out, settings) if return_settings else out
 
 
 def _super_resolve_numpy(
@@ -238,15 +252,16 @@ def _super_resolve_numpy(
     options: dict[str, Any],
     sigma: np.ndarray | None,
     first_scanline: int,
-) -> np.ndarray:
-    """One whole (scanline, ground_pixel, spectral_channel) cube in memory."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One whole (scanline, ground_pixel, spectral_channel) cube in memory, and its windows'
+    ``[μ, σ²]`` (None without automatic settings)."""
     spec: ModelSpec = options["spec"]
     block = fill_block(raw)
-    settings = None
+    settings = values = None
     if spec.reads_statistics:
-        from xr_s5sr.adaptive import row_settings
+        from xr_s5sr.adaptive import blend_rows, window_centres, window_values, windows
 
-        settings = row_settings(
+        values = window_values(
             raw,
             cast(int, spec.band),
             first=first_scanline,
@@ -254,6 +269,8 @@ def _super_resolve_numpy(
             sigma=sigma,
             prepare=fill_block,
         )
+        centres = window_centres(windows(raw.shape[0], first_scanline))
+        settings = blend_rows(0, raw.shape[0], centres, values)
     out = _process_block(block, 0, 0, settings=settings, **options)
     if spec.consistency:
         band = cast(int, spec.band)
@@ -267,7 +284,7 @@ def _super_resolve_numpy(
             spec,
             0.0 if block.min() >= 0 else footprint(lower_bound(block)),
         )
-    return mask_missing(out, raw, 0, 0, spec, missing)
+    return mask_missing(out, raw, 0, 0, spec, missing), values
 
 
 def _as_spec(model: ModelSpec | S5DSCR | str, device: str | None, dtype: str | None) -> ModelSpec:
@@ -332,10 +349,11 @@ def _super_resolve_dask(
     options: dict[str, Any],
     sigma: Any = None,
     first_scanline: int = 0,
-) -> Any:
+) -> tuple[Any, Any]:
     """The graph: extra (leading) axes become block axes of one element each, so every task
     sees one (scanline block, ground_pixel, spectral_channel) cube and the graph of a stack of
-    granules is the graphs of the granules side by side."""
+    granules is the graphs of the granules side by side. Returns the result and the windows'
+    settings (:func:`xr_s5sr.tiling.window_graph`, the tasks the result blends)."""
     import dask
 
     spec: ModelSpec = options["spec"]
@@ -401,7 +419,9 @@ def _super_resolve_dask(
         missing=missing,
     )
     wanted = tiling.output_scan_chunks(scan_chunks, output_chunks)  # splits blocks only
-    return out.rechunk({lead: tuple(SCALE * c for c in wanted)}) if wanted != scan_chunks else out
+    if wanted != scan_chunks:
+        out = out.rechunk({lead: tuple(SCALE * c for c in wanted)})
+    return out, tiling.window_graph(raw, spec, sigma, first_scanline, prepare=fill_block)
 
 
 def _consistent(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any
 
+import dask
 import numpy as np
 import xarray as xr
 
@@ -23,6 +24,7 @@ from xr_s5sr.dims import RADIANCE, require_dims, resolve_band
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import BandError, DimensionError, InputDataError
 from xr_s5sr.metrics import CORRECTED_METRICS, PAPER_METRICS, TOOLBOX_METRICS, compute_metrics
+from xr_s5sr.spectral import line_depth_error
 
 #: Dimension of :func:`evaluate_dataset` results that lists the scored estimates. Not
 #: ``method``, which would clash with the ``method=`` keyword of ``.sel()``.
@@ -40,7 +42,23 @@ _ATTRS: dict[str, dict[str, str]] = {
     "paper_ssim": {"long_name": "3-D SSIM (7x7x7) of min-max scaled cubes", "units": "1"},
     "paper_scc": {"long_name": "Sobel sCC over (channel, scanline) slices", "units": "1"},
     "psnr_per_channel": {"long_name": "peak signal-to-noise ratio per channel", "units": "dB"},
+    "line_depth_error": {
+        "long_name": "mean relative error of the in-line/continuum ratio of the strongest "
+        "absorption lines",
+        "units": "1",
+    },
+    "negative_fraction": {"long_name": "fraction of finite values below zero", "units": "1"},
+    "worse_than_bicubic": {
+        "long_name": "metrics in which the estimate is worse than bicubic (comma-separated)"
+    },
 }
+
+#: Plausibility checks of every :func:`evaluate_dataset` result (smaller is better).
+SPECTRAL_CHECKS = ("line_depth_error", "negative_fraction")
+#: Metrics for which a larger value is better (all others: smaller is better).
+HIGHER_IS_BETTER = frozenset({"psnr", "ssim", "scc", "paper_psnr", "paper_ssim", "paper_scc"})
+#: Baseline every estimate is compared with (``worse_than_bicubic``).
+BICUBIC = "bicubic"
 
 #: Attributes of the toolbox's indexes in :func:`evaluate_dataset` results.
 TOOLBOX_ATTRS: dict[str, dict[str, str]] = {
@@ -207,7 +225,7 @@ def evaluate_dataset(
     xarray.Dataset
         Variables ``psnr`` (dB), ``ssim``, ``scc``, ``sam`` (degrees), ``ergas``, ``rmse``
         (radiance units) — and ``paper_*`` — on a ``model`` dimension, the estimate first.
-        Computed eagerly (see the module docstring for dask).
+        Computed eagerly: dask input is read into memory once.
 
     Raises
     ------
@@ -239,6 +257,8 @@ def evaluate_dataset(
         radiance_cube(o, variable, what) for o, what in ((obj, "estimate"), (baseline, "baseline"))
     ]
     ref = _drop_undegraded_edge(ref, estimates[0].shape)
+    # One compute for dask input: the metrics and the spectral checks read the same cubes.
+    ref, *estimates = dask.compute(ref, *estimates)
     scores = compute_metrics(
         ref.data, *(e.data for e in estimates), paper_compatible=paper_compatible, border=border
     )
@@ -248,6 +268,7 @@ def evaluate_dataset(
         for name in metric_names
     }
     data_vars["rmse"].attrs["units"] = ref.attrs.get("units", "radiance units")
+    data_vars.update(_spectral_checks(ref, estimates, border))
     if toolbox:
         data_vars.update(_toolbox_variables(ref, estimates, _band_of(reference, obj, band)))
     if per_channel:
@@ -267,10 +288,98 @@ def evaluate_dataset(
     band_attr = reference.attrs.get("s5p_band", obj.attrs.get("s5p_band"))
     if band_attr is not None:
         attrs["s5p_band"] = band_attr
-    return xr.Dataset(data_vars, coords={MODEL_DIM: names}, attrs=attrs)
+    out = xr.Dataset(data_vars, coords={MODEL_DIM: names}, attrs=attrs)
+    if BICUBIC in names:
+        flags = worse_than(out, BICUBIC)
+        out["worse_than_bicubic"] = xr.DataArray(
+            [",".join(m for m, _, _ in flags.get(name, [])) for name in names],
+            dims=(MODEL_DIM,),
+            attrs=dict(_ATTRS["worse_than_bicubic"]),
+        )
+    return out
 
 
-def _format_of(metric: str) -> str:
+def _spectral_checks(
+    ref: xr.DataArray, estimates: list[xr.DataArray], border: int
+) -> dict[str, xr.DataArray]:
+    """``line_depth_error`` and ``negative_fraction`` of each estimate (same ``border``)."""
+    crop = slice(border, -border if border else None)
+    truth = np.asarray(ref.data[crop, crop], dtype=np.float64)
+    depth, negative = [], []
+    for estimate in estimates:
+        values = np.asarray(estimate.data[crop, crop], dtype=np.float64)
+        depth.append(line_depth_error(truth, values))
+        finite = max(1, int(np.count_nonzero(np.isfinite(values))))
+        negative.append(float(np.count_nonzero(values < 0)) / finite)
+    return {
+        name: xr.DataArray(np.array(found), dims=(MODEL_DIM,), attrs=dict(_ATTRS[name]))
+        for name, found in zip(SPECTRAL_CHECKS, (depth, negative), strict=True)
+    }
+
+
+def worse_than(
+    scores: xr.Dataset, reference: str = BICUBIC
+) -> dict[str, list[tuple[str, float, float]]]:
+    """Every scalar metric in which each other method of ``scores`` is worse than
+    ``reference``: ``{method: [(metric, its value, the reference's value), …]}``.
+
+    Larger is better for :data:`HIGHER_IS_BETTER`, smaller for the others; NaN and ties are
+    not worse.
+
+    Examples
+    --------
+    >>> s = xr.Dataset({"psnr": ("model", [18.2, 17.0]), "sam": ("model", [2.70, 2.63])},
+    ...                coords={"model": ["s5dscr", "bicubic"]})
+    >>> worse_than(s)
+    {'s5dscr': [('sam', 2.7, 2.63)]}
+    """
+    methods = [str(m) for m in scores[MODEL_DIM].values]
+    metrics = [
+        str(m)
+        for m, v in scores.data_vars.items()
+        if v.dims == (MODEL_DIM,) and v.dtype.kind == "f"
+    ]
+    out: dict[str, list[tuple[str, float, float]]] = {}
+    for method in methods:
+        if method == reference:
+            continue
+        found = []
+        for metric in metrics:
+            mine = float(scores[metric].sel({MODEL_DIM: method}))
+            theirs = float(scores[metric].sel({MODEL_DIM: reference}))
+            better = mine > theirs if metric in HIGHER_IS_BETTER else mine < theirs
+            if not better and mine != theirs and np.isfinite([mine, theirs]).all():
+                found.append((metric, mine, theirs))
+        out[method] = found
+    return out
+
+
+def warning_lines(scores: xr.Dataset, reference: str = BICUBIC) -> list[str]:
+    """One ``⚠`` line per metric in which the first method is worse than ``reference``.
+
+    Examples
+    --------
+    >>> sam = xr.DataArray([2.70, 2.63], dims="model", attrs={"units": "degree"})
+    >>> s = xr.Dataset({"sam": sam}, coords={"model": ["s5dscr", "bicubic"]})
+    >>> warning_lines(s)
+    ['⚠ sam of s5dscr worse than bicubic (2.700 vs 2.630 degree)']
+    """
+    methods = [str(m) for m in scores[MODEL_DIM].values]
+    if reference not in methods or methods[0] == reference:
+        return []
+    lines = []
+    for metric, mine, theirs in worse_than(scores, reference)[methods[0]]:
+        form = metric_format(metric)
+        units = scores[metric].attrs.get("units")
+        unit = f" {units}" if units not in (None, "1") else ""
+        lines.append(
+            f"⚠ {metric} of {methods[0]} worse than {reference} "
+            f"({form.format(mine)} vs {form.format(theirs)}{unit})"
+        )
+    return lines
+
+
+def metric_format(metric: str) -> str:
     """Number format of a table column, by the metric's kind (any prefix: paper_, rr_, …)."""
     kind = metric.lower()
     for suffix, form in (("psnr", "{:.2f}"), ("sam", "{:.3f}"), ("rmse", "{:.3e}")):
@@ -305,7 +414,8 @@ def metrics_table(
     PSNR gain of m over bicubic: +1.25 dB
     """
     if metrics is None:
-        known = (*CORRECTED_METRICS, *PAPER_METRICS, *(f"toolbox_{m}" for m in TOOLBOX_METRICS))
+        toolbox = (f"toolbox_{m}" for m in TOOLBOX_METRICS)
+        known = (*CORRECTED_METRICS, *SPECTRAL_CHECKS, *PAPER_METRICS, *toolbox)
         metrics = [m for m in known if m in scores]
     headers = [MODEL_DIM] + [
         f"{m} [{scores[m].attrs['units']}]"
@@ -315,7 +425,7 @@ def metrics_table(
     ]
     methods = [str(m) for m in scores[MODEL_DIM].values]
     rows = [
-        [name] + [_format_of(m).format(float(scores[m].values[i])) for m in metrics]
+        [name] + [metric_format(m).format(float(scores[m].values[i])) for m in metrics]
         for i, name in enumerate(methods)
     ]
     widths = [max(len(r[j]) for r in [headers, *rows]) for j in range(len(headers))]
@@ -334,9 +444,15 @@ def metrics_table(
 
 
 __all__ = [
+    "BICUBIC",
+    "HIGHER_IS_BETTER",
     "MODEL_DIM",
+    "SPECTRAL_CHECKS",
     "TOOLBOX_ATTRS",
     "evaluate_dataset",
+    "metric_format",
     "metrics_table",
     "radiance_cube",
+    "warning_lines",
+    "worse_than",
 ]

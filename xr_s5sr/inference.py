@@ -8,22 +8,23 @@ accessor calls the ``*_dataset`` functions; this module never imports the access
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
+import dask
 import numpy as np
+import xarray as xr
 
 from xr_s5sr.bands import SCALE
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import DimensionError
 from xr_s5sr.grid import hr_coordinates
-from xr_s5sr.spec import ModelSpec, model_spec
+from xr_s5sr.missing import Missing
+from xr_s5sr.noise import sigma_from_error, sigma_from_snr_db
+from xr_s5sr.options import SuperResolveOptions
+from xr_s5sr.plausibility import WINDOW_DIM, report_attrs, report_variables
+from xr_s5sr.provenance import add_provenance, format_call, history_line
+from xr_s5sr.spec import ModelSpec, model_spec, options_spec
 from xr_s5sr.tiling import align_chunks
-
-if TYPE_CHECKING:
-    import os
-
-    import torch
-    import xarray as xr
 
 
 def super_resolve_dataset(
@@ -31,16 +32,7 @@ def super_resolve_dataset(
     *,
     variables: Sequence[Hashable],
     dims: tuple[Hashable, Hashable, Hashable],
-    band: int,
-    model: str = "s5dscr",
-    weights: str | os.PathLike[str] | torch.nn.Module | None = None,
-    device: str | None = None,
-    output_chunks: int | None = None,
-    torch_threads: int | None = None,
-    dtype: str = "float32",
-    consistency: bool | None = None,
-    regularisation: float | str = "auto",
-    missing: str = "fill",
+    options: SuperResolveOptions,
 ) -> xr.Dataset:
     """Super-resolve radiance variables of a Dataset ×4 and move the Dataset to the HR grid.
 
@@ -53,13 +45,10 @@ def super_resolve_dataset(
         whose elements become block axes of the same dask graph.
     dims : tuple of hashable
         Names of the (scanline, ground_pixel, spectral_channel) dims.
-    band : int
-        S5P band (selects the shipped weights; recorded in ``s5p_band``).
-    model, weights, device, dtype, consistency, regularisation
-        See :func:`xr_s5sr.spec.model_spec` (``model="backprojection"``: the training-free
-        physics inverse).
-    output_chunks, torch_threads, missing
-        See :func:`xr_s5sr.engine.super_resolve_array`.
+    options : SuperResolveOptions
+        The run's settings, with the band resolved (:mod:`xr_s5sr.options`): the method goes
+        to :func:`xr_s5sr.spec.options_spec`, ``output_chunks``, ``torch_threads`` and
+        ``missing`` to :func:`xr_s5sr.engine.super_resolve_array`.
 
     Returns
     -------
@@ -67,32 +56,17 @@ def super_resolve_dataset(
         The super-resolved variables, float32, with their dims in the input order and their
         attrs; variables without scanline/ground_pixel dims unchanged; data variables on those
         dims that were not super-resolved (e.g. ``quality_level``, ``radiance_noise``) carried to
-        the HR grid by nearest neighbour (:func:`carry_to_hr_grid`). Coordinates: see
-        :func:`~xr_s5sr.grid.hr_coordinates`. Global attrs are kept, ``history`` gets a new first
-        line and ``s5sr_model``, ``s5sr_consistency``, ``s5sr_weights_sha256``,
-        ``s5sr_model_config``, ``s5sr_version``, ``s5sr_scale`` and
-        ``s5p_band`` are set. ``encoding`` is empty on every variable. dask in → dask out.
+        the HR grid by nearest neighbour (:func:`carry_to_hr_grid`); the plausibility report
+        (:mod:`xr_s5sr.plausibility`: ``s5sr_negative_fraction``, ``s5sr_chi2`` and, with
+        automatic settings, ``s5sr_window_regularisation``/``s5sr_window_sigma`` on the
+        ``settings_window`` dim; suffixed ``_<name>`` when several variables are
+        super-resolved). Coordinates: see :func:`~xr_s5sr.grid.hr_coordinates`. Global attrs
+        are kept, ``history`` gets a new first line and ``s5sr_model``, ``s5sr_consistency``,
+        ``s5sr_weights_sha256``, ``s5sr_model_config``, ``s5sr_version``, ``s5sr_scale`` and
+        ``s5p_band`` are set, and the report's numbers when the result is in memory.
+        ``encoding`` is empty on every variable. dask in → dask out.
     """
-    spec = model_spec(
-        model,
-        band=band,
-        weights=weights,
-        device=device,
-        dtype=dtype,
-        consistency=consistency,
-        regularisation=regularisation,
-    )
-    return _upscale_dataset(
-        ds,
-        spec,
-        variables,
-        dims,
-        band,
-        "super_resolve",
-        output_chunks=output_chunks,
-        torch_threads=torch_threads,
-        missing=missing,
-    )
+    return _upscale_dataset(ds, options_spec(options), variables, dims, options)
 
 
 def bicubic_dataset(
@@ -107,7 +81,8 @@ def bicubic_dataset(
     Same engine, outputs and metadata rules as :func:`super_resolve_dataset`, with the
     ``"bicubic"`` pseudo-model (no network, no weights).
     """
-    return _upscale_dataset(ds, model_spec("bicubic"), variables, dims, band, "bicubic")
+    options = SuperResolveOptions(band=band, model="bicubic")
+    return _upscale_dataset(ds, model_spec("bicubic"), variables, dims, options, report=False)
 
 
 def _upscale_dataset(
@@ -115,26 +90,22 @@ def _upscale_dataset(
     spec: ModelSpec,
     variables: Sequence[Hashable],
     dims: tuple[Hashable, Hashable, Hashable],
-    band: int,
-    method: str,
-    **engine: Any,
+    options: SuperResolveOptions,
+    report: bool = True,
 ) -> xr.Dataset:
-    import xarray as xr
-
-    from xr_s5sr.provenance import add_provenance, format_call, history_line
-
     spatial = set(dims[:2])
+    band = cast(int, options.band)
     sources: dict[Hashable, str] = {}
     resolved: dict[Hashable, xr.Variable] = {}
+    reports: dict[Hashable, dict[Hashable, xr.Variable]] = {}
     for name in ds.data_vars:
         if name in variables:
-            noise: dict[str, Any] = {}
-            if spec.reads_statistics:
-                noise["sigma"], sources[name] = noise_sigma(ds, name)
-                noise["first_scanline"] = first_scanline(ds, dims[0])
-            resolved[name] = _super_resolve_variable(
-                name, ds[name].variable, dims, spec, {**engine, **noise}
+            resolved[name], found, sources[name] = _resolve_variable(
+                ds, name, spec, dims, options, report
             )
+            if found:
+                reports[name] = found
+    sources = {k: v for k, v in sources.items() if v}
     # Every variable gets the chunks of the (regularly chunked) result: one chunking per dim,
     # so Dataset.chunks and xarray's own Zarr/netCDF writers accept the Dataset.
     first = next(iter(resolved.values()))
@@ -163,6 +134,7 @@ def _upscale_dataset(
         s5sr_consistency=int(spec.consistency),
         s5sr_regularisation=spec.regularisation if spec.uses_regularisation else 0.0,
     )
+    _add_reports(out, reports)
     if spec.is_network:
         out.attrs.update(s5sr_weights_sha256=spec.key, s5sr_model_config=spec.config)
     if sources:
@@ -172,14 +144,74 @@ def _upscale_dataset(
             if len(unique) == 1
             else "; ".join(f"{name}: {source}" for name, source in sources.items())
         )
+    method = "super_resolve" if report else "bicubic"
     call = format_call(
         method,
         band=band,
-        model=spec.name if method == "super_resolve" else None,
-        consistency=spec.consistency if method == "super_resolve" else None,
+        model=spec.name if report else None,
+        consistency=spec.consistency if report else None,
         regularisation=spec.regularisation if spec.uses_regularisation else None,
+        **options.changed(("missing", "nonnegative", "spectral_prior")),
     )
     return add_provenance(out, history_line(call, weights_sha256=spec.key or None))
+
+
+def _resolve_variable(
+    ds: xr.Dataset,
+    name: Hashable,
+    spec: ModelSpec,
+    dims: tuple[Hashable, Hashable, Hashable],
+    options: SuperResolveOptions,
+    report: bool,
+) -> tuple[xr.Variable, dict[Hashable, xr.Variable], str]:
+    """One super-resolved variable, its plausibility report variables (none without
+    ``report``) and the source of its noise σ (``""`` when the method reads no statistics)."""
+    variable = _checked_variable(name, ds[name].variable, dims)
+    sigma, source = (None, "") if not (report or spec.reads_statistics) else noise_sigma(ds, name)
+    start = first_scanline(ds, dims[0])
+    data, settings = super_resolve_array(
+        variable.data,
+        spec,
+        axes=tuple(variable.dims.index(d) for d in dims),
+        output_chunks=options.output_chunks,
+        torch_threads=options.torch_threads,
+        missing=cast(Missing, options.missing),
+        sigma=sigma if spec.reads_statistics else None,
+        first_scanline=start,
+        return_settings=True,
+    )
+    result = xr.Variable(variable.dims, data, attrs=dict(variable.attrs))
+    if not report:
+        return result, {}, source if spec.reads_statistics else ""
+    found = report_variables(
+        result,
+        variable,
+        dims,
+        cast(int, options.band),
+        settings=settings,
+        sigma=sigma,
+        first_scanline=start,
+    )
+    return result, found, source if spec.reads_statistics else ""
+
+
+def _add_reports(out: xr.Dataset, reports: dict[Hashable, dict[Hashable, xr.Variable]]) -> None:
+    """Put the plausibility report variables into ``out`` (suffixed ``_<name>`` when several
+    variables were super-resolved) and, when they are in memory, their numbers into its
+    attrs."""
+    for name, variables in reports.items():
+        suffix = "" if len(reports) == 1 else f"_{name}"
+        for key, variable in variables.items():
+            target = key if key == WINDOW_DIM else f"{key}{suffix}"
+            if key == WINDOW_DIM:
+                out.coords[target] = variable
+            else:
+                out[target] = variable
+        if len(reports) == 1 and not any(
+            dask.is_dask_collection(v.data) for v in variables.values()
+        ):
+            values = {str(k): v.values for k, v in variables.items()}
+            out.attrs.update(report_attrs(values))
 
 
 def carry_to_hr_grid(variable: xr.Variable, dims: tuple[Hashable, Hashable]) -> xr.Variable:
@@ -198,8 +230,6 @@ def carry_to_hr_grid(variable: xr.Variable, dims: tuple[Hashable, Hashable]) -> 
     >>> carry_to_hr_grid(flags, ("scanline", "ground_pixel")).shape
     (4, 8)
     """
-    import xarray as xr
-
     data = variable.data
     for d in dims:
         if d in variable.dims:
@@ -228,8 +258,6 @@ def noise_sigma(ds: xr.Dataset, name: Hashable) -> tuple[Any, str]:
     sigma_from_error`); either must have the variable's dims. Without them σ is estimated from
     the data (:mod:`xr_s5sr.noise`): ``(None, "estimated")``. Lazy for dask.
     """
-    from xr_s5sr.noise import sigma_from_error, sigma_from_snr_db
-
     radiance = ds[name]
     for suffix, source in (("noise", "radiance_noise"), ("error", "radiance_error")):
         candidate = ds.data_vars.get(f"{name}_{suffix}")
@@ -245,31 +273,21 @@ def noise_sigma(ds: xr.Dataset, name: Hashable) -> tuple[Any, str]:
 def first_scanline(ds: xr.Dataset, dim: Hashable) -> int:
     """Absolute index of the first scanline: the integer ``dim`` coordinate's first value
     (0 without an integer coordinate), which fixes the settings windows along the orbit."""
-    import numpy as np
-
     coordinate = ds.coords.get(dim)
     if coordinate is None or coordinate.size == 0 or coordinate.dtype.kind not in "iu":
         return 0
     return int(np.asarray(coordinate.values[0]))
 
 
-def _super_resolve_variable(
-    name: Hashable,
-    variable: xr.Variable,
-    dims: tuple[Hashable, Hashable, Hashable],
-    spec: ModelSpec,
-    engine: dict[str, Any],
+def _checked_variable(
+    name: Hashable, variable: xr.Variable, dims: tuple[Hashable, Hashable, Hashable]
 ) -> xr.Variable:
-    import xarray as xr
-
     if not set(dims) <= set(variable.dims):
         raise DimensionError(
             f"Variable {name!r} has dims {variable.dims}; super-resolution needs the dims "
             f"{tuple(dims)} (other dims, e.g. time, are processed element by element)."
         )
-    axes = tuple(variable.dims.index(d) for d in dims)
-    data = super_resolve_array(variable.data, spec, axes=axes, **engine)
-    return xr.Variable(variable.dims, data, attrs=dict(variable.attrs))
+    return variable
 
 
 __all__ = ["bicubic_dataset", "carry_to_hr_grid", "super_resolve_dataset"]

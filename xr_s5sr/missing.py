@@ -25,10 +25,8 @@ from scipy import ndimage
 from xr_s5sr import tiling
 from xr_s5sr.bands import SCALE
 from xr_s5sr.constrained import influence_radius
+from xr_s5sr.options import MISSING_POLICIES
 from xr_s5sr.spec import FILL_REACH, ModelSpec, method_reach
-
-#: Policies for missing (non-finite) input values.
-MISSING_POLICIES = ("fill", "strict")
 
 Missing = Literal["fill", "strict"]
 

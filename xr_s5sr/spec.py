@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -18,6 +17,14 @@ from xr_s5sr.adaptive import settings_reach
 from xr_s5sr.bands import SCALE
 from xr_s5sr.errors import BandError, S5SRArgumentError, WeightsError
 from xr_s5sr.fused import FusedS5DSCR
+from xr_s5sr.options import (
+    AUTO,
+    COMPUTE_DTYPES,
+    SuperResolveOptions,
+    check_choice,
+    check_regularisation,
+    check_torch_threads,
+)
 
 if TYPE_CHECKING:
     import os
@@ -29,13 +36,8 @@ if TYPE_CHECKING:
 
 #: Receptive radius (LR pixels) of PyTorch bicubic ×4: taps at floor((i + 0.5)/4 − 0.5) − 1 … + 2.
 BICUBIC_RADIUS = 2
-#: Compute precisions accepted by ``dtype=``; the output is float32 in every case. float16 is
-#: CUDA-only (CPUs gain nothing from it in PyTorch and lose range).
-COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 #: Training-free methods accepted as ``model=``.
 PHYSICS_METHODS = ("bicubic", "backprojection")
-#: ``regularisation`` value that chooses μ from the data (:mod:`xr_s5sr.adaptive`).
-AUTO = "auto"
 #: LR pixels a missing value's fill reaches (spatial fill passes of the engine's
 #: ``_fill_missing``).
 FILL_REACH = 4
@@ -221,8 +223,9 @@ def model_spec(
     dtype: str = "float32",
     consistency: bool | None = None,
     iterations: int = 8,
-    regularisation: float | str = "auto",
+    regularisation: float | str = AUTO,
     nonnegative: bool = True,
+    spectral_prior: bool = True,
 ) -> ModelSpec:
     """Resolve a method choice into a :class:`ModelSpec`, loading and validating it eagerly.
 
@@ -260,6 +263,10 @@ def model_spec(
         With the consistency projection: the non-negative radiance closest to consistency
         (:func:`xr_s5sr.constrained.nonnegative_consistency`); False: the projection alone (an
         exact inverse can then give negative radiance near dark absorption lines and edges).
+    spectral_prior : bool, default True
+        Use the granule's own spectral subspace as a prior (:mod:`xr_s5sr.spectral`).
+        Accepted and validated here; the method that uses it lands with the spectral prior
+        (issue 26.4), until then it changes nothing.
 
     Returns
     -------
@@ -272,26 +279,36 @@ def model_spec(
     >>> model_spec("backprojection", band=3, device="cpu").consistency
     True
     """
-    mu = check_regularisation(regularisation)
+    regularisation = check_regularisation(regularisation)
+    if not isinstance(spectral_prior, bool):
+        raise S5SRArgumentError(f"spectral_prior must be True or False, got {spectral_prior!r}.")
     spec = _method_spec(model, band, weights, device, dtype, consistency, iterations)
     if not nonnegative:
         spec = replace(spec, nonnegative=False)
-    return replace(spec, regularisation=mu) if mu and spec.uses_regularisation else spec
+    if regularisation and spec.uses_regularisation:
+        spec = replace(spec, regularisation=regularisation)
+    return spec
 
 
-def check_regularisation(regularisation: object) -> float | str:
-    """``"auto"`` or a finite non-negative float; anything else is an argument error."""
-    if regularisation == AUTO:
-        return AUTO
-    if (
-        isinstance(regularisation, int | float)
-        and not isinstance(regularisation, bool)
-        and math.isfinite(regularisation)
-        and regularisation >= 0
-    ):
-        return float(regularisation)
-    raise S5SRArgumentError(
-        f"regularisation must be 'auto' or a finite non-negative number, got {regularisation!r}."
+def options_spec(options: SuperResolveOptions) -> ModelSpec:
+    """The :class:`ModelSpec` of validated options (:func:`model_spec` of their method keywords).
+
+    Examples
+    --------
+    >>> options = SuperResolveOptions(band=3, model="backprojection", device="cpu")
+    >>> options_spec(options).name, options_spec(options).regularisation
+    ('backprojection', 'auto')
+    """
+    return model_spec(
+        options.model,
+        band=options.band,
+        weights=options.weights,
+        device=options.device,
+        dtype=options.dtype,
+        consistency=options.consistency,
+        regularisation=options.regularisation,
+        nonnegative=options.nonnegative,
+        spectral_prior=options.spectral_prior,
     )
 
 
@@ -464,14 +481,7 @@ def check_run_options(torch_threads: object, output_chunks: object, *, lazy: boo
         ``torch_threads`` not a whole number >= 1 (torch would fail inside a task), or
         ``output_chunks`` given for in-memory input (whose output is a numpy array).
     """
-    if torch_threads is not None and (
-        isinstance(torch_threads, bool) or not isinstance(torch_threads, int) or torch_threads < 1
-    ):
-        raise S5SRArgumentError(
-            f"torch_threads={torch_threads!r}: expected a whole number of threads >= 1 per "
-            "task, or None for the default (the calling thread's torch threads shared among "
-            "the blocks running at once)."
-        )
+    check_torch_threads(torch_threads)
     if output_chunks is None:
         return
     if not lazy:
@@ -484,8 +494,7 @@ def check_run_options(torch_threads: object, output_chunks: object, *, lazy: boo
 
 
 def check_dtype(dtype: str, device: str) -> str:
-    if dtype not in COMPUTE_DTYPES:
-        raise S5SRArgumentError(f"dtype must be one of {COMPUTE_DTYPES}, got {dtype!r}.")
+    check_choice("dtype", dtype, COMPUTE_DTYPES)
     if dtype == "float16" and not device.startswith("cuda"):
         raise S5SRArgumentError(
             f"dtype='float16' needs a CUDA device, got device={device!r}. On CPU use "
@@ -612,6 +621,7 @@ __all__ = [
     "is_module",
     "method_reach",
     "model_spec",
+    "options_spec",
     "resolve_device",
     "resolve_model",
     "resolve_runner",

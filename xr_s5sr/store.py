@@ -18,6 +18,8 @@ Default storage of :func:`to_netcdf` and :func:`to_zarr`:
   file chunk); numpy-backed variables use the library's default chunking.
 * stale ``encoding`` of the input (chunk sizes, compression, packing, fill values of a source
   file) dropped first, so resized results write without errors; user ``encoding=`` wins.
+* a lazy plausibility report of a super-resolved Dataset is computed with the data, in one
+  graph, and its numbers are added as attributes (:func:`xr_s5sr.plausibility.record_report`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from xr_s5sr.errors import (
     S5SRArgumentError,
     S5SRTypeError,
 )
+from xr_s5sr.plausibility import record_report
 
 if TYPE_CHECKING:
     from dask.delayed import Delayed
@@ -586,12 +589,17 @@ def to_netcdf(
     encoding = _merge_encoding(ours, kwargs.pop("encoding", None))
     final = check_target(check_netcdf_path(path), overwrite)
     temp = _reserve_temp(final, directory=False)
+    def write(now: bool) -> Any:
+        return ds.to_netcdf(temp, mode="w", compute=now, encoding=encoding, **kwargs)
+
     try:
         with _drained_threads():
-            written = ds.to_netcdf(temp, mode="w", compute=compute, encoding=encoding, **kwargs)
-        if compute:
-            _commit(temp, final, overwrite)
-            return final
+            if compute:  # the plausibility report is computed with the data (one graph)
+                add = lambda attrs: xr.Dataset(attrs=attrs).to_netcdf(temp, mode="a", **kwargs)  # noqa: E731
+                record_report(ds, write, add)
+                _commit(temp, final, overwrite)
+                return final
+            written = write(False)
     except BaseException:
         _remove(temp)
         raise
@@ -659,7 +667,12 @@ def to_zarr(
             ours[name]["chunks"] = tuple(max(sizes[0], 1) for sizes in variable.chunks)
     encoding = _merge_encoding(ours, kwargs.pop("encoding", None))
     with atomic_output(path, overwrite, directory=True) as temp:
-        ds.to_zarr(temp, mode="w", encoding=encoding, **kwargs)
+        write: Any = ds.to_zarr  # compute=bool matches no single overload
+        record_report(  # Zarr replaces the group's attributes: write them all
+            ds,
+            lambda now: write(temp, mode="w", encoding=encoding, compute=now, **kwargs),
+            lambda new: xr.Dataset(attrs={**ds.attrs, **new}).to_zarr(temp, mode="a", **kwargs),
+        )
     return Path(path)
 
 

@@ -93,39 +93,15 @@ def settings_graph(
     import dask
     import dask.array as da
 
-    from xr_s5sr.adaptive import (
-        bracketing,
-        window_centres,
-        window_reads,
-        window_settings,
-        windows,
-    )
+    from xr_s5sr.adaptive import bracketing, window_centres, windows
 
-    band = cast(int, spec.band)
-    fixed = None if spec.regularisation == AUTO else spec.fixed_regularisation
     lead = lr.ndim - 3
     n_scan = lr.shape[-3]
-    bounds = windows(n_scan, first)
-    centres = window_centres(bounds)
+    centres = window_centres(windows(n_scan, first))
     chunk_starts = np.cumsum((0, *lr.chunks[-3]))
     elements = np.empty(lr.shape[:lead], dtype=object)
     for element in np.ndindex(lr.shape[:lead]):
-        values = []
-        for start, stop in bounds:
-            low, high = window_reads(n_scan, band, int(start), int(stop))
-            rows = lr[(*element, slice(low, high))]
-            values.append(
-                dask.delayed(window_settings, pure=True)(
-                    rows if prepare is None else dask.delayed(prepare, pure=True)(rows),
-                    band,
-                    int(start - low),
-                    int(high - stop),
-                    at_start=low == 0,
-                    at_end=high == n_scan,
-                    regularisation=fixed,
-                    sigma=None if sigma is None else sigma[(*element, slice(low, high))],
-                )
-            )
+        values = _window_tasks(lr, element, spec, sigma, first, prepare)
         parts = []
         for a, b in itertools.pairwise(chunk_starts):
             near = bracketing(centres, int(a), int(b))
@@ -133,6 +109,70 @@ def settings_graph(
             parts.append(da.from_delayed(rows, (int(b - a), 1, 4), dtype=np.float64))
         elements[element] = da.concatenate(parts, axis=0).reshape((1,) * lead + (n_scan, 1, 4))
     return _concatenate_elements(elements.tolist(), 0) if lead else elements[()]
+
+
+def window_graph(
+    lr: Any,
+    spec: ModelSpec,
+    sigma: Any = None,
+    first: int = 0,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Any:
+    """``[μ, σ²]`` of every settings window of a dask LR array (arguments as
+    :func:`settings_graph`), or None when the method needs no statistic.
+
+    Returns
+    -------
+    dask.array.Array or None
+        float64 (extra dims…, window, 2). Its tasks are those :func:`settings_graph` blends
+        (same keys), so computing both together estimates every window once.
+    """
+    if not spec.reads_statistics:
+        return None
+    import dask.array as da
+
+    lead = lr.ndim - 3
+    elements = np.empty(lr.shape[:lead], dtype=object)
+    for element in np.ndindex(lr.shape[:lead]):
+        tasks = _window_tasks(lr, element, spec, sigma, first, prepare)
+        stacked = da.stack([da.from_delayed(t, (2,), dtype=np.float64) for t in tasks])
+        elements[element] = stacked.reshape((1,) * lead + stacked.shape)
+    return _concatenate_elements(elements.tolist(), 0) if lead else elements[()]
+
+
+def _window_tasks(
+    lr: Any,
+    element: tuple[int, ...],
+    spec: ModelSpec,
+    sigma: Any,
+    first: int,
+    prepare: Callable[[np.ndarray], np.ndarray] | None,
+) -> list[Any]:
+    """One pure delayed :func:`~xr_s5sr.adaptive.window_settings` per window of ``element``."""
+    import dask
+
+    from xr_s5sr.adaptive import window_reads, window_settings, windows
+
+    band = cast(int, spec.band)
+    fixed = None if spec.regularisation == AUTO else spec.fixed_regularisation
+    n_scan = lr.shape[-3]
+    tasks = []
+    for start, stop in windows(n_scan, first):
+        low, high = window_reads(n_scan, band, int(start), int(stop))
+        rows = lr[(*element, slice(low, high))]
+        tasks.append(
+            dask.delayed(window_settings, pure=True)(
+                rows if prepare is None else dask.delayed(prepare, pure=True)(rows),
+                band,
+                int(start - low),
+                int(high - stop),
+                at_start=low == 0,
+                at_end=high == n_scan,
+                regularisation=fixed,
+                sigma=None if sigma is None else sigma[(*element, slice(low, high))],
+            )
+        )
+    return tasks
 
 
 def _concatenate_elements(nested: Any, axis: int) -> Any:
