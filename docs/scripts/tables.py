@@ -208,87 +208,89 @@ def test_evaluation_cells() -> str:
 # ------------------------------------------------------------------------ development choices
 def dev_tuning() -> str:
     """docs/evaluation.md: each hyperparameter, its development-set choice and the shipped
-    value."""
+    value, then the grids behind them."""
     result = _load(TUNING)
     if result is None:
         return "*Not run yet:* `python weights/tune_dev.py` writes `weights/tuning_dev.json`."
-    choices = result["choices"]
-    tau, ramp, window, ood = (choices[k] for k in ("tau", "detail_range", "window", "ood_level"))
+    choices, s = result["choices"], result["set"]
     fallback = choices["fallback"]
-
-    def margin(value: Any) -> str:
-        return f"{value:+.3f} dB" if isinstance(value, float) else str(value)
-
+    zeroed = [b for b, d in fallback["shipped_state"].items() if d == "fall back"]
+    chosen_zeroed = [
+        b for b, d in fallback["decisions_at_shipped_threshold"].items() if d == "fall back"
+    ]
     rows = [
-        ("τ (`adaptive.DISCREPANCY_FACTOR`)", tau["chosen"], tau["shipped"], margin(tau["margin"])),
-        (
-            "detail-gate ramp (`adaptive.DETAIL_RANGE`)",
-            ramp["chosen"],
-            ramp["shipped"],
-            margin(ramp["margin"]),
-        ),
-        ("window (`adaptive.WINDOW`)", window["chosen"], window["shipped"], window["margin"]),
-        (
-            "OOD level (`engine.OUT_OF_DISTRIBUTION_LEVEL`)",
-            ood["chosen"],
-            ood["shipped"],
-            ood["margin"],
-        ),
+        ("τ (`adaptive.DISCREPANCY_FACTOR`)", "tau"),
+        ("detail-gate ramp (`adaptive.DETAIL_RANGE`)", "detail_range"),
+        ("window (`adaptive.WINDOW`, LR scanlines)", "window"),
+        ("OOD level (`engine.OUT_OF_DISTRIBUTION_LEVEL`)", "ood_level"),
     ]
     lines = [
         f"Development set of `weights/tuning_dev.json` (commit "
-        f"`{result['provenance']['commit'][:12]}`): bands {result['set']['bands']}, families "
-        f"{', '.join(result['set']['families'])}, {result['set']['seeds_per_cell']} scene per "
-        f"band × family × brightness, HR {result['set']['hr_shape'][0]} × "
-        f"{result['set']['hr_shape'][1]} pixels, photon noise.",
+        f"`{result['provenance']['commit'][:12]}`): bands {', '.join(map(str, s['bands']))}; "
+        f"families {', '.join(s['families'])}; {s['seeds_per_cell']} scene per band × family × "
+        f"brightness; HR {s['hr_shape'][0]} × {s['hr_shape'][1]} pixels; photon noise. Margin: "
+        "the chosen value's criterion minus the best other value's (values within "
+        f"{choices['tau']['tie_db']} dB of the best are tied, and a tie keeps the shipped value).",
         "",
         "| setting | development-set choice | shipped | margin | agrees |",
         "|---|---|---|---|---|",
     ]
-    for (name, chosen, shipped, gap), key in zip(
-        rows, ("tau", "detail_range", "window", "ood_level"), strict=True
-    ):
-        agrees = "yes" if choices[key]["agrees_with_shipped"] else "**no**"
-        lines.append(f"| {name} | {chosen} | {shipped} | {gap} | {agrees} |")
+    for name, key in rows:
+        c = choices[key]
+        gap = f"{dB(c['margin'], 3)} dB" if isinstance(c["margin"], float) else c["margin"]
+        agrees = "yes" if c["agrees_with_shipped"] else "**no**"
+        lines.append(f"| {name} | {c['chosen']} | {c['shipped']} | {gap} | {agrees} |")
+    agrees = "yes" if fallback["agrees_with_shipped"] else "**no**"
+    lines.append(
+        f"| fallback to the physics inverse (threshold {fallback['shipped_threshold_db']:+.2f} "
+        f"dB) | bands {', '.join(chosen_zeroed) or 'none'} | bands {', '.join(zeroed) or 'none'} "
+        f"| see below | {agrees} |"
+    )
+    lines += _grid(
+        "τ grid (physics inverse, automatic μ; ΔPSNR over bicubic):",
+        choices["tau"]["grid"],
+        ("mean_gain_over_bicubic_db", "min_gain_over_bicubic_db", "scenes_below_bicubic"),
+        ("τ", "mean (dB)", "smallest (dB)", "scenes below bicubic"),
+    )
+    lines += _grid(
+        "Detail-gate ramp grid (default at τ = 3; ΔPSNR over the physics inverse):",
+        choices["detail_range"]["grid"],
+        ("mean_gain_over_physics_db", "min_gain_over_physics_db", "scenes"),
+        ("ramp of ρ", "mean (dB)", "smallest (dB)", "scenes"),
+    )
     lines += [
         "",
-        "τ grid (physics inverse, automatic μ):",
+        "Fallback: mean ΔPSNR (dB) of each band's network over the physics inverse per training "
+        "family, and the decision at each threshold (band 6: its network before the fallback):",
         "",
-        "| τ | mean gain over bicubic (dB) | smallest | scenes below bicubic |",
-        "|---|---|---|---|",
-    ]
-    for value, g in tau["grid"].items():
-        lines.append(
-            f"| {value} | {dB(g['mean_gain_over_bicubic_db'], 3)} | "
-            f"{dB(g['min_gain_over_bicubic_db'])} | {g['scenes_below_bicubic']} |"
-        )
-    lines += [
-        "",
-        "Detail-gate ramp grid (default at τ = 3):",
-        "",
-        "| ramp | mean gain over the physics inverse (dB) | smallest | scenes |",
-        "|---|---|---|---|",
-    ]
-    for value, g in ramp["grid"].items():
-        lines.append(
-            f"| {value} | {dB(g['mean_gain_over_physics_db'], 3)} | "
-            f"{dB(g['min_gain_over_physics_db'], 3)} | {g['scenes']} |"
-        )
-    lines += [
-        "",
-        "Fallback to the physics inverse (mean gain of the network over it per training "
-        f"family; shipped threshold {fallback['shipped_threshold_db']:+.2f} dB):",
-        "",
-        "| band | "
+        "| band | worst family | "
         + " | ".join(f"threshold {t} dB" for t in fallback["decisions"])
-        + " | worst family gain (dB) |",
-        "|---|" + "---|" * (len(fallback["decisions"]) + 1),
+        + " |",
+        "|---|---|" + "---|" * len(fallback["decisions"]),
     ]
     for band, gains in fallback["gains_over_physics_db"].items():
         decisions = " | ".join(d[band] for d in fallback["decisions"].values())
         worst = min(gains, key=gains.__getitem__)
-        lines.append(f"| {band} | {decisions} | {dB(gains[worst], 3)} ({worst}) |")
+        lines.append(f"| {band} | {dB(gains[worst], 3)} ({worst}) | {decisions} |")
+    ood = choices["ood_level"]
+    lines += [
+        "",
+        "OOD statistic (median over pixels of the mean squared normalised network input): "
+        f"training families up to {ood['training_like']['max']:.3g}; out-of-family scenes "
+        f"{ood['out_of_family']['min']:.3g} to {ood['out_of_family']['max']:.3g} (median "
+        f"{ood['out_of_family']['median']:.3g}); share of out-of-family scenes above the "
+        f"choice {ood['out_of_family_above']['chosen']:.0%}, above the shipped level "
+        f"{ood['out_of_family_above']['shipped']:.0%}.",
+    ]
     return "\n".join(lines)
+
+
+def _grid(title: str, grid: dict, keys: tuple[str, ...], header: tuple[str, ...]) -> list[str]:
+    lines = ["", title, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for value, g in grid.items():
+        cells = [dB(g[k], 3) if isinstance(g[k], float) else str(g[k]) for k in keys]
+        lines.append(f"| {value} | " + " | ".join(cells) + " |")
+    return lines
 
 
 TABLES: dict[str, Callable[[], str]] = {
