@@ -10,8 +10,7 @@ Run from the repository root, on a clean checkout, after the methods are settled
 from ``<out>.partial.jsonl``) and refuses a checkout with uncommitted changes to tracked
 files (the JSON records the commit; ``--allow-dirty`` for runs that must not be committed).
 Measured cost: ``seconds`` per scene (wall, and ``cpu`` of its process) and ``cpu_seconds`` in
-the JSON; the full set's estimate is in ``docs/evaluation.md``; ``--jobs`` splits it over
-processes.
+the JSON; a resumed run prints the CPU time left; ``--jobs`` splits it over processes.
 
 The test set (``granule_scenes``: seeds from 8 000 000, disjoint from the development set,
 training, validation and the older evaluation)
@@ -228,6 +227,10 @@ def main() -> None:
     done = read_checkpoint(checkpoint)
     todo = [t for t in tasks(bands, families, seeds, args) if t["key"] not in done]
     print(f"{len(done)} scenes done, {len(todo)} to score with {args.jobs} process(es)")
+    cpu = [r["seconds"]["cpu"] for r in done.values() if "cpu" in r["seconds"]]
+    if cpu and todo:
+        hours = np.mean(cpu) * len(todo) / 3600
+        print(f"about {hours:.1f} CPU hours left (mean of the scenes done; wall: / --jobs)")
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.jobs) as pool:
         for record in pool.imap_unordered(run_scene, todo):
