@@ -5,7 +5,6 @@ development and test sets apart and their JSON honest."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -147,17 +146,11 @@ def test_test_cells_summarise_the_seeds() -> None:
     assert cells[0]["methods"]["bicubic"]["sam"]["worst"] == pytest.approx(1.0, abs=1e-12)
 
 
-def test_a_dirty_checkout_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
-
-    git("init", "-q")
-    (tmp_path / "a.txt").write_text("1")
-    git("add", "a.txt")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a")
-    monkeypatch.setattr(granule_scenes, "ROOT", tmp_path)
-    assert len(granule_scenes.clean_commit(False)) == 40
-    (tmp_path / "a.txt").write_text("2")
+def test_a_dirty_checkout_is_refused() -> None:
+    head = "0123456789abcdef0123456789abcdef01234567"
+    assert granule_scenes.clean_commit(False, head) == head
     with pytest.raises(SystemExit, match="uncommitted changes to tracked files"):
-        granule_scenes.clean_commit(False)
-    assert granule_scenes.clean_commit(True).endswith("+uncommitted")
+        granule_scenes.clean_commit(False, head + "+uncommitted")
+    with pytest.raises(SystemExit, match="not a git checkout"):
+        granule_scenes.clean_commit(False, "not a git checkout")
+    assert granule_scenes.clean_commit(True, head + "+uncommitted").endswith("+uncommitted")

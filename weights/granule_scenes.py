@@ -18,7 +18,6 @@ mean radiance, growing with the square root of each LR value), seeded by the sce
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from xr_s5sr.families import FAMILIES
 from xr_s5sr.metrics import compute_metrics
 from xr_s5sr.noise import photon_sigma
 from xr_s5sr.spectral import line_depth_error
+from xr_s5sr.versions import run_record
 
 ROOT = Path(__file__).resolve().parents[1]
 #: First seed of the development set and of the test set (disjoint ranges of 10⁶).
@@ -115,27 +115,19 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
-def clean_commit(allow_dirty: bool) -> str:
-    """HEAD of the checkout, refusing a tree with changes to tracked files unless
-    ``allow_dirty`` (then ``"<hash>+uncommitted"``): a committed JSON must name the code that
-    produced it."""
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    ).stdout.strip()
-    if dirty and not allow_dirty:
+def clean_commit(allow_dirty: bool, commit: str | None = None) -> str:
+    """The checkout's commit (``xr_s5sr.versions.run_record``, or ``commit`` when given),
+    refusing uncommitted changes to tracked files unless ``allow_dirty`` (then
+    ``"<hash>+uncommitted"``): a committed JSON must name the code that produced it."""
+    if commit is None:
+        commit = str(run_record()["commit"])
+    if not allow_dirty and (commit.endswith("+uncommitted") or len(commit) != 40):
         raise SystemExit(
-            "The checkout has uncommitted changes to tracked files:\n"
-            f"{dirty}\nCommit them first (the JSON records the commit), or pass --allow-dirty "
-            "for a run that must not be committed."
+            f"The checkout is at {commit!r}: uncommitted changes to tracked files, or not a "
+            "git checkout (see `git status`). Commit first (the JSON records the commit), or "
+            "pass --allow-dirty for a run that must not be committed."
         )
-    return head + ("+uncommitted" if dirty else "")
+    return commit
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
