@@ -7,8 +7,8 @@ continues from ``weights/tuning_dev.partial.jsonl``)::
     python weights/tune_dev.py --quick    # two bands, two families: a smoke run
 
 The development set (``granule_scenes``: seeds from 7 000 000, disjoint from the test set's)
-is bands 2–8 × families ``solar``, ``absorption``, ``texture`` (crop rows 0–319),
-``mixture``, ``edges``, ``smooth`` × brightness 1× and 0.03× the band's mean radiance,
+is bands 2–8 × families ``solar``, ``absorption``, ``texture`` (crop rows 0–319), ``edges``,
+``smooth`` × brightness 1× and 0.03× the band's mean radiance,
 :data:`SEEDS` scene(s) per cell, HR scenes of 192 × 96 pixels (48 × 24 LR), photon noise at the
 band's SNR, scored without 16 HR pixels at each edge. The ``continuum`` family is not used: it
 stays unseen by every choice, for the test set. Each choice evaluates a small grid, picks by a
@@ -83,7 +83,9 @@ from xr_s5sr.versions import run_record
 from xr_s5sr.weights import available_weights
 
 BANDS = (2, 3, 4, 5, 6, 7, 8)
-FAMILIES = TRAINING_FAMILIES + HELD_OUT_FAMILIES
+#: ``mixture`` (a blend of a ``solar`` and an ``absorption`` scene) is left out: this set has
+#: to run on a shared two-core machine within the time of one session.
+FAMILIES = ("solar", "absorption", "texture", "edges", "smooth")
 #: HR (scanline, ground_pixel): 48 × 24 LR (two settings windows). At least 17 LR ground
 #: pixels, or the automatic statistics (8 LR pixels left out at each swath edge) are off.
 SHAPE = (192, 96)
@@ -398,7 +400,7 @@ def main() -> None:
                         done[key] = {"key": key, "band": band, "family": ood_family, "level": level}
                         append_checkpoint(checkpoint, done[key])
     done = read_checkpoint(checkpoint)  # with what parallel processes added
-    scenes = [r for k, r in done.items() if k.startswith("scene/")]
+    scenes = [r for k, r in done.items() if k.startswith("scene/") and r["family"] in families]
     levels = [r for k, r in done.items() if k.startswith("ood/")]
     result = {
         "provenance": {**run_record(available_weights()), "commit": commit},
