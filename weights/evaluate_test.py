@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -231,6 +233,8 @@ def main() -> None:
     if cpu and todo:
         hours = np.mean(cpu) * len(todo) / 3600
         print(f"about {hours:.1f} CPU hours left (mean of the scenes done; wall: / --jobs)")
+    # SIGTERM leaves through the pool's context manager, which ends the worker processes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped; run again to resume"))
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.jobs) as pool:
         for record in pool.imap_unordered(run_scene, todo):
