@@ -153,16 +153,20 @@ def test_evaluation_summary() -> str:
     lines = [
         _provenance_line(result),
         "",
-        "| band | noise | default − bicubic (dB) | worst | default − physics inverse (dB) "
+        "| band, family | noise | default − bicubic (dB) | worst | default − physics inverse (dB) "
         "| worst | scenes below bicubic | scenes > 0.05 dB below the physics inverse |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for band in result["set"]["bands"]:
+    groups: list[tuple[str, dict[str, Any]]] = [
+        (str(b), {"band": b}) for b in result["set"]["bands"]
+    ]
+    groups += [(f"all, `{f}`", {"family": f}) for f in result["set"]["families"]]
+    for label, where in groups:
         for noise in ("noisy", "noise-free"):
-            bic = _gains(scenes, noise, "bicubic", band=band)
-            phy = _gains(scenes, noise, "backprojection", band=band)
+            bic = _gains(scenes, noise, "bicubic", **where)
+            phy = _gains(scenes, noise, "backprojection", **where)
             lines.append(
-                f"| {band} | {noise} | {_interval(bic)} | {dB(min(bic))} | "
+                f"| {label} | {noise} | {_interval(bic)} | {dB(min(bic))} | "
                 f"{_interval(phy, 3)} | {dB(min(phy), 3)} | {sum(g < 0 for g in bic)} of "
                 f"{len(bic)} | {sum(g < -0.05 for g in phy)} of {len(phy)} |"
             )
