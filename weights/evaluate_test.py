@@ -232,7 +232,7 @@ def main() -> None:
     cpu = [r["seconds"]["cpu"] for r in done.values() if "cpu" in r["seconds"]]
     if cpu and todo:
         hours = np.mean(cpu) * len(todo) / 3600
-        print(f"about {hours:.1f} CPU hours left (mean of the scenes done; wall: / --jobs)")
+        print(f"about {hours:.2f} CPU hours left (mean of the scenes done; wall: / --jobs)")
     # SIGTERM leaves through the pool's context manager, which ends the worker processes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped; run again to resume"))
     context = multiprocessing.get_context("spawn")
