@@ -77,6 +77,9 @@ def test_committed_results_name_a_clean_commit(name: str) -> None:
     commit = result["provenance"]["commit"]
     assert len(commit) == 40
     assert "+uncommitted" not in commit
+    if name == "tuning_dev.json":
+        assert result["complete"] is True
+        assert {"tau", "detail_range", "fallback", "window", "ood_level"} <= set(result["choices"])
     if name.startswith("test_evaluation"):
         assert result["quick"] is name.endswith("_quick.json")
         assert set(result["provenance"]["weights_file_sha256"]) >= {

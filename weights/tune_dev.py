@@ -405,7 +405,15 @@ def main() -> None:
                         append_checkpoint(checkpoint, done[key])
     done = read_checkpoint(checkpoint)  # with what parallel processes added
     scenes = [r for k, r in done.items() if k.startswith("scene/") and r["family"] in families]
-    levels = [r for k, r in done.items() if k.startswith("ood/")]
+    # Records of earlier, larger configurations of this set stay in the checkpoint: use the
+    # configured families and seeds only.
+    levels = [
+        r
+        for k, r in done.items()
+        if k.startswith("ood/")
+        and r["family"] in (*families, "plumes")
+        and int(k.rsplit("/", 1)[1]) < OOD_SEEDS
+    ]
     result = {
         "provenance": {**run_record(available_weights()), "commit": commit},
         "set": {
