@@ -24,7 +24,8 @@ training, validation and the older evaluation)
       noise at the band's SNR (``noisy``) and without (``noise-free``);
     * scenes of :data:`LR_ROWS` LR scanlines (≥ 2× the reach of every step: the projection
       reaches 20–40 LR scanlines) × ``--width`` LR ground pixels (default :data:`WIDTH`;
-      ``--full-width N`` adds N scenes per cell at the band's full swath width); scored on the
+      ``--full-width N`` adds N scenes per cell at the band's full swath width, ``texture``
+      excepted: the crops are narrower than a swath); scored on the
       interior: :data:`EDGE_ROWS` LR scanlines left out at each end (the first and last
       scanlines of a granule, where the projection meets the zero padding) and 16 HR pixels at
       each swath edge.
@@ -131,6 +132,8 @@ def tasks(bands: list[int], families: tuple[str, ...], seeds: int, args: Any) ->
         for family in families:
             for level in BRIGHTNESS:
                 for width, count in widths:
+                    if width == "full" and family == "texture":
+                        continue  # the crops (256 and 215 pixels) are narrower than a swath
                     for k in range(count):
                         size = "full" if width == "full" else f"w{args.width}"
                         key = f"{band}/{family}/{level}/{size}/{k}"
