@@ -1,6 +1,7 @@
 """Robustness of the default beyond the evaluation scenes: more seeds and an unseen family.
 
-Run from the repository root:  python weights/robustness_check.py 2,3,4 [families]
+Run from the repository root:
+    python weights/robustness_check.py 2,3,4,5,6,7,8 [families] [--out weights/robustness.json]
 
 For each band, every family of :mod:`xr_s5sr.families` plus ``plumes`` (a family that exists
 only here, never used by training, validation or ``evaluate_shipped.py``: a smooth background
@@ -8,15 +9,19 @@ spectrum with 2–5 Gaussian plumes of a second random spectrum, widths 1.5–8 
 brightness levels and two seeds (71, 72: used nowhere else), prints the PSNR gain over bicubic of
 the default (``s5dscr``), the physics inverse (``backprojection``, automatic μ) and the exact
 physics inverse (``regularisation=0``), then a summary line. Same degradation, noise and scoring
-as ``evaluate_shipped.py``. The numbers of the last run are in docs/physics.md.
+as ``evaluate_shipped.py``. With ``--out`` every scene's PSNR gains and the summary are written
+to a JSON with the commit (``granule_scenes.clean_commit``: a tree with uncommitted changes is
+refused); docs quote no number of this script without that JSON.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+from pathlib import Path
 
 import numpy as np
-from evaluate_shipped import score
+from evaluate_shipped import provenance, score
+from granule_scenes import clean_commit, write_json
 from scipy import ndimage
 
 from xr_s5sr.bands import get_band
@@ -54,8 +59,14 @@ def plumes(band: int, shape: tuple[int, int], seed: int, brightness: float) -> n
 
 
 def main() -> None:
-    bands = [int(b) for b in sys.argv[1].split(",")]
-    families = sys.argv[2].split(",") if len(sys.argv) > 2 else [*FAMILIES, "plumes"]
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("bands", help="comma-separated bands, e.g. 2,3,4")
+    parser.add_argument("families", nargs="?", default=None, help="comma-separated families")
+    parser.add_argument("--out", default=None, help="JSON of every scene and the summary")
+    args = parser.parse_args()
+    commit = clean_commit(False) if args.out else None
+    bands = [int(b) for b in args.bands.split(",")]
+    families = args.families.split(",") if args.families else [*FAMILIES, "plumes"]
     textures = load_textures()
     gains = []
     for band in bands:
@@ -84,7 +95,9 @@ def main() -> None:
                         )
                     psnr = {m: v["psnr"] for m, v in score(band, hr, level, seed, methods).items()}
                     delta = {m: p - psnr["bicubic"] for m, p in psnr.items()}
-                    gains.append(delta)
+                    gains.append(
+                        {"band": band, "family": family, "brightness": level, "seed": seed, **delta}
+                    )
                     print(
                         band,
                         family,
@@ -95,10 +108,22 @@ def main() -> None:
                     )
     default = np.array([g["default"] for g in gains])
     physics = default - np.array([g["backprojection"] for g in gains])
+    summary = {
+        "scenes": len(gains),
+        "default_vs_bicubic_min_db": float(default.min()),
+        "scenes_below_bicubic": int((default < 0).sum()),
+        "default_vs_backprojection_mean_db": float(physics.mean()),
+    }
     print(
         f"SUMMARY scenes {len(gains)}: default vs bicubic min {default.min():+.2f} dB, "
         f"{int((default < 0).sum())} below; mean vs backprojection {physics.mean():+.3f} dB"
     )
+    if args.out:
+        record = {**provenance(bands), "commit": commit}
+        write_json(
+            Path(args.out),
+            {"provenance": record, "gains_over_bicubic_db": gains, "summary": summary},
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,342 @@
+"""Write the tables of measured numbers in README.md and docs/*.md from the committed JSON.
+
+Run from the repository root::
+
+    python docs/scripts/tables.py          # rewrite every table between its markers
+    python docs/scripts/tables.py --check  # exit 1 and name the pages that differ
+
+A table lives between ``<!-- table:NAME -->`` and ``<!-- /table -->``; NAME selects its
+generator in :data:`TABLES`, which reads one JSON: ``weights/test_evaluation.json`` (the
+pre-registered test set, ``weights/evaluate_test.py``), ``weights/tuning_dev.json`` (the
+development-set choices, ``weights/tune_dev.py``) or ``weights/evaluation.json`` (the earlier,
+development-era evaluation, ``weights/evaluate_shipped.py``). ``tests/test_claims.py`` fails
+when a page differs from what this script generates, so a number typed by hand into a table
+cannot survive. A smoke-run JSON (``"quick": true``) is refused: it is never quoted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "weights"))
+
+from evaluate_shipped import markdown as shipped_markdown  # noqa: E402
+from granule_scenes import bootstrap_interval  # noqa: E402
+
+EVALUATION = ROOT / "weights" / "evaluation.json"
+TEST = ROOT / "weights" / "test_evaluation.json"
+TUNING = ROOT / "weights" / "tuning_dev.json"
+#: Pages whose marked tables are generated.
+PAGES = ("README.md", "docs/evaluation.md")
+#: A marked table: its indent (a table inside a list item is indented like the item's text),
+#: its name, its current text and the closing marker.
+MARKER = re.compile(
+    r"^([ \t]*)<!-- table:([a-z0-9-]+) -->\n(.*?)^([ \t]*<!-- /table -->)",
+    re.DOTALL | re.MULTILINE,
+)
+TEST_COMMAND = "python weights/evaluate_test.py --jobs 2"
+#: Families of the old evaluation other than ``smooth`` (README's "five families").
+TEXTURED = ("solar", "absorption", "mixture", "edges", "texture")
+
+
+class QuickRunError(ValueError):
+    """A smoke run's JSON was given where a table quotes measured numbers."""
+
+
+def dB(value: float, decimals: int = 2) -> str:
+    """``value`` as the README writes it: sign, typographic minus, 0.00 without a sign."""
+    text = f"{abs(value):.{decimals}f}"
+    if float(text) == 0:
+        return text
+    return ("+" if value > 0 else "−") + text
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    if result.get("quick") or result.get("set", {}).get("quick"):
+        raise QuickRunError(f"{path.name} is a smoke run (--quick): its numbers are not quoted.")
+    return result
+
+
+# ------------------------------------------------------------ the earlier evaluation (dev era)
+def _old_gains(rows: list[dict], method: str, over: str, **where: Any) -> list[float]:
+    return [
+        r["metrics"][method]["psnr"] - r["metrics"][over]["psnr"]
+        for r in rows
+        if all(r[k] in v if isinstance(v, tuple) else r[k] == v for k, v in where.items())
+    ]
+
+
+def evaluation_by_band() -> str:
+    """README: PSNR gain of the default per band in ``weights/evaluation.json``."""
+    result = _load(EVALUATION)
+    assert result is not None, EVALUATION
+    rows = result["rows"]
+    bands = sorted({r["band"] for r in rows})
+    default, physics, exact = "s5dscr+P", "backprojection+P", "backprojection+P(0)"
+    lines = {
+        "default vs bicubic (dB)": lambda b: _old_gains(rows, default, "bicubic", band=b),
+        "default vs physics inverse, five families (dB)": lambda b: _old_gains(
+            rows, default, physics, band=b, family=TEXTURED
+        ),
+        "default vs physics inverse, held-out `smooth` (dB)": lambda b: _old_gains(
+            rows, default, physics, band=b, family="smooth"
+        ),
+        "default vs exact physics inverse of SPEC §6 (dB)": lambda b: _old_gains(
+            rows, default, exact, band=b
+        ),
+    }
+    out = ["| band | " + " | ".join(str(b) for b in bands) + " |"]
+    out.append("|---|" + "---|" * len(bands))
+    for label, gains in lines.items():
+        out.append(f"| {label} | " + " | ".join(dB(float(np.mean(gains(b)))) for b in bands) + " |")
+    return "\n".join(out)
+
+
+def shipped_evaluation() -> str:
+    """docs/evaluation.md: the report of ``weights/evaluation.json``."""
+    result = _load(EVALUATION)
+    assert result is not None, EVALUATION
+    return shipped_markdown(result)
+
+
+# ------------------------------------------------------------------------------ the test set
+def _not_scored() -> str:
+    return (
+        "*Not scored yet.* The test set is scored once per release, after the methods are "
+        f"settled: `{TEST_COMMAND}` writes `weights/test_evaluation.json`, then "
+        "`python docs/scripts/tables.py` writes this table."
+    )
+
+
+def _interval(values: list[float], decimals: int = 2) -> str:
+    low, high = bootstrap_interval(values)
+    return f"{dB(float(np.mean(values)), decimals)} [{dB(low, decimals)}, {dB(high, decimals)}]"
+
+
+def _gains(scenes: list[dict], noise: str, over: str, **where: Any) -> list[float]:
+    return [
+        s["metrics"][noise]["s5dscr"]["psnr"] - s["metrics"][noise][over]["psnr"]
+        for s in scenes
+        if all(s[k] == v for k, v in where.items())
+    ]
+
+
+def _provenance_line(result: dict[str, Any]) -> str:
+    p, settings = result["provenance"], result["set"]
+    return (
+        f"Test set of `weights/test_evaluation.json`: commit `{p['commit'][:12]}`, "
+        f"xr_s5sr {p['package_version']}, {p['date']}; "
+        f"{settings['seeds_per_cell']} scenes per band × family × brightness, "
+        f"{settings['lr_rows']} × {settings['lr_width']} LR pixels, scored on "
+        f"{settings['scored']}. Mean over the scenes with a 95 % bootstrap interval, and the "
+        "worst scene."
+    )
+
+
+def test_evaluation_summary() -> str:
+    """README/docs: per band, the default's PSNR gain over bicubic and the physics inverse."""
+    result = _load(TEST)
+    if result is None:
+        return _not_scored()
+    scenes = [s for s in result["scenes"] if s["width"] == "narrow"]
+    lines = [
+        _provenance_line(result),
+        "",
+        "| band, family | noise | default − bicubic (dB) | worst | default − physics inverse (dB) "
+        "| worst | scenes below bicubic | scenes > 0.05 dB below the physics inverse |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    groups: list[tuple[str, dict[str, Any]]] = [
+        (str(b), {"band": b}) for b in result["set"]["bands"]
+    ]
+    groups += [(f"all, `{f}`", {"family": f}) for f in result["set"]["families"]]
+    for label, where in groups:
+        for noise in ("noisy", "noise-free"):
+            bic = _gains(scenes, noise, "bicubic", **where)
+            phy = _gains(scenes, noise, "backprojection", **where)
+            lines.append(
+                f"| {label} | {noise} | {_interval(bic)} | {dB(min(bic))} | "
+                f"{_interval(phy, 3)} | {dB(min(phy), 3)} | {sum(g < 0 for g in bic)} of "
+                f"{len(bic)} | {sum(g < -0.05 for g in phy)} of {len(phy)} |"
+            )
+    return "\n".join(lines)
+
+
+def test_evaluation_cells() -> str:
+    """docs/evaluation.md: every band × family × brightness × noise cell."""
+    result = _load(TEST)
+    if result is None:
+        return _not_scored()
+    lines = [
+        "| band | family | brightness | noise | width | PSNR default (dB) | "
+        "default − bicubic (dB), worst | default − physics (dB), worst | "
+        "SAM default / bicubic / physics (°) | line-depth error default / bicubic | "
+        "negative fraction default |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for cell in result["cells"]:
+        m = cell["methods"]
+        bic, phy = (
+            cell["default_psnr_gain_over_bicubic"],
+            cell["default_psnr_gain_over_backprojection"],
+        )
+
+        def ci(stats: dict, decimals: int = 2) -> str:
+            low, high = stats["ci95"]
+            return f"{dB(stats['mean'], decimals)} [{dB(low, decimals)}, {dB(high, decimals)}]"
+
+        lines.append(
+            f"| {cell['band']} | {cell['family']} | {cell['brightness']} | {cell['noise']} | "
+            f"{cell['width']} | {m['s5dscr']['psnr']['mean']:.2f} | {ci(bic)}, "
+            f"{dB(bic['worst'])} | {ci(phy, 3)}, {dB(phy['worst'], 3)} | "
+            f"{m['s5dscr']['sam']['mean']:.2f} / {m['bicubic']['sam']['mean']:.2f} / "
+            f"{m['backprojection']['sam']['mean']:.2f} | "
+            f"{m['s5dscr']['line_depth_error']['mean']:.3f} / "
+            f"{m['bicubic']['line_depth_error']['mean']:.3f} | "
+            f"{m['s5dscr']['negative_fraction']['mean']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ development choices
+def dev_tuning() -> str:
+    """docs/evaluation.md: each hyperparameter, its development-set choice and the shipped
+    value, then the grids behind them."""
+    result = _load(TUNING)
+    if result is None:
+        return "*Not run yet:* `python weights/tune_dev.py` writes `weights/tuning_dev.json`."
+    choices, s = result["choices"], result["set"]
+    fallback = choices["fallback"]
+    zeroed = [b for b, d in fallback["shipped_state"].items() if d == "fall back"]
+    chosen_zeroed = [
+        b for b, d in fallback["decisions_at_shipped_threshold"].items() if d == "fall back"
+    ]
+    rows = [
+        ("τ (`adaptive.DISCREPANCY_FACTOR`)", "tau"),
+        ("detail-gate ramp (`adaptive.DETAIL_RANGE`)", "detail_range"),
+        ("window (`adaptive.WINDOW`, LR scanlines)", "window"),
+        ("OOD level (`engine.OUT_OF_DISTRIBUTION_LEVEL`)", "ood_level"),
+    ]
+    lines = [
+        f"Development set of `weights/tuning_dev.json` (commit "
+        f"`{result['provenance']['commit'][:12]}`): bands {', '.join(map(str, s['bands']))}; "
+        f"families {', '.join(s['families'])}; {s['seeds_per_cell']} scene per band × family × "
+        f"brightness; HR {s['hr_shape'][0]} × {s['hr_shape'][1]} pixels; photon noise. Margin: "
+        "the chosen value's criterion minus the best other value's (values within "
+        f"{choices['tau']['tie_db']} dB of the best are tied, and a tie keeps the shipped value).",
+        "",
+        "| setting | development-set choice | shipped | margin | agrees |",
+        "|---|---|---|---|---|",
+    ]
+    for name, key in rows:
+        c = choices[key]
+        gap = f"{dB(c['margin'], 3)} dB" if isinstance(c["margin"], float) else c["margin"]
+        agrees = "yes" if c["agrees_with_shipped"] else "**no**"
+        lines.append(f"| {name} | {c['chosen']} | {c['shipped']} | {gap} | {agrees} |")
+    agrees = "yes" if fallback["agrees_with_shipped"] else "**no**"
+    lines.append(
+        f"| fallback to the physics inverse (threshold {fallback['shipped_threshold_db']:+.2f} "
+        f"dB) | bands {', '.join(chosen_zeroed) or 'none'} | bands {', '.join(zeroed) or 'none'} "
+        f"| see below | {agrees} |"
+    )
+    lines += _grid(
+        "τ grid (physics inverse, automatic μ; ΔPSNR over bicubic):",
+        choices["tau"]["grid"],
+        ("mean_gain_over_bicubic_db", "min_gain_over_bicubic_db", "scenes_below_bicubic"),
+        ("τ", "mean (dB)", "smallest (dB)", "scenes below bicubic"),
+    )
+    lines += _grid(
+        "Detail-gate ramp grid (default at τ = 3; ΔPSNR over the physics inverse):",
+        choices["detail_range"]["grid"],
+        ("mean_gain_over_physics_db", "min_gain_over_physics_db", "scenes"),
+        ("ramp of ρ", "mean (dB)", "smallest (dB)", "scenes"),
+    )
+    lines += [
+        "",
+        "Fallback: mean ΔPSNR (dB) of each band's network over the physics inverse per training "
+        "family, and the decision at each threshold (band 6: its network before the fallback):",
+        "",
+        "| band | worst family | "
+        + " | ".join(f"threshold {t} dB" for t in fallback["decisions"])
+        + " |",
+        "|---|---|" + "---|" * len(fallback["decisions"]),
+    ]
+    for band, gains in fallback["gains_over_physics_db"].items():
+        decisions = " | ".join(d[band] for d in fallback["decisions"].values())
+        worst = min(gains, key=gains.__getitem__)
+        lines.append(f"| {band} | {dB(gains[worst], 3)} ({worst}) | {decisions} |")
+    ood = choices["ood_level"]
+    lines += [
+        "",
+        "OOD statistic (median over pixels of the mean squared normalised network input): "
+        f"training families up to {ood['training_like']['max']:.3g}; out-of-family scenes "
+        f"{ood['out_of_family']['min']:.3g} to {ood['out_of_family']['max']:.3g} (median "
+        f"{ood['out_of_family']['median']:.3g}); share of out-of-family scenes above the "
+        f"choice {ood['out_of_family_above']['chosen']:.0%}, above the shipped level "
+        f"{ood['out_of_family_above']['shipped']:.0%}.",
+    ]
+    return "\n".join(lines)
+
+
+def _grid(title: str, grid: dict, keys: tuple[str, ...], header: tuple[str, ...]) -> list[str]:
+    lines = ["", title, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for value, g in grid.items():
+        cells = [dB(g[k], 3) if isinstance(g[k], float) else str(g[k]) for k in keys]
+        lines.append(f"| {value} | " + " | ".join(cells) + " |")
+    return lines
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "evaluation-by-band": evaluation_by_band,
+    "shipped-evaluation": shipped_evaluation,
+    "test-evaluation-summary": test_evaluation_summary,
+    "test-evaluation-cells": test_evaluation_cells,
+    "dev-tuning": dev_tuning,
+}
+
+
+def render(text: str) -> str:
+    """``text`` with every marked table replaced by what its generator writes now."""
+    cache: dict[str, str] = {}
+
+    def replace(match: re.Match[str]) -> str:
+        indent, name = match.group(1), match.group(2)
+        if name not in TABLES:
+            raise KeyError(f"Unknown table {name!r}: expected one of {sorted(TABLES)}.")
+        if name not in cache:
+            cache[name] = TABLES[name]()
+        body = "\n".join(indent + line if line else "" for line in cache[name].splitlines())
+        return f"{indent}<!-- table:{name} -->\n{body}\n{match.group(4)}"
+
+    return MARKER.sub(replace, text)
+
+
+def stale_pages() -> list[str]:
+    """Pages whose tables differ from what :func:`render` writes."""
+    return [p for p in PAGES if render((ROOT / p).read_text()) != (ROOT / p).read_text()]
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--check"]:
+        stale = stale_pages()
+        if stale:
+            raise SystemExit(f"Tables differ from the JSON in {stale}: run docs/scripts/tables.py")
+        return
+    for page in PAGES:
+        path = ROOT / page
+        path.write_text(render(path.read_text()))
+
+
+if __name__ == "__main__":
+    main()
