@@ -340,7 +340,7 @@ def _super_resolve_dask(
     blocks = tiling.scan_chunks(
         cube.chunks[-3], n_pixel * n_chan, reach["block"], output_chunks, memory_budget
     )
-    lr_chunks = tiling.group_chunks(blocks, reach["long"], physics_graph.LR_CHUNK_ROWS)
+    lr_chunks = tiling.group_chunks(blocks, reach["long"])
     raw = cube.astype(np.float32).rechunk(
         {**dict.fromkeys(range(lead), 1), lead: lr_chunks, lead + 1: -1, lead + 2: -1}
     )
@@ -355,6 +355,7 @@ def _super_resolve_dask(
         coefficients = physics_graph.coefficients_graph(
             lr,
             settings,
+            lr_chunks,
             band=cast(int, spec.band),
             iterations=spec.iterations,
             regularisation=spec.fixed_regularisation,
@@ -371,7 +372,7 @@ def _super_resolve_dask(
     if not rebuild:
         network = spec.name != "backprojection"
         source = _estimate_graph(
-            lr, settings, coefficients, blocks, reach, hr_chunks, options, network
+            lr, settings, coefficients, (blocks, lr_chunks), reach, hr_chunks, options, network
         )
     if spec.consistency:
         lower = tiling.map_scan_overlap(lower_bound, lr, 1, "nearest") if spec.nonnegative else None
@@ -384,6 +385,7 @@ def _super_resolve_dask(
             regularisation=spec.fixed_regularisation,
             iterations=NONNEGATIVE_ITERATIONS if spec.nonnegative else None,
             blocks=blocks,
+            lr_chunks=lr_chunks,
             rebuild=rebuild,
         )
     radius = strict_radius(spec) if missing == "strict" else 0
@@ -405,17 +407,20 @@ def _estimate_graph(
     lr: Any,
     settings: Any,
     coefficients: Any,
-    blocks: tuple[int, ...],
+    plan: tuple[tuple[int, ...], tuple[int, ...]],
     reach: dict[str, int],
     chunks: tuple[tuple[int, ...], ...],
     options: dict[str, Any],
     network: bool,
 ) -> Any:
     """The HR estimate (physics inverse and network detail, not the projection) on the HR
-    blocks, from the LR rows around each (:func:`xr_s5sr.tiling.rows_around`)."""
+    blocks, from the LR rows around each (:func:`xr_s5sr.tiling.rows_around`); ``plan``: the
+    HR blocks and the LR chunks of the coefficients."""
+    blocks, lr_chunks = plan
     arrays, layout = [], []
     if coefficients is not None:
-        arrays.append(tiling.rows_around(coefficients, blocks, UPSAMPLE_REACH))
+        spilled = (lr_chunks, UPSAMPLE_REACH)
+        arrays.append(tiling.rows_around(coefficients, blocks, UPSAMPLE_REACH, spilled=spilled))
         layout.append("coefficients")
     if network:
         arrays.append(tiling.rows_around(lr, blocks, reach["network"]))

@@ -48,12 +48,6 @@ if TYPE_CHECKING:
 CHANNEL_GROUP = 64
 
 
-#: Fewest LR scanlines of an LR chunk of the long-reach LR steps (back-projection coefficients,
-#: Gram solve), which group whole HR blocks: with halos of ~50 rows each side, chunks of 64
-#: rows and more keep the redundant halo work of these (cheap, LR) steps under ~2.5×.
-LR_CHUNK_ROWS = 64
-
-
 def channel_groups(n_chan: int) -> list[slice]:
     """Slices of at most :data:`CHANNEL_GROUP` channels covering ``n_chan``."""
     return [slice(c, min(c + CHANNEL_GROUP, n_chan)) for c in range(0, n_chan, CHANNEL_GROUP)]
@@ -149,59 +143,89 @@ def solve_block(
     return out
 
 
-def _overlapped_block(
-    *blocks: np.ndarray,
-    step: Any,
-    depth: int,
-    block_info: dict[Any, Any] | None = None,
-    **kwargs: Any,
-) -> np.ndarray:
-    """``step(block, settings or None, before, after)`` of an overlapped LR chunk."""
-    before, after = tiling.block_halos(block_info, 0, depth)
-    settings = blocks[1] if len(blocks) > 1 else None
-    return step(blocks[0], settings, before, after, **kwargs)  # type: ignore[no-any-return]
-
-
-def _lr_graph(function: Any, lr: Any, settings: Any, depth: int, **kwargs: Any) -> Any:
-    """``function`` (:func:`coefficient_block`, :func:`solve_block`) over the LR chunks of
-    ``lr``, each seeing ``depth`` rows of its neighbours (the chunks hold that many)."""
-    arrays = [tiling.with_neighbours(lr, depth, "none")]
+def spilled_graph(
+    step: Any, lr: Any, settings: Any, chunks: tuple[int, ...], depth: int, pad: int, **kwargs: Any
+) -> Any:
+    """``step`` (:func:`coefficient_block`, :func:`solve_block`) over the LR ``chunks`` of a
+    dask LR array (any chunking), each reading ``depth + pad`` rows each side and giving its
+    rows and ``pad`` rows each side (fewer at the granule's ends): the spilled layout that
+    :func:`xr_s5sr.tiling.rows_around` reads the HR blocks' rows from (``spilled=(chunks,
+    pad)``), so that a block needs only the chunk it lies in."""
+    arrays = [tiling.rows_around(lr, chunks, depth + pad)]
     if settings is not None:
-        arrays.append(tiling.with_neighbours(settings, depth, "none"))
+        arrays.append(tiling.rows_around(settings, chunks, depth + pad))
     return tiling.map_cubes(
-        _overlapped_block,
+        _spilled_task,
         *arrays,
-        chunks=lr.chunks[-3:],
-        step=function,
-        depth=depth if len(lr.chunks[-3]) > 1 else 0,
+        chunks=(tiling.spilled_sizes(chunks, pad), *lr.chunks[-2:]),
+        step=step,
+        lr_chunks=chunks,
+        depth=depth,
+        pad=pad,
         **kwargs,
     )
 
 
+def _spilled_task(
+    *blocks: np.ndarray,
+    step: Any,
+    lr_chunks: tuple[int, ...],
+    depth: int,
+    pad: int,
+    block_info: dict[Any, Any] | None = None,
+    **kwargs: Any,
+) -> np.ndarray:
+    """One LR chunk of :func:`spilled_graph`: ``step(block, settings or None, before, after)``
+    keeping the chunk's rows and up to ``pad`` rows each side."""
+    before, after = tiling.rows_context(block_info, lr_chunks, depth + pad)
+    keep_before, keep_after = tiling.rows_context(block_info, lr_chunks, pad)
+    settings = blocks[1] if len(blocks) > 1 else None
+    return step(  # type: ignore[no-any-return]
+        blocks[0], settings, before - keep_before, after - keep_after, **kwargs
+    )
+
+
 def coefficients_graph(
-    lr: Any, settings: Any, *, band: int, iterations: int, regularisation: float, depth: int
+    lr: Any,
+    settings: Any,
+    chunks: tuple[int, ...],
+    *,
+    band: int,
+    iterations: int,
+    regularisation: float,
+    depth: int,
 ) -> Any:
-    """Back-projection coefficients of a dask LR array in its (LR) chunks; ``depth``: LR rows of
-    context, ``iterations ×`` the reach of ``A U`` for the exact result."""
-    return _lr_graph(
+    """Back-projection coefficients of a dask LR array on the LR ``chunks``, in the spilled
+    layout with :data:`~xr_s5sr.physics.UPSAMPLE_REACH` rows (what ``U`` of a block reads);
+    ``depth``: LR rows of context, ``iterations ×`` the reach of ``A U`` for the exact result."""
+    from xr_s5sr.physics import UPSAMPLE_REACH
+
+    return spilled_graph(
         coefficient_block,
         lr,
         settings,
+        chunks,
         depth,
+        UPSAMPLE_REACH,
         band=band,
         iterations=iterations,
         regularisation=regularisation,
     )
 
 
-def solve_graph(misfit: Any, settings: Any, *, band: int, regularisation: float) -> Any:
-    """``(A Aᵀ + μ)⁻¹`` of a dask LR misfit in its (LR) chunks, with the taps' reach of context
+def solve_graph(
+    misfit: Any, settings: Any, chunks: tuple[int, ...], *, band: int, regularisation: float
+) -> Any:
+    """``(A Aᵀ + μ)⁻¹`` of a dask LR misfit on the LR ``chunks``, in the spilled layout with
+    :data:`DEGRADE_REACH` rows (what ``Aᵀ`` of a block reads), with the taps' reach of context
     (that of μ = 0, the longest, when the μ are per row)."""
-    return _lr_graph(
+    return spilled_graph(
         solve_block,
         misfit,
         settings,
+        chunks,
         solve_reach(band, regularisation if settings is None else 0.0),
+        DEGRADE_REACH,
         band=band,
         regularisation=regularisation,
     )
@@ -327,27 +351,32 @@ def consistent_graph(
     regularisation: float,
     iterations: int | None,
     blocks: tuple[int, ...],
+    lr_chunks: tuple[int, ...],
     rebuild: bool,
 ) -> Any:
     """:func:`consistent_numpy` as a dask graph: HR work on the HR ``blocks`` (LR rows each),
-    LR solves on the chunks of ``lr`` (which hold :func:`solve_reach`).
+    LR solves on the ``lr_chunks`` (groups of blocks).
 
     ``source``: the HR estimate chunked by ``4·blocks``, or with ``rebuild`` its LR
-    back-projection coefficients (any chunking; each task rebuilds its rows of ``x = U c``).
+    back-projection coefficients (:func:`coefficients_graph` on ``lr_chunks``; each task
+    rebuilds its rows of ``x = U c``).
     ``lower``: the LR lower bound (any chunking), or None (no bound: the projection only, with
     ``iterations`` None). Returns the HR result chunked by ``4·blocks``.
     """
     from xr_s5sr.physics import UPSAMPLE_REACH
 
     if rebuild:
-        source = tiling.rows_around(source, blocks, UPSAMPLE_REACH)
+        source = tiling.rows_around(
+            source, blocks, UPSAMPLE_REACH, spilled=(lr_chunks, UPSAMPLE_REACH)
+        )
     bound = None if lower is None else tiling.rows_around(lower, blocks, 0)
     n_pixel, n_chan = lr.shape[-2:]
 
     def hr(mode: str, lam: Any) -> Any:
         arrays = [source]
         if lam is not None:
-            arrays.append(tiling.rows_around(lam, blocks, DEGRADE_REACH))
+            spilled = (lr_chunks, DEGRADE_REACH)
+            arrays.append(tiling.rows_around(lam, blocks, DEGRADE_REACH, spilled=spilled))
         if bound is not None and mode != "degrade":
             arrays.append(bound)
         layout = ("source", *(("multipliers",) if lam is not None else ()))
@@ -368,10 +397,10 @@ def consistent_graph(
         )
         if mode == "final":
             return out
-        return tiling.sum_spills(out, DEGRADE_REACH).rechunk({lr.ndim - 3: lr.chunks[-3]})
+        return tiling.sum_spills(out, DEGRADE_REACH)
 
     def solve(misfit: Any) -> Any:
-        return solve_graph(misfit, settings, band=band, regularisation=regularisation)
+        return solve_graph(misfit, settings, lr_chunks, band=band, regularisation=regularisation)
 
     import dask.array as da
 

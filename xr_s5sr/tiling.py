@@ -242,24 +242,66 @@ def overlap_add(block: np.ndarray, *, spill: int, single: bool) -> np.ndarray:
     return own
 
 
-def rows_around(array: Any, blocks: tuple[int, ...], depth: int) -> Any:
+def rows_around(
+    array: Any,
+    blocks: tuple[int, ...],
+    depth: int,
+    spilled: tuple[tuple[int, ...], int] | None = None,
+) -> Any:
     """The rows of every block of ``blocks`` (LR scanline chunks) and up to ``depth`` rows each
-    side (fewer at the granule's ends), from a dask ``array`` in any scanline chunking: one
-    chunk per block. Moves LR arrays between the LR chunks of the long-reach steps and the HR
-    blocks (:mod:`xr_s5sr.physics_graph`); unlike ``dask.array.overlap`` the depth may exceed
-    the blocks. :func:`rows_context` gives a block's rows of context inside a task."""
+    side (fewer at the granule's ends): one chunk per block, exact rows (a block reads no
+    chunk its rows do not touch). Unlike ``dask.array.overlap`` the depth may exceed the
+    blocks. :func:`rows_context` gives a block's rows of context inside a task.
+
+    ``array``: a dask array in any scanline chunking, or with ``spilled = (chunks, pad)`` one
+    in the spilled layout of ``chunks`` (each chunk's rows and up to ``pad ≥ depth`` rows each
+    side, :func:`spilled_sizes`; ``blocks`` then group into ``chunks``): each block's rows
+    come from the chunk it lies in.
+    """
     import dask.array as da
 
     axis = array.ndim - 3
-    if not depth or len(blocks) == 1:
+    n_scan = sum(blocks)
+    if spilled is None and (not depth or len(blocks) == 1):
         return array.rechunk({axis: blocks})
-    n_scan = array.shape[axis]
+    starts = np.cumsum((0, *blocks))
+    places = _spilled_places(starts, *spilled) if spilled is not None else None
     pieces, sizes = [], []
-    for start, stop in itertools.pairwise(np.cumsum((0, *blocks))):
+    for start, stop in itertools.pairwise(starts):
         low, high = max(0, int(start) - depth), min(n_scan, int(stop) + depth)
-        pieces.append(array[(slice(None),) * axis + (slice(low, high),)])
+        offset = 0
+        if places is not None:
+            offset = places[int(np.searchsorted(places[:, 0], start, side="right")) - 1, 1]
+        index = slice(low + offset, high + offset)
+        pieces.append(array[(slice(None),) * axis + (index,)])
         sizes.append(high - low)
     return da.concatenate(pieces, axis=axis).rechunk({axis: tuple(sizes)})
+
+
+def _spilled_places(starts: np.ndarray, chunks: tuple[int, ...], pad: int) -> np.ndarray:
+    """(first row, offset) per chunk of a spilled layout: granule row ``r`` of chunk ``j``
+    sits at ``r + offset_j`` in the spilled array."""
+    n_scan = int(starts[-1])
+    bounds = np.cumsum((0, *chunks))
+    sizes = spilled_sizes(chunks, pad)
+    positions = np.cumsum((0, *sizes[:-1]))
+    lows = np.maximum(0, bounds[:-1] - pad)
+    if int(bounds[-1]) != n_scan:
+        raise DimensionError(f"Spilled chunks {chunks} do not cover {n_scan} scanlines.")
+    return np.stack([bounds[:-1], positions - lows], axis=1)
+
+
+def spilled_sizes(chunks: tuple[int, ...], pad: int) -> tuple[int, ...]:
+    """Rows of each chunk of the spilled layout: the chunk and up to ``pad`` rows each side.
+
+    Examples
+    --------
+    >>> spilled_sizes((10, 10, 5), 2)
+    (12, 14, 7)
+    """
+    n_scan = sum(chunks)
+    bounds = np.cumsum((0, *chunks))
+    return tuple(int(min(n_scan, b + pad) - max(0, a - pad)) for a, b in itertools.pairwise(bounds))
 
 
 def rows_context(
@@ -273,21 +315,21 @@ def rows_context(
     return min(depth, start), min(depth, sum(blocks) - start - blocks[index])
 
 
-def group_chunks(blocks: tuple[int, ...], minimum: int, size: int) -> tuple[int, ...]:
-    """LR chunks of the long-reach steps: consecutive ``blocks`` grouped into chunks of at least
-    ``size`` rows (a short last group joins the one before when it holds fewer than
-    ``minimum``: every chunk then holds the overlap depth ``minimum``).
+def group_chunks(blocks: tuple[int, ...], minimum: int) -> tuple[int, ...]:
+    """LR chunks of the long-reach steps: consecutive ``blocks`` grouped into the fewest rows
+    that reach ``minimum`` (their overlap depth: halo work at most ~3× the chunk; a short last
+    group joins the one before).
 
     Examples
     --------
-    >>> group_chunks((8, 8, 8, 8, 8, 3), 10, 16)
+    >>> group_chunks((8, 8, 8, 8, 8, 3), 10)
     (16, 16, 11)
     """
     groups: list[int] = []
     current = 0
     for block in blocks:
         current += block
-        if current >= max(size, minimum):
+        if current >= minimum:
             groups.append(current)
             current = 0
     if current:
