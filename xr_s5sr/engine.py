@@ -370,9 +370,8 @@ def _super_resolve_dask(
     rebuild = spec.name == "backprojection" and spec.consistency
     source = coefficients
     if not rebuild:
-        network = spec.name != "backprojection"
         source = _estimate_graph(
-            lr, settings, coefficients, (blocks, lr_chunks), reach, hr_chunks, options, network
+            lr, settings, coefficients, (blocks, lr_chunks), reach, hr_chunks, options, spec.name
         )
     if spec.consistency:
         lower = tiling.map_scan_overlap(lower_bound, lr, 1, "nearest") if spec.nonnegative else None
@@ -411,18 +410,18 @@ def _estimate_graph(
     reach: dict[str, int],
     chunks: tuple[tuple[int, ...], ...],
     options: dict[str, Any],
-    network: bool,
+    name: str,
 ) -> Any:
     """The HR estimate (physics inverse and network detail, not the projection) on the HR
     blocks, from the LR rows around each (:func:`xr_s5sr.tiling.rows_around`); ``plan``: the
-    HR blocks and the LR chunks of the coefficients."""
+    HR blocks and the LR chunks of the coefficients; ``name``: the method's (names the tasks)."""
     blocks, lr_chunks = plan
     arrays, layout = [], []
     if coefficients is not None:
         spilled = (lr_chunks, UPSAMPLE_REACH)
         arrays.append(tiling.rows_around(coefficients, blocks, UPSAMPLE_REACH, spilled=spilled))
         layout.append("coefficients")
-    if network:
+    if name != "backprojection":  # a network, or bicubic
         arrays.append(tiling.rows_around(lr, blocks, reach["network"]))
         layout.append("lr")
         if settings is not None:
@@ -435,6 +434,7 @@ def _estimate_graph(
         layout=tuple(layout),
         blocks=blocks,
         depth=reach["network"],
+        token=f"s5sr-{name}",
         **options,
     )
 
