@@ -21,8 +21,9 @@ workers, so that nothing but the graph's own blocks is held. Methods:
     run on the ``--default-scanlines`` lengths only.
 
 Results go to ``--out`` (JSON: one entry per case with the commit that ran it, and the run
-record); ``--merge`` keeps the entries of other commits already in the file, so that the
-runs of the code before a change (same script, same machine) stay next to those after it.
+record); ``--merge`` keeps the other entries already in the file (a case measured again on
+the same commit replaces its entry), so that the runs of the code before a change stay next to
+those after it.
 Not collected by pytest.
 """
 
@@ -77,9 +78,7 @@ def measure(method: str, n_scan: int) -> dict[str, Any]:
 def cases(scanlines: list[int], methods: list[str], default: list[int]) -> list[tuple[str, int]]:
     """(method, scanlines) of every run: the default network on ``default`` lengths only."""
     return [
-        (method, n)
-        for method in methods
-        for n in (default if method == "s5dscr" else scanlines)
+        (method, n) for method in methods for n in (default if method == "s5dscr" else scanlines)
     ]
 
 
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scanlines", type=_ints, default=[96, 192, 384])
     parser.add_argument("--default-scanlines", type=_ints, default=[96, 192])
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--merge", action="store_true", help="keep other commits' runs in --out")
+    parser.add_argument("--merge", action="store_true", help="keep the other runs in --out")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results-block-memory.json"
     )
@@ -102,11 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     record = run_record()
     runs: list[dict[str, Any]] = []
     if args.merge and args.out.exists():
-        kept = json.loads(args.out.read_text()).get("runs", [])
-        runs = [r for r in kept if r.get("commit") != record["commit"]]
+        runs = json.loads(args.out.read_text()).get("runs", [])
     for method, n_scan in cases(args.scanlines, args.methods.split(","), args.default_scanlines):
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             run = pool.apply(measure, (method, n_scan))
+        # A case measured again on this commit replaces its earlier run.
+        runs = [
+            r
+            for r in runs
+            if (r.get("commit"), r.get("method"), r.get("scanlines"))
+            != (run["commit"], method, n_scan)
+        ]
         runs.append(run)
         print(
             f"{method} {n_scan} scanlines: {run['seconds']:.1f} s, "

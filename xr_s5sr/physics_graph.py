@@ -281,9 +281,14 @@ def hr_step(
             z = np.array(source[..., group], dtype=np.float32, copy=True)
         if multipliers is not None:
             z += _adjoint_rows(multipliers[..., group], lam_before, lam_after, band, width)
-        bound = None if lower is None else footprint(lower[..., group])
+        # Non-negative data have a zero bound: no HR bound array then.
+        bound = None
+        if lower is not None and lower[..., group].any():
+            bound = footprint(lower[..., group])
         if mode == "final":
-            out[..., group] = z if bound is None else np.maximum(z, bound)
+            if lower is not None:
+                np.maximum(z, 0.0 if bound is None else bound, out=z)
+            out[..., group] = z
             continue
         if mode == "negative":
             z = np.minimum(z if bound is None else z - bound, 0.0)
