@@ -129,6 +129,38 @@ def test_chunked_equals_whole_with_the_physics_steps(method: str) -> None:
         assert max_error(lazy.compute(), whole) <= 1e-5, chunks
 
 
+@pytest.mark.parametrize("nonnegative", [False, True])
+def test_physics_hr_blocks_follow_the_budget_not_the_reach(nonnegative: bool) -> None:
+    """Issue 23: the physics path's HR arrays come in blocks of the memory budget (8 LR rows
+    here), far shorter than its reach (50 LR rows); the long-reach steps run on LR arrays only,
+    and no task of the graph, the non-negative step's included, makes an HR array larger
+    than one block (back-projection rebuilds its estimate U c in each task)."""
+    from dask.callbacks import Callback
+
+    spec = model_spec("backprojection", band=BAND, device="cpu", nonnegative=nonnegative)
+    radiance = long_granule().radiance.values
+    n_scan, n_pixel, n_chan = radiance.shape
+    row_bytes = 16 * n_pixel * n_chan * 4  # one LR scanline of float32 output
+    lazy = super_resolve_array(
+        da.from_array(radiance, chunks=(60, -1, -1)), spec, memory_budget=8 * row_bytes
+    )
+    assert lazy.chunks[0] == (32,) * 15
+    hr_rows: list[int] = []
+
+    class HRTasks(Callback):  # type: ignore[misc]
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker: Any) -> None:
+            name = key[0] if isinstance(key, tuple) else key
+            # HR task results, not compute()'s final concatenation of the blocks.
+            if isinstance(result, np.ndarray) and result.ndim == 3 and "finalize" not in name:
+                if result.shape[1] == 4 * n_pixel:
+                    hr_rows.append(result.shape[0])
+
+    with HRTasks():
+        tiled = lazy.compute(scheduler="sync")
+    assert max(hr_rows) == 32
+    assert max_error(tiled, super_resolve_array(radiance, spec)) <= 1e-5
+
+
 def test_dask_input_shorter_than_the_projection_halo_keeps_small_blocks() -> None:
     # 24 LR scanlines < the 28 the band-7 projection filter reaches: the LR steps run on one
     # LR chunk, the HR blocks keep the input's 8 rows, and the result is exact.

@@ -22,19 +22,22 @@ Adaptive settings
     so no block depends on the whole granule.
 
 Tiling
-    A dask input is split into scanline blocks (ground_pixel and spectral_channel whole), each
-    extended by :attr:`ModelSpec.halo` LR scanlines from its neighbours with
-    ``dask.array.overlap.overlap(boundary="none")``; every block is super-resolved and the halo
-    (×4) is cropped on its interior sides only. The halo is the reach of the method (network
-    receptive field, local scale window, back-projection), which makes the result identical to
-    a single whole-array run. Inside a block, network tiles bounded by an activation budget are
-    run one after the other, each with the network's own halo, so peak memory does not grow
-    with the block size and results stay exact. The consistency projection needs the
-    degradation of the whole HR result near each block: every block degrades its own part (with
-    its spill of 6 LR rows each side), the parts are summed over their overlaps, and the LR
-    misfit is filtered and back-projected with halos from :mod:`xr_s5sr.physics` — only LR data
-    cross block borders, so the projection costs a few passes over the HR block. The graph
-    pieces live in :mod:`xr_s5sr.tiling`.
+    A dask input is split into scanline blocks (ground_pixel and spectral_channel whole) whose
+    size comes from ``memory_budget`` alone (a band-3 default block: 18 LR scanlines), not
+    from the reach of the method. Two chunkings meet (:mod:`xr_s5sr.physics_graph`): the
+    long-reach steps — the back-projection coefficients (an LR → LR solve reaching tens of
+    scanlines) and the Gram solve of the consistency projection — run on LR arrays only, in LR
+    chunks that group whole blocks and hold that reach; HR arrays stay in the small blocks and
+    meet only short-reach steps (``U``, ``A`` with its spill, ``Aᵀ``, the network's own halo,
+    the detail gate), each block reading the exact LR rows around it
+    (:func:`xr_s5sr.tiling.rows_around`). The consistency step and its non-negative
+    iteration run in their LR-dual form ``z = x + Aᵀ λ``
+    (:func:`xr_s5sr.constrained.nonnegative_multipliers`): every iteration is one HR task per
+    block and LR work, and back-projection rebuilds its estimate ``U c`` inside each task, so
+    no HR array outlives its task; a network's estimate is stored. Results equal a single
+    whole-array run (to float rounding). Inside a block, network tiles bounded by an
+    activation budget are run one after the other, each with the network's own halo, so peak
+    memory does not grow with the block size and results stay exact.
 
 Missing values
     Filled before any processing and masked after it by :mod:`xr_s5sr.missing`.
@@ -93,7 +96,8 @@ from xr_s5sr.spec import (
 if TYPE_CHECKING:
     from xr_s5sr.models import S5DSCR
 
-#: Default size of one output block, bytes (sets the scanline chunking of the result).
+#: Default size of one output block, bytes (sets the scanline chunking of the result and the
+#: HR blocks of every method, the physics included).
 DEFAULT_OUTPUT_BUDGET = 256 * 2**20
 #: Default memory allowed for network activations of one block, bytes: with two dask workers,
 #: each holding one default output block and its activations, a 450 × 497 band streams to zarr
