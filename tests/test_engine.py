@@ -139,7 +139,7 @@ def test_physics_hr_blocks_follow_the_budget_not_the_reach(nonnegative: bool) ->
 
     spec = model_spec("backprojection", band=BAND, device="cpu", nonnegative=nonnegative)
     radiance = long_granule().radiance.values
-    n_scan, n_pixel, n_chan = radiance.shape
+    _, n_pixel, n_chan = radiance.shape
     row_bytes = 16 * n_pixel * n_chan * 4  # one LR scanline of float32 output
     lazy = super_resolve_array(
         da.from_array(radiance, chunks=(60, -1, -1)), spec, memory_budget=8 * row_bytes
@@ -151,9 +151,9 @@ def test_physics_hr_blocks_follow_the_budget_not_the_reach(nonnegative: bool) ->
         def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker: Any) -> None:
             name = key[0] if isinstance(key, tuple) else key
             # HR task results, not compute()'s final concatenation of the blocks.
-            if isinstance(result, np.ndarray) and result.ndim == 3 and "finalize" not in name:
-                if result.shape[1] == 4 * n_pixel:
-                    hr_rows.append(result.shape[0])
+            hr = isinstance(result, np.ndarray) and result.ndim == 3
+            if hr and result.shape[1] == 4 * n_pixel and "finalize" not in name:
+                hr_rows.append(result.shape[0])
 
     with HRTasks():
         tiled = lazy.compute(scheduler="sync")

@@ -4,6 +4,7 @@ method, accepted by xarray's own Zarr/netCDF writers, and the package's output r
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -296,7 +297,7 @@ def test_rows_around_reads_exact_rows_at_any_depth() -> None:
     blocks = (4, 4, 4, 4, 4, 4, 4, 2)
     around = tiling.rows_around(lazy, blocks, 9)
     starts = np.cumsum((0, *blocks))
-    expected = [data[max(0, a - 9) : min(30, b + 9)] for a, b in zip(starts, starts[1:])]
+    expected = [data[max(0, a - 9) : min(30, b + 9)] for a, b in itertools.pairwise(starts)]
     assert around.chunks[0] == tuple(len(e) for e in expected)
     np.testing.assert_array_equal(around.compute(), np.concatenate(expected))
 
@@ -314,5 +315,5 @@ def test_rows_around_reads_blocks_from_the_spilled_layout() -> None:
     lazy = da.from_array(spilled, chunks=((15, 17), -1, -1))
     around = tiling.rows_around(lazy, blocks, 2, spilled=(chunks, pad))
     starts = np.cumsum((0, *blocks))
-    expected = [data[max(0, a - 2) : min(26, b + 2)] for a, b in zip(starts, starts[1:])]
+    expected = [data[max(0, a - 2) : min(26, b + 2)] for a, b in itertools.pairwise(starts)]
     np.testing.assert_array_equal(around.compute(), np.concatenate(expected))
