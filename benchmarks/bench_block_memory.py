@@ -20,6 +20,9 @@ workers, so that nothing but the graph's own blocks is held. Methods:
     the default (S5-DSCR on the physics inverse, automatic settings, non-negative consistency),
     run on the ``--default-scanlines`` lengths only.
 
+``--order 96,384,...`` runs nothing: it records, per method and length, the most task results
+dask's static order holds at once in the case's graph (``live_results``).
+
 Results go to ``--out`` (JSON: one entry per case with the commit that ran it, and the run
 record); ``--merge`` keeps the other entries already in the file (a case measured again on
 the same commit replaces its entry), so that the runs of the code before a change stay next to
@@ -75,6 +78,23 @@ def measure(method: str, n_scan: int) -> dict[str, Any]:
     }
 
 
+def live_results(method: str, n_scan: int) -> int:
+    """Most task results dask's static order (``dask.order``, which the threaded scheduler
+    follows) holds at once for a case's graph: built, not computed (a graph-level reading of
+    how the peak grows with the length)."""
+    import dask.array as da
+    import numpy as np
+    from dask.order import diagnostics
+
+    from xr_s5sr.engine import super_resolve_array
+    from xr_s5sr.spec import model_spec
+
+    lr = da.zeros((n_scan, 450, 497), chunks=(64, -1, -1), dtype=np.float32)
+    out = super_resolve_array(lr, model_spec(band=3, device="cpu", **METHODS[method])).sum()
+    _, pressure = diagnostics(dict(out.__dask_graph__()))
+    return max(pressure)
+
+
 def cases(scanlines: list[int], methods: list[str], default: list[int]) -> list[tuple[str, int]]:
     """(method, scanlines) of every run: the default network on ``default`` lengths only."""
     return [
@@ -93,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--merge", action="store_true", help="keep the other runs in --out")
     parser.add_argument(
+        "--order",
+        type=_ints,
+        default=[],
+        help="lengths at which to record the graph's live results (no run; with --merge)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results-block-memory.json"
     )
     args = parser.parse_args(argv)
@@ -102,6 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     if args.merge and args.out.exists():
         runs = json.loads(args.out.read_text()).get("runs", [])
+    pressure: dict[str, dict[str, int]] = {}
+    if args.merge and args.out.exists():
+        pressure = json.loads(args.out.read_text()).get("live_results", {})
+    if args.order:
+        for method in args.methods.split(","):
+            pressure[method] = {str(n): live_results(method, n) for n in args.order}
+            print(f"{method}: most live task results {pressure[method]}", flush=True)
+        result = {"runs": runs, "live_results": pressure, "record": record}
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        return 0
     for method, n_scan in cases(args.scanlines, args.methods.split(","), args.default_scanlines):
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             run = pool.apply(measure, (method, n_scan))
@@ -120,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         # Written after every case: a long series keeps what it measured.
-        args.out.write_text(json.dumps({"runs": runs, "record": record}, indent=1) + "\n")
+        result = {"runs": runs, "live_results": pressure, "record": record}
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 
