@@ -72,3 +72,31 @@ def test_nonnegative_consistency_keeps_a_nonnegative_consistent_estimate() -> No
     assert projected.min() > 0
     out = _nonnegative(scene, y, 7, constrained.NONNEGATIVE_ITERATIONS)
     np.testing.assert_allclose(out, projected, rtol=1e-12, atol=1e-12 * scene.max())
+
+
+@pytest.mark.parametrize("band", [3, 7])
+def test_lr_dual_form_gives_the_same_result(band: int) -> None:
+    """Issue 23: the engine iterates the LR multipliers λ of ``z = x + Aᵀλ``
+    (:func:`constrained.nonnegative_multipliers`); ``max(x + Aᵀλ, 0)`` is the HR iteration's
+    result to float rounding."""
+    y, guess = _negative_guess(band, seed=2)
+    hr = _nonnegative(guess, y, band, constrained.NONNEGATIVE_ITERATIONS)
+
+    def adjoint(lam: np.ndarray) -> np.ndarray:
+        return physics.degrade_adjoint(lam, band, guess.shape[:2])
+
+    def solve_negative(lam: np.ndarray) -> np.ndarray:
+        negative = np.minimum(guess + adjoint(lam), 0.0)
+        return physics.gram_solve(physics.degrade(negative, band), band)
+
+    first = physics.gram_solve(y - physics.degrade(guess, band), band)
+    lam = constrained.nonnegative_multipliers(first, solve_negative)
+    dual = np.maximum(guess + adjoint(lam), 0.0)
+    assert dual.min() >= 0.0
+    np.testing.assert_allclose(dual, hr, rtol=0, atol=1e-9 * np.abs(hr).max())
+    # No iteration: the projection P(x) = x + Aᵀ s, clipped.
+    none = constrained.nonnegative_multipliers(first, solve_negative, 0)
+    projected = np.maximum(physics.project(guess, y, band), 0.0)
+    np.testing.assert_allclose(
+        np.maximum(guess + adjoint(none), 0.0), projected, rtol=0, atol=1e-9 * hr.max()
+    )

@@ -121,23 +121,57 @@ def test_chunked_equals_whole_with_the_physics_steps(method: str) -> None:
     radiance = long_granule().radiance.values
     whole = super_resolve_array(radiance, spec)
     assert np.isfinite(whole).all()
-    # 30: blocks of 30 (or merged to 60); 50: a short last chunk merged; 60: two blocks.
+    # The HR blocks keep the input's chunks, shorter than the physics' reach (up to 50 LR
+    # scanlines): only LR arrays cross the blocks, in chunks that hold the reach (issue 23).
     for chunks in (30, 50, 60):
         lazy = super_resolve_array(da.from_array(radiance, chunks=(chunks, -1, -1)), spec)
-        assert len(lazy.chunks[0]) > 1, chunks
-        assert min(lazy.chunks[0]) >= 4 * spec.min_block
+        assert lazy.chunks[0] == tuple(4 * c for c in tiling.regular_chunks(120, chunks))
         assert max_error(lazy.compute(), whole) <= 1e-5, chunks
 
 
-def test_dask_input_shorter_than_the_projection_halo_is_one_block() -> None:
-    # 24 LR scanlines < the 28 the band-7 projection filter reaches: one block, exact.
+@pytest.mark.parametrize("nonnegative", [False, True])
+def test_physics_hr_blocks_follow_the_budget_not_the_reach(nonnegative: bool) -> None:
+    """Issue 23: the physics path's HR arrays come in blocks of the memory budget (8 LR rows
+    here), far shorter than its reach (50 LR rows); the long-reach steps run on LR arrays only,
+    and no task of the graph, the non-negative step's included, makes an HR array larger
+    than one block (back-projection rebuilds its estimate U c in each task)."""
+    from dask.callbacks import Callback
+
+    spec = model_spec("backprojection", band=BAND, device="cpu", nonnegative=nonnegative)
+    radiance = long_granule().radiance.values
+    _, n_pixel, n_chan = radiance.shape
+    row_bytes = 16 * n_pixel * n_chan * 4  # one LR scanline of float32 output
+    lazy = super_resolve_array(
+        da.from_array(radiance, chunks=(60, -1, -1)), spec, memory_budget=8 * row_bytes
+    )
+    assert lazy.chunks[0] == (32,) * 15
+    hr_rows: list[int] = []
+
+    class HRTasks(Callback):  # type: ignore[misc]
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker: Any) -> None:
+            name = key[0] if isinstance(key, tuple) else key
+            # HR task results, not compute()'s final concatenation of the blocks.
+            hr = isinstance(result, np.ndarray) and result.ndim == 3
+            if hr and result.shape[1] == 4 * n_pixel and "finalize" not in name:
+                hr_rows.append(result.shape[0])
+
+    with HRTasks():
+        tiled = lazy.compute(scheduler="sync")
+    assert max(hr_rows) == 32
+    assert max_error(tiled, super_resolve_array(radiance, spec)) <= 1e-5
+
+
+def test_dask_input_shorter_than_the_projection_halo_keeps_small_blocks() -> None:
+    # 24 LR scanlines < the 28 the band-7 projection filter reaches: the LR steps run on one
+    # LR chunk, the HR blocks keep the input's 8 rows, and the result is exact.
     radiance = make_granule(BAND, 24, 8, seed=3, n_channel=N_CHANNEL).radiance.values
     spec = model_spec("backprojection", band=BAND, device="cpu")
     assert spec.min_block > 24
     whole = super_resolve_array(radiance, spec)
     lazy = super_resolve_array(da.from_array(radiance, chunks=(8, -1, -1)), spec)
-    assert lazy.chunks[0] == (96,)
-    assert max_error(lazy.compute(), whole) <= 1e-6
+    assert lazy.chunks[0] == (32, 32, 32)
+    # Several blocks: A x summed from their parts (float32 rounding, as in the tests above).
+    assert max_error(lazy.compute(), whole) <= 1e-5
 
 
 def test_scanline_chunks_are_kept_or_made_regular_holding_the_halo(

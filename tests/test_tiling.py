@@ -4,6 +4,7 @@ method, accepted by xarray's own Zarr/netCDF writers, and the package's output r
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -286,3 +287,33 @@ def test_own_output_can_be_read_back_and_processed_again(tmp_path: Path, writer:
         with xr.open_zarr(out) as written:
             factor = 4 if command == "super-resolve" else 0.25
             assert written.sizes["scanline"] == factor * sr.sizes["scanline"]
+
+
+def test_rows_around_reads_exact_rows_at_any_depth() -> None:
+    """Issue 23: HR blocks of a few rows read the LR rows around them from any chunking, with a
+    depth larger than the blocks (``dask.array.overlap`` needs chunks that hold the depth)."""
+    data = np.arange(30 * 2 * 1, dtype=np.float32).reshape(30, 2, 1)
+    lazy = da.from_array(data, chunks=(7, -1, -1))
+    blocks = (4, 4, 4, 4, 4, 4, 4, 2)
+    around = tiling.rows_around(lazy, blocks, 9)
+    starts = np.cumsum((0, *blocks))
+    expected = [data[max(0, a - 9) : min(30, b + 9)] for a, b in itertools.pairwise(starts)]
+    assert around.chunks[0] == tuple(len(e) for e in expected)
+    np.testing.assert_array_equal(around.compute(), np.concatenate(expected))
+
+
+def test_rows_around_reads_blocks_from_the_spilled_layout() -> None:
+    """LR steps run on chunks that group whole blocks and keep ``pad`` rows each side (the
+    spilled layout); each block reads its rows and ``depth ≤ pad`` rows from its own chunk."""
+    data = np.arange(26, dtype=np.float32).reshape(26, 1, 1)
+    blocks = (6, 6, 6, 6, 2)
+    chunks = tiling.group_chunks(blocks, 10)
+    assert chunks == (12, 14)  # the short last group (8 < 10 rows) joins the one before
+    pad = 3
+    assert tiling.spilled_sizes(chunks, pad) == (15, 17)
+    spilled = np.concatenate([data[0:15], data[9:26]])  # rows 0..14 and 9..25
+    lazy = da.from_array(spilled, chunks=((15, 17), -1, -1))
+    around = tiling.rows_around(lazy, blocks, 2, spilled=(chunks, pad))
+    starts = np.cumsum((0, *blocks))
+    expected = [data[max(0, a - 2) : min(26, b + 2)] for a, b in itertools.pairwise(starts)]
+    np.testing.assert_array_equal(around.compute(), np.concatenate(expected))

@@ -4,7 +4,8 @@ radiance from non-negative data), and the reach of a missing value (issue 26).
 Boundary: arrays only, on top of :mod:`xr_s5sr.physics` (whose projection ``P`` and operators
 these functions combine). :func:`nonnegative_consistency` takes the projection and its
 correction as callables, so the engine runs the same formula on numpy arrays and on dask graphs
-(:func:`xr_s5sr.tiling.project_dask`); :func:`influence_radius` sets the region
+(:mod:`xr_s5sr.physics_graph`); :func:`nonnegative_multipliers` is the same iteration in its
+LR-dual form, which the engine runs; :func:`influence_radius` sets the region
 ``missing="strict"`` masks (:func:`xr_s5sr.missing.strict_radius`).
 """
 
@@ -128,6 +129,42 @@ def nonnegative_consistency(
     return np.maximum(z, lower, out=z if isinstance(z, np.ndarray) else None)
 
 
+def nonnegative_multipliers(
+    first: Any, solve_negative: Callable[[Any], Any], iterations: int = NONNEGATIVE_ITERATIONS
+) -> Any:
+    """LR multipliers ``λ`` of :func:`nonnegative_consistency`, whose result is
+    ``max(x + Aᵀ λ, lower)``: the same iteration on the LR grid.
+
+    Every iterate of :func:`nonnegative_consistency` is ``z = x + Aᵀ λ``: ``P(x) = x + Aᵀ s``
+    with ``s = B⁻¹ (y − A x)``, and ``M n = Aᵀ m`` with ``m = B⁻¹ A n``, so
+    ``z ← z + ω (P(x) + M n − z)`` is ``λ ← λ + ω (s + m − λ)`` from ``λ = s``. Only the
+    negative part ``n = min(x + Aᵀ λ − lower, 0)`` needs the HR grid, and only pointwise
+    and through the short operators ``A`` and ``Aᵀ``: the long-reach solve ``B⁻¹`` acts on LR
+    arrays. This is how the engine keeps the memory of the step bounded by small HR blocks
+    (:mod:`xr_s5sr.physics_graph`).
+
+    Parameters
+    ----------
+    first : numpy.ndarray or dask.array.Array
+        ``s = B⁻¹ (y − A x)``, LR (the multipliers of the projection ``P(x)``).
+    solve_negative : callable
+        ``λ ↦ B⁻¹ A min(x + Aᵀ λ − lower, 0)``, LR to LR.
+    iterations : int, default :data:`NONNEGATIVE_ITERATIONS`
+        Steps after the projection.
+
+    Returns
+    -------
+    numpy.ndarray or dask.array.Array
+        ``λ``, like ``first``.
+    """
+    multipliers = first
+    for _ in range(iterations):
+        multipliers = multipliers + NONNEGATIVE_RELAXATION * (
+            first + solve_negative(multipliers) - multipliers
+        )
+    return multipliers
+
+
 def lower_bound(y: np.ndarray) -> np.ndarray:
     """The lower bound of the constrained consistency step, per LR pixel: 0 where the LR data
     are non-negative, else the smallest LR value within one LR pixel (that channel), so that
@@ -192,5 +229,6 @@ __all__ = [
     "influence_radius",
     "lower_bound",
     "nonnegative_consistency",
+    "nonnegative_multipliers",
     "nonnegative_reach",
 ]

@@ -22,19 +22,22 @@ Adaptive settings
     so no block depends on the whole granule.
 
 Tiling
-    A dask input is split into scanline blocks (ground_pixel and spectral_channel whole), each
-    extended by :attr:`ModelSpec.halo` LR scanlines from its neighbours with
-    ``dask.array.overlap.overlap(boundary="none")``; every block is super-resolved and the halo
-    (×4) is cropped on its interior sides only. The halo is the reach of the method (network
-    receptive field, local scale window, back-projection), which makes the result identical to
-    a single whole-array run. Inside a block, network tiles bounded by an activation budget are
-    run one after the other, each with the network's own halo, so peak memory does not grow
-    with the block size and results stay exact. The consistency projection needs the
-    degradation of the whole HR result near each block: every block degrades its own part (with
-    its spill of 6 LR rows each side), the parts are summed over their overlaps, and the LR
-    misfit is filtered and back-projected with halos from :mod:`xr_s5sr.physics` — only LR data
-    cross block borders, so the projection costs a few passes over the HR block. The graph
-    pieces live in :mod:`xr_s5sr.tiling`.
+    A dask input is split into scanline blocks (ground_pixel and spectral_channel whole) whose
+    size comes from ``memory_budget`` alone (a band-3 default block: 18 LR scanlines), not
+    from the reach of the method. Two chunkings meet (:mod:`xr_s5sr.physics_graph`): the
+    long-reach steps — the back-projection coefficients (an LR → LR solve reaching tens of
+    scanlines) and the Gram solve of the consistency projection — run on LR arrays only, in LR
+    chunks that group whole blocks and hold that reach; HR arrays stay in the small blocks and
+    meet only short-reach steps (``U``, ``A`` with its spill, ``Aᵀ``, the network's own halo,
+    the detail gate), each block reading the exact LR rows around it
+    (:func:`xr_s5sr.tiling.rows_around`). The consistency step and its non-negative
+    iteration run in their LR-dual form ``z = x + Aᵀ λ``
+    (:func:`xr_s5sr.constrained.nonnegative_multipliers`): every iteration is one HR task per
+    block and LR work, and back-projection rebuilds its estimate ``U c`` inside each task, so
+    no HR array outlives its task; a network's estimate is stored. Results equal a single
+    whole-array run (to float rounding). Inside a block, network tiles bounded by an
+    activation budget are run one after the other, each with the network's own halo, so peak
+    memory does not grow with the block size and results stay exact.
 
 Missing values
     Filled before any processing and masked after it by :mod:`xr_s5sr.missing`.
@@ -54,17 +57,13 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from xr_s5sr import tiling
+from xr_s5sr import physics_graph, tiling
 from xr_s5sr.bands import SCALE
-from xr_s5sr.constrained import (
-    NONNEGATIVE_ITERATIONS,
-    lower_bound,
-    nonnegative_consistency,
-)
+from xr_s5sr.constrained import NONNEGATIVE_ITERATIONS, lower_bound
 from xr_s5sr.errors import (
     ChannelMismatchError,
     DimensionError,
@@ -77,12 +76,11 @@ from xr_s5sr.missing import (
     MISSING_POLICIES,
     Missing,
     fill_block,
-    footprint,
-    mask_block,
     mask_missing,
     strict_radius,
 )
 from xr_s5sr.noise import ordered_sigma
+from xr_s5sr.physics import UPSAMPLE_REACH
 from xr_s5sr.spec import (
     AUTO,
     FILL_REACH,
@@ -98,7 +96,8 @@ from xr_s5sr.spec import (
 if TYPE_CHECKING:
     from xr_s5sr.models import S5DSCR
 
-#: Default size of one output block, bytes (sets the scanline chunking of the result).
+#: Default size of one output block, bytes (sets the scanline chunking of the result and the
+#: HR blocks of every method, the physics included).
 DEFAULT_OUTPUT_BUDGET = 256 * 2**20
 #: Default memory allowed for network activations of one block, bytes: with two dask workers,
 #: each holding one default output block and its activations, a 450 × 497 band streams to zarr
@@ -273,16 +272,14 @@ def _super_resolve_numpy(
         settings = blend_rows(0, raw.shape[0], centres, values)
     out = _process_block(block, 0, 0, settings=settings, **options)
     if spec.consistency:
-        band = cast(int, spec.band)
-        mu = spec.fixed_regularisation
-        nothing = np.zeros_like(block)
-        out = _consistent(
+        out = physics_graph.consistent_numpy(
             out,
-            lambda v: _project_whole(v, block, band, mu, settings),
-            # M n = P(−n; y = 0) + n, the formula of the dask graph (same rounding).
-            lambda n: _project_whole(-n, nothing, band, mu, settings) + n,
-            spec,
-            0.0 if block.min() >= 0 else footprint(lower_bound(block)),
+            block,
+            settings,
+            lower_bound(block) if spec.nonnegative else None,
+            band=cast(int, spec.band),
+            regularisation=spec.fixed_regularisation,
+            iterations=NONNEGATIVE_ITERATIONS if spec.nonnegative else None,
         )
     return mask_missing(out, raw, 0, 0, spec, missing), values
 
@@ -352,136 +349,167 @@ def _super_resolve_dask(
 ) -> tuple[Any, Any]:
     """The graph: extra (leading) axes become block axes of one element each, so every task
     sees one (scanline block, ground_pixel, spectral_channel) cube and the graph of a stack of
-    granules is the graphs of the granules side by side. Returns the result and the windows'
-    settings (:func:`xr_s5sr.tiling.window_graph`, the tasks the result blends)."""
+    granules is the graphs of the granules side by side. LR arrays live in LR chunks holding
+    the long halos; HR arrays in small blocks from ``memory_budget``
+    (:mod:`xr_s5sr.physics_graph`). Returns the result and the windows' settings
+    (:func:`xr_s5sr.tiling.window_graph`, the tasks the result blends)."""
     import dask
 
     spec: ModelSpec = options["spec"]
     lead = cube.ndim - 3
     n_pixel, n_chan = cube.shape[-2:]
-    scan_chunks = tiling.scan_chunks(
-        cube.chunks[-3],
-        n_pixel * n_chan,
-        max(halo, spec.min_block, FILL_REACH),
-        output_chunks,
-        memory_budget,
+    reach = physics_graph.graph_reaches(spec, halo)
+    blocks = tiling.scan_chunks(
+        cube.chunks[-3], n_pixel * n_chan, reach["block"], output_chunks, memory_budget
     )
+    lr_chunks = tiling.group_chunks(blocks, reach["long"])
     raw = cube.astype(np.float32).rechunk(
-        {**dict.fromkeys(range(lead), 1), lead: scan_chunks, lead + 1: -1, lead + 2: -1}
+        {**dict.fromkeys(range(lead), 1), lead: lr_chunks, lead + 1: -1, lead + 2: -1}
     )
+    # The filled LR granule: every step below reads `lr` (LR → LR steps go right here).
     lr = tiling.map_scan_overlap(fill_block, raw, FILL_REACH, "none")
     if sigma is not None:
         sigma = tiling.like_chunks(sigma, raw)
     settings = tiling.settings_graph(raw, spec, sigma, first_scanline, prepare=fill_block)
-    blocks = [tiling.with_neighbours(lr, halo, "none")]
-    if settings is not None:
-        blocks.append(tiling.with_neighbours(settings, halo, "none"))
+    hr_chunks = (tuple(SCALE * c for c in blocks), (SCALE * n_pixel,), (n_chan,))
+    coefficients = None
+    if spec.uses_physics_base:
+        coefficients = physics_graph.coefficients_graph(
+            lr,
+            settings,
+            lr_chunks,
+            band=cast(int, spec.band),
+            iterations=spec.iterations,
+            regularisation=spec.fixed_regularisation,
+            depth=reach["coefficients"],
+        )
     if spec.module is not None:
         # One graph key holds the module: dask-distributed ships it once per worker instead of
         # inside every task (a 497-channel S5-DSCR is ~16 MB).
         options = {**options, "spec": dask.delayed(spec, pure=True)}
-    estimate = tiling.map_cubes(
-        _scan_block,
-        *blocks,
-        chunks=(tuple(SCALE * c for c in scan_chunks), (SCALE * n_pixel,), (n_chan,)),
-        halo=halo,
-        **options,
-        token=f"s5sr-{spec.name}",
-    )
-    if spec.consistency:
-        import dask.array as da
-
-        band = cast(int, spec.band)
-        mu = spec.fixed_regularisation
-        nothing = da.zeros_like(lr)
-        lower = tiling.map_cubes(
-            footprint,
-            tiling.map_scan_overlap(lower_bound, lr, 1, "nearest"),
-            chunks=estimate.chunks[-3:],
+    # Back-projection with consistency stores no HR estimate: every task rebuilds its rows
+    # U c from the LR coefficients. A network's output is stored.
+    rebuild = spec.name == "backprojection" and spec.consistency
+    source = coefficients
+    if not rebuild:
+        source = _estimate_graph(
+            lr, settings, coefficients, (blocks, lr_chunks), reach, hr_chunks, options, spec.name
         )
-        estimate = _consistent(
-            estimate,
-            lambda v: tiling.project_dask(v, lr, band, mu, settings),
-            # M n = P(−n; y = 0) + n: the same distributed projection, with zero data.
-            lambda n: tiling.project_dask(-n, nothing, band, mu, settings) + n,
-            spec,
+    if spec.consistency:
+        lower = tiling.map_scan_overlap(lower_bound, lr, 1, "nearest") if spec.nonnegative else None
+        source = physics_graph.consistent_graph(
+            source,
+            lr,
+            settings,
             lower,
+            band=cast(int, spec.band),
+            regularisation=spec.fixed_regularisation,
+            iterations=NONNEGATIVE_ITERATIONS if spec.nonnegative else None,
+            blocks=blocks,
+            lr_chunks=lr_chunks,
+            rebuild=rebuild,
         )
     radius = strict_radius(spec) if missing == "strict" else 0
-    context = tiling.with_neighbours(raw, radius, "none")
     out = tiling.map_cubes(
-        mask_block,
-        estimate,
-        context,
-        chunks=estimate.chunks[-3:],
-        radius=radius if len(scan_chunks) > 1 else 0,
+        _mask_task,
+        source,
+        tiling.rows_around(raw, blocks, radius),
+        chunks=hr_chunks,
+        blocks=blocks,
+        radius=radius,
         spec=options["spec"],
         missing=missing,
     )
-    wanted = tiling.output_scan_chunks(scan_chunks, output_chunks)  # splits blocks only
-    if wanted != scan_chunks:
+    wanted = tiling.output_scan_chunks(blocks, output_chunks)  # splits blocks only
+    if wanted != blocks:
         out = out.rechunk({lead: tuple(SCALE * c for c in wanted)})
     return out, tiling.window_graph(raw, spec, sigma, first_scanline, prepare=fill_block)
 
 
-def _consistent(
-    estimate: Any,
-    project: Callable[[Any], Any],
-    correct: Callable[[Any], Any],
-    spec: ModelSpec,
-    lower: Any,
+def _estimate_graph(
+    lr: Any,
+    settings: Any,
+    coefficients: Any,
+    plan: tuple[tuple[int, ...], tuple[int, ...]],
+    reach: dict[str, int],
+    chunks: tuple[tuple[int, ...], ...],
+    options: dict[str, Any],
+    name: str,
 ) -> Any:
-    """The data-consistency step of the composition, numpy or dask alike: ``project`` alone, or
-    (default) the consistent solution above ``lower`` (0 for non-negative data,
-    :func:`xr_s5sr.constrained.lower_bound` on the HR grid otherwise) built from it and the
-    correction ``correct = Aᵀ B⁻¹ A`` (:func:`xr_s5sr.constrained.nonnegative_consistency`)."""
-    if not spec.nonnegative:
-        return project(estimate)
-    return nonnegative_consistency(estimate, project, correct, NONNEGATIVE_ITERATIONS, lower)
+    """The HR estimate (physics inverse and network detail, not the projection) on the HR
+    blocks, from the LR rows around each (:func:`xr_s5sr.tiling.rows_around`); ``plan``: the
+    HR blocks and the LR chunks of the coefficients; ``name``: the method's (names the tasks)."""
+    blocks, lr_chunks = plan
+    arrays, layout = [], []
+    if coefficients is not None:
+        spilled = (lr_chunks, UPSAMPLE_REACH)
+        arrays.append(tiling.rows_around(coefficients, blocks, UPSAMPLE_REACH, spilled=spilled))
+        layout.append("coefficients")
+    if name != "backprojection":  # a network, or bicubic
+        arrays.append(tiling.rows_around(lr, blocks, reach["network"]))
+        layout.append("lr")
+        if settings is not None:
+            arrays.append(tiling.rows_around(settings, blocks, reach["network"]))
+            layout.append("settings")
+    return tiling.map_cubes(
+        _estimate_task,
+        *arrays,
+        chunks=chunks,
+        layout=tuple(layout),
+        blocks=blocks,
+        depth=reach["network"],
+        token=f"s5sr-{name}",
+        **options,
+    )
 
 
-def _project_whole(
-    estimate: np.ndarray,
-    lr: np.ndarray,
-    band: int,
-    regularisation: float,
-    settings: np.ndarray | None = None,
-) -> np.ndarray:
-    """Data-consistency projection of a whole HR array (numpy); NaN stay where they are.
-    ``settings``: per-row blended μ (:func:`xr_s5sr.adaptive.gram_solve_rows`), else the
-    fixed ``regularisation``."""
-    from xr_s5sr.adaptive import gram_solve_rows
-    from xr_s5sr.operators import degrade, degrade_adjoint
-    from xr_s5sr.physics import gram_solve
-
-    finite = np.isfinite(estimate).all()
-    filled = estimate if finite else np.nan_to_num(estimate, nan=0.0, posinf=0.0, neginf=0.0)
-    misfit = np.nan_to_num(lr, nan=0.0, posinf=0.0, neginf=0.0) - degrade(filled, band)
-    if settings is None:
-        solved = gram_solve(misfit, band, regularisation=regularisation)
-    else:
-        solved = gram_solve_rows(misfit, band, settings)
-    correction = degrade_adjoint(solved, band, estimate.shape[:2])
-    estimate += correction
-    return estimate
-
-
-def _scan_block(
-    block: np.ndarray,
-    settings: np.ndarray | None = None,
-    *,
-    halo: int,
+def _estimate_task(
+    *arrays: np.ndarray,
+    layout: tuple[str, ...],
+    blocks: tuple[int, ...],
+    depth: int,
     block_info: dict[Any, Any] | None = None,
     **options: Any,
 ) -> np.ndarray:
-    """Block of an overlapped array (with the rows' settings, overlapped alike): the
-    outermost blocks have no halo on their outer side."""
-    before, after = tiling.block_halos(block_info, 0, halo)
-    return _process_block(block, before, after, settings=settings, **options)
+    """:func:`_process_block` of one HR block from its :func:`xr_s5sr.tiling.rows_around`
+    inputs (``layout`` names them)."""
+    named = dict(zip(layout, arrays, strict=True))
+    before, after = tiling.rows_context(block_info, blocks, depth)
+    coefficients = None
+    if "coefficients" in named:
+        c_before, c_after = tiling.rows_context(block_info, blocks, UPSAMPLE_REACH)
+        coefficients = (named["coefficients"], c_before, c_after)
+    return _process_block(
+        named.get("lr"),
+        before,
+        after,
+        settings=named.get("settings"),
+        coefficients=coefficients,
+        **options,
+    )
+
+
+def _mask_task(
+    out: np.ndarray,
+    raw: np.ndarray,
+    *,
+    blocks: tuple[int, ...],
+    radius: int,
+    spec: ModelSpec,
+    missing: Missing,
+    block_info: dict[Any, Any] | None = None,
+) -> np.ndarray:
+    """:func:`xr_s5sr.missing.mask_missing` of one HR block (``raw``: its raw LR rows and up
+    to ``radius`` rows each side); the block itself when those rows miss nothing."""
+    if np.isfinite(raw).all():
+        return out
+    before, after = tiling.rows_context(block_info, blocks, radius)
+    copy = np.array(out, dtype=np.float32, copy=True)
+    return mask_missing(copy, raw, before, after, spec, missing)
 
 
 def _process_block(
-    block: np.ndarray,
+    block: np.ndarray | None,
     before: int,
     after: int,
     *,
@@ -489,31 +517,39 @@ def _process_block(
     activation_budget: int,
     torch_threads: int | None,
     settings: np.ndarray | None = None,
+    coefficients: tuple[np.ndarray, int, int] | None = None,
 ) -> np.ndarray:
     """Super-resolve the scanlines ``before:len-after`` of a finite LR block (scan, pixel,
     channel): bicubic, the physics inverse (damped by each row's μ) and the network tiles
     (detail gated with each row's noise variance); not the projection. ``settings``: the
     rows' blended settings (:func:`xr_s5sr.adaptive.blend_rows`), None for the spec's fixed μ
-    and no noise."""
-    block = np.asarray(block, dtype=np.float32)
-    n_ext, n_pixel, n_chan = block.shape
-    n_core = n_ext - before - after
+    and no noise. ``coefficients``: the back-projection coefficients of the core rows and
+    (before, after) rows of context, when computed elsewhere (the dask graph); else computed
+    here from ``block`` (None only then for back-projection)."""
+    block = None if block is None else np.asarray(block, dtype=np.float32)
     if spec.uses_physics_base:
-        from xr_s5sr.physics import backprojection_coefficients
-
-        band = cast(int, spec.band)
-        regularisation: float | np.ndarray = spec.fixed_regularisation
-        if settings is not None:
-            from xr_s5sr.adaptive import row_regularisation
-
-            regularisation = row_regularisation(settings).astype(np.float32)
-        coefficients = backprojection_coefficients(
-            block, band, iterations=spec.iterations, regularisation=regularisation
-        )
-        out = _upsample_rows(coefficients, before, before + n_core, "cubic")
+        if coefficients is None:
+            solved = physics_graph.coefficient_block(
+                cast(np.ndarray, block),
+                settings,
+                0,
+                0,
+                band=cast(int, spec.band),
+                iterations=spec.iterations,
+                regularisation=spec.fixed_regularisation,
+            )
+            coefficients = (solved, before, after)
+        lr, start, end = coefficients
+        n_core = lr.shape[0] - start - end
+        out = np.empty((SCALE * n_core, SCALE * lr.shape[1], lr.shape[2]), np.float32)
+        for group in physics_graph.channel_groups(lr.shape[2]):
+            out[..., group] = physics_graph.upsample_rows(lr[..., group], start, start + n_core)
     else:
-        out = np.zeros((SCALE * n_core, SCALE * n_pixel, n_chan), np.float32)
+        block = cast(np.ndarray, block)
+        n_core = block.shape[0] - before - after
+        out = np.zeros((SCALE * n_core, SCALE * block.shape[1], block.shape[2]), np.float32)
     if spec.name != "backprojection":
+        block = cast(np.ndarray, block)
         gate = None
         if spec.gates_detail:
             from xr_s5sr.adaptive import detail_gate, row_variance
@@ -521,19 +557,6 @@ def _process_block(
             gate = detail_gate(block, 0.0 if settings is None else row_variance(settings))
         _run_tiles(block, before, n_core, out, spec, activation_budget, torch_threads, gate)
     return out
-
-
-def _upsample_rows(
-    lr: np.ndarray, start: int, stop: int, kind: Literal["cubic", "linear"]
-) -> np.ndarray:
-    """HR rows of LR rows ``start:stop`` of ``lr`` interpolated ×4 (:func:`physics.upsample`),
-    using 2 LR rows of context each side where ``lr`` has them (clamped at its true edges)."""
-    from xr_s5sr.operators import upsample
-    from xr_s5sr.physics import UPSAMPLE_REACH
-
-    low, high = max(0, start - UPSAMPLE_REACH), min(lr.shape[0], stop + UPSAMPLE_REACH)
-    hr = upsample(np.ascontiguousarray(lr[low:high]), kind=kind)
-    return np.ascontiguousarray(hr[SCALE * (start - low) : SCALE * (stop - low)])
 
 
 def _run_tiles(

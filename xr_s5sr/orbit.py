@@ -132,9 +132,7 @@ def make_orbit(
     noise_sigma = sigma * np.sqrt(np.abs(radiance) / mean)
     if noise:
         radiance = radiance + noise_sigma * add_noise(radiance * 0, 1.0, seed + 1)
-    snr_db = 10.0 * np.log10(
-        np.maximum(np.abs(radiance), 1e-30) / np.maximum(noise_sigma, 1e-30)
-    )
+    snr_db = 10.0 * np.log10(np.maximum(np.abs(radiance), 1e-30) / np.maximum(noise_sigma, 1e-30))
     latitude_shift = track_latitude(n_scanline) - granule["latitude"].values.mean(axis=1)
     orbit = granule.assign(
         radiance=(granule["radiance"].dims, radiance.astype(np.float32), granule.radiance.attrs),

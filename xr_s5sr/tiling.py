@@ -1,6 +1,6 @@
 """dask graph building blocks of the engine: scanline blocks with halos, one element of the
-extra dims per block, the distributed data-consistency projection and the per-window
-adaptive settings.
+extra dims per block, LR rows moved between chunkings, the overlap-add of LR parts and the
+per-window adaptive settings (the physics steps on them: :mod:`xr_s5sr.physics_graph`).
 
 Chunk plans (:func:`scan_chunks`, :func:`regular_plan`) are regular by construction: equal
 blocks, the last one no larger and still holding the halo, so results are valid Zarr arrays
@@ -255,67 +255,24 @@ def map_scan_overlap(
     )
 
 
-def project_dask(estimate: Any, lr: Any, band: int, regularisation: float, settings: Any) -> Any:
-    """Data-consistency projection across scanline blocks, moving only LR data between blocks.
-
-    1. every HR block degrades itself, seen as zero outside (``spill`` LR rows each side);
-    2. the parts are summed where they overlap (overlap-add): the degradation of the whole
-       estimate, on the LR chunks;
-    3. each block takes the misfit with the input around it (``radius + spill`` rows of its
-       neighbours), solves ``(A Aᵀ + μ)⁻¹`` for its rows and ``spill`` rows each side (taps
-       reach ``radius`` LR rows): with the fixed ``regularisation`` when ``settings`` is None,
-       else with the per-row blend of the windows' μ
-       (:func:`xr_s5sr.adaptive.gram_solve_rows`; the halo is then that of μ = 0, the longest
-       taps), and adds the back-projection ``Aᵀ`` of that solve to its HR rows.
-
-    Steps 3's solve and back-projection share one task, so an output block depends on LR
-    blocks at most two away on each side plus the estimate's own halo (``tests/
-    test_adaptive.py``: the first 64 HR scanlines of a 768-scanline band-7 granule read 250
-    LR scanlines).
-    """
-    import dask.array as da
-
-    from xr_s5sr.operators import DEGRADE_REACH
-    from xr_s5sr.physics import gram_inverse_taps
-
-    spill = DEGRADE_REACH
-    radius = gram_inverse_taps(band, 0, regularisation if settings is None else 0.0).size // 2
-    scan_chunks = lr.chunks[-3]
-    parts = map_cubes(
-        degrade_part,
-        estimate,
-        chunks=(tuple(c + 2 * spill for c in scan_chunks), *lr.chunks[-2:]),
-        band=band,
-        spill=spill,
-    )
-    parts = with_neighbours(parts, 2 * spill, 0)
-    degraded = map_cubes(
-        overlap_add, parts, chunks=lr.chunks[-3:], spill=spill, single=len(scan_chunks) == 1
-    )
-    depth = radius + spill
-    arrays = [estimate, with_neighbours(da.nan_to_num(lr) - degraded, depth, "none")]
-    if settings is not None:
-        arrays.append(with_neighbours(settings, depth, "none"))
+def sum_spills(parts: Any, spill: int) -> Any:
+    """The LR sum of HR blocks' parts with ``spill`` rows each side
+    (:func:`xr_s5sr.physics.degrade_with_spill`; blocks of at least ``spill`` rows): each LR
+    row gets its own block's part and what its neighbours spill into it (overlap-add), on the
+    blocks' LR chunks. Only LR data cross block borders."""
+    scan = parts.chunks[-3]
+    own = tuple(c - 2 * spill for c in scan)
     return map_cubes(
-        correct_block,
-        *arrays,
-        chunks=estimate.chunks[-3:],
-        band=band,
-        depth=depth,
+        overlap_add,
+        with_neighbours(parts, 2 * spill, 0),
+        chunks=(own, *parts.chunks[-2:]),
         spill=spill,
-        regularisation=regularisation,
+        single=len(scan) == 1,
     )
-
-
-def degrade_part(block: np.ndarray, *, band: int, spill: int) -> np.ndarray:
-    from xr_s5sr.physics import degrade_with_spill
-
-    filled = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
-    return degrade_with_spill(filled, band, spill)
 
 
 def overlap_add(block: np.ndarray, *, spill: int, single: bool) -> np.ndarray:
-    """Own LR rows of a part plus what its neighbours spill into them (:func:`project_dask`)."""
+    """Own LR rows of a part plus what its neighbours spill into them (:func:`sum_spills`)."""
     if single:
         return np.ascontiguousarray(block[spill : block.shape[0] - spill])
     n_core = block.shape[0] - 6 * spill
@@ -325,40 +282,102 @@ def overlap_add(block: np.ndarray, *, spill: int, single: bool) -> np.ndarray:
     return own
 
 
-def correct_block(
-    estimate: np.ndarray,
-    difference: np.ndarray,
-    settings: np.ndarray | None = None,
-    *,
-    band: int,
+def rows_around(
+    array: Any,
+    blocks: tuple[int, ...],
     depth: int,
-    spill: int,
-    regularisation: float,
-    block_info: dict[Any, Any] | None = None,
-) -> np.ndarray:
-    """Step 3 of :func:`project_dask` for one HR block: ``difference`` (and ``settings``) are
-    its LR rows with ``depth`` rows of context where the granule has them."""
-    from xr_s5sr.adaptive import gram_solve_rows
-    from xr_s5sr.operators import degrade_adjoint
-    from xr_s5sr.physics import gram_solve
+    spilled: tuple[tuple[int, ...], int] | None = None,
+) -> Any:
+    """The rows of every block of ``blocks`` (LR scanline chunks) and up to ``depth`` rows each
+    side (fewer at the granule's ends): one chunk per block, exact rows (a block reads no
+    chunk its rows do not touch). Unlike ``dask.array.overlap`` the depth may exceed the
+    blocks. :func:`rows_context` gives a block's rows of context inside a task.
 
-    before, after = block_halos(block_info, 1, depth)
-    misfit = np.ascontiguousarray(difference)
-    if settings is None:
-        solved = gram_solve(misfit, band, regularisation=regularisation)
-    else:
-        solved = gram_solve_rows(misfit, band, settings)
-    # The solve of the block's rows and `spill` rows each side (zeros beyond the granule).
-    n_core = misfit.shape[0] - before - after
-    low, high = before - min(before, spill), before + n_core + min(after, spill)
-    kept = np.pad(
-        solved[low:high],
-        ((spill - (before - low), spill - (high - before - n_core)), (0, 0), (0, 0)),
-    )
-    correction = degrade_adjoint(kept, band, (SCALE * kept.shape[0], estimate.shape[1]))
-    out = np.array(estimate, dtype=np.float32, copy=True)
-    out += correction[SCALE * spill : SCALE * spill + estimate.shape[0]]
-    return out
+    ``array``: a dask array in any scanline chunking, or with ``spilled = (chunks, pad)`` one
+    in the spilled layout of ``chunks`` (each chunk's rows and up to ``pad ≥ depth`` rows each
+    side, :func:`spilled_sizes`; ``blocks`` then group into ``chunks``): each block's rows
+    come from the chunk it lies in.
+    """
+    import dask.array as da
+
+    axis = array.ndim - 3
+    n_scan = sum(blocks)
+    if spilled is None and (not depth or len(blocks) == 1):
+        return array.rechunk({axis: blocks})
+    starts = np.cumsum((0, *blocks))
+    places = _spilled_places(starts, *spilled) if spilled is not None else None
+    pieces, sizes = [], []
+    for start, stop in itertools.pairwise(starts):
+        low, high = max(0, int(start) - depth), min(n_scan, int(stop) + depth)
+        offset = 0
+        if places is not None:
+            offset = places[int(np.searchsorted(places[:, 0], start, side="right")) - 1, 1]
+        index = slice(low + offset, high + offset)
+        pieces.append(array[(slice(None),) * axis + (index,)])
+        sizes.append(high - low)
+    return da.concatenate(pieces, axis=axis).rechunk({axis: tuple(sizes)})
+
+
+def _spilled_places(starts: np.ndarray, chunks: tuple[int, ...], pad: int) -> np.ndarray:
+    """(first row, offset) per chunk of a spilled layout: granule row ``r`` of chunk ``j``
+    sits at ``r + offset_j`` in the spilled array."""
+    n_scan = int(starts[-1])
+    bounds = np.cumsum((0, *chunks))
+    sizes = spilled_sizes(chunks, pad)
+    positions = np.cumsum((0, *sizes[:-1]))
+    lows = np.maximum(0, bounds[:-1] - pad)
+    if int(bounds[-1]) != n_scan:
+        raise DimensionError(f"Spilled chunks {chunks} do not cover {n_scan} scanlines.")
+    return np.stack([bounds[:-1], positions - lows], axis=1)
+
+
+def spilled_sizes(chunks: tuple[int, ...], pad: int) -> tuple[int, ...]:
+    """Rows of each chunk of the spilled layout: the chunk and up to ``pad`` rows each side.
+
+    Examples
+    --------
+    >>> spilled_sizes((10, 10, 5), 2)
+    (12, 14, 7)
+    """
+    n_scan = sum(chunks)
+    bounds = np.cumsum((0, *chunks))
+    return tuple(int(min(n_scan, b + pad) - max(0, a - pad)) for a, b in itertools.pairwise(bounds))
+
+
+def rows_context(
+    block_info: dict[Any, Any] | None, blocks: tuple[int, ...], depth: int
+) -> tuple[int, int]:
+    """Rows of context (before, after) of the current block in :func:`rows_around` arrays."""
+    if block_info is None:
+        raise DimensionError("Scanline blocks run inside dask.array.map_blocks only.")
+    index = block_info[None]["chunk-location"][-3]
+    start = sum(blocks[:index])
+    return min(depth, start), min(depth, sum(blocks) - start - blocks[index])
+
+
+def group_chunks(blocks: tuple[int, ...], minimum: int) -> tuple[int, ...]:
+    """LR chunks of the long-reach steps: consecutive ``blocks`` grouped into the fewest rows
+    that reach ``minimum`` (their overlap depth: halo work at most ~3× the chunk; a short last
+    group joins the one before).
+
+    Examples
+    --------
+    >>> group_chunks((8, 8, 8, 8, 8, 3), 10)
+    (16, 16, 11)
+    """
+    groups: list[int] = []
+    current = 0
+    for block in blocks:
+        current += block
+        if current >= minimum:
+            groups.append(current)
+            current = 0
+    if current:
+        if groups and current < minimum:
+            groups[-1] += current
+        else:
+            groups.append(current)
+    return tuple(groups)
 
 
 def scan_chunks(
