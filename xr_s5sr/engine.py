@@ -94,6 +94,7 @@ from xr_s5sr.spec import (
     resolve_device,
     resolve_runner,
 )
+from xr_s5sr.subspace import prior_and_statistics
 
 if TYPE_CHECKING:
     from xr_s5sr.models import S5DSCR
@@ -242,12 +243,13 @@ def _super_resolve_numpy(
     """One whole (scanline, ground_pixel, spectral_channel) cube in memory."""
     spec: ModelSpec = options["spec"]
     block = fill_block(raw)
+    block, statistics, sigma = prior_and_statistics(block, raw, spec, sigma, first_scanline)
     settings = None
     if spec.reads_statistics:
         from xr_s5sr.adaptive import row_settings
 
         settings = row_settings(
-            raw,
+            statistics,
             cast(int, spec.band),
             first=first_scanline,
             regularisation=None if spec.regularisation == AUTO else spec.fixed_regularisation,
@@ -352,9 +354,10 @@ def _super_resolve_dask(
         {**dict.fromkeys(range(lead), 1), lead: scan_chunks, lead + 1: -1, lead + 2: -1}
     )
     lr = tiling.map_scan_overlap(fill_block, raw, FILL_REACH, "none")
+    lr, statistics, sigma = prior_and_statistics(lr, raw, spec, sigma, first_scanline)
     if sigma is not None:
         sigma = tiling.like_chunks(sigma, raw)
-    settings = tiling.settings_graph(raw, spec, sigma, first_scanline, prepare=fill_block)
+    settings = tiling.settings_graph(statistics, spec, sigma, first_scanline, prepare=fill_block)
     blocks = [tiling.with_neighbours(lr, halo, "none")]
     if settings is not None:
         blocks.append(tiling.with_neighbours(settings, halo, "none"))
