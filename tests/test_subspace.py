@@ -197,5 +197,5 @@ def test_denoised_noise_is_the_kept_share_of_the_noise() -> None:
     # Two windows: 4 of 40 components kept (σ² 0.01 → 0.001), then nothing projected.
     sigma = denoised_sigma((4, 2, 40), 0, np.array([0.5, 2.5]), (basis, 0.01), (None, 0.04))
     expected = np.sqrt([0.001, 0.75 * 0.001 + 0.25 * 0.04, 0.25 * 0.001 + 0.75 * 0.04, 0.04])
-    np.testing.assert_allclose(sigma[:, 0, 0], expected, rtol=1e-6)
+    np.testing.assert_allclose(sigma[:, 0, 0], expected, rtol=1e-6, atol=0)
     assert sigma.shape == (4, 2, 40)
