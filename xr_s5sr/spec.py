@@ -151,9 +151,15 @@ class ModelSpec:
 
     @property
     def reads_statistics(self) -> bool:
-        """True when the method needs the data's statistics: the automatic μ or the
-        noise variance of the detail gate (:mod:`xr_s5sr.adaptive`)."""
-        return (self.regularisation == AUTO and self.uses_regularisation) or self.gates_detail
+        """True when the method needs the data's statistics: the automatic μ, the
+        noise variance of the detail gate (:mod:`xr_s5sr.adaptive`) or that of the spectral
+        prior's windows (:mod:`xr_s5sr.subspace`); the caller then passes the file's σ and
+        first scanline, and a crop keeps whole scanlines (:func:`crop_halo`)."""
+        return (
+            (self.regularisation == AUTO and self.uses_regularisation)
+            or self.gates_detail
+            or self.uses_spectral_prior
+        )
 
     @property
     def uses_spectral_prior(self) -> bool:
