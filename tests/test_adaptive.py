@@ -179,7 +179,9 @@ class RecordedRows:
         return self.data[key]
 
 
-def _first_rows_read(n_scan: int, nonnegative: bool) -> tuple[int, np.ndarray, np.ndarray]:
+def _first_rows_read(
+    n_scan: int, nonnegative: bool, spectral_prior: bool = True
+) -> tuple[int, np.ndarray, np.ndarray]:
     """LR scanlines read to compute the first 64 HR scanlines of an ``n_scan``-row band-7
     granule in blocks of 50 (the fewest a band-7 block may hold; output chunks of 200 HR
     scanlines, as the regular plan of 50-row input chunks on 768 rows takes 55-row blocks),
@@ -187,7 +189,13 @@ def _first_rows_read(n_scan: int, nonnegative: bool) -> tuple[int, np.ndarray, n
     rng = np.random.default_rng(5)
     level = np.exp(-np.linspace(0.0, np.log(300.0), n_scan))[:, None, None]  # 300× along track
     data = (level * (1.0 + 0.05 * rng.standard_normal((n_scan, 24, 8)))).astype(np.float32)
-    spec = model_spec("backprojection", band=BAND, device="cpu", nonnegative=nonnegative)
+    spec = model_spec(
+        "backprojection",
+        band=BAND,
+        device="cpu",
+        nonnegative=nonnegative,
+        spectral_prior=spectral_prior,
+    )
     source = RecordedRows(data)
     lazy = super_resolve_array(
         da.from_array(source, chunks=(50, -1, -1), asarray=False), spec, output_chunks=200
@@ -200,20 +208,24 @@ def _first_rows_read(n_scan: int, nonnegative: bool) -> tuple[int, np.ndarray, n
 def test_an_output_block_reads_a_bounded_number_of_scanlines() -> None:
     """Issue 23: the first 64 HR scanlines of a 768-scanline granule read ≤ 256 LR scanlines
     and equal the whole result: the per-window settings, the back-projection and the
-    consistency projection (with ``nonnegative=False``)."""
-    rows, head, whole = _first_rows_read(768, nonnegative=False)
+    consistency projection (with ``nonnegative=False``, without the spectral prior); the
+    spectral prior's windows of 64 scanlines (:mod:`xr_s5sr.subspace`) read 100 more."""
+    rows, head, whole = _first_rows_read(768, nonnegative=False, spectral_prior=False)
     assert rows <= 256, rows  # measured 250
+    np.testing.assert_allclose(head, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
+    rows, head, whole = _first_rows_read(768, nonnegative=False)
+    assert rows <= 360, rows  # measured 350
     np.testing.assert_allclose(head, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
 
 
 def test_the_nonnegative_step_reads_further_but_a_bounded_distance() -> None:
     """The default's non-negative step chains 6 more projections (:mod:`xr_s5sr.constrained`),
-    each reaching up to two blocks on: the first 64 HR scanlines read 850 LR scanlines, the
-    same on 1600 and 2000 scanlines (bounded, not growing with the granule), and equal the
-    whole result."""
+    each reaching up to two blocks on: the first 64 HR scanlines read 950 LR scanlines (850
+    without the spectral prior, whose windows add 100), the same on 1600 and 2000 scanlines
+    (bounded, not growing with the granule), and equal the whole result."""
     for n_scan in (1600, 2000):
         rows, head, whole = _first_rows_read(n_scan, nonnegative=True)
-        assert rows <= 900, rows  # measured 850
+        assert rows <= 960, rows  # measured 950 (850 without the spectral prior)
         np.testing.assert_allclose(head, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
 
 

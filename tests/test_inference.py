@@ -19,7 +19,7 @@ from xr_s5sr.adaptive import windows
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import DimensionError
 from xr_s5sr.grid import hr_coordinates
-from xr_s5sr.inference import bicubic_dataset, super_resolve_dataset
+from xr_s5sr.inference import bicubic_dataset, first_scanline, noise_sigma, super_resolve_dataset
 from xr_s5sr.options import SuperResolveOptions
 from xr_s5sr.plausibility import plausibility_report
 from xr_s5sr.spec import model_spec
@@ -49,7 +49,16 @@ def test_radiance_is_the_engine_result_on_the_hr_grid(granule: xr.Dataset) -> No
     net = make_net(granule, "s5dscr_s")
     sr = super_resolve(granule, weights=net, missing="strict")
     spec = model_spec(weights=net, band=BAND, device="cpu")
-    expected = super_resolve_array(granule.radiance.values, spec, missing="strict")
+    # The file's noise (radiance_noise) and scanline index: the settings and the spectral
+    # prior's subspace windows read them.
+    sigma = np.asarray(noise_sigma(granule, "radiance")[0])
+    expected = super_resolve_array(
+        granule.radiance.values,
+        spec,
+        missing="strict",
+        sigma=sigma,
+        first_scanline=first_scanline(granule, "scanline"),
+    )
     np.testing.assert_array_equal(sr.radiance.values, expected)
     assert sr.radiance.dims == DIMS
     # The settings_window coordinate belongs to the plausibility report (one per window).

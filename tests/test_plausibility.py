@@ -58,7 +58,10 @@ def test_default_is_nonnegative_consistent_and_keeps_its_quality(
     if noisy:
         chi2 = np.mean(residual**2) / np.var(lr.astype(np.float64) - clean)
         print(f"chi2 {chi2:.3f}")
-        assert chi2 < 1.5
+        # Against the original data: the noise the spectral prior removed ((C − K)/C of σ²)
+        # counts here, on top of the automatic μ's misfit to the denoised data (measured
+        # 0.63–1.57 on these scenes; 0.12–1.04 without the prior).
+        assert chi2 < 2.0
     else:
         relative = np.linalg.norm(residual) / np.linalg.norm(lr[edge:-edge, edge:-edge])
         print(f"relative misfit {relative:.2e}")

@@ -222,25 +222,26 @@ def choose_regularisation(means: np.ndarray) -> float:
     return math.exp(low + fraction * (high - low))
 
 
-def windows(n_scan: int, first: int = 0) -> np.ndarray:
+def windows(n_scan: int, first: int = 0, size: int = WINDOW) -> np.ndarray:
     """The settings windows of a granule: ``(n, 2)`` int (start, stop) row ranges (0-based
     within the array) that tile ``0 … n_scan``.
 
     Window ``k`` holds the rows whose absolute scanline index ``first + row`` lies in
-    ``[k·WINDOW, (k + 1)·WINDOW)``, so a scanline gets the same window whatever the chunking
+    ``[k·size, (k + 1)·size)``, so a scanline gets the same window whatever the chunking
     or the crop it arrives in; a partial window at either end of the granule shorter than
-    ``WINDOW / 2`` joins its neighbour (its statistic would be too noisy alone).
+    ``size / 2`` joins its neighbour (its statistic would be too noisy alone). ``size``:
+    :data:`WINDOW` for the settings, :data:`xr_s5sr.spectral.WINDOW` for the spectral prior.
 
     Examples
     --------
     >>> windows(100, first=20).tolist()  # WINDOW = 24: the partial first window of 4 joins
     [[0, 28], [28, 52], [52, 76], [76, 100]]
     """
-    edges = np.arange((first // WINDOW + 1) * WINDOW, first + n_scan, WINDOW) - first
+    edges = np.arange((first // size + 1) * size, first + n_scan, size) - first
     bounds = [0, *edges.tolist(), n_scan]
-    if len(bounds) > 2 and bounds[1] - bounds[0] < WINDOW // 2:
+    if len(bounds) > 2 and bounds[1] - bounds[0] < size // 2:
         del bounds[1]
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] < WINDOW // 2:
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < size // 2:
         del bounds[-2]
     return np.array([bounds[:-1], bounds[1:]]).T
 
@@ -318,6 +319,41 @@ def window_settings(
     return np.array([regularisation, variance if math.isfinite(variance) else 0.0])
 
 
+def blend_weights(
+    start: int, stop: int, centres: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two windows and the weight of each of rows ``start:stop`` (0-based within the
+    granule) in the linear blend between window ``centres`` (increasing; they must bracket the
+    rows or be the granule's first/last windows).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+        ``low``, ``high`` (int indices into ``centres``) and ``w`` (float64) per row: the row
+        takes ``(1 − w)`` of window ``low`` and ``w`` of window ``high``; constant beyond the
+        first/last centre, one canonical form per row (a single window is ``low``, ``w = 0``).
+
+    Examples
+    --------
+    >>> low, high, w = blend_weights(0, 4, np.array([0.5, 2.5]))
+    >>> low.tolist(), high.tolist(), w.tolist()
+    ([0, 0, 0, 1], [0, 1, 1, 1], [0.0, 0.25, 0.75, 0.0])
+    """
+    rows = np.arange(start, stop, dtype=np.float64)
+    high = np.clip(np.searchsorted(centres, rows, side="right"), 1, max(1, len(centres) - 1))
+    low = high - 1
+    if len(centres) == 1:
+        high = low
+    span = np.where(high > low, centres[high] - centres[low], 1.0)
+    weight = np.clip((rows - centres[low]) / span, 0.0, 1.0)
+    weight[high == low] = 0.0
+    # One canonical form per row (whatever windows were given): a single window is `low`.
+    high = np.where(weight == 0.0, low, high)
+    low = np.where(weight == 1.0, high, low)
+    weight[weight == 1.0] = 0.0
+    return low, high, weight
+
+
 def blend_rows(start: int, stop: int, centres: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Settings of rows ``start:stop``, blended linearly between window centres.
 
@@ -339,19 +375,8 @@ def blend_rows(start: int, stop: int, centres: np.ndarray, values: np.ndarray) -
         two windows' solves (:func:`gram_solve_rows`), its noise variance blended alike;
         constant beyond the first/last centre.
     """
-    rows = np.arange(start, stop, dtype=np.float64)
-    high = np.clip(np.searchsorted(centres, rows, side="right"), 1, max(1, len(centres) - 1))
-    low = high - 1
-    if len(centres) == 1:
-        high = low
-    span = np.where(high > low, centres[high] - centres[low], 1.0)
-    weight = np.clip((rows - centres[low]) / span, 0.0, 1.0)
-    weight[high == low] = 0.0
-    # One canonical form per row (whatever windows were given): a single window is `low`.
-    high = np.where(weight == 0.0, low, high)
-    low = np.where(weight == 1.0, high, low)
-    weight[weight == 1.0] = 0.0
-    out = np.empty((rows.size, 1, 4))
+    low, high, weight = blend_weights(start, stop, centres)
+    out = np.empty((stop - start, 1, 4))
     out[:, 0, 0] = values[low, 0]
     out[:, 0, 1] = values[high, 0]
     out[:, 0, 2] = weight
@@ -547,6 +572,7 @@ __all__ = [
     "WINDOW",
     "auto_settings",
     "blend_rows",
+    "blend_weights",
     "bracketing",
     "choose_regularisation",
     "detail_gate",

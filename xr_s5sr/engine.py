@@ -92,6 +92,7 @@ from xr_s5sr.spec import (
     resolve_device,
     resolve_runner,
 )
+from xr_s5sr.subspace import prior_and_statistics
 
 if TYPE_CHECKING:
     from xr_s5sr.models import S5DSCR
@@ -256,12 +257,13 @@ def _super_resolve_numpy(
     ``[μ, σ²]`` (None without automatic settings)."""
     spec: ModelSpec = options["spec"]
     block = fill_block(raw)
+    block, statistics, sigma = prior_and_statistics(block, raw, spec, sigma, first_scanline)
     settings = values = None
     if spec.reads_statistics:
         from xr_s5sr.adaptive import blend_rows, window_centres, window_values, windows
 
         values = window_values(
-            raw,
+            statistics,
             cast(int, spec.band),
             first=first_scanline,
             regularisation=None if spec.regularisation == AUTO else spec.fixed_regularisation,
@@ -368,9 +370,10 @@ def _super_resolve_dask(
     )
     # The filled LR granule: every step below reads `lr` (LR → LR steps go right here).
     lr = tiling.map_scan_overlap(fill_block, raw, FILL_REACH, "none")
+    lr, statistics, sigma = prior_and_statistics(lr, raw, spec, sigma, first_scanline)
     if sigma is not None:
         sigma = tiling.like_chunks(sigma, raw)
-    settings = tiling.settings_graph(raw, spec, sigma, first_scanline, prepare=fill_block)
+    settings = tiling.settings_graph(statistics, spec, sigma, first_scanline, prepare=fill_block)
     hr_chunks = (tuple(SCALE * c for c in blocks), (SCALE * n_pixel,), (n_chan,))
     coefficients = None
     if spec.uses_physics_base:
@@ -423,7 +426,7 @@ def _super_resolve_dask(
     wanted = tiling.output_scan_chunks(blocks, output_chunks)  # splits blocks only
     if wanted != blocks:
         out = out.rechunk({lead: tuple(SCALE * c for c in wanted)})
-    return out, tiling.window_graph(raw, spec, sigma, first_scanline, prepare=fill_block)
+    return out, tiling.window_graph(statistics, spec, sigma, first_scanline, prepare=fill_block)
 
 
 def _estimate_graph(

@@ -439,6 +439,8 @@ def compose(
     physics base (its detail is its whole output); ``model=None`` is the training-free
     physics inverse. The engine (:mod:`xr_s5sr.engine`) computes the same formula on
     seam-free blocks of numpy/dask arrays; training and fine-tuning differentiate this one.
+    ``y`` is the LR data the formula acts on: the engine first replaces it by its spectral
+    prior's projection (:func:`xr_s5sr.subspace.prior_and_statistics`) when that is on.
 
     Parameters
     ----------

@@ -98,6 +98,14 @@ class ModelSpec:
     nonnegative : bool
         With ``consistency``: solve for the non-negative consistent result
         (:func:`xr_s5sr.constrained.nonnegative_consistency`) instead of the projection alone.
+    spectral_prior : bool
+        Project the LR spectra onto each window's signal subspace before the physics steps
+        (:mod:`xr_s5sr.subspace`); applies to the methods with a physics step
+        (:attr:`uses_spectral_prior`), never to bicubic.
+    sharp_prior : bool
+        With the spectral prior: the automatic settings read the denoised cube and its noise
+        instead of the original data (sharper; higher PSNR and larger spectral angle on dim
+        scenes, :func:`xr_s5sr.subspace.prior_and_statistics`).
     """
 
     name: str
@@ -119,6 +127,8 @@ class ModelSpec:
     regularisation: float | str = 0.0
     detail_gate: bool = True
     nonnegative: bool = True
+    spectral_prior: bool = True
+    sharp_prior: bool = False
 
     @property
     def is_network(self) -> bool:
@@ -143,9 +153,23 @@ class ModelSpec:
 
     @property
     def reads_statistics(self) -> bool:
-        """True when the method needs the data's statistics: the automatic μ or the
-        noise variance of the detail gate (:mod:`xr_s5sr.adaptive`)."""
-        return (self.regularisation == AUTO and self.uses_regularisation) or self.gates_detail
+        """True when the method needs the data's statistics: the automatic μ, the
+        noise variance of the detail gate (:mod:`xr_s5sr.adaptive`) or that of the spectral
+        prior's windows (:mod:`xr_s5sr.subspace`); the caller then passes the file's σ and
+        first scanline, and a crop keeps whole scanlines (:func:`crop_halo`)."""
+        return (
+            (self.regularisation == AUTO and self.uses_regularisation)
+            or self.gates_detail
+            or self.uses_spectral_prior
+        )
+
+    @property
+    def uses_spectral_prior(self) -> bool:
+        """True when the LR cube is replaced by its projection onto the granule's own spectral
+        subspace before anything else (:func:`xr_s5sr.subspace.spectral_prior`): the flag is on
+        and the method has a physics step (back-projection or the consistency projection) and
+        a band; bicubic and networks run alone never are."""
+        return self.spectral_prior and self.uses_regularisation and self.band is not None
 
     @property
     def fixed_regularisation(self) -> float:
@@ -211,6 +235,8 @@ class ModelSpec:
             self.iterations,
             self.regularisation,
             self.nonnegative,
+            self.spectral_prior,
+            self.sharp_prior,
         )
 
 
@@ -226,6 +252,7 @@ def model_spec(
     regularisation: float | str = AUTO,
     nonnegative: bool = True,
     spectral_prior: bool = True,
+    sharp_prior: bool = False,
 ) -> ModelSpec:
     """Resolve a method choice into a :class:`ModelSpec`, loading and validating it eagerly.
 
@@ -264,9 +291,15 @@ def model_spec(
         (:func:`xr_s5sr.constrained.nonnegative_consistency`); False: the projection alone (an
         exact inverse can then give negative radiance near dark absorption lines and edges).
     spectral_prior : bool, default True
-        Use the granule's own spectral subspace as a prior (:mod:`xr_s5sr.spectral`).
-        Accepted and validated here; the method that uses it lands with the spectral prior
-        (issue 26.4), until then it changes nothing.
+        Methods with a physics step: first replace every LR spectrum by its projection onto
+        the signal subspace of its window of scanlines, of a dimension chosen from the noise
+        (:func:`xr_s5sr.subspace.spectral_prior`); the result is then consistent with those
+        denoised data. Noise-free data are unchanged. False: the LR data as they are.
+    sharp_prior : bool, default False
+        With ``spectral_prior``: choose the automatic μ and the detail gate for the denoised
+        data and their (lower) noise rather than for the data as given: sharper, +1.6 dB on
+        the dim band-7 ``continuum`` scene of ``docs/physics.md`` but a spectral angle above
+        bicubic's there; the default keeps the angle at or below bicubic's.
 
     Returns
     -------
@@ -285,6 +318,8 @@ def model_spec(
     spec = _method_spec(model, band, weights, device, dtype, consistency, iterations)
     if not nonnegative:
         spec = replace(spec, nonnegative=False)
+    if not spectral_prior or sharp_prior:
+        spec = replace(spec, spectral_prior=spectral_prior, sharp_prior=sharp_prior)
     if regularisation and spec.uses_regularisation:
         spec = replace(spec, regularisation=regularisation)
     return spec
@@ -602,11 +637,18 @@ def crop_halo(spec: ModelSpec) -> tuple[int, int]:
     of whole scanlines (:mod:`xr_s5sr.adaptive`): its crop keeps
     :func:`~xr_s5sr.adaptive.settings_reach` more scanlines and the whole swath across track
     (the ground-pixel halo is then larger than any granule, and the crop is clipped to it).
+    The spectral prior's windows (:func:`xr_s5sr.subspace.prior_reach`) likewise.
     """
     scanline = method_reach(spec, 0) + FILL_REACH
     ground_pixel = method_reach(spec, 1) + FILL_REACH
-    if spec.reads_statistics:
-        return scanline + settings_reach(cast(int, spec.band)), WHOLE_SWATH
+    statistics = settings_reach(cast(int, spec.band)) if spec.reads_statistics else 0
+    if spec.uses_spectral_prior:
+        from xr_s5sr.subspace import prior_reach
+
+        # The subspace windows are estimated on whole scanlines too (and before the rest).
+        statistics = max(statistics, prior_reach() + FILL_REACH)
+    if statistics:
+        return scanline + statistics, WHOLE_SWATH
     return scanline, ground_pixel
 
 
