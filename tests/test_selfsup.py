@@ -19,7 +19,14 @@ from xr_s5sr import cli
 from xr_s5sr.errors import MissingInputError, S5SRArgumentError, WeightsError
 from xr_s5sr.families import family_scene
 from xr_s5sr.models import S5DSCR, local_scale
-from xr_s5sr.objective import FinetuneConfig
+from xr_s5sr.objective import (
+    FinetuneConfig,
+    compare_errors,
+    prepare_tile,
+    reduce_tiles,
+    reduced_errors,
+    validation_sure,
+)
 from xr_s5sr.selfsup import (
     check_finetuned,
     checkpoint_path,
@@ -27,6 +34,8 @@ from xr_s5sr.selfsup import (
     export_finetuned,
     finetune,
     l1b_tiles,
+    split_held_out,
+    start_model,
 )
 from xr_s5sr.synthetic import make_granule
 from xr_s5sr.weights import file_sha256, load_weights_file, save_weights
@@ -261,6 +270,64 @@ def test_check_catches_a_destructive_finetuning(tmp_path: Path) -> None:
             assert change > 0.15  # measured +0.30 dB
             assert check["better"]
             assert check["change_percent"] < 0
+
+
+def gated_start(lr: np.ndarray, path: Path, amplitude: float = 0.3) -> S5DSCR:
+    """A band-7 S5-DSCR-S with detail its gate holds back (``detail_gate=True``): the physics
+    start with random weights of ``amplitude`` in its last layer, as a network trained on
+    other scenes, whose detail is noise on these."""
+    start = physics_start(lr, path)
+    torch.manual_seed(1)
+    last = [m for m in start.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        last.weight.normal_(0.0, amplitude)
+    save_weights(start, path, band=7, model_name="s5dscr_s", overwrite=True)
+    return start
+
+
+def previous_check(model: S5DSCR, config: FinetuneConfig, lrs: list[np.ndarray]) -> bool:
+    """The check before issue 25's fix: the training composition at reduced resolution on
+    the same granules (lower bound above 0) and a lower measurement-domain SURE."""
+    tiles = [prepare_tile(lr, config.context, 7) for lr in lrs]
+    reduced = reduce_tiles(tiles, config)
+    start, _, _ = start_model(config)
+    gain = compare_errors(
+        reduced_errors(start, reduced, config), reduced_errors(model, reduced, config)
+    )
+    return gain["low_db"] > 0 and validation_sure(model, tiles, config) < validation_sure(
+        start, tiles, config
+    )
+
+
+def test_sure_misses_a_loss_the_held_out_check_catches(tmp_path: Path) -> None:
+    """Issue 25 at small scale. The start's detail is held back by its gate at inference; the
+    fine-tuned weights have no gate. Fine-tuned on dim absorption granules, they lose several dB
+    there in truth, while SURE (blind in the null space of A, and scoring the ungated start) and
+    the previous check call them better. The new check, which scores what inference outputs,
+    calls them worse with its whole interval below 0 dB, and the selection, validated on a
+    held-out granule, returns the start weights, gate included, with a warning."""
+    own = [noisy_scene("absorption", seed, 0.03, "band") for seed in (0, 1, 2)]
+    start = gated_start(own[0][1], tmp_path / "start.safetensors")
+    config = guard_config(tmp_path / "start.safetensors", learning_rate=1e-3, select_best=False)
+    trained = [lr for _, lr in own[:2]]
+    model = finetune(config, trained, tmp_path / "raw", progress=False)
+    change = true_psnr(model, own[:2]) - true_psnr(start, own[:2])
+    assert change < -1.0  # measured -5.6 dB
+    check = check_finetuned(model, config, trained)
+    assert check["change_percent"] < 0  # SURE: "better" (measured -18 %)
+    assert previous_check(model, config, trained)  # measured +0.76 dB (+0.66 .. ), SURE lower
+    assert not check["better"]
+    assert check["high_db"] < 0  # measured -1.65 (-2.96 .. -0.67) dB
+    # With selection (the default): trained on granules 0, 1, validated on granule 2.
+    assert [t is own[2][1] for t in split_held_out([lr for _, lr in own], config)[1]] == [True]
+    with pytest.warns(UserWarning, match="returning the start weights"):
+        chosen = finetune(
+            replace(config, select_best=True), [lr for _, lr in own], tmp_path / "sel",
+            progress=False,
+        )  # fmt: skip
+    assert chosen.config.detail_gate
+    for name, value in start.state_dict().items():
+        assert torch.equal(value, chosen.state_dict()[name]), name
 
 
 @pytest.mark.slow

@@ -164,8 +164,9 @@ def finetune(
         The fine-tuned module, eval mode, on CPU, with its detail gate off
         (:attr:`~xr_s5sr.models.ModelConfig.detail_gate`). After the last step and with
         ``select_best``, the weights of the checkpoint whose reduced-resolution gain over the
-        start has the highest lower bound (bootstrap 95 %), or the start weights (with a
-        warning) when no lower bound is above 0 dB; after ``stop_after``, the current weights.
+        start (on held-out granules, :func:`split_held_out`) has the highest lower bound
+        (bootstrap 95 %), or the start weights with the start's gate (and a warning) when no
+        lower bound is above 0 dB; after ``stop_after``, the current weights.
     """
     config.validate()
     device = resolve_device(device)
@@ -201,10 +202,12 @@ class _Tuning:
                 f"expect {model.channels}: use granules of band {config.band} with all channels."
             )
         self.config, self.device, self.ckpt = config, device, ckpt
-        self.tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
+        train, held = split_held_out(lr_tiles, config) if config.select_best else (lr_tiles, [])
+        self.tiles = [prepare_tile(t, config.context, config.band) for t in train]
         self.index = window_index(self.tiles, config)
         # The truth-known validation is built before any step: a too-small granule fails now.
-        self.reduced = reduce_tiles(self.tiles, config) if config.select_best else []
+        held_tiles = [prepare_tile(t, config.context, config.band) for t in held]
+        self.reduced = reduce_tiles(held_tiles, config) if held else []
         torch.manual_seed(config.seed)
         self.model = model.to(device).eval()
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
@@ -218,7 +221,7 @@ class _Tuning:
         self.settings = {
             "config": config.to_dict(),
             "start_sha256": start_sha,
-            "validation": "reduced-inference",
+            "validation": "reduced-inference-held-out",
         }
 
     def resume(self, resume: bool) -> bool:
@@ -346,6 +349,9 @@ class _Tuning:
         if self.config.select_best and self.step >= self.config.steps:
             self.model.load_state_dict(self.best["model"])
             if self.best["step"] == 0:
+                # The start as the user had it: with its detail gate (an ungated start is
+                # another model, and worse where the gate held back its detail).
+                self.model.config = replace(self.model.config, detail_gate=self.start_gate)
                 warnings.warn(
                     "No checkpoint beat the start weights at reduced resolution (the granules "
                     "degraded once more, where their own LR is the truth) by more than the "
@@ -359,6 +365,41 @@ class _Tuning:
 
 
 # ------------------------------------------------------------------------------------ check
+def split_held_out(
+    lr_tiles: Sequence[np.ndarray], config: FinetuneConfig
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(granules to train on, granules to validate on): the validation is held out.
+
+    Validated on the granules it was trained on, the reduced-resolution gain favours the
+    fine-tuned weights: they have fitted those very granules
+    (``tests/test_selfsup.py::test_sure_misses_a_loss_the_held_out_check_catches``). With
+    two granules or more, every fourth
+    (at least one, the last) is held out; a single granule of at least twice the validation
+    size (``4 × window`` LR pixels) keeps its last quarter of scanlines (at least that size)
+    for the validation. A single smaller granule is both trained and validated on, with a
+    warning: its verdict is biased towards the fine-tuned weights.
+    """
+    tiles = list(lr_tiles)
+    if len(tiles) > 1:
+        held = set(range(3, len(tiles), 4)) or {len(tiles) - 1}
+        train = [t for k, t in enumerate(tiles) if k not in held]
+        return train, [t for k, t in enumerate(tiles) if k in held]
+    size = SCALE * config.window
+    rows = tiles[0].shape[0] if tiles else 0
+    if rows >= 2 * size:
+        cut = rows - max(size, rows // 4)
+        return [tiles[0][:cut]], [tiles[0][cut:]]
+    warnings.warn(
+        f"One granule of {rows} scanlines: the validation needs a second granule or "
+        f"{2 * size} scanlines to hold out {size} (4 x the window) from training, so it is "
+        "validated on the granule it is trained on, which favours the fine-tuned weights. "
+        "Give more granules (or --no-select-best and check them on other data).",
+        UserWarning,
+        stacklevel=4,
+    )
+    return tiles, tiles
+
+
 def inference_errors(
     model: S5DSCR,
     reduced: Sequence[ReducedTile],
@@ -496,7 +537,7 @@ def export_finetuned(
         "noise_sigma_units": "mol m-2 nm-1 sr-1 s-1",
         "composition": (
             "P_mu(backproject_mu(y) + detail(y)) with each granule's automatic mu, the default "
-            "of super_resolve; detail gate off"
+            "of super_resolve; detail gate off unless the start weights were returned"
         ),
         "l1b_files": [Path(f).name for f in l1b_files],
         "steps": config.steps,
@@ -628,6 +669,7 @@ __all__ = [
     "l1b_tiles",
     "main",
     "run_from_args",
+    "split_held_out",
     "start_model",
 ]
 

@@ -15,6 +15,10 @@ is not recorded; 128 is the smallest the default reduced-resolution validation a
 ``super_resolve`` output against the HR with the shipped and the returned weights, and of
 bicubic, on the 4 fine-tuning granules and 3 new granules (seeds 2000-2002); whether the run
 returned the start weights (its warning); the card's two checks (``--check``'s verdict).
+Also the weights of the last step (the checkpoint's, what a run without selection returns):
+their truth, the new check (``check_finetuned``) and the previous one (reduced resolution on
+the training composition, ``objective.reduced_errors``, with SURE: "better" when the lower
+bound is above 0 and SURE is lower), on the fine-tuning and the new granules.
 
 One command (one CPU thread, about 15 min)::
 
@@ -24,10 +28,12 @@ One command (one CPU thread, about 15 min)::
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +44,15 @@ from xr_s5sr import cli
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.l1b import write_l1b
 from xr_s5sr.metrics import compute_metrics
-from xr_s5sr.objective import FinetuneConfig
-from xr_s5sr.selfsup import start_model
+from xr_s5sr.objective import (
+    FinetuneConfig,
+    compare_errors,
+    prepare_tile,
+    reduce_tiles,
+    reduced_errors,
+    validation_sure,
+)
+from xr_s5sr.selfsup import check_finetuned, checkpoint_path, start_model
 from xr_s5sr.spec import model_spec
 from xr_s5sr.synthetic import make_granule
 from xr_s5sr.weights import load_weights_file
@@ -57,7 +70,7 @@ def l1b_file(lr: np.ndarray, seed: int, directory: Path) -> Path:
     """``lr`` as an L1B file: a synthetic granule's frame (geolocation, wavelengths)."""
     frame = make_granule(BAND, SIZE, SIZE, seed=seed, n_channel=lr.shape[-1])
     frame["radiance"] = frame["radiance"].copy(data=lr)
-    return write_l1b(frame, directory / f"S5P_TEST_L1B_RA_BD7_{seed}.nc")
+    return write_l1b(frame, directory / f"S5P_TEST_L1B_RA_BD7_{seed}.nc", overwrite=True)
 
 
 def bicubic(granules: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:
@@ -79,26 +92,67 @@ def scores(model: Any, granules: list[tuple[np.ndarray, np.ndarray]]) -> dict[st
     }
 
 
+def previous_check(model: Any, lrs: list[np.ndarray]) -> dict[str, Any]:
+    """The check before issue 25's fix: training composition at reduced resolution + SURE."""
+    config = FinetuneConfig(band=BAND, model="s5dscr_s")
+    tiles = [prepare_tile(lr, config.context, BAND) for lr in lrs]
+    reduced = reduce_tiles(tiles, config)
+    start, _, _ = start_model(config)
+    gain = compare_errors(
+        reduced_errors(start, reduced, config), reduced_errors(model, reduced, config)
+    )
+    before, after = validation_sure(start, tiles, config), validation_sure(model, tiles, config)
+    sure = 100 * (after / before - 1)
+    return {
+        "better": bool(gain["low_db"] > 0 and sure < 0),
+        **{k: round(v, 4) for k, v in gain.items()},
+        "sure_change_percent": round(sure, 2),
+    }
+
+
+def last_step(run: Path, granules: dict[str, list[Any]], shipped: Any) -> dict[str, Any]:
+    """The weights of the last step: truth, the new and the previous check, per granule set."""
+    import torch
+
+    state = torch.load(checkpoint_path(run), weights_only=True)
+    model = copy.deepcopy(shipped)
+    model.config = replace(model.config, detail_gate=False)
+    model.load_state_dict(state["model"])
+    config = FinetuneConfig(band=BAND, model="s5dscr_s")
+    out = {}
+    for name, group in granules.items():
+        lrs = [lr for _, lr in group]
+        check = check_finetuned(model, config, lrs)
+        out[name] = {
+            **scores(model, group),
+            "check": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in check.items()},
+            "previous_check": previous_check(model, lrs),
+        }
+    return out
+
+
 def main() -> None:
     out, record = open_results(__doc__.splitlines()[0])
     if record["cases"].get("cli"):
         return
     own, new = [scene(s) for s in OWN_SEEDS], [scene(s) for s in NEW_SEEDS]
     shipped, _, shipped_sha = start_model(FinetuneConfig(band=BAND, model="s5dscr_s"))
-    with tempfile.TemporaryDirectory() as folder:
-        run = Path(folder)
-        mine = [str(l1b_file(lr, s, run)) for (_, lr), s in zip(own, OWN_SEEDS, strict=True)]
-        other = [str(l1b_file(lr, s, run)) for (_, lr), s in zip(new, NEW_SEEDS, strict=True)]
-        argv = ["finetune", "--band", str(BAND), "--model", "s5dscr_s", "--steps", str(STEPS)]
-        argv += ["--l1b", *mine, "--out", str(run / "ft"), "--check", *other]
-        started = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            code = cli.main(argv)
-        seconds = time.perf_counter() - started
-        card_path = next((run / "ft").glob("*.json"))
-        card = json.loads(card_path.read_text())
-        tuned = load_weights_file(card_path.with_suffix(".safetensors"), band=BAND)
+    # A fixed work folder: an interrupted run resumes from the CLI's own checkpoint.
+    run = Path(tempfile.gettempdir()) / f"finetune_measured_case_{out.stem}"
+    run.mkdir(exist_ok=True)
+    mine = [str(l1b_file(lr, s, run)) for (_, lr), s in zip(own, OWN_SEEDS, strict=True)]
+    other = [str(l1b_file(lr, s, run)) for (_, lr), s in zip(new, NEW_SEEDS, strict=True)]
+    argv = ["finetune", "--band", str(BAND), "--model", "s5dscr_s", "--steps", str(STEPS)]
+    argv += ["--l1b", *mine, "--out", str(run / "ft"), "--check", *other]
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = cli.main(argv)
+    seconds = time.perf_counter() - started
+    card_path = next((run / "ft").glob("*.json"))
+    card = json.loads(card_path.read_text())
+    tuned = load_weights_file(card_path.with_suffix(".safetensors"), band=BAND)
+    raw = last_step(run / "ft", {"own": own, "new": new}, shipped)
     history = card["finetuning"]["history"]
     record["cases"]["cli"] = {
         "command": "xr-s5sr " + " ".join(a if "/" not in a else Path(a).name for a in argv),
@@ -112,18 +166,26 @@ def main() -> None:
             for h in history
         ],
         "checks": card["checks"],
-        "own": {"shipped": scores(shipped, own), "finetuned": scores(tuned, own)},
-        "new": {"shipped": scores(shipped, new), "finetuned": scores(tuned, new)},
+        "own": {"shipped": scores(shipped, own)},
+        "new": {"shipped": scores(shipped, new)},
     }
-    for name in ("own", "new"):
+    for name, group in (("own", own), ("new", new)):
         part = record["cases"]["cli"][name]
-        part["true_change_db"] = [
-            round(a - b, 4)
-            for a, b in zip(part["finetuned"]["psnr"], part["shipped"]["psnr"], strict=True)
-        ]
+        part["finetuned"] = (
+            scores(tuned, group)
+            if not record["cases"]["cli"]["returned_start"]
+            else part["shipped"]
+        )
+        part["last_step"] = raw[name]
+        for key in ("finetuned", "last_step"):
+            part[f"{key}_true_change_db"] = [
+                round(a - b, 4)
+                for a, b in zip(part[key]["psnr"], part["shipped"]["psnr"], strict=True)
+            ]
     record["plan"] = {
         "family": FAMILY, "brightness": BRIGHTNESS, "noise": NOISE, "lr_size": SIZE,
         "steps": STEPS, "own_seeds": OWN_SEEDS, "new_seeds": NEW_SEEDS,
+        "held_out_for_validation": OWN_SEEDS[3::4],
     }  # fmt: skip
     save(out, record)
     print(json.dumps(record["cases"]["cli"], indent=1), flush=True)
