@@ -2,7 +2,7 @@
 
 Plan (fixed before the run; the JSON holds whatever part of it has finished, in this order):
 
-* Scenes: band 7, 16 channels, LR granules of 160 x 160 pixels (``finetune_cases.py``), the
+* Scenes: band 7, 16 channels, LR granules of 128 x 128 (``finetune_cases.py``), the
   families ``absorption``, ``solar`` and ``mixture`` (fine-tuning was developed on ``edges``
   and ``smooth`` only), brightness 0.03 and 0.3 of the band's mean radiance, noise ``band``
   (the band's sigma) and ``photon`` (sigma scaled by sqrt(radiance / band mean), per pixel).

@@ -2,9 +2,10 @@
 
 Plan (fixed before the run; the JSON holds whatever part of it has finished, in this order):
 
-* Scenes as in ``finetune_cases.py`` (band 7, 16 channels, LR granules of 160 x 160 pixels),
-  families the fine-tuning was not developed on. Start: S5-DSCR-S with zero detail (the
-  physics inverse). Fine-tuning on 2 LR granules (seeds 1000, 1001), 40 steps, a checkpoint
+* Scenes as in ``finetune_cases.py`` (band 7, 16 channels, LR granules of 128 x 128
+  pixels), families the fine-tuning was not developed on. Start: S5-DSCR-S with zero detail
+  (the physics inverse). Fine-tuning on 3 LR granules (seeds 1000-1002; the selection holds
+  out the last), 40 steps, a checkpoint
   every 20, ``lr_patch=8``, selection by the reduced-resolution validation on what inference
   outputs (``select_best=True``, the default), other settings default (learning rate 1e-3).
   Rows: every family ``absorption``, ``solar``, ``mixture`` x brightness 0.03 and 0.3 of the
@@ -45,7 +46,7 @@ ROWS = tuple(
     for noise in ("band", "photon")
 )
 STEPS, EVERY = 40, 20
-OWN_SEEDS, NEW_SEEDS = (1000, 1001), (3000, 3001, 3002, 3003, 3004)
+OWN_SEEDS, NEW_SEEDS = (1000, 1001, 1002), (3000, 3001, 3002, 3003, 3004)
 
 
 def run_row(family: str, brightness: float, noise: str, rate: float) -> dict[str, Any]:
