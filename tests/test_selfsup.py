@@ -299,6 +299,23 @@ def previous_check(model: S5DSCR, config: FinetuneConfig, lrs: list[np.ndarray])
     )
 
 
+def test_validation_granules_are_held_out_of_training() -> None:
+    config = FinetuneConfig(band=7)  # windows of 16 + 2 x 8: 128 LR pixels to validate on
+    tiles = [np.full((8, 4, 2), k, np.float32) for k in range(9)]
+    train, held = split_held_out(tiles, config)
+    assert [t[0, 0, 0] for t in held] == [3, 7]  # every fourth
+    assert [t[0, 0, 0] for t in train] == [0, 1, 2, 4, 5, 6, 8]
+    assert [t[0, 0, 0] for t in split_held_out(tiles[:2], config)[1]] == [1]  # the last
+    one = np.arange(600, dtype=np.float32).reshape(600, 1, 1)
+    train, held = split_held_out([one], config)  # the last quarter (150 >= 128 rows)
+    assert [train[0].shape[0], held[0][0, 0, 0], held[0].shape[0]] == [450, 450, 150]
+    train, held = split_held_out([one[:300]], config)  # at least 128 rows
+    assert [train[0].shape[0], held[0].shape[0]] == [172, 128]
+    with pytest.warns(UserWarning, match="validated on the granule it is trained on"):
+        train, held = split_held_out([one[:255]], config)
+    assert train[0] is held[0]
+
+
 def test_sure_misses_a_loss_the_held_out_check_catches(tmp_path: Path) -> None:
     """Issue 25 at small scale. The start's detail is held back by its gate at inference; the
     fine-tuned weights have no gate. Fine-tuned on dim absorption granules, they lose several dB
