@@ -5,9 +5,9 @@ Plan (fixed before the run; the JSON holds whatever part of it has finished, in 
 * Scenes as in ``finetune_cases.py`` (band 7, 16 channels, LR granules of 128 x 128
   pixels), families the fine-tuning was not developed on. Start: S5-DSCR-S with zero detail
   (the physics inverse). Fine-tuning on 3 LR granules (seeds 1000-1002; the selection holds
-  out the last), 40 steps, a checkpoint
-  every 20, ``lr_patch=8``, selection by the reduced-resolution validation on what inference
-  outputs (``select_best=True``, the default), other settings default (learning rate 1e-3).
+  out the last), 40 steps, a checkpoint every 20, ``lr_patch=8``, selection by the
+  reduced-resolution validation on what inference outputs (``select_best=True``, the
+  default), other settings default (learning rate 1e-3).
   Rows: every family ``absorption``, ``solar``, ``mixture`` x brightness 0.03 and 0.3 of the
   band's mean x noise of the band's sigma and photon-scaled (12 rows, in that order).
   (The previous plan had 5 rows, one of them at learning rate 1e-2; issue 25.2 asks for every
