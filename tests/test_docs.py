@@ -256,6 +256,37 @@ def test_physics_page_numbers_match_the_evaluation_json() -> None:
     assert f"{_dB(smooth[0])} and {_dB(smooth[1])} dB for bands 7 and 8" in page
 
 
+FINETUNE_TEST = DOCS / "scripts" / "finetune_proof" / "test.json"
+
+
+def _finetune_claims() -> list[str]:
+    """What README and docs/finetune.md say about the pre-registered fine-tuning test, from
+    docs/scripts/finetune_proof/test.json: returned starts, the best and the worst cell."""
+    import json
+
+    cases = json.loads(FINETUNE_TEST.read_text())["cases"]
+    returned = sum(case["returned_start"] for case in cases.values())
+    best = max(cases, key=lambda key: cases[key]["gain_db_new"][0])
+    mean, low, high = cases[best]["gain_db_new"]
+    family, brightness, noise, _ = best.split("/")
+    worst = min(case["gain_db_new"][0] for case in cases.values())
+    losses = sum(g < 0 for case in cases.values() for g in case["gain_db_per_granule"])
+    return [
+        f"{returned} of {len(cases)} runs returned the start weights",
+        f"{_dB(mean)} dB (95 % interval {_dB(low)} … {_dB(high)}) on {family} scenes at "
+        f"{brightness} of the band's mean radiance ({noise} noise)",
+        f"worst cell mean {_dB(worst)} dB",
+        f"{losses} of {5 * len(cases)} new granules",
+    ]
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/finetune.md"])
+def test_finetuning_numbers_match_the_test_json(page: str) -> None:
+    text = " ".join((ROOT / page).read_text().split())
+    for claim in _finetune_claims():
+        assert claim in text, f"{page} does not say (from finetune_proof/test.json): {claim}"
+
+
 def test_training_recipe_matches_the_model_cards() -> None:
     """weights/train_shipped.py quotes the validation MSE of the cards against the physics
     inverse (it said the models were never below it, which the cards contradict)."""

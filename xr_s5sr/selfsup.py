@@ -16,14 +16,18 @@ Selection where the truth is known (Wald's reduced-resolution protocol on the us
 data): before training, each granule ``y`` is degraded once more, ``A y + n'`` with the
 granule's noise regime kept (:func:`~xr_s5sr.objective.reduce_tile`), and ``y`` is the truth
 of that smaller problem. Every ``checkpoint_every`` steps the current weights super-resolve the
-reduced granules with the composition inference uses; their per-window errors against ``y``,
-paired with those of the start weights, give a gain in dB and a bootstrap 95 % interval
-(:func:`~xr_s5sr.objective.compare_errors`). The run returns the checkpoint with the highest
-lower bound, or the start weights (with a warning) when no lower bound is above 0: no
-candidate beat the start by more than the criterion's own noise. :func:`check_finetuned`
-(``xr-s5sr finetune --check``) applies the same test to other granules and reports the
-measurement-domain SURE beside it (SURE cannot see the null space of ``A``, where
-fine-tuning does its damage; ``docs/finetune.md``).
+reduced granules with :func:`~xr_s5sr.engine.super_resolve_array` itself, exactly as a user
+gets them (:func:`inference_errors`: the start weights with their detail gate, the candidate
+without it); their per-block errors against ``y``, paired with those of the start weights,
+give a gain in dB and a bootstrap 95 % interval (:func:`~xr_s5sr.objective.compare_errors`).
+The run returns the checkpoint with the highest lower bound, or the start weights (with a
+warning) when no lower bound is above 0: no candidate beat the start by more than the
+criterion's own noise. :func:`check_finetuned` (``xr-s5sr finetune --check``) applies the
+same test to other granules. The measurement-domain SURE is reported beside it but decides
+nothing: it cannot see the null space of ``A``, where fine-tuning does its damage, and it
+scores the training composition, which has no detail gate, so it compared the fine-tuned
+network with an ungated start that inference never runs (issue 25: SURE −42 % "better" for
+weights that lost 0.36–0.82 dB; ``docs/finetune.md``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xr_s5sr.bands import SCALE
 from xr_s5sr.cli_training import (
     FINETUNE_HELP,
     add_common_arguments,
@@ -50,13 +55,14 @@ from xr_s5sr.cli_training import (
 )
 from xr_s5sr.errors import S5SRArgumentError, WeightsError
 from xr_s5sr.objective import (
+    LOSS_UNITS,
     LOSSES,
     FinetuneConfig,
+    ReducedTile,
     batch_losses,
     compare_errors,
     prepare_tile,
     reduce_tiles,
-    reduced_errors,
     validation_sure,
     window_batch,
     window_index,
@@ -81,6 +87,10 @@ if TYPE_CHECKING:
 
 #: File name of the fine-tuning checkpoint in ``out_dir``.
 CHECKPOINT_NAME = "finetune_checkpoint.pt"
+
+#: HR pixels on a side of the blocks :func:`inference_errors` scores, and of the border of a
+#: reduced granule it leaves out (its edge, as the PSNR of the studies: ``border=16``).
+SCORE_BLOCK, SCORE_BORDER = 32, 16
 
 
 # ------------------------------------------------------------------------------------ loop
@@ -154,8 +164,9 @@ def finetune(
         The fine-tuned module, eval mode, on CPU, with its detail gate off
         (:attr:`~xr_s5sr.models.ModelConfig.detail_gate`). After the last step and with
         ``select_best``, the weights of the checkpoint whose reduced-resolution gain over the
-        start has the highest lower bound (bootstrap 95 %), or the start weights (with a
-        warning) when no lower bound is above 0 dB; after ``stop_after``, the current weights.
+        start (on held-out granules, :func:`split_held_out`) has the highest lower bound
+        (bootstrap 95 %), or the start weights with the start's gate (and a warning) when no
+        lower bound is above 0 dB; after ``stop_after``, the current weights.
     """
     config.validate()
     device = resolve_device(device)
@@ -180,6 +191,8 @@ class _Tuning:
         import torch
 
         model, _, start_sha = start_model(config)
+        # The start is scored as inference runs it (with its gate); the candidates without.
+        self.start_gate = model.config.detail_gate
         # The detail becomes the removal of these granules' own noise: no gate at inference.
         model.config = replace(model.config, detail_gate=False)
         channels = {t.shape[-1] for t in lr_tiles}
@@ -189,10 +202,12 @@ class _Tuning:
                 f"expect {model.channels}: use granules of band {config.band} with all channels."
             )
         self.config, self.device, self.ckpt = config, device, ckpt
-        self.tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
+        train, held = split_held_out(lr_tiles, config) if config.select_best else (lr_tiles, [])
+        self.tiles = [prepare_tile(t, config.context, config.band) for t in train]
         self.index = window_index(self.tiles, config)
         # The truth-known validation is built before any step: a too-small granule fails now.
-        self.reduced = reduce_tiles(self.tiles, config) if config.select_best else []
+        held_tiles = [prepare_tile(t, config.context, config.band) for t in held]
+        self.reduced = reduce_tiles(held_tiles, config) if held else []
         torch.manual_seed(config.seed)
         self.model = model.to(device).eval()
         self.optimiser = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
@@ -202,11 +217,11 @@ class _Tuning:
         self.step = 0
         self.best: dict[str, Any] = {}
         self.baseline: list[float] = []
-        # Checkpoints of the SURE-selected version (no start errors stored) do not match.
+        # Checkpoints of earlier validations (SURE, the ungated composition) do not match.
         self.settings = {
             "config": config.to_dict(),
             "start_sha256": start_sha,
-            "validation": "reduced+sure",
+            "validation": "reduced-inference-held-out",
         }
 
     def resume(self, resume: bool) -> bool:
@@ -250,25 +265,28 @@ class _Tuning:
 
     def score_start(self) -> None:
         """The start weights: scored, and the candidate a later step must beat."""
-        if self.reduced:  # the start's SURE, then its reduced-resolution errors
+        if self.reduced:  # the start's SURE, then its reduced-resolution errors (gated)
             self.baseline = [validation_sure(self.model, self.tiles, self.config)]
-            self.baseline.extend(reduced_errors(self.model, self.reduced, self.config).tolist())
+            errors = inference_errors(
+                self.model, self.reduced, self.config, self.device, detail_gate=self.start_gate
+            )
+            self.baseline.extend(errors.tolist())
         # The start: a candidate must be better beyond the criterion's noise.
         self.best = {"step": 0, "score": 0.0, "model": state_copy(self.model)}
 
     def validate(self) -> dict[str, float]:
-        """Reduced-resolution gain and SURE change over the start; a candidate counts when
-        the gain's lower bound is above 0 and SURE is lower (each criterion is blind where
-        the other sees: SURE in the null space of A, the reduced scale to the smoothness
-        of its truth); the best lower bound so far is kept."""
+        """Reduced-resolution gain over the start (what inference outputs) and, for the
+        record, the SURE change; a candidate counts when the gain's lower bound is above 0
+        (SURE decides nothing: it is blind in the null space of A); the best lower bound so
+        far is kept."""
         config = self.config
         if not config.select_best:
             return {}
-        errors = reduced_errors(self.model, self.reduced, config)
+        errors = inference_errors(self.model, self.reduced, config, self.device)
         gain = compare_errors(np.asarray(self.baseline[1:]), errors, seed=config.seed + self.step)
         sure = validation_sure(self.model, self.tiles, config)
         gain["sure_change_percent"] = 100.0 * (sure / self.baseline[0] - 1)
-        if gain["low_db"] > self.best["score"] and gain["sure_change_percent"] < 0:
+        if gain["low_db"] > self.best["score"]:
             self.best = {"step": self.step, "score": gain["low_db"]}
             self.best["model"] = state_copy(self.model)
         return gain
@@ -331,11 +349,14 @@ class _Tuning:
         if self.config.select_best and self.step >= self.config.steps:
             self.model.load_state_dict(self.best["model"])
             if self.best["step"] == 0:
+                # The start as the user had it: with its detail gate (an ungated start is
+                # another model, and worse where the gate held back its detail).
+                self.model.config = replace(self.model.config, detail_gate=self.start_gate)
                 warnings.warn(
                     "No checkpoint beat the start weights at reduced resolution (the granules "
                     "degraded once more, where their own LR is the truth) by more than the "
                     "criterion's noise (lower bound of the bootstrap 95 % interval of the gain "
-                    "above 0 dB) with a lower SURE: returning the start weights. Fine-tuning "
+                    "above 0 dB): returning the start weights. Fine-tuning "
                     "gains on dim, noisy scenes with structure; elsewhere keep the start weights.",
                     UserWarning,
                     stacklevel=3,
@@ -344,44 +365,131 @@ class _Tuning:
 
 
 # ------------------------------------------------------------------------------------ check
+def split_held_out(
+    lr_tiles: Sequence[np.ndarray], config: FinetuneConfig
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(granules to train on, granules to validate on): the validation is held out.
+
+    Validated on the granules it was trained on, the reduced-resolution gain favours the
+    fine-tuned weights: they have fitted those very granules
+    (``tests/test_selfsup.py::test_sure_misses_a_loss_the_held_out_check_catches``). With
+    two granules or more, every fourth
+    (at least one, the last) is held out; a single granule of at least twice the validation
+    size (``4 × window`` LR pixels) keeps its last quarter of scanlines (at least that size)
+    for the validation. A single smaller granule is both trained and validated on, with a
+    warning: its verdict is biased towards the fine-tuned weights.
+    """
+    tiles = list(lr_tiles)
+    if len(tiles) > 1:
+        held = set(range(3, len(tiles), 4)) or {len(tiles) - 1}
+        train = [t for k, t in enumerate(tiles) if k not in held]
+        return train, [t for k, t in enumerate(tiles) if k in held]
+    size = SCALE * config.window
+    rows = tiles[0].shape[0] if tiles else 0
+    if rows >= 2 * size:
+        cut = rows - max(size, rows // 4)
+        return [tiles[0][:cut]], [tiles[0][cut:]]
+    warnings.warn(
+        f"One granule of {rows} scanlines: the validation needs a second granule or "
+        f"{2 * size} scanlines to hold out {size} (4 x the window) from training, so it is "
+        "validated on the granule it is trained on, which favours the fine-tuned weights. "
+        "Give more granules (or --no-select-best and check them on other data).",
+        UserWarning,
+        stacklevel=4,
+    )
+    return tiles, tiles
+
+
+def inference_errors(
+    model: S5DSCR,
+    reduced: Sequence[ReducedTile],
+    config: FinetuneConfig,
+    device: str = "cpu",
+    *,
+    detail_gate: bool | None = None,
+) -> np.ndarray:
+    """Per-block error of what ``super_resolve`` outputs with ``model`` at reduced resolution.
+
+    Each reduced granule ``A y + n'`` (:func:`~xr_s5sr.objective.reduce_tile`) is
+    super-resolved by :func:`~xr_s5sr.engine.super_resolve_array` with the defaults a user
+    gets (automatic μ per row, detail gate as in ``model.config`` unless ``detail_gate`` is
+    given, consistency projection, non-negative step), so whatever inference does is scored,
+    not the training composition. The error against the granule ``y`` is weighted by
+    ``1000 / s`` (``s``: the local radiance level of ``y``, per mille, as the losses) and
+    averaged over blocks of ``SCORE_BLOCK`` HR pixels, ``SCORE_BORDER`` HR pixels from the
+    edge left out; pixels made from missing or unusable LR values do not count.
+
+    Returns
+    -------
+    numpy.ndarray
+        (blocks,) float64, (per mille of the local radiance)², the same blocks for every
+        model; lower is better.
+    """
+    import torch
+
+    from xr_s5sr.engine import super_resolve_array
+    from xr_s5sr.models import local_scale
+    from xr_s5sr.spec import model_spec
+
+    spec = model_spec(weights=model, band=config.band, device=device)
+    if detail_gate is not None:
+        spec = replace(spec, detail_gate=detail_gate)
+    errors = []
+    for tile in reduced:
+        estimate = np.asarray(super_resolve_array(tile.lr.data, spec), dtype=np.float64)
+        truth = torch.from_numpy(tile.target).permute(2, 0, 1)[None]
+        weight = (LOSS_UNITS / local_scale(truth))[0, 0].double().numpy()[..., None]
+        lr_usable = tile.lr.usable.repeat(SCALE, axis=0).repeat(SCALE, axis=1)[..., None]
+        usable = tile.usable & lr_usable
+        miss = weight * (estimate - tile.target)
+        rows, cols = (n - SCORE_BORDER - SCORE_BLOCK + 1 for n in miss.shape[:2])
+        for r in range(SCORE_BORDER, rows, SCORE_BLOCK):
+            for c in range(SCORE_BORDER, cols, SCORE_BLOCK):
+                area = np.s_[r : r + SCORE_BLOCK, c : c + SCORE_BLOCK]
+                if usable[area].any():
+                    errors.append(float(np.square(miss[area][usable[area]]).mean()))
+    return np.asarray(errors, dtype=np.float64)
+
+
 def check_finetuned(
     model: S5DSCR, config: FinetuneConfig, lr_tiles: Sequence[np.ndarray], device: str = "cpu"
 ) -> dict[str, Any]:
     """Is ``model`` better than the start weights on ``lr_tiles`` (LR radiance granules, NaN =
-    missing)? Scored where the truth is known, at reduced resolution, and by SURE.
+    missing)? Scored where the truth is known, at reduced resolution; SURE reported beside.
 
-    Two criteria, each blind where the other sees. The reduced-resolution protocol
-    (:func:`~xr_s5sr.objective.reduce_tiles`: each granule degraded once more by ``A`` with its
-    noise regime kept, super-resolved by both networks with the composition inference uses,
-    scored against the granule itself) gives the paired per-window gain and its bootstrap
-    95 % interval; its truth is smoother than a real HR scene, so it can favour smoothing. The
-    measurement-domain SURE (:func:`~xr_s5sr.objective.validation_sure`) cannot see the null
-    space of ``A``, where fine-tuning can do its damage. ``better`` is True only when the
-    interval's lower bound is above 0 dB *and* SURE is lower: a change within the criterion's
-    noise, or one either criterion sees as a loss, is never called an improvement.
+    The reduced-resolution protocol (:func:`~xr_s5sr.objective.reduce_tiles`: each granule
+    degraded once more by ``A`` with its noise regime kept) super-resolves the reduced
+    granules with both weights exactly as inference does (:func:`inference_errors`: the start
+    with its detail gate, ``model`` as configured) and scores them against the granules
+    themselves: the paired per-block gain and its bootstrap 95 % interval. ``better`` is True
+    only when the interval's lower bound is above 0 dB: a change within the criterion's
+    noise, or a loss, is never called an improvement. The measurement-domain SURE
+    (:func:`~xr_s5sr.objective.validation_sure`) is reported but decides nothing: it cannot
+    see the null space of ``A``, and it scores the training composition (no detail gate),
+    not what inference runs.
 
     Returns
     -------
     dict
         ``better`` (bool), ``gain_db``, ``low_db``, ``high_db`` (reduced-resolution gain of
-        ``model`` over the start and its interval, dB), ``windows``; ``start``, ``finetuned``
-        (SURE, (per mille)²) and ``change_percent`` (SURE change; negative: lower misfit).
+        ``model`` over the start and its interval, dB), ``windows`` (blocks scored);
+        ``start``, ``finetuned`` (SURE, (per mille)²) and ``change_percent`` (SURE change;
+        negative: lower misfit; information only).
     """
     tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
     reduced = reduce_tiles(tiles, config)
     start, _, _ = start_model(config)
-    start = start.to(device)
-    model = model.to(device)
     gain = compare_errors(
-        reduced_errors(start, reduced, config),
-        reduced_errors(model, reduced, config),
+        inference_errors(start, reduced, config, device),
+        inference_errors(model, reduced, config, device),
         seed=config.seed,
     )
+    start, model = start.to(device), model.to(device)
     before = validation_sure(start, tiles, config)
     after = validation_sure(model, tiles, config)
     model.cpu()
     return {
-        "better": bool(gain["low_db"] > 0.0 and after < before),
+        "better": bool(gain["low_db"] > 0.0),
         **gain,
         "start": before,
         "finetuned": after,
@@ -429,7 +537,7 @@ def export_finetuned(
         "noise_sigma_units": "mol m-2 nm-1 sr-1 s-1",
         "composition": (
             "P_mu(backproject_mu(y) + detail(y)) with each granule's automatic mu, the default "
-            "of super_resolve; detail gate off"
+            "of super_resolve; detail gate off unless the start weights were returned"
         ),
         "l1b_files": [Path(f).name for f in l1b_files],
         "steps": config.steps,
@@ -527,8 +635,9 @@ def _report_check(name: str, check: dict[str, Any], talk: bool) -> None:
         talk,
         f"{name}: reduced-resolution gain {check['gain_db']:+.3f} dB (95 % interval "
         f"{check['low_db']:+.3f} .. {check['high_db']:+.3f}, {check['windows']:.0f} "
-        f"windows): {'better' if check['better'] else 'not shown better'}; SURE "
-        f"{check['change_percent']:+.2f} % (measurement domain only)",
+        f"blocks): {'better' if check['better'] else 'not shown better'}; SURE "
+        f"{check['change_percent']:+.2f} % (measurement domain only, not used: blind in "
+        "the null space of A)",
     )
     if not check["better"]:
         warnings.warn(
@@ -556,9 +665,11 @@ __all__ = [
     "expand_paths",
     "export_finetuned",
     "finetune",
+    "inference_errors",
     "l1b_tiles",
     "main",
     "run_from_args",
+    "split_held_out",
     "start_model",
 ]
 

@@ -2,17 +2,17 @@
 
 Plan (fixed before the run; the JSON holds whatever part of it has finished, in this order):
 
-* Scenes as in ``finetune_cases.py`` (band 7, 16 channels, LR granules of 160 x 160 pixels),
-  families the fine-tuning was not developed on. Start: S5-DSCR-S with zero detail (the
-  physics inverse). Fine-tuning on 2 LR granules (seeds 1000, 1001), 40 steps, a checkpoint
-  every 20, ``lr_patch=8``, selection by the reduced-resolution validation
-  (``select_best=True``, the default), other settings default. Rows:
-
-  1. ``absorption``, brightness 0.03, band sigma, learning rate 1e-3;
-  2. ``solar``, 0.03, band sigma, 1e-3;
-  3. ``mixture``, 0.03, photon noise, 1e-3;
-  4. ``absorption``, 0.3, band sigma, 1e-3;
-  5. ``mixture``, 0.03, band sigma, 1e-2 (aggressive: the guard has to work).
+* Scenes as in ``finetune_cases.py`` (band 7, 16 channels, LR granules of 128 x 128
+  pixels), families the fine-tuning was not developed on. Start: S5-DSCR-S with zero detail
+  (the physics inverse). Fine-tuning on 3 LR granules (seeds 1000-1002; the selection holds
+  out the last), 40 steps, a checkpoint every 20, ``lr_patch=8``, selection by the
+  reduced-resolution validation on what inference outputs (``select_best=True``, the
+  default), other settings default (learning rate 1e-3).
+  Rows: every family ``absorption``, ``solar``, ``mixture`` x brightness 0.03 and 0.3 of the
+  band's mean x noise of the band's sigma and photon-scaled (12 rows, in that order).
+  (The previous plan had 5 rows, one of them at learning rate 1e-2; issue 25.2 asks for every
+  family at both brightness levels with both noise models, which at one CPU thread left no
+  time for a second learning rate.)
 
 * Truth: PSNR of the default ``super_resolve`` output against the HR on 5 new granules
   (seeds 3000-3004) with the returned weights and with the start; the gain's mean and its
@@ -39,15 +39,14 @@ from finetune_cases import BAND, bootstrap_mean, granule, open_results, psnr, sa
 from xr_s5sr.objective import FinetuneConfig
 from xr_s5sr.selfsup import check_finetuned, finetune
 
-ROWS = (
-    ("absorption", 0.03, "band", 1e-3),
-    ("solar", 0.03, "band", 1e-3),
-    ("mixture", 0.03, "photon", 1e-3),
-    ("absorption", 0.3, "band", 1e-3),
-    ("mixture", 0.03, "band", 1e-2),
+ROWS = tuple(
+    (family, brightness, noise, 1e-3)
+    for family in ("absorption", "solar", "mixture")
+    for brightness in (0.03, 0.3)
+    for noise in ("band", "photon")
 )
 STEPS, EVERY = 40, 20
-OWN_SEEDS, NEW_SEEDS = (1000, 1001), (3000, 3001, 3002, 3003, 3004)
+OWN_SEEDS, NEW_SEEDS = (1000, 1001, 1002), (3000, 3001, 3002, 3003, 3004)
 
 
 def run_row(family: str, brightness: float, noise: str, rate: float) -> dict[str, Any]:
