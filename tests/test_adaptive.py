@@ -92,10 +92,10 @@ def falling() -> np.ndarray:
 @pytest.mark.parametrize("chunks", [50, 67, 160])
 def test_window_settings_do_not_depend_on_the_chunking(falling: np.ndarray, chunks: int) -> None:
     spec = model_spec("backprojection", band=BAND, device="cpu")
-    whole = adaptive.row_settings(falling, BAND)
+    whole = adaptive.blend_windows(adaptive.window_values(falling, BAND), len(falling))
     assert np.ptp(np.log10(whole[:, 0, 0])) > 0.3  # μ does change along track (> 2×)
     with raise_if_dask_computes():
-        lazy = settings_graph(da.from_array(falling, chunks=(chunks, -1, -1)), spec)
+        lazy, _ = settings_graph(da.from_array(falling, chunks=(chunks, -1, -1)), spec)
     assert lazy.chunks[0] == da.from_array(falling, chunks=(chunks, -1, -1)).chunks[0]
     np.testing.assert_allclose(lazy.compute(), whole, rtol=1e-9, atol=0)
 
@@ -119,8 +119,12 @@ def test_a_crop_keeps_the_settings_of_the_whole_granule(
 ) -> None:
     """A crop that keeps absolute scanline indices gives its rows farther than
     settings_reach from its ends the settings of the whole granule (region-of-interest use)."""
-    whole = adaptive.row_settings(falling, BAND)
-    crop = adaptive.row_settings(falling[start:stop], BAND, first=start)
+    whole = adaptive.blend_windows(adaptive.window_values(falling, BAND), len(falling))
+    crop = adaptive.blend_windows(
+        adaptive.window_values(falling[start:stop], BAND, first=start),
+        len(falling[start:stop]),
+        start,
+    )
     margin = adaptive.settings_reach(BAND)
     low = margin if start > 0 else 0
     high = (stop - start) - (margin if stop < falling.shape[0] else 0)
@@ -244,7 +248,11 @@ def test_local_settings_keep_chunk_invariance_scale_and_consistency(falling: np.
     reach = physics.projection_reach(BAND)
     misfit = np.abs(physics.degrade(whole, BAND) - falling)[reach:-reach]
     rows = np.sqrt(np.mean(falling[reach:-reach].astype(np.float64) ** 2, axis=(1, 2)))
-    sigma = np.sqrt(adaptive.row_settings(falling, BAND)[reach:-reach, 0, 3])
+    sigma = np.sqrt(
+        adaptive.blend_windows(adaptive.window_values(falling, BAND), len(falling))[
+            reach:-reach, 0, 3
+        ]
+    )
     # The data are fitted to the noise, row by row, not beyond and not worse.
     rms = np.sqrt(np.mean(misfit.astype(np.float64) ** 2, axis=(1, 2)))
     assert (rms < 1.5 * sigma).all()

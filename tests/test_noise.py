@@ -138,7 +138,7 @@ def test_too_few_pixels_or_channels_leave_the_noise_unknown() -> None:
 def test_noise_free_input_gives_mu_zero_and_exact_consistency(family: str) -> None:
     hr = family_scene(family, BAND, (384, 96), 4, brightness=0.03)
     lr = degrade_array(hr, BAND)
-    settings = adaptive.row_settings(lr, BAND)
+    settings = adaptive.blend_windows(adaptive.window_values(lr, BAND), len(lr))
     np.testing.assert_array_equal(settings[..., :2], 0.0)  # μ = 0 in every window
     np.testing.assert_array_equal(settings[..., 3], 0.0)
     reach = physics.projection_reach(BAND)
@@ -168,8 +168,11 @@ def test_engine_uses_the_sigma_it_is_given() -> None:
     loud = np.float32(30.0) * true_sigma.astype(np.float32)
     told = super_resolve_array(lr, spec, sigma=loud)
     estimated = super_resolve_array(lr, spec)
-    settings = adaptive.row_settings(lr, BAND, sigma=loud)
-    assert (settings[..., 0] > 10 * adaptive.row_settings(lr, BAND)[..., 0]).all()
+    settings = adaptive.blend_windows(adaptive.window_values(lr, BAND, sigma=loud), len(lr))
+    assert (
+        settings[..., 0]
+        > 10 * adaptive.blend_windows(adaptive.window_values(lr, BAND), len(lr))[..., 0]
+    ).all()
     assert np.abs(told - estimated).max() > 1e-3 * np.abs(estimated).max()
     with raise_if_dask_computes():
         lazy = super_resolve_array(

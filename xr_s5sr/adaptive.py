@@ -396,24 +396,12 @@ def window_centres(bounds: np.ndarray) -> np.ndarray:
     return (bounds[:, 0] + bounds[:, 1] - 1) / 2.0
 
 
-def row_settings(
-    y: np.ndarray,
-    band: int,
-    *,
-    first: int = 0,
-    regularisation: float | None = None,
-    sigma: np.ndarray | None = None,
-    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> np.ndarray:
-    """Blended per-row settings (:func:`blend_rows`) of a whole in-memory LR cube whose first
-    row is absolute scanline ``first``: windows of :data:`WINDOW` rows, each with its own μ
-    and noise variance, each computed from its own rows (:func:`window_reads`) after
-    ``prepare`` (e.g. the engine's fill of missing values; the cube must be finite without
-    it), exactly as the dask graph computes them."""
-    values = window_values(
-        y, band, first=first, regularisation=regularisation, sigma=sigma, prepare=prepare
-    )
-    return blend_rows(0, y.shape[0], window_centres(windows(y.shape[0], first)), values)
+def blend_windows(values: np.ndarray, n_scan: int, first: int = 0) -> np.ndarray:
+    """Blended per-row settings (:func:`blend_rows`) of a whole cube of ``n_scan`` rows whose
+    first row is absolute scanline ``first``, from its windows' ``values``
+    (:func:`window_values`): float64 (scanline, 1, 4), exactly as the dask graph blends them.
+    """
+    return blend_rows(0, n_scan, window_centres(windows(n_scan, first)), values)
 
 
 def window_values(
@@ -425,8 +413,12 @@ def window_values(
     sigma: np.ndarray | None = None,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """``[μ, σ²]`` of every settings window (:func:`windows`) of a whole in-memory LR cube:
-    float64 ``(n_windows, 2)``, the values :func:`row_settings` blends (arguments as there)."""
+    """``[μ, σ²]`` of every settings window (:func:`windows`) of a whole in-memory LR cube
+    whose first row is absolute scanline ``first``: float64 ``(n_windows, 2)``, each window
+    computed from its own rows (:func:`window_reads`) after ``prepare`` (e.g. the engine's
+    fill of missing values; the cube must be finite without it), with the fixed
+    ``regularisation`` (None: automatic) and the file's ``sigma`` (None: estimated).
+    :func:`blend_windows` blends them per row."""
     n_scan = y.shape[0]
     bounds = windows(n_scan, first)
     values = np.empty((len(bounds), 2))
@@ -573,13 +565,13 @@ __all__ = [
     "auto_settings",
     "blend_rows",
     "blend_weights",
+    "blend_windows",
     "bracketing",
     "choose_regularisation",
     "detail_gate",
     "gram_solve_rows",
     "misfit_rows",
     "row_regularisation",
-    "row_settings",
     "row_variance",
     "settings_reach",
     "statistics_reach",

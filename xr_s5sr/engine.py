@@ -260,7 +260,7 @@ def _super_resolve_numpy(
     block, statistics, sigma = prior_and_statistics(block, raw, spec, sigma, first_scanline)
     settings = values = None
     if spec.reads_statistics:
-        from xr_s5sr.adaptive import blend_rows, window_centres, window_values, windows
+        from xr_s5sr.adaptive import blend_windows, window_values
 
         values = window_values(
             statistics,
@@ -270,8 +270,7 @@ def _super_resolve_numpy(
             sigma=sigma,
             prepare=fill_block,
         )
-        centres = window_centres(windows(raw.shape[0], first_scanline))
-        settings = blend_rows(0, raw.shape[0], centres, values)
+        settings = blend_windows(values, raw.shape[0], first_scanline)
     out = _process_block(block, 0, 0, settings=settings, **options)
     if spec.consistency:
         out = physics_graph.consistent_numpy(
@@ -354,7 +353,7 @@ def _super_resolve_dask(
     granules is the graphs of the granules side by side. LR arrays live in LR chunks holding
     the long halos; HR arrays in small blocks from ``memory_budget``
     (:mod:`xr_s5sr.physics_graph`). Returns the result and the windows' settings
-    (:func:`xr_s5sr.tiling.window_graph`, the tasks the result blends)."""
+    (:func:`xr_s5sr.tiling.settings_graph`, the tasks the result blends)."""
     import dask
 
     spec: ModelSpec = options["spec"]
@@ -373,7 +372,9 @@ def _super_resolve_dask(
     lr, statistics, sigma = prior_and_statistics(lr, raw, spec, sigma, first_scanline)
     if sigma is not None:
         sigma = tiling.like_chunks(sigma, raw)
-    settings = tiling.settings_graph(statistics, spec, sigma, first_scanline, prepare=fill_block)
+    settings, per_window = tiling.settings_graph(
+        statistics, spec, sigma, first_scanline, prepare=fill_block
+    )
     hr_chunks = (tuple(SCALE * c for c in blocks), (SCALE * n_pixel,), (n_chan,))
     coefficients = None
     if spec.uses_physics_base:
@@ -426,7 +427,7 @@ def _super_resolve_dask(
     wanted = tiling.output_scan_chunks(blocks, output_chunks)  # splits blocks only
     if wanted != blocks:
         out = out.rechunk({lead: tuple(SCALE * c for c in wanted)})
-    return out, tiling.window_graph(statistics, spec, sigma, first_scanline, prepare=fill_block)
+    return out, per_window
 
 
 def _estimate_graph(

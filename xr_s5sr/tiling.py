@@ -60,9 +60,10 @@ def settings_graph(
     sigma: Any = None,
     first: int = 0,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> Any:
-    """Blended per-row settings (:func:`xr_s5sr.adaptive.blend_rows`) of a dask LR array, or
-    None when the method needs no statistic.
+) -> tuple[Any, Any]:
+    """The automatic settings of a dask LR array: blended per row
+    (:func:`xr_s5sr.adaptive.blend_rows`) and per window, or ``(None, None)`` when the
+    method needs no statistic.
 
     Parameters
     ----------
@@ -81,15 +82,17 @@ def settings_graph(
 
     Returns
     -------
-    dask.array.Array or None
-        float64 (extra dims…, scanline, 1, 4), chunked like ``lr`` along scanline. Each
-        window's settings are one task reading the window's rows and their
-        :func:`~xr_s5sr.adaptive.statistics_reach`; each chunk of rows depends only on the
-        (at most a few) windows whose centres bracket it, so computing part of the result
-        never reads the whole granule.
+    (dask.array.Array, dask.array.Array) or (None, None)
+        Per row: float64 (extra dims…, scanline, 1, 4), chunked like ``lr`` along scanline;
+        each chunk of rows depends only on the (at most a few) windows whose centres bracket
+        it, so computing part of the result never reads the whole granule. Per window:
+        float64 (extra dims…, window, 2), ``[μ, σ²]`` (the plausibility report). Both are
+        built on the same tasks, one per window reading the window's rows and their
+        :func:`~xr_s5sr.adaptive.statistics_reach`, so computing both estimates every window
+        once.
     """
     if not spec.reads_statistics:
-        return None
+        return None, None
     import dask
     import dask.array as da
 
@@ -99,7 +102,8 @@ def settings_graph(
     n_scan = lr.shape[-3]
     centres = window_centres(windows(n_scan, first))
     chunk_starts = np.cumsum((0, *lr.chunks[-3]))
-    elements = np.empty(lr.shape[:lead], dtype=object)
+    rows_of = np.empty(lr.shape[:lead], dtype=object)
+    windows_of = np.empty(lr.shape[:lead], dtype=object)
     for element in np.ndindex(lr.shape[:lead]):
         values = _window_tasks(lr, element, spec, sigma, first, prepare)
         parts = []
@@ -107,37 +111,15 @@ def settings_graph(
             near = bracketing(centres, int(a), int(b))
             rows = dask.delayed(_blend, pure=True)(int(a), int(b), centres[near], *values[near])
             parts.append(da.from_delayed(rows, (int(b - a), 1, 4), dtype=np.float64))
-        elements[element] = da.concatenate(parts, axis=0).reshape((1,) * lead + (n_scan, 1, 4))
-    return _concatenate_elements(elements.tolist(), 0) if lead else elements[()]
-
-
-def window_graph(
-    lr: Any,
-    spec: ModelSpec,
-    sigma: Any = None,
-    first: int = 0,
-    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> Any:
-    """``[μ, σ²]`` of every settings window of a dask LR array (arguments as
-    :func:`settings_graph`), or None when the method needs no statistic.
-
-    Returns
-    -------
-    dask.array.Array or None
-        float64 (extra dims…, window, 2). Its tasks are those :func:`settings_graph` blends
-        (same keys), so computing both together estimates every window once.
-    """
-    if not spec.reads_statistics:
-        return None
-    import dask.array as da
-
-    lead = lr.ndim - 3
-    elements = np.empty(lr.shape[:lead], dtype=object)
-    for element in np.ndindex(lr.shape[:lead]):
-        tasks = _window_tasks(lr, element, spec, sigma, first, prepare)
-        stacked = da.stack([da.from_delayed(t, (2,), dtype=np.float64) for t in tasks])
-        elements[element] = stacked.reshape((1,) * lead + stacked.shape)
-    return _concatenate_elements(elements.tolist(), 0) if lead else elements[()]
+        rows_of[element] = da.concatenate(parts, axis=0).reshape((1,) * lead + (n_scan, 1, 4))
+        stacked = da.stack([da.from_delayed(t, (2,), dtype=np.float64) for t in values])
+        windows_of[element] = stacked.reshape((1,) * lead + stacked.shape)
+    if not lead:
+        return rows_of[()], windows_of[()]
+    return (
+        _concatenate_elements(rows_of.tolist(), 0),
+        _concatenate_elements(windows_of.tolist(), 0),
+    )
 
 
 def _window_tasks(

@@ -58,7 +58,7 @@ def scatter(lr: np.ndarray, sigma: np.ndarray, band: int, length: int) -> dict[s
     the spread of log10 μ, and the error of each window's σ against the window's true RMS σ
     (photon noise: σ itself differs between windows)."""
     adaptive.WINDOW = length
-    settings = adaptive.row_settings(lr, band)
+    settings = adaptive.blend_windows(adaptive.window_values(lr, band), len(lr))
     bounds = adaptive.windows(lr.shape[0])[1:-1]
     centres = adaptive.window_centres(bounds).round().astype(int)
     mu = settings[centres, 0, 0]
