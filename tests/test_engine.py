@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 import xr_s5sr
-from xr_s5sr import adaptive, engine, tiling
+from xr_s5sr import adaptive, engine, network_tiles, tiling
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import (
     DimensionError,
@@ -304,16 +304,16 @@ def test_bfloat16_runs_close_to_float32(granule: xr.Dataset, name: str) -> None:
 
 def test_reduced_precision_uses_autocast_only_on_the_reference_path(granule: xr.Dataset) -> None:
     spec = network_spec(make_net(granule, "s5dscr_s"), dtype="bfloat16")
-    assert isinstance(engine._autocast(spec), nullcontext)
-    autocast = engine._autocast(replace(spec, fused=False))
+    assert isinstance(network_tiles.autocast_for(spec), nullcontext)
+    autocast = network_tiles.autocast_for(replace(spec, fused=False))
     assert isinstance(autocast, torch.autocast)
     assert autocast.fast_dtype == torch.bfloat16
-    assert isinstance(engine._autocast(replace(spec, dtype="float32")), nullcontext)
+    assert isinstance(network_tiles.autocast_for(replace(spec, dtype="float32")), nullcontext)
 
 
 # ---------------------------------------------------------------------------------- threads
 def recording_runner(record: Any) -> Any:
-    """Replacement of engine.resolve_runner: bicubic that calls ``record()`` per tile."""
+    """Replacement of network_tiles.resolve_runner: bicubic that calls ``record()`` per tile."""
 
     def resolve(spec: Any) -> Any:
         def run(tile: torch.Tensor) -> torch.Tensor:
@@ -330,7 +330,9 @@ def test_torch_threads_are_set_for_the_task_and_restored(
 ) -> None:
     seen: list[int] = []
     monkeypatch.setattr(
-        engine, "resolve_runner", recording_runner(lambda: seen.append(torch.get_num_threads()))
+        network_tiles,
+        "resolve_runner",
+        recording_runner(lambda: seen.append(torch.get_num_threads())),
     )
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -354,7 +356,7 @@ def test_concurrent_blocks_share_the_torch_threads(
         seen.append((threading.get_ident(), torch.get_num_threads()))
         both_running.wait()  # the two blocks advance tile by tile, together
 
-    monkeypatch.setattr(engine, "resolve_runner", recording_runner(record))
+    monkeypatch.setattr(network_tiles, "resolve_runner", recording_runner(record))
     radiance = da.from_array(granule.radiance.values, chunks=(20, -1, -1))
     # Two blocks of 20 LR rows, each in three tiles (9 + 9 + 2 rows), on two dask threads.
     budget = 13 * N_PIXEL * tiling.activation_bytes_per_lr_pixel(model_spec("bicubic"), N_CHANNEL)

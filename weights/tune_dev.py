@@ -34,7 +34,7 @@ Choices
     ``window`` (``adaptive.WINDOW``): the choice of ``docs/scripts/settings_window.py`` (band-7
     development scenes, seed 2300), read from its JSON: the longest window whose reads stay
     within 256 LR scanlines.
-    ``ood_level`` (``engine.OUT_OF_DISTRIBUTION_LEVEL``): the engine's statistic (median over
+    ``ood_level`` (``network_tiles.OUT_OF_DISTRIBUTION_LEVEL``): the engine's statistic (median over
     pixels of the mean squared normalised network input) on :data:`OOD_SEEDS` scenes per band
     and family of random brightness (32 × 24 LR), training families versus out-of-family ones
     (``edges``, ``smooth`` and ``plumes`` of ``robustness_check.py``); rule: twice the largest
@@ -73,7 +73,7 @@ from granule_scenes import (
 from robustness_check import plumes
 from validate_shipped import THRESHOLD_DB
 
-from xr_s5sr import adaptive, engine
+from xr_s5sr import adaptive, network_tiles
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import OutOfDistributionWarning
 from xr_s5sr.families import HELD_OUT_FAMILIES, TRAINING_FAMILIES, family_scene, load_textures
@@ -108,7 +108,7 @@ SHIPPED = {
     "tau": adaptive.DISCREPANCY_FACTOR,
     "detail_range": list(adaptive.DETAIL_RANGE),
     "window": adaptive.WINDOW,
-    "ood_level": engine.OUT_OF_DISTRIBUTION_LEVEL,
+    "ood_level": network_tiles.OUT_OF_DISTRIBUTION_LEVEL,
     "fallback_threshold_db": THRESHOLD_DB,
 }
 
@@ -208,13 +208,13 @@ def ood_level(band: int, family: str, k: int, textures: dict) -> float:
         )
     lr = observe(hr, band, seed, noisy=True)
     spec = model_spec("s5dscr", band=band, device="cpu")
-    tile = lr / engine._local_scale(lr)[..., None]
+    tile = lr / network_tiles.local_scale_map(lr)[..., None]
     with (
-        patched(engine, "OUT_OF_DISTRIBUTION_LEVEL", -np.inf),
+        patched(network_tiles, "OUT_OF_DISTRIBUTION_LEVEL", -np.inf),
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always", OutOfDistributionWarning)
-        engine._check_distribution(tile, resolve_runner(spec), spec)
+        network_tiles.check_distribution(tile, resolve_runner(spec), spec)
     message = str(caught[0].message)
     found = re.search(r"mean squared normalised input ([0-9.e+-]+)", message)
     assert found is not None, message

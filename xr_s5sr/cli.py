@@ -258,6 +258,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _open_arguments(
+    args: argparse.Namespace, *required: str, optional: str
+) -> tuple[list[xr.Dataset], xr.Dataset | None]:
+    """The files of the arguments ``required`` and ``optional`` (None when not given), opened
+    with ``--band``."""
+    extra = getattr(args, optional)
+    opened = [open_input(getattr(args, name), band=args.band) for name in required]
+    return opened, None if extra is None else open_input(extra, band=args.band)
+
+
 def _cmd_degrade(args: argparse.Namespace) -> int:
     ds = open_input(args.input, band=args.band, chunks=args.chunks)
     lr = ds.s5sr.degrade(band=args.band, noise=args.noise, seed=args.seed)
@@ -268,9 +278,9 @@ def _cmd_degrade(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from xr_s5sr.evaluate import evaluate_dataset, metrics_table, warning_lines
 
-    estimate = open_input(args.estimate, band=args.band)
-    reference = open_input(args.reference, band=args.band)
-    baseline = None if args.baseline is None else open_input(args.baseline, band=args.band)
+    (estimate, reference), baseline = _open_arguments(
+        args, "estimate", "reference", optional="baseline"
+    )
     scores = evaluate_dataset(
         estimate,
         reference,
@@ -318,9 +328,7 @@ def _cmd_assess(args: argparse.Namespace) -> int:
 def _cmd_quicklook(args: argparse.Namespace) -> int:
     from xr_s5sr.quicklook import save_quicklook, save_radiance_map, save_spectrum
 
-    lr = open_input(args.lr, band=args.band)
-    sr = open_input(args.sr, band=args.band)
-    hr = None if args.hr is None else open_input(args.hr, band=args.band)
+    (lr, sr), hr = _open_arguments(args, "lr", "sr", optional="hr")
     bicubic = None if args.no_bicubic else lr.s5sr.bicubic(band=args.band)
     common = {"band": args.band, "variable": args.variable, "overwrite": args.overwrite}
     path = save_quicklook(lr, sr, hr, path=args.output, bicubic=bicubic, **common)

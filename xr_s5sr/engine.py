@@ -52,10 +52,7 @@ Models on workers
 
 from __future__ import annotations
 
-import threading
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -67,11 +64,9 @@ from xr_s5sr.constrained import NONNEGATIVE_ITERATIONS, lower_bound
 from xr_s5sr.errors import (
     ChannelMismatchError,
     DimensionError,
-    OutOfDistributionWarning,
     S5SRArgumentError,
     WeightsError,
 )
-from xr_s5sr.fused import FusedS5DSCR
 from xr_s5sr.missing import (
     MISSING_POLICIES,
     Missing,
@@ -79,6 +74,7 @@ from xr_s5sr.missing import (
     mask_missing,
     strict_radius,
 )
+from xr_s5sr.network_tiles import run_tiles
 from xr_s5sr.noise import ordered_sigma
 from xr_s5sr.physics import UPSAMPLE_REACH
 from xr_s5sr.spec import (
@@ -90,7 +86,6 @@ from xr_s5sr.spec import (
     is_module,
     model_spec,
     resolve_device,
-    resolve_runner,
 )
 from xr_s5sr.subspace import prior_and_statistics
 
@@ -105,14 +100,6 @@ DEFAULT_OUTPUT_BUDGET = 256 * 2**20
 #: in < 3 GiB RSS. A default block (17 LR scanlines + 2 × 4 halo) then runs as two tiles of the
 #: fused path, which costs ~10 % more work in halo rows than one tile.
 DEFAULT_ACTIVATION_BUDGET = 3 * 2**28
-#: Median over pixels of the mean squared normalised network input above which the input is
-#: reported as far outside the training data (training data: about 1).
-OUT_OF_DISTRIBUTION_LEVEL = 25.0
-
-
-#: Blocks being super-resolved in this process (shares torch threads among them).
-_ACTIVE_BLOCKS = 0
-_ACTIVE_BLOCKS_LOCK = threading.Lock()
 
 
 # ---------------------------------------------------------------------------------- array engine
@@ -559,157 +546,8 @@ def _process_block(
             from xr_s5sr.adaptive import detail_gate, row_variance
 
             gate = detail_gate(block, 0.0 if settings is None else row_variance(settings))
-        _run_tiles(block, before, n_core, out, spec, activation_budget, torch_threads, gate)
+        run_tiles(block, before, n_core, out, spec, activation_budget, torch_threads, gate)
     return out
-
-
-def _run_tiles(
-    block: np.ndarray,
-    before: int,
-    n_core: int,
-    out: np.ndarray,
-    spec: ModelSpec,
-    activation_budget: int,
-    torch_threads: int | None,
-    gate: np.ndarray | None = None,
-) -> None:
-    """Add the network's (or bicubic's) output of the core rows to ``out``, tile by tile;
-    ``gate`` (LR, like ``block``) weighs a local-scaling network's detail."""
-    import torch
-
-    runner = resolve_runner(spec)
-    n_ext, n_pixel, n_chan = block.shape
-    halo = spec.tile_halo
-    local = spec.scaling == "local"
-    # Strip temporaries of every worker thread come out of the budget before the tiles do.
-    max_workers = torch_threads if torch_threads is not None else torch.get_num_threads()
-    rows, cols = tiling.tile_shape(
-        n_core,
-        n_pixel,
-        halo,
-        tiling.activation_bytes_per_lr_pixel(spec, n_chan),
-        activation_budget - max_workers * tiling.strip_bytes(spec, n_chan),
-    )
-    checked = False
-    with _torch_threads(torch_threads) as apply_threads, torch.inference_mode(), _autocast(spec):
-        for r0 in range(before, before + n_core, rows):
-            r1 = min(r0 + rows, before + n_core)
-            for c0 in range(0, n_pixel, cols):
-                c1 = min(c0 + cols, n_pixel)
-                apply_threads()
-                # Each tile sees `halo` extra LR pixels where the block has them: exact.
-                a, b = max(0, r0 - halo), min(n_ext, r1 + halo)
-                c, d = max(0, c0 - halo), min(n_pixel, c1 + halo)
-                target = out[SCALE * (r0 - before) : SCALE * (r1 - before), SCALE * c0 : SCALE * c1]
-                tile = np.ascontiguousarray(block[a:b, c:d])
-                scale = None
-                if local:
-                    scale = _local_scale(tile)
-                    tile = tile / scale[..., None]
-                    weight = scale if gate is None else scale * gate[a:b, c:d]
-                if spec.is_network and not checked:
-                    _check_distribution(tile, runner, spec)
-                    checked = True
-                hr = _run_tile(runner, tile, spec, (r0 - a, r1 - a), (c0 - c, c1 - c))
-                if scale is not None:
-                    from xr_s5sr.operators import upsample
-
-                    hr_scale = upsample(weight, kind="linear")[
-                        SCALE * (r0 - a) : SCALE * (r1 - a), SCALE * (c0 - c) : SCALE * (c1 - c)
-                    ]
-                    hr *= hr_scale[..., None]
-                target += hr
-
-
-def _run_tile(
-    runner: Any, tile: np.ndarray, spec: ModelSpec, rows: tuple[int, int], cols: tuple[int, int]
-) -> np.ndarray:
-    """HR output of the core ``rows``/``cols`` (LR, within the tile) of one tile."""
-    import torch
-
-    core = (SCALE * cols[0], SCALE * cols[1])
-    if isinstance(runner, FusedS5DSCR):
-        # The block's torch threads become strip workers of one thread each.
-        hr = runner.upscale(tile, rows, workers=torch.get_num_threads())
-        return hr[:, core[0] : core[1]].numpy()
-    # (1, C, h, w) view of the (h, w, C) tile: channels-last, no transposing copy.
-    lr = torch.from_numpy(tile).permute(2, 0, 1)[None].to(spec.device)
-    # A local-scaling tile was divided by its local scale already: the detail per unit of scale.
-    hr = runner.relative_detail(lr) if spec.scaling == "local" else runner(lr)
-    hr = hr[0].permute(1, 2, 0).float()
-    hr = hr[SCALE * rows[0] : SCALE * rows[1], core[0] : core[1]]
-    return hr.cpu().numpy()
-
-
-def _local_scale(tile: np.ndarray) -> np.ndarray:
-    """:func:`xr_s5sr.models.local_scale` of an (h, w, C) tile, as an (h, w) array."""
-    import torch
-
-    from xr_s5sr.models import local_scale
-
-    return local_scale(torch.from_numpy(tile).permute(2, 0, 1)[None])[0, 0].numpy()
-
-
-def _check_distribution(tile: np.ndarray, runner: Any, spec: ModelSpec) -> None:
-    """Warn when the normalised network input is far from the training data (median level)."""
-    mean = runner.input_mean.detach().cpu().numpy()
-    std = runner.input_std.detach().cpu().numpy()
-    level = float(np.median(np.mean(np.square((tile - mean) / std), axis=-1)))
-    if level > OUT_OF_DISTRIBUTION_LEVEL:
-        kind = (
-            "spectral shape (radiance divided by its local level)"
-            if spec.scaling == "local"
-            else "brightness or spectral shape"
-        )
-        warnings.warn(
-            f"The input's {kind} lies far outside the training data of the {spec.name!r} "
-            f"weights: mean squared normalised input {level:.3g} (training data: about 1). "
-            "The result may be unreliable: compare with model='backprojection' (training-free) "
-            "or fine-tune the weights on your data.",
-            OutOfDistributionWarning,
-            stacklevel=2,
-        )
-
-
-def _autocast(spec: ModelSpec) -> Any:
-    """``torch.autocast`` for reduced precision on the reference path (the fused path casts)."""
-    if spec.dtype == "float32" or spec.uses_fused_path:
-        return nullcontext()
-    import torch
-
-    return torch.autocast(device_type=spec.device.split(":")[0], dtype=getattr(torch, spec.dtype))
-
-
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[Callable[[], None]]:
-    """Torch intra-op threads of one block; yields a callable that (re)applies them per tile.
-
-    ``threads`` if given; otherwise this thread's torch threads shared among the blocks running
-    in this process at that moment (two dask threads on two cores: one torch thread each, as
-    two OpenMP teams of two oversubscribe the cores; a single numpy call keeps them all).
-    torch threads are per calling thread, so concurrent blocks do not disturb each other; the
-    previous value is restored at the end.
-    """
-    import torch
-
-    global _ACTIVE_BLOCKS
-    previous = torch.get_num_threads()
-    with _ACTIVE_BLOCKS_LOCK:
-        _ACTIVE_BLOCKS += 1
-
-    def apply() -> None:
-        wanted = threads if threads is not None else max(1, previous // max(1, _ACTIVE_BLOCKS))
-        if torch.get_num_threads() != wanted:
-            torch.set_num_threads(wanted)
-
-    try:
-        apply()
-        yield apply
-    finally:
-        with _ACTIVE_BLOCKS_LOCK:
-            _ACTIVE_BLOCKS -= 1
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
 
 
 __all__ = [

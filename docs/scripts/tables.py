@@ -226,7 +226,7 @@ def dev_tuning() -> str:
         ("τ (`adaptive.DISCREPANCY_FACTOR`)", "tau"),
         ("detail-gate ramp (`adaptive.DETAIL_RANGE`)", "detail_range"),
         ("window (`adaptive.WINDOW`, LR scanlines)", "window"),
-        ("OOD level (`engine.OUT_OF_DISTRIBUTION_LEVEL`)", "ood_level"),
+        ("OOD level (`network_tiles.OUT_OF_DISTRIBUTION_LEVEL`)", "ood_level"),
     ]
     lines = [
         f"Development set of `weights/tuning_dev.json` (commit "
