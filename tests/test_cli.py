@@ -16,6 +16,7 @@ import xr_s5sr
 from xr_s5sr import cli, l1b, synthetic
 from xr_s5sr.bands import get_band
 from xr_s5sr.models import build_model
+from xr_s5sr.spec import options_spec
 from xr_s5sr.weights import save_weights
 
 N_CHANNEL = 8
@@ -84,6 +85,10 @@ def test_nonnegative_and_spectral_prior_flags_reach_the_options() -> None:
     assert (options.nonnegative, options.spectral_prior, options.band) == (False, False, 7)
     demo = cli._options(parser.parse_args(["demo", "--no-nonnegative"]))
     assert (demo.nonnegative, demo.band, demo.torch_threads) == (False, 7, None)
+    assert not default.sharp_prior
+    sharp = cli._options(parser.parse_args(["run", "in.nc", "out.nc", "--sharp-prior"]))
+    assert sharp.sharp_prior
+    assert options_spec(sharp.with_band(7)).sharp_prior
 
 
 def test_progress_in_logs_is_one_line_per_tenth(

@@ -67,6 +67,7 @@ def test_options_are_frozen_and_normalised() -> None:
         ({"consistency": "yes"}, r"consistency must be True, False or None, got 'yes'"),
         ({"nonnegative": 1}, r"nonnegative must be True or False, got 1"),
         ({"spectral_prior": None}, r"spectral_prior must be True or False, got None"),
+        ({"sharp_prior": "yes"}, r"sharp_prior must be True or False, got 'yes'"),
         ({"output_chunks": 0}, r"output_chunks must be a positive whole number"),
         ({"band": "7"}, r"band must be an integer 2..8 or None, got '7'"),
         ({"device": 0}, r"device must be 'cpu', 'cuda', 'cuda:<n>' or None, got 0"),

@@ -236,8 +236,9 @@ def _options(args: argparse.Namespace) -> SuperResolveOptions:
     """The one options object of ``--band``, the method flags (:func:`_add_model_options`,
     same names as the options) and, where the command has them, ``--dtype``/``--threads``."""
     named = ("band", "model", "weights", "device", "consistency", "regularisation", "missing")
+    flags = ("nonnegative", "spectral_prior", "sharp_prior")
     return SuperResolveOptions(
-        **{name: getattr(args, name) for name in (*named, "nonnegative", "spectral_prior")},
+        **{name: getattr(args, name) for name in (*named, *flags)},
         torch_threads=getattr(args, "threads", None),
         dtype=getattr(args, "dtype", "float32"),
     )
@@ -424,6 +425,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         ("--spectral-prior", "the granule's own spectral subspace as a prior (default: on)"),
     ):  # fmt: skip
         parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=True, help=text)
+    parser.add_argument(
+        "--sharp-prior",
+        action="store_true",
+        help="with the spectral prior, choose mu and the detail gate for the denoised data: "
+        "sharper, but the spectral angle may exceed bicubic's (docs/physics.md)",
+    )
     parser.add_argument(
         "--missing",
         choices=MISSING_POLICIES,

@@ -124,7 +124,10 @@ class SuperResolveOptions:
         With consistency: the non-negative consistent result
         (:func:`xr_s5sr.constrained.nonnegative_consistency`); False: the projection alone.
     spectral_prior : bool
-        Use the granule's own spectral subspace as a prior (:mod:`xr_s5sr.spectral`).
+        Use the granule's own spectral subspace as a prior (:mod:`xr_s5sr.subspace`).
+    sharp_prior : bool
+        With ``spectral_prior``: the automatic settings read the denoised data (sharper, a
+        spectral angle that may exceed bicubic's; ``docs/physics.md``).
 
     Examples
     --------
@@ -150,6 +153,7 @@ class SuperResolveOptions:
     missing: str = "fill"
     nonnegative: bool = True
     spectral_prior: bool = True
+    sharp_prior: bool = False
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, MODELS)
@@ -159,6 +163,7 @@ class SuperResolveOptions:
         _check_flag("consistency", self.consistency, optional=True)
         _check_flag("nonnegative", self.nonnegative)
         _check_flag("spectral_prior", self.spectral_prior)
+        _check_flag("sharp_prior", self.sharp_prior)
         if self.device is not None and not isinstance(self.device, str):
             raise S5SRArgumentError(
                 f"device must be 'cpu', 'cuda', 'cuda:<n>' or None, got {self.device!r}."

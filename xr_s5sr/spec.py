@@ -344,6 +344,7 @@ def options_spec(options: SuperResolveOptions) -> ModelSpec:
         regularisation=options.regularisation,
         nonnegative=options.nonnegative,
         spectral_prior=options.spectral_prior,
+        sharp_prior=options.sharp_prior,
     )
 
 
