@@ -16,6 +16,7 @@ import xr_s5sr
 from xr_s5sr import cli, l1b, synthetic
 from xr_s5sr.bands import get_band
 from xr_s5sr.models import build_model
+from xr_s5sr.progress import compute_progress
 from xr_s5sr.spec import options_spec
 from xr_s5sr.weights import save_weights
 
@@ -506,11 +507,11 @@ def test_progress_bar_on_stderr_unless_quiet(
     import dask
 
     slow = dask.delayed(time.sleep)(1.2)
-    with cli._progress(quiet=True):
+    with compute_progress(quiet=True):
         slow.compute(scheduler="threads")
     assert capsys.readouterr() == ("", "")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: dask's bar
-    with cli._progress(quiet=False):
+    with compute_progress(quiet=False):
         slow.compute(scheduler="threads")
     captured = capsys.readouterr()
     assert captured.out == ""
