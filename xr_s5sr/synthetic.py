@@ -526,56 +526,7 @@ def make_granule(
                 {"long_name": "data quality level", "units": "1", "valid_range": [0, 100]},
             ),
         },
-        coords={
-            "scanline": (
-                "scanline",
-                np.arange(n_scan, dtype=np.int32),
-                {"long_name": "scanline index"},
-            ),
-            "ground_pixel": (
-                "ground_pixel",
-                np.arange(n_pixel, dtype=np.int32),
-                {"long_name": "ground pixel index"},
-            ),
-            "spectral_channel": (
-                "spectral_channel",
-                np.arange(n_chan, dtype=np.int32),
-                {"long_name": "spectral channel index"},
-            ),
-            "latitude": (
-                ("scanline", "ground_pixel"),
-                lat,
-                {
-                    "long_name": "pixel centre latitude",
-                    "units": "degrees_north",
-                    "standard_name": "latitude",
-                },
-            ),
-            "longitude": (
-                ("scanline", "ground_pixel"),
-                lon,
-                {
-                    "long_name": "pixel centre longitude",
-                    "units": "degrees_east",
-                    "standard_name": "longitude",
-                },
-            ),
-            "nominal_wavelength": (
-                ("ground_pixel", "spectral_channel"),
-                scene.wavelength,
-                {"long_name": "nominal wavelength", "units": "nm"},
-            ),
-            "delta_time": (
-                "scanline",
-                (np.arange(n_scan) * 1080).astype(np.int32),
-                {"long_name": "offset from reference start time of measurement", "units": "ms"},
-            ),
-            "time": (
-                (),
-                np.datetime64(start.replace(tzinfo=None), "ns"),
-                {"long_name": "reference time"},
-            ),
-        },
+        coords=_granule_coords(scene.shape, lat, lon, scene.wavelength, start),
         attrs={
             "title": f"Synthetic TROPOMI/S5P L1B band {band} radiance (xr_s5sr)",
             "platform": "S5P",
@@ -589,6 +540,68 @@ def make_granule(
         },
     )
     return ds
+
+
+def _granule_coords(
+    shape: tuple[int, int, int],
+    lat: np.ndarray,
+    lon: np.ndarray,
+    wavelength: np.ndarray,
+    start: datetime,
+) -> dict[str, Any]:
+    """The L1B coordinates of a synthetic granule of ``shape`` (scanline, ground_pixel,
+    spectral_channel): indices, geolocation (degrees), nominal wavelength (nm), times."""
+    n_scan, n_pixel, n_chan = shape
+    return {
+        "scanline": (
+            "scanline",
+            np.arange(n_scan, dtype=np.int32),
+            {"long_name": "scanline index"},
+        ),
+        "ground_pixel": (
+            "ground_pixel",
+            np.arange(n_pixel, dtype=np.int32),
+            {"long_name": "ground pixel index"},
+        ),
+        "spectral_channel": (
+            "spectral_channel",
+            np.arange(n_chan, dtype=np.int32),
+            {"long_name": "spectral channel index"},
+        ),
+        "latitude": (
+            ("scanline", "ground_pixel"),
+            lat,
+            {
+                "long_name": "pixel centre latitude",
+                "units": "degrees_north",
+                "standard_name": "latitude",
+            },
+        ),
+        "longitude": (
+            ("scanline", "ground_pixel"),
+            lon,
+            {
+                "long_name": "pixel centre longitude",
+                "units": "degrees_east",
+                "standard_name": "longitude",
+            },
+        ),
+        "nominal_wavelength": (
+            ("ground_pixel", "spectral_channel"),
+            wavelength,
+            {"long_name": "nominal wavelength", "units": "nm"},
+        ),
+        "delta_time": (
+            "scanline",
+            (np.arange(n_scan) * 1080).astype(np.int32),
+            {"long_name": "offset from reference start time of measurement", "units": "ms"},
+        ),
+        "time": (
+            (),
+            np.datetime64(start.replace(tzinfo=None), "ns"),
+            {"long_name": "reference time"},
+        ),
+    }
 
 
 def sample_path(band: int = 7) -> Path:
