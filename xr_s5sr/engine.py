@@ -60,7 +60,7 @@ import numpy as np
 
 from xr_s5sr import physics_graph, tiling
 from xr_s5sr.bands import SCALE
-from xr_s5sr.constrained import NONNEGATIVE_ITERATIONS, lower_bound
+from xr_s5sr.constrained import lower_bound
 from xr_s5sr.errors import (
     ChannelMismatchError,
     DimensionError,
@@ -265,9 +265,7 @@ def _super_resolve_numpy(
             block,
             settings,
             lower_bound(block) if spec.nonnegative else None,
-            band=cast(int, spec.band),
-            regularisation=spec.fixed_regularisation,
-            iterations=NONNEGATIVE_ITERATIONS if spec.nonnegative else None,
+            spec=spec,
         )
     return mask_missing(out, raw, 0, 0, spec, missing), values
 
@@ -369,9 +367,7 @@ def _super_resolve_dask(
             lr,
             settings,
             lr_chunks,
-            band=cast(int, spec.band),
-            iterations=spec.iterations,
-            regularisation=spec.fixed_regularisation,
+            spec=spec,
             depth=reach["coefficients"],
         )
     if spec.module is not None:
@@ -393,9 +389,7 @@ def _super_resolve_dask(
             lr,
             settings,
             lower,
-            band=cast(int, spec.band),
-            regularisation=spec.fixed_regularisation,
-            iterations=NONNEGATIVE_ITERATIONS if spec.nonnegative else None,
+            spec=spec,
             blocks=blocks,
             lr_chunks=lr_chunks,
             rebuild=rebuild,

@@ -36,7 +36,7 @@ import numpy as np
 
 from xr_s5sr import tiling
 from xr_s5sr.bands import SCALE
-from xr_s5sr.constrained import nonnegative_multipliers
+from xr_s5sr.constrained import NONNEGATIVE_ITERATIONS, nonnegative_multipliers
 from xr_s5sr.operators import DEGRADE_REACH
 from xr_s5sr.spec import FILL_REACH
 
@@ -78,8 +78,8 @@ def graph_reaches(spec: ModelSpec, halo: int) -> dict[str, int]:
     network = min(halo, spec.tile_halo) + (DETAIL_RADIUS + 1 if spec.gates_detail else 0)
     solve = 0
     if spec.consistency:
-        mu = 0.0 if spec.reads_statistics else spec.fixed_regularisation
-        solve = solve_reach(cast(int, spec.band), mu)
+        regularisation = 0.0 if spec.reads_statistics else spec.fixed_regularisation
+        solve = solve_reach(cast(int, spec.band), regularisation)
     return {
         "coefficients": coefficients,
         "network": network,
@@ -105,14 +105,17 @@ def coefficient_block(
     from xr_s5sr.adaptive import row_regularisation
     from xr_s5sr.physics import backprojection_coefficients
 
-    mu: float | np.ndarray = regularisation
+    # The rows' blended regularisation where the settings are automatic.
+    per_row: float | np.ndarray = regularisation
     if settings is not None:
-        mu = row_regularisation(settings).astype(np.float32)
+        per_row = row_regularisation(settings).astype(np.float32)
     block = np.asarray(block, dtype=np.float32)
     out = np.empty((block.shape[0] - before - after, *block.shape[1:]), np.float32)
     for group in channel_groups(block.shape[2]):
         part = np.ascontiguousarray(block[..., group])
-        solved = backprojection_coefficients(part, band, iterations=iterations, regularisation=mu)
+        solved = backprojection_coefficients(
+            part, band, iterations=iterations, regularisation=per_row
+        )
         out[..., group] = solved[before : block.shape[0] - after]
     return out
 
@@ -190,13 +193,12 @@ def coefficients_graph(
     settings: Any,
     chunks: tuple[int, ...],
     *,
-    band: int,
-    iterations: int,
-    regularisation: float,
+    spec: ModelSpec,
     depth: int,
 ) -> Any:
     """Back-projection coefficients of a dask LR array on the LR ``chunks``, in the spilled
-    layout with :data:`~xr_s5sr.physics.UPSAMPLE_REACH` rows (what ``U`` of a block reads);
+    layout with :data:`~xr_s5sr.physics.UPSAMPLE_REACH` rows (what ``U`` of a block reads),
+    with the method's band, iterations and fixed regularisation (or the rows' ``settings``);
     ``depth``: LR rows of context, ``iterations ×`` the reach of ``A U`` for the exact result."""
     from xr_s5sr.physics import UPSAMPLE_REACH
 
@@ -207,9 +209,9 @@ def coefficients_graph(
         chunks,
         depth,
         UPSAMPLE_REACH,
-        band=band,
-        iterations=iterations,
-        regularisation=regularisation,
+        band=cast(int, spec.band),
+        iterations=spec.iterations,
+        regularisation=spec.fixed_regularisation,
     )
 
 
@@ -317,19 +319,26 @@ def lr_sum(parts: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(parts[DEGRADE_REACH : parts.shape[0] - DEGRADE_REACH])
 
 
+def _consistency_terms(spec: ModelSpec) -> tuple[int, float, int | None]:
+    """Band, fixed regularisation and non-negative iterations (None: the projection alone)
+    of a method's consistency step."""
+    iterations = NONNEGATIVE_ITERATIONS if spec.nonnegative else None
+    return cast(int, spec.band), spec.fixed_regularisation, iterations
+
+
 def consistent_numpy(
     estimate: np.ndarray,
     lr: np.ndarray,
     settings: np.ndarray | None,
     lower: np.ndarray | None,
     *,
-    band: int,
-    regularisation: float,
-    iterations: int | None,
+    spec: ModelSpec,
 ) -> np.ndarray:
     """The consistency step of a whole (finite) granule in memory, in the same LR-dual form as
-    :func:`consistent_graph`: the projection (``iterations`` None) or the non-negative
-    consistent solution above ``lower`` (:func:`xr_s5sr.constrained.nonnegative_multipliers`)."""
+    :func:`consistent_graph`: the projection, or with ``spec.nonnegative`` the non-negative
+    consistent solution above ``lower`` (:func:`xr_s5sr.constrained.nonnegative_multipliers`),
+    damped by the method's fixed regularisation or the rows' ``settings``."""
+    band, regularisation, iterations = _consistency_terms(spec)
 
     def solve(misfit: np.ndarray) -> np.ndarray:
         return solve_block(misfit, settings, 0, 0, band=band, regularisation=regularisation)
@@ -352,9 +361,7 @@ def consistent_graph(
     settings: Any,
     lower: Any,
     *,
-    band: int,
-    regularisation: float,
-    iterations: int | None,
+    spec: ModelSpec,
     blocks: tuple[int, ...],
     lr_chunks: tuple[int, ...],
     rebuild: bool,
@@ -366,8 +373,9 @@ def consistent_graph(
     back-projection coefficients (:func:`coefficients_graph` on ``lr_chunks``; each task
     rebuilds its rows of ``x = U c``).
     ``lower``: the LR lower bound (any chunking), or None (no bound: the projection only, with
-    ``iterations`` None). Returns the HR result chunked by ``4·blocks``.
+    ``spec.nonnegative`` False). Returns the HR result chunked by ``4·blocks``.
     """
+    band, regularisation, iterations = _consistency_terms(spec)
     from xr_s5sr.physics import UPSAMPLE_REACH
 
     if rebuild:

@@ -136,7 +136,7 @@ def _window_tasks(
     from xr_s5sr.adaptive import window_reads, window_settings, windows
 
     band = cast(int, spec.band)
-    fixed = None if spec.regularisation == AUTO else spec.fixed_regularisation
+    regularisation = None if spec.regularisation == AUTO else spec.fixed_regularisation
     n_scan = lr.shape[-3]
     tasks = []
     for start, stop in windows(n_scan, first):
@@ -150,7 +150,7 @@ def _window_tasks(
                 int(high - stop),
                 at_start=low == 0,
                 at_end=high == n_scan,
-                regularisation=fixed,
+                regularisation=regularisation,
                 sigma=None if sigma is None else sigma[(*element, slice(low, high))],
             )
         )
