@@ -65,6 +65,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from xr_s5sr.noise import window_variance
+from xr_s5sr.physics import (
+    degraded_interpolation_operator,
+    gram_inverse_operator,
+    gram_inverse_taps,
+    gram_solve,
+)
+
 #: μ candidates of the misfit curve (log grid; between grid points μ is interpolated).
 MU_GRID = tuple(float(10.0**e) for e in np.arange(-4.0, 3.0 + 1e-9, 1.0 / 3.0))
 #: Morozov's factor τ: the chosen result leaves a misfit of τ times the noise variance. The
@@ -103,7 +111,6 @@ def statistic_channels(n_chan: int) -> np.ndarray:
 
 def statistics_reach(band: int) -> int:
     """LR scanlines each side that :func:`misfit_rows` reads around a row."""
-    from xr_s5sr.physics import degraded_interpolation_operator, gram_inverse_taps
 
     interpolation = degraded_interpolation_operator(band, 0).weights.shape[1] // 2
     return interpolation + gram_inverse_taps(band, 0, MU_GRID[0]).size // 2
@@ -142,8 +149,6 @@ def misfit_rows(
         < 3 channels).
     """
     import torch
-
-    from xr_s5sr.physics import degraded_interpolation_operator, gram_inverse_operator
 
     n_ext, n_pixel, n_chan = block.shape
     n_core = n_ext - before - after
@@ -301,7 +306,6 @@ def window_settings(
         and the window's mean noise variance over the statistic channels (radiance², 0 when
         unknown).
     """
-    from xr_s5sr.noise import window_variance
 
     n_core = y.shape[0] - before - after
     core = slice(before, before + n_core)
@@ -487,7 +491,6 @@ def gram_solve_rows(misfit: np.ndarray, band: int, settings: np.ndarray) -> np.n
     exact and chunk-invariant on blocks with that halo. Where all windows share one μ it is
     that μ's solve (μ = 0 everywhere: the exact projection).
     """
-    from xr_s5sr.physics import gram_solve
 
     mus = np.unique(settings[:, 0, :2])
     if mus.size == 1:

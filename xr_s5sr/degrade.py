@@ -29,6 +29,7 @@ from xr_s5sr.bands import HALF_TAPS, SCALE, get_band
 from xr_s5sr.errors import DimensionError, S5SRArgumentError, S5SRError
 from xr_s5sr.grid import lr_positions
 from xr_s5sr.operators import AxisOperator, degrade_operator
+from xr_s5sr.provenance import add_provenance
 from xr_s5sr.tiling import align_chunks, is_valid_plan, regular_plan
 
 if TYPE_CHECKING:
@@ -279,8 +280,6 @@ def degrade_dataset(
         latitude/longitude, nominal_wavelength, …) are taken at HR positions ``4 j + 2``.
     """
     import xarray as xr
-
-    from xr_s5sr.provenance import add_provenance
 
     scan_dim, pixel_dim = dims
     positions = {

@@ -21,8 +21,12 @@ from typing import cast
 import xarray as xr
 
 from xr_s5sr.errors import MissingDependencyError
-from xr_s5sr.evaluate import metric_format, worse_than
+from xr_s5sr.evaluate import evaluate_dataset, metric_format, worse_than
+from xr_s5sr.l1b import open_l1b, write_l1b
 from xr_s5sr.options import SuperResolveOptions
+from xr_s5sr.quicklook import save_quicklook
+from xr_s5sr.store import to_netcdf
+from xr_s5sr.weights import resolve_weights
 
 #: Default output directory of ``xr-s5sr demo``.
 DEMO_DIR = "xr_s5sr_demo"
@@ -48,7 +52,6 @@ def demo_paths(out: str | os.PathLike[str], band: int) -> tuple[Path, Path]:
 def _granule(band: int, out: Path, regenerate: bool, info: Callable[[str], None]) -> Path:
     """The embedded sample granule of ``band``, else a synthetic one written into ``out``."""
     from xr_s5sr import synthetic
-    from xr_s5sr.l1b import write_l1b
 
     if band in synthetic.sample_bands():
         return synthetic.sample_path(band)
@@ -92,11 +95,6 @@ def run_demo(
         Scores (:func:`xr_s5sr.evaluate.evaluate_dataset`) on the ``model`` dim: the method,
         ``bicubic``, then ``backprojection`` unless it is the method.
     """
-    from xr_s5sr.evaluate import evaluate_dataset
-    from xr_s5sr.l1b import open_l1b
-    from xr_s5sr.quicklook import save_quicklook
-    from xr_s5sr.store import to_netcdf
-    from xr_s5sr.weights import resolve_weights
 
     options = (options or SuperResolveOptions()).with_band(band)
     model = options.model

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from xr_s5sr.bands import get_band, parse_band
+from xr_s5sr.bands import BANDS, get_band, parse_band
 from xr_s5sr.errors import BandError, DimensionError, S5SRArgumentError
 
 Role = Literal["scanline", "ground_pixel", "spectral_channel"]
@@ -128,8 +128,6 @@ def _band_of_wavelengths(obj: xr.Dataset | xr.DataArray) -> tuple[int, float] | 
     """The band whose range holds the median of a wavelength coordinate (metadata only: the
     coordinate is read only when it is in memory, never computed)."""
     import numpy as np
-
-    from xr_s5sr.bands import BANDS
 
     for name in WAVELENGTH_COORDS:
         if name in obj.coords and not hasattr(obj.coords[name].data, "dask"):

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from xr_s5sr import physics_graph, tiling
+from xr_s5sr.adaptive import blend_windows, detail_gate, row_variance, window_values
 from xr_s5sr.bands import SCALE
 from xr_s5sr.constrained import lower_bound
 from xr_s5sr.errors import (
@@ -247,8 +248,6 @@ def _super_resolve_numpy(
     block, statistics, sigma = prior_and_statistics(block, raw, spec, sigma, first_scanline)
     settings = values = None
     if spec.reads_statistics:
-        from xr_s5sr.adaptive import blend_windows, window_values
-
         values = window_values(
             statistics,
             cast(int, spec.band),
@@ -537,8 +536,6 @@ def _process_block(
         block = cast(np.ndarray, block)
         gate = None
         if spec.gates_detail:
-            from xr_s5sr.adaptive import detail_gate, row_variance
-
             gate = detail_gate(block, 0.0 if settings is None else row_variance(settings))
         run_tiles(block, before, n_core, out, spec, activation_budget, torch_threads, gate)
     return out

@@ -44,6 +44,7 @@ from scipy import ndimage
 
 from xr_s5sr.bands import get_band
 from xr_s5sr.errors import MissingInputError, S5SRArgumentError
+from xr_s5sr.synthetic import fractal_field, make_scene
 
 #: Families the shipped models are trained on.
 TRAINING_FAMILIES = ("solar", "absorption", "texture", "mixture")
@@ -100,7 +101,6 @@ def _mtf_blur(field: np.ndarray, band: int) -> np.ndarray:
 def _fractal(
     shape: tuple[int, int], slope: float, rng: np.random.Generator, band: int
 ) -> np.ndarray:
-    from xr_s5sr.synthetic import fractal_field
 
     info = get_band(band)
     pixel = (info.pixel_size_km[1], info.pixel_size_km[0])
@@ -259,8 +259,6 @@ def family_scene(
     rng = np.random.default_rng([seed, FAMILIES.index(family)])
     wavelength = _wavelength(band, n_channel)
     if family in ("solar", "mixture"):
-        from xr_s5sr.synthetic import make_scene
-
         cube = make_scene(band, shape[0], shape[1], n_channel=n_channel, seed=seed).radiance()
         cube = cube.astype(np.float64) / cube.mean()
         if family == "mixture":

@@ -21,6 +21,7 @@ from xr_s5sr import tiling
 from xr_s5sr.bands import SCALE
 from xr_s5sr.errors import OutOfDistributionWarning
 from xr_s5sr.fused import FusedS5DSCR
+from xr_s5sr.operators import upsample
 from xr_s5sr.spec import ModelSpec, resolve_runner
 
 #: Median over pixels of the mean squared normalised network input above which the input is
@@ -85,8 +86,6 @@ def run_tiles(
                     checked = True
                 hr = run_tile(runner, tile, spec, (r0 - a, r1 - a), (c0 - c, c1 - c))
                 if scale is not None:
-                    from xr_s5sr.operators import upsample
-
                     hr_scale = upsample(weight, kind="linear")[
                         SCALE * (r0 - a) : SCALE * (r1 - a), SCALE * (c0 - c) : SCALE * (c1 - c)
                     ]

@@ -35,9 +35,18 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from xr_s5sr import tiling
+from xr_s5sr.adaptive import DETAIL_RADIUS, gram_solve_rows, row_regularisation
 from xr_s5sr.bands import SCALE
 from xr_s5sr.constrained import NONNEGATIVE_ITERATIONS, nonnegative_multipliers
-from xr_s5sr.operators import DEGRADE_REACH
+from xr_s5sr.missing import footprint
+from xr_s5sr.operators import DEGRADE_REACH, degrade_adjoint, upsample
+from xr_s5sr.physics import (
+    UPSAMPLE_REACH,
+    backprojection_coefficients,
+    degrade_with_spill,
+    gram_inverse_taps,
+    gram_solve,
+)
 from xr_s5sr.spec import FILL_REACH
 
 if TYPE_CHECKING:
@@ -57,8 +66,6 @@ def upsample_rows(lr: np.ndarray, start: int, stop: int, kind: str = "cubic") ->
     """HR rows of LR rows ``start:stop`` of ``lr`` interpolated ×4 (:func:`physics.upsample`),
     using :data:`~xr_s5sr.physics.UPSAMPLE_REACH` LR rows of context each side where ``lr``
     has them (clamped at its true edges)."""
-    from xr_s5sr.operators import upsample
-    from xr_s5sr.physics import UPSAMPLE_REACH
 
     low, high = max(0, start - UPSAMPLE_REACH), min(lr.shape[0], stop + UPSAMPLE_REACH)
     hr = upsample(np.ascontiguousarray(lr[low:high]), kind=kind)  # type: ignore[arg-type]
@@ -71,8 +78,6 @@ def graph_reaches(spec: ModelSpec, halo: int) -> dict[str, int]:
     window when the detail is gated), ``block`` (fewest LR rows of an HR block: the spill of
     ``A``; the missing-value fill's reach, as the blocks had before) and ``long`` (fewest rows
     of an LR chunk: every overlap depth on the LR chunks)."""
-    from xr_s5sr.adaptive import DETAIL_RADIUS
-    from xr_s5sr.physics import UPSAMPLE_REACH
 
     coefficients = max(0, halo - UPSAMPLE_REACH) if spec.uses_physics_base else 0
     network = min(halo, spec.tile_halo) + (DETAIL_RADIUS + 1 if spec.gates_detail else 0)
@@ -102,8 +107,6 @@ def coefficient_block(
     """Back-projection coefficients (:func:`xr_s5sr.physics.backprojection_coefficients`) of
     the rows ``before:len-after`` of a finite LR block, damped by each row's μ when
     ``settings`` (:func:`xr_s5sr.adaptive.blend_rows`) are given, else by ``regularisation``."""
-    from xr_s5sr.adaptive import row_regularisation
-    from xr_s5sr.physics import backprojection_coefficients
 
     # The rows' blended regularisation where the settings are automatic.
     per_row: float | np.ndarray = regularisation
@@ -131,8 +134,6 @@ def solve_block(
 ) -> np.ndarray:
     """``(A Aᵀ + μ)⁻¹`` of the rows ``before:len-after`` of an LR misfit block: the fixed
     ``regularisation``, or each row's blended μ (:func:`xr_s5sr.adaptive.gram_solve_rows`)."""
-    from xr_s5sr.adaptive import gram_solve_rows
-    from xr_s5sr.physics import gram_solve
 
     misfit = np.asarray(misfit, dtype=np.float32)
     out = np.empty((misfit.shape[0] - before - after, *misfit.shape[1:]), np.float32)
@@ -200,7 +201,6 @@ def coefficients_graph(
     layout with :data:`~xr_s5sr.physics.UPSAMPLE_REACH` rows (what ``U`` of a block reads),
     with the method's band, iterations and fixed regularisation (or the rows' ``settings``);
     ``depth``: LR rows of context, ``iterations ×`` the reach of ``A U`` for the exact result."""
-    from xr_s5sr.physics import UPSAMPLE_REACH
 
     return spilled_graph(
         coefficient_block,
@@ -235,7 +235,6 @@ def solve_graph(
 
 def solve_reach(band: int, regularisation: float = 0.0) -> int:
     """LR rows each side that the Gram solve of :func:`solve_block` reads."""
-    from xr_s5sr.physics import gram_inverse_taps
 
     return int(gram_inverse_taps(band, 0, regularisation).size // 2)
 
@@ -263,8 +262,6 @@ def hr_step(
     over each LR pixel's HR footprint. ``context``: LR rows of context (before, after) of an
     LR ``source``, then of ``multipliers``.
     """
-    from xr_s5sr.missing import footprint
-    from xr_s5sr.physics import degrade_with_spill
 
     source_before, source_after, lam_before, lam_after = context
     if rebuild:
@@ -302,7 +299,6 @@ def _adjoint_rows(lam: np.ndarray, before: int, after: int, band: int, width: in
     """``Aᵀ λ`` on the HR rows of the LR rows ``before:len-after`` of ``lam``, from those rows
     and :data:`DEGRADE_REACH` rows each side (zeros where ``lam`` has fewer: the granule's
     ends)."""
-    from xr_s5sr.operators import degrade_adjoint
 
     spill = DEGRADE_REACH
     n_core = lam.shape[0] - before - after
@@ -376,7 +372,6 @@ def consistent_graph(
     ``spec.nonnegative`` False). Returns the HR result chunked by ``4·blocks``.
     """
     band, regularisation, iterations = _consistency_terms(spec)
-    from xr_s5sr.physics import UPSAMPLE_REACH
 
     if rebuild:
         source = tiling.rows_around(
@@ -435,7 +430,6 @@ def _hr_task(
 ) -> np.ndarray:
     """:func:`hr_step` of one HR block inside ``map_blocks`` (the rows of context of its
     LR inputs from the block's place, :func:`xr_s5sr.tiling.rows_context`)."""
-    from xr_s5sr.physics import UPSAMPLE_REACH
 
     named = dict(zip(layout, arrays, strict=True))
     source_context = tiling.rows_context(block_info, blocks, UPSAMPLE_REACH if rebuild else 0)

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 
 import xarray as xr
 
+from xr_s5sr._version import __version__
+
 
 def history_line(call: str, weights_sha256: str | None = None) -> str:
     """One ``history`` entry: ``"<UTC time>: <call> [xr_s5sr <version>, weights sha256:<h>]"``.
@@ -15,7 +17,6 @@ def history_line(call: str, weights_sha256: str | None = None) -> str:
     >>> history_line("s5sr.degrade(band=3)").endswith("]")
     True
     """
-    from xr_s5sr._version import __version__
 
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     tag = f"xr_s5sr {__version__}"
@@ -32,7 +33,6 @@ def format_call(method: str, **kwargs: object) -> str:
 
 def add_provenance(ds: xr.Dataset, line: str) -> xr.Dataset:
     """Return ``ds`` with ``line`` prepended to its ``history`` attribute (newest first, CF)."""
-    from xr_s5sr._version import __version__
 
     previous = ds.attrs.get("history")
     ds.attrs["history"] = f"{line}\n{previous}" if previous else line

@@ -53,7 +53,9 @@ from xr_s5sr.cli_training import (
     config_from_args,
     module_main,
 )
+from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import S5SRArgumentError, WeightsError
+from xr_s5sr.l1b import open_l1b
 from xr_s5sr.objective import (
     LOSS_UNITS,
     LOSSES,
@@ -67,7 +69,7 @@ from xr_s5sr.objective import (
     window_batch,
     window_index,
 )
-from xr_s5sr.spec import resolve_device
+from xr_s5sr.spec import model_spec, resolve_device
 from xr_s5sr.training import (
     expand_paths,
     export_model,
@@ -80,6 +82,7 @@ from xr_s5sr.training import (
     software,
     state_copy,
 )
+from xr_s5sr.weights import file_sha256, load_weights_file, resolve_weights
 from xr_s5sr.weightsfile import weights_filename
 
 if TYPE_CHECKING:
@@ -101,7 +104,6 @@ def checkpoint_path(out_dir: str | Path) -> Path:
 
 def start_model(config: FinetuneConfig) -> tuple[S5DSCR, Path, str]:
     """The start module (train mode off), its weights file and that file's sha256."""
-    from xr_s5sr.weights import file_sha256, load_weights_file, resolve_weights
 
     if config.start_weights is None:
         path = Path(resolve_weights(config.band, config.model).path)
@@ -427,9 +429,7 @@ def inference_errors(
     """
     import torch
 
-    from xr_s5sr.engine import super_resolve_array
     from xr_s5sr.models import local_scale
-    from xr_s5sr.spec import model_spec
 
     spec = model_spec(weights=model, band=config.band, device=device)
     if detail_gate is not None:
@@ -571,7 +571,6 @@ def l1b_tiles(
     consecutive blocks of ``tile_scanlines`` scanlines (None: one tile per file). Fill values
     are NaN (skipped by the losses).
     """
-    from xr_s5sr.l1b import open_l1b
 
     tiles: list[np.ndarray] = []
     for path in paths:

@@ -47,6 +47,7 @@ import numpy as np
 from xr_s5sr.adaptive import blend_weights, bracketing, statistic_channels, window_centres, windows
 from xr_s5sr.noise import window_variance
 from xr_s5sr.spectral import WINDOW, signal_subspace
+from xr_s5sr.tiling import _concatenate_elements
 
 if TYPE_CHECKING:
     from xr_s5sr.spec import ModelSpec
@@ -275,8 +276,6 @@ def _prior_graph(lr: Any, sigma: Any, bounds: np.ndarray) -> tuple[Any, Any]:
     one per chunk for the σ, which nothing computes unless the settings read it)."""
     import dask
     import dask.array as da
-
-    from xr_s5sr.tiling import _concatenate_elements
 
     lead = lr.ndim - 3
     centres = window_centres(bounds)

@@ -38,10 +38,11 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from xr_s5sr.bands import BandInfo, get_band
+from xr_s5sr.bands import BandInfo, get_band, parse_band
+from xr_s5sr.degrade import add_noise
 from xr_s5sr.dims import check_chunk_size
 from xr_s5sr.errors import DimensionError, MissingInputError
-from xr_s5sr.l1b import RADIANCE_UNITS, write_l1b
+from xr_s5sr.l1b import RADIANCE_UNITS, l1b_filename, write_l1b
 
 #: Instrument spectral resolution (FWHM of the slit function, nm) per detector.
 _ISRF_FWHM_NM = {"UV": 0.49, "UVIS": 0.54, "NIR": 0.38, "SWIR": 0.25}
@@ -493,8 +494,6 @@ def make_granule(
     # Shot-noise-like level: the band's sigma at its mean radiance, growing with sqrt(signal).
     noise_std = sigma * np.sqrt(np.abs(radiance) / mean)
     if noise:
-        from xr_s5sr.degrade import add_noise
-
         radiance = radiance + noise_std * add_noise(radiance * 0, 1.0, seed + 1)
     snr_db = 10.0 * np.log10(np.maximum(np.abs(radiance), 1e-30) / np.maximum(noise_std, 1e-30))
     lat, lon = _swath_geolocation(n_scan, n_pixel, seed)
@@ -623,7 +622,6 @@ def sample_path(band: int = 7) -> Path:
 
 def sample_bands() -> list[int]:
     """Bands for which an embedded sample granule exists."""
-    from xr_s5sr.bands import parse_band
 
     names = [e.name for e in importlib.resources.files("xr_s5sr").joinpath("data").iterdir()]
     return sorted({b for n in names if n.endswith(".nc") and (b := parse_band(n)) is not None})
@@ -678,7 +676,6 @@ def make_sample_granule(band: int = 7) -> xr.Dataset:
 
 def write_sample_granule(band: int, directory: str | Path, overwrite: bool = False) -> Path:
     """Write :func:`make_sample_granule` with a real L1B file name into ``directory``."""
-    from xr_s5sr.l1b import l1b_filename
 
     ds = make_sample_granule(band)
     start = datetime.strptime(ds.attrs["time_coverage_start"], "%Y-%m-%dT%H:%M:%SZ")

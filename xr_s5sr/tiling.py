@@ -21,6 +21,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from xr_s5sr.adaptive import (
+    blend_rows,
+    bracketing,
+    window_centres,
+    window_reads,
+    window_settings,
+    windows,
+)
 from xr_s5sr.bands import SCALE
 from xr_s5sr.errors import DimensionError
 from xr_s5sr.fused import STRIP_PIXELS
@@ -96,8 +104,6 @@ def settings_graph(
     import dask
     import dask.array as da
 
-    from xr_s5sr.adaptive import bracketing, window_centres, windows
-
     lead = lr.ndim - 3
     n_scan = lr.shape[-3]
     centres = window_centres(windows(n_scan, first))
@@ -133,8 +139,6 @@ def _window_tasks(
     """One pure delayed :func:`~xr_s5sr.adaptive.window_settings` per window of ``element``."""
     import dask
 
-    from xr_s5sr.adaptive import window_reads, window_settings, windows
-
     band = cast(int, spec.band)
     regularisation = None if spec.regularisation == AUTO else spec.fixed_regularisation
     n_scan = lr.shape[-3]
@@ -167,7 +171,6 @@ def _concatenate_elements(nested: Any, axis: int) -> Any:
 
 
 def _blend(start: int, stop: int, centres: np.ndarray, *values: np.ndarray) -> np.ndarray:
-    from xr_s5sr.adaptive import blend_rows
 
     return blend_rows(start, stop, centres, np.stack(values))
 

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from xr_s5sr.weights import resolve_weights
+
 _PACKAGES = (
     "xr_s5sr",
     "numpy",
@@ -96,7 +98,6 @@ def run_record(weights: Sequence[tuple[int, str]] = ()) -> dict[str, object]:
         commit += "+uncommitted" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "not a git checkout"
-    from xr_s5sr.weights import resolve_weights
 
     return {
         "commit": commit,

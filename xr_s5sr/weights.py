@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, cast
 
 import pooch
 
+from xr_s5sr._version import __version__
 from xr_s5sr.bands import get_band
 from xr_s5sr.cache import cached_model_object
 from xr_s5sr.cache import clear_model_cache as clear_model_cache
@@ -172,7 +173,6 @@ def _offline(offline: bool | None) -> bool:
 
 
 def _base_url() -> str:
-    from xr_s5sr._version import __version__
 
     url = os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL.format(version=__version__)
     # pooch joins base_url and file name by plain concatenation.

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from safetensors import SafetensorError, safe_open
 
+from xr_s5sr._version import __version__
 from xr_s5sr.bands import get_band
 from xr_s5sr.errors import (
     ChannelMismatchError,
@@ -207,7 +208,6 @@ def save_weights(
     """
     from safetensors.torch import save_file
 
-    from xr_s5sr._version import __version__
     from xr_s5sr.models import model_from_config
 
     number = get_band(band, require_super_resolution=True).number
