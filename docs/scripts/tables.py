@@ -173,6 +173,44 @@ def test_evaluation_summary() -> str:
     return "\n".join(lines)
 
 
+def test_evaluation_headline() -> str:
+    """README: the test set's verdict in one paragraph (PSNR against bicubic and the physics
+    inverse, spectral angle and line depth against bicubic, negative values)."""
+    result = _load(TEST)
+    if result is None:
+        return _not_scored()
+    scenes = [s for s in result["scenes"] if s["width"] == "narrow"]
+    pairs = [(s, noise) for s in scenes for noise in ("noisy", "noise-free")]
+    bic = [s["metrics"][n]["s5dscr"]["psnr"] - s["metrics"][n]["bicubic"]["psnr"] for s, n in pairs]
+    phy = [
+        s["metrics"][n]["s5dscr"]["psnr"] - s["metrics"][n]["backprojection"]["psnr"]
+        for s, n in pairs
+    ]
+    cells = [c for c in result["cells"] if c["width"] == "narrow"]
+
+    def worse(metric: str) -> list[str]:
+        return sorted(
+            {
+                f"band {c['band']} `{c['family']}`"
+                for c in cells
+                if c["methods"]["s5dscr"][metric]["mean"]
+                > c["methods"]["bicubic"][metric]["mean"] + 0.005
+            }
+        )
+
+    negatives = max(s["metrics"][n]["s5dscr"]["negative_fraction"] for s, n in pairs)
+    return (
+        f"On the {len(pairs)} scored observations ({len(scenes)} scenes, noisy and noise-free) "
+        f"the default gains {dB(min(bic))} to {dB(max(bic))} dB over bicubic "
+        f"({sum(g < 0 for g in bic)} observations below it) "
+        f"and {_interval(phy, 3)} dB over the physics inverse (worst {dB(min(phy), 3)} dB; "
+        f"{sum(g < -0.05 for g in phy)} observations more than 0.05 dB below it). Its mean "
+        f"spectral angle is above bicubic's in: {', '.join(worse('sam')) or 'no cell'}; its "
+        f"absorption-line depth error in: {', '.join(worse('line_depth_error')) or 'no cell'}. "
+        f"Largest fraction of negative values: {negatives:.2g}."
+    )
+
+
 def test_evaluation_cells() -> str:
     """docs/evaluation.md: every band × family × brightness × noise cell."""
     result = _load(TEST)
@@ -301,6 +339,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "evaluation-by-band": evaluation_by_band,
     "shipped-evaluation": shipped_evaluation,
     "test-evaluation-summary": test_evaluation_summary,
+    "test-evaluation-headline": test_evaluation_headline,
     "test-evaluation-cells": test_evaluation_cells,
     "dev-tuning": dev_tuning,
 }
