@@ -770,10 +770,11 @@ def test_streaming_pipeline_small(tmp_path: Path) -> None:
     _, peak = run_streaming(tmp_path / "small.zarr", *args)
     ds, net = streaming_inputs(*args)
     expected = ds.compute().s5sr.super_resolve(weights=net, device="cpu")  # numpy, in memory
-    # The regular plan of 16-row chunks on 40 scanlines: two blocks of 20 LR rows (each holds
-    # the halo), i.e. Zarr chunks of 80 HR scanlines, the dask chunks of the lazy result.
+    # 16-row chunks on 40 scanlines: the blocks keep the input's chunks (16, 16, 8 LR rows;
+    # the long halos are read from LR chunks, physics_graph), i.e. Zarr chunks of 64 HR
+    # scanlines, the dask chunks of the lazy result (regular: the last one is smaller).
     planned = ds.s5sr.super_resolve(weights=net, device="cpu").radiance.chunks[0]
-    assert planned == (80, 80)
+    assert planned == (64, 64, 32)
     with xr.open_zarr(tmp_path / "small.zarr") as out:
         assert out.radiance.encoding["chunks"][0] == planned[0]
         xr.testing.assert_allclose(
