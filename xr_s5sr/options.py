@@ -77,7 +77,8 @@ def check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
         raise S5SRArgumentError(f"{name} must be one of {tuple(allowed)}, got {value!r}.")
 
 
-def _check_flag(name: str, value: object, optional: bool = False) -> None:
+def check_flag(name: str, value: object, optional: bool = False) -> None:
+    """A boolean keyword (or None where ``optional``); anything else is an argument error."""
     if isinstance(value, bool) or (optional and value is None):
         return
     allowed = "True, False or None" if optional else "True or False"
@@ -160,10 +161,10 @@ class SuperResolveOptions:
         check_choice("dtype", self.dtype, COMPUTE_DTYPES)
         check_choice("missing", self.missing, MISSING_POLICIES)
         check_torch_threads(self.torch_threads)
-        _check_flag("consistency", self.consistency, optional=True)
-        _check_flag("nonnegative", self.nonnegative)
-        _check_flag("spectral_prior", self.spectral_prior)
-        _check_flag("sharp_prior", self.sharp_prior)
+        check_flag("consistency", self.consistency, optional=True)
+        check_flag("nonnegative", self.nonnegative)
+        check_flag("spectral_prior", self.spectral_prior)
+        check_flag("sharp_prior", self.sharp_prior)
         if self.device is not None and not isinstance(self.device, str):
             raise S5SRArgumentError(
                 f"device must be 'cpu', 'cuda', 'cuda:<n>' or None, got {self.device!r}."
@@ -210,6 +211,7 @@ __all__ = [
     "MODELS",
     "SuperResolveOptions",
     "check_choice",
+    "check_flag",
     "check_regularisation",
     "check_torch_threads",
 ]

@@ -22,6 +22,7 @@ from xr_s5sr.options import (
     COMPUTE_DTYPES,
     SuperResolveOptions,
     check_choice,
+    check_flag,
     check_regularisation,
     check_torch_threads,
 )
@@ -313,8 +314,7 @@ def model_spec(
     True
     """
     regularisation = check_regularisation(regularisation)
-    if not isinstance(spectral_prior, bool):
-        raise S5SRArgumentError(f"spectral_prior must be True or False, got {spectral_prior!r}.")
+    check_flag("spectral_prior", spectral_prior)
     spec = _method_spec(model, band, weights, device, dtype, consistency, iterations)
     if not nonnegative:
         spec = replace(spec, nonnegative=False)
