@@ -79,7 +79,6 @@ from xr_s5sr.network_tiles import run_tiles
 from xr_s5sr.noise import ordered_sigma
 from xr_s5sr.physics import UPSAMPLE_REACH
 from xr_s5sr.spec import (
-    AUTO,
     FILL_REACH,
     ModelSpec,
     check_dtype,
@@ -252,7 +251,7 @@ def _super_resolve_numpy(
             statistics,
             cast(int, spec.band),
             first=first_scanline,
-            regularisation=None if spec.regularisation == AUTO else spec.fixed_regularisation,
+            regularisation=spec.window_regularisation,
             sigma=sigma,
             prepare=fill_block,
         )

@@ -178,6 +178,11 @@ class ModelSpec:
         return 0.0 if self.regularisation == AUTO else float(self.regularisation)
 
     @property
+    def window_regularisation(self) -> float | None:
+        """μ that every settings window uses: None when each window chooses it ("auto")."""
+        return None if self.regularisation == AUTO else self.fixed_regularisation
+
+    @property
     def uses_fused_path(self) -> bool:
         """True when blocks run through :class:`FusedS5DSCR` (a network, on CPU, ``fused``)."""
         return self.is_network and self.fused and self.device == "cpu"

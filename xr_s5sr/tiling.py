@@ -32,7 +32,6 @@ from xr_s5sr.adaptive import (
 from xr_s5sr.bands import SCALE
 from xr_s5sr.errors import DimensionError
 from xr_s5sr.fused import STRIP_PIXELS
-from xr_s5sr.spec import AUTO
 
 if TYPE_CHECKING:
     from xr_s5sr.spec import ModelSpec
@@ -140,7 +139,6 @@ def _window_tasks(
     import dask
 
     band = cast(int, spec.band)
-    regularisation = None if spec.regularisation == AUTO else spec.fixed_regularisation
     n_scan = lr.shape[-3]
     tasks = []
     for start, stop in windows(n_scan, first):
@@ -154,7 +152,7 @@ def _window_tasks(
                 int(high - stop),
                 at_start=low == 0,
                 at_end=high == n_scan,
-                regularisation=regularisation,
+                regularisation=spec.window_regularisation,
                 sigma=None if sigma is None else sigma[(*element, slice(low, high))],
             )
         )
