@@ -60,7 +60,7 @@ from xr_s5sr.bands import SCALE, get_band
 from xr_s5sr.degrade import degrade_array
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.errors import DimensionError, S5SRArgumentError
-from xr_s5sr.evaluate import MODEL_DIM, metrics_table, radiance_cube
+from xr_s5sr.evaluate import METRIC_ATTRS, MODEL_DIM, metric_attrs, metrics_table, radiance_cube
 from xr_s5sr.metrics import CORRECTED_METRICS, TOOLBOX_METRICS, compute_metrics
 from xr_s5sr.missing import fill_block
 from xr_s5sr.noise import sigma_from_snr_db, window_variance
@@ -80,15 +80,6 @@ MIN_SIDE = 2 * CONSISTENCY_EDGE + SCALE * 4
 #: Full-resolution checks, in output order.
 FR_CHECKS = ("fr_chi2", "fr_relative_misfit", "fr_sam_vs_bicubic", "fr_sharpness")
 
-_ATTRS: dict[str, dict[str, str]] = {
-    "fr_chi2": {
-        "long_name": "noise-normalised consistency chi^2 of degrade(SR) vs LR",
-        "units": "1",
-    },
-    "fr_relative_misfit": {"long_name": "rms(degrade(SR) - LR) / rms(LR - mean)", "units": "1"},
-    "fr_sam_vs_bicubic": {"long_name": "mean spectral angle to bicubic", "units": "degree"},
-    "fr_sharpness": {"long_name": "high-frequency energy ratio to bicubic", "units": "1"},
-}
 _SECOND_DIFFERENCE = np.array([1.0, -2.0, 1.0])
 
 
@@ -301,8 +292,10 @@ def assess_dataset(
 
 
 def _attrs(key: str) -> dict[str, str]:
-    if key in _ATTRS:
-        return dict(_ATTRS[key])
+    """CF attributes of an :func:`assess_dataset` variable: the table's for the ``fr_*``
+    checks, a description naming the metric for the ``rr_*`` scores."""
+    if key in METRIC_ATTRS:
+        return metric_attrs(key)
     return {"long_name": f"reduced-resolution {key[3:]} against the LR itself"}
 
 

@@ -31,26 +31,42 @@ from xr_s5sr.spectral import line_depth_error
 MODEL_DIM = "model"
 
 
-_ATTRS: dict[str, dict[str, str]] = {
-    "psnr": {"long_name": "peak signal-to-noise ratio, mean over channels", "units": "dB"},
-    "ssim": {"long_name": "structural similarity, 7x7 window, mean over channels", "units": "1"},
-    "scc": {"long_name": "Sobel spatial correlation coefficient, mean over channels", "units": "1"},
-    "sam": {"long_name": "mean spectral angle", "units": "degree"},
-    "ergas": {"long_name": "relative dimensionless global error in synthesis", "units": "1"},
-    "rmse": {"long_name": "root-mean-square error"},
-    "paper_psnr": {"long_name": "PSNR of min-max scaled cubes, data range 1", "units": "dB"},
-    "paper_ssim": {"long_name": "3-D SSIM (7x7x7) of min-max scaled cubes", "units": "1"},
-    "paper_scc": {"long_name": "Sobel sCC over (channel, scanline) slices", "units": "1"},
-    "psnr_per_channel": {"long_name": "peak signal-to-noise ratio per channel", "units": "dB"},
-    "line_depth_error": {
-        "long_name": "mean relative error of the in-line/continuum ratio of the strongest "
-        "absorption lines",
-        "units": "1",
-    },
-    "negative_fraction": {"long_name": "fraction of finite values below zero", "units": "1"},
-    "worse_than_bicubic": {
-        "long_name": "metrics in which the estimate is worse than bicubic (comma-separated)"
-    },
+#: Each score variable's ``long_name`` and ``units`` (None: none, or set from the data), by
+#: variable name: those of :func:`evaluate_dataset` (our metrics, the paper-compatible ones, the
+#: spectral checks, the toolbox's indexes ``toolbox_*``) and the full-resolution checks
+#: ``fr_*`` of :func:`xr_s5sr.assess.assess_dataset`. :func:`metric_attrs` makes them attrs.
+METRIC_ATTRS: dict[str, tuple[str, str | None]] = {
+    "psnr": ("peak signal-to-noise ratio, mean over channels", "dB"),
+    "ssim": ("structural similarity, 7x7 window, mean over channels", "1"),
+    "scc": ("Sobel spatial correlation coefficient, mean over channels", "1"),
+    "sam": ("mean spectral angle", "degree"),
+    "ergas": ("relative dimensionless global error in synthesis", "1"),
+    "rmse": ("root-mean-square error", None),
+    "paper_psnr": ("PSNR of min-max scaled cubes, data range 1", "dB"),
+    "paper_ssim": ("3-D SSIM (7x7x7) of min-max scaled cubes", "1"),
+    "paper_scc": ("Sobel sCC over (channel, scanline) slices", "1"),
+    "psnr_per_channel": ("peak signal-to-noise ratio per channel", "dB"),
+    "line_depth_error": (
+        "mean relative error of the in-line/continuum ratio of the strongest absorption lines",
+        "1",
+    ),
+    "negative_fraction": ("fraction of finite values below zero", "1"),
+    "worse_than_bicubic": (
+        "metrics in which the estimate is worse than bicubic (comma-separated)",
+        None,
+    ),
+    "toolbox_Q2n": ("toolbox Q2n (hypercomplex Q, 32x32 blocks)", "1"),
+    "toolbox_D_lambda": ("toolbox spectral distortion 1 - Q2n(LR, degraded SR)", "1"),
+    "toolbox_Q": ("toolbox Q (SSIM 33x33, K1=K2=1e-8), mean over channels", "1"),
+    "toolbox_ERGAS": ("toolbox ERGAS", "1"),
+    "toolbox_SAM": ("toolbox spectral angle mapper", "degree"),
+    "toolbox_sCC": ("toolbox Sobel spatial correlation (uncentred)", "1"),
+    "toolbox_RMSE": ("toolbox root-mean-square error", None),
+    "toolbox_PSNR": ("toolbox PSNR, peak = channel maximum", "dB"),
+    "fr_chi2": ("noise-normalised consistency chi^2 of degrade(SR) vs LR", "1"),
+    "fr_relative_misfit": ("rms(degrade(SR) - LR) / rms(LR - mean)", "1"),
+    "fr_sam_vs_bicubic": ("mean spectral angle to bicubic", "degree"),
+    "fr_sharpness": ("high-frequency energy ratio to bicubic", "1"),
 }
 
 #: Plausibility checks of every :func:`evaluate_dataset` result (smaller is better).
@@ -59,18 +75,6 @@ SPECTRAL_CHECKS = ("line_depth_error", "negative_fraction")
 HIGHER_IS_BETTER = frozenset({"psnr", "ssim", "scc", "paper_psnr", "paper_ssim", "paper_scc"})
 #: Baseline every estimate is compared with (``worse_than_bicubic``).
 BICUBIC = "bicubic"
-
-#: Attributes of the toolbox's indexes in :func:`evaluate_dataset` results.
-TOOLBOX_ATTRS: dict[str, dict[str, str]] = {
-    "Q2n": {"long_name": "toolbox Q2n (hypercomplex Q, 32x32 blocks)", "units": "1"},
-    "D_lambda": {"long_name": "toolbox spectral distortion 1 - Q2n(LR, degraded SR)", "units": "1"},
-    "Q": {"long_name": "toolbox Q (SSIM 33x33, K1=K2=1e-8), mean over channels", "units": "1"},
-    "ERGAS": {"long_name": "toolbox ERGAS", "units": "1"},
-    "SAM": {"long_name": "toolbox spectral angle mapper", "units": "degree"},
-    "sCC": {"long_name": "toolbox Sobel spatial correlation (uncentred)", "units": "1"},
-    "RMSE": {"long_name": "toolbox root-mean-square error"},
-    "PSNR": {"long_name": "toolbox PSNR, peak = channel maximum", "units": "dB"},
-}
 
 
 # ---------------------------------------------------------------------------- xarray API
@@ -155,6 +159,19 @@ def _band_of(
         return resolve_band(obj, band)
 
 
+def metric_attrs(name: str) -> dict[str, str]:
+    """The CF attributes (``long_name``, ``units`` where it has one) of the score variable
+    ``name`` (a key of :data:`METRIC_ATTRS`), as a new dict the caller may change."""
+    long_name, units = METRIC_ATTRS[name]
+    return {"long_name": long_name} if units is None else {"long_name": long_name, "units": units}
+
+
+def _model_variable(name: str, values: Any) -> xr.DataArray:
+    """``values`` (one per scored estimate) as the result variable ``name`` on the model dim,
+    with its :func:`metric_attrs`."""
+    return xr.DataArray(values, dims=(MODEL_DIM,), attrs=metric_attrs(name))
+
+
 def _toolbox_variables(
     ref: xr.DataArray, estimates: Sequence[xr.DataArray], band: int
 ) -> dict[str, xr.DataArray]:
@@ -165,9 +182,7 @@ def _toolbox_variables(
         reference, *(e.data for e in estimates), protocol="toolbox", lr=lr, band=band
     )
     return {
-        f"toolbox_{name}": xr.DataArray(
-            scores[name], dims=(MODEL_DIM,), attrs=dict(TOOLBOX_ATTRS[name])
-        )
+        f"toolbox_{name}": _model_variable(f"toolbox_{name}", scores[name])
         for name in TOOLBOX_METRICS
     }
 
@@ -263,10 +278,7 @@ def evaluate_dataset(
         ref.data, *(e.data for e in estimates), paper_compatible=paper_compatible, border=border
     )
     metric_names = list(CORRECTED_METRICS) + (list(PAPER_METRICS) if paper_compatible else [])
-    data_vars: dict[str, xr.DataArray] = {
-        name: xr.DataArray(scores[name], dims=(MODEL_DIM,), attrs=dict(_ATTRS[name]))
-        for name in metric_names
-    }
+    data_vars = {name: _model_variable(name, scores[name]) for name in metric_names}
     data_vars["rmse"].attrs["units"] = ref.attrs.get("units", "radiance units")
     data_vars.update(_spectral_checks(ref, estimates, border))
     if toolbox:
@@ -277,7 +289,7 @@ def evaluate_dataset(
             scores["psnr_per_channel"],
             dims=(MODEL_DIM, channel_dim),
             coords={channel_dim: ref[channel_dim]} if channel_dim in ref.coords else None,
-            attrs=dict(_ATTRS["psnr_per_channel"]),
+            attrs=metric_attrs("psnr_per_channel"),
         )
     attrs: dict[str, Any] = {
         "data_range": float(scores["data_range"]),
@@ -291,10 +303,8 @@ def evaluate_dataset(
     out = xr.Dataset(data_vars, coords={MODEL_DIM: names}, attrs=attrs)
     if BICUBIC in names:
         flags = worse_than(out, BICUBIC)
-        out["worse_than_bicubic"] = xr.DataArray(
-            [",".join(m for m, _, _ in flags.get(name, [])) for name in names],
-            dims=(MODEL_DIM,),
-            attrs=dict(_ATTRS["worse_than_bicubic"]),
+        out["worse_than_bicubic"] = _model_variable(
+            "worse_than_bicubic", [",".join(m for m, _, _ in flags.get(name, [])) for name in names]
         )
     return out
 
@@ -312,7 +322,7 @@ def _spectral_checks(
         finite = max(1, int(np.count_nonzero(np.isfinite(values))))
         negative.append(float(np.count_nonzero(values < 0)) / finite)
     return {
-        name: xr.DataArray(np.array(found), dims=(MODEL_DIM,), attrs=dict(_ATTRS[name]))
+        name: _model_variable(name, np.array(found))
         for name, found in zip(SPECTRAL_CHECKS, (depth, negative), strict=True)
     }
 
@@ -446,10 +456,11 @@ def metrics_table(
 __all__ = [
     "BICUBIC",
     "HIGHER_IS_BETTER",
+    "METRIC_ATTRS",
     "MODEL_DIM",
     "SPECTRAL_CHECKS",
-    "TOOLBOX_ATTRS",
     "evaluate_dataset",
+    "metric_attrs",
     "metric_format",
     "metrics_table",
     "radiance_cube",
