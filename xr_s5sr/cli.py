@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xr_s5sr.bands import SUPPORTED_BANDS
+from xr_s5sr.cli_training import add_device_option
 from xr_s5sr.demo import DEMO_DIR
 from xr_s5sr.dims import check_chunk_size
 from xr_s5sr.errors import (
@@ -345,11 +346,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights", default=None, help="weights file to use instead of the shipped weights"
     )
-    parser.add_argument(
-        "--device",
-        default=None,
-        help="torch device: cpu, cuda, cuda:N (default: cuda when available)",
-    )
+    add_device_option(parser)
     parser.add_argument(
         "--consistency",
         action=argparse.BooleanOptionalAction,
@@ -384,6 +381,25 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="missing LR values: fill them and blank their 4x4 HR footprint, or blank "
         "everything they influence (default: fill)",
     )
+
+
+def _add_band_option(parser: argparse.ArgumentParser, source: str = "file") -> None:
+    """``--band`` of the commands that read radiance files (default: their ``s5p_band``)."""
+    parser.add_argument(
+        "--band", type=int, default=None, help=f"S5P band (default: from the {source})"
+    )
+
+
+def _add_variable_option(parser: argparse.ArgumentParser) -> None:
+    """``--variable``: the radiance variable of files with several."""
+    parser.add_argument("--variable", default=None, help="radiance variable (default: radiance)")
+
+
+def _add_overwrite_option(
+    parser: argparse.ArgumentParser, outputs: str = "an existing output"
+) -> None:
+    """``--overwrite``: without it an existing output is never replaced (module docstring)."""
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {outputs}")
 
 
 def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -462,7 +478,7 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     p = command("super-resolve", _cmd_run, "super-resolve an L1B (or LR) file x4", aliases=["run"])
     p.add_argument("input", help="L1B radiance file, or a netCDF/Zarr LR file from xr-s5sr")
     p.add_argument("output", type=_data_output, help="output .nc or .zarr")
-    p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
+    _add_band_option(p)
     _add_model_options(p)
     p.add_argument("--chunks", type=_positive_int, default=None, help="LR scanlines per dask chunk")
     p.add_argument(
@@ -474,12 +490,12 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     p.add_argument(
         "--threads", type=_positive_int, default=None, help="torch threads per task (>= 1)"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _add_overwrite_option(p)
 
     p = command("degrade", _cmd_degrade, "simulate the LR observation (MTF blur + x4 decimation)")
     p.add_argument("input", help="HR L1B radiance file or netCDF/Zarr radiance")
     p.add_argument("output", type=_data_output, help="output .nc or .zarr")
-    p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
+    _add_band_option(p)
     p.add_argument(
         "--noise",
         type=_noise,
@@ -488,7 +504,7 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     )
     p.add_argument("--seed", type=int, default=None, help="noise seed")
     p.add_argument("--chunks", type=_positive_int, default=None, help="HR scanlines per dask chunk")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _add_overwrite_option(p)
 
     p = command("evaluate", _cmd_evaluate, "metrics of an estimate and a baseline vs HR truth")
     p.add_argument("estimate", help="super-resolved file (e.g. xr-s5sr run output)")
@@ -498,8 +514,8 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
         default=None,
         help="baseline file (default: bicubic of the degraded reference)",
     )
-    p.add_argument("--band", type=int, default=None, help="S5P band (default: from the files)")
-    p.add_argument("--variable", default=None, help="radiance variable (default: radiance)")
+    _add_band_option(p, "files")
+    _add_variable_option(p)
     p.add_argument("--border", type=int, default=0, help="HR pixels cropped on each side")
     p.add_argument("--paper", action="store_true", help="add the paper-compatible metrics")
     p.add_argument(
@@ -508,11 +524,11 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
     p.add_argument(
         "--out", type=_data_output, default=None, help="also write the scores to this .nc/.zarr"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_overwrite_option(p, "an existing --out")
 
     p = command("assess", _cmd_assess, "is it working on my data? scores without HR (per file)")
     p.add_argument("input", nargs="+", help="LR L1B radiance files (or netCDF/Zarr regions)")
-    p.add_argument("--band", type=int, default=None, help="S5P band (default: from the file)")
+    _add_band_option(p)
     p.add_argument(
         "--method",
         nargs="+",
@@ -520,13 +536,13 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
         help="bicubic backprojection s5dscr s5dscr_s (default: the first three)",
     )
     p.add_argument("--weights", nargs="+", default=None, help="weights files to assess too")
-    p.add_argument("--variable", default=None, help="radiance variable (default: radiance)")
+    _add_variable_option(p)
     p.add_argument("--sigma", type=float, default=None, help="noise sigma when the file has none")
-    p.add_argument("--device", default=None, help="torch device (default: CUDA when available)")
+    add_device_option(p)
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--out", default=None, help="write the scores to this .nc ({stem}: file name)")
     p.add_argument("--figure", default=None, help="write a PNG of the scores ({stem}: file name)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    _add_overwrite_option(p, "existing outputs")
 
     p = command("quicklook", _cmd_quicklook, "PCA false-colour PNG of LR | HR | SR | bicubic")
     p.add_argument("lr", help="LR radiance (L1B or netCDF/Zarr)")
@@ -557,9 +573,9 @@ def build_parser(with_train: bool = False, with_finetune: bool = False) -> argpa
         default=None,
         help="wavelength of the radiance maps, nm (default: the middle channel)",
     )
-    p.add_argument("--band", type=int, default=None, help="S5P band (default: from the files)")
-    p.add_argument("--variable", default=None, help="radiance variable (default: radiance)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing PNGs")
+    _add_band_option(p, "files")
+    _add_variable_option(p)
+    _add_overwrite_option(p, "existing PNGs")
 
     train_help = "train an S5-DSCR model (see xr-s5sr train --help)"
     train_description = (

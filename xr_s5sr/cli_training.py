@@ -1,5 +1,6 @@
-"""Command-line arguments of ``xr-s5sr train`` and ``xr-s5sr finetune``, and the one loop
-between a settings dataclass and its flags.
+"""Command-line arguments of ``xr-s5sr train`` and ``xr-s5sr finetune``, the one loop
+between a settings dataclass and its flags, and ``--device``, which they share with the
+other torch commands of :mod:`xr_s5sr.cli`.
 
 Boundary: :mod:`argparse` parsers and namespaces in and out, settings dataclasses
 (:class:`~xr_s5sr.train.TrainConfig`, :class:`~xr_s5sr.objective.FinetuneConfig`) built from a
@@ -120,6 +121,16 @@ def config_to_args(config: Any, *, skip: Collection[str] = ()) -> list[str]:
 
 
 # ------------------------------------------------------------------------- the two commands
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """``--device``: the torch device of every command that runs a network (``super-resolve``,
+    ``demo``, ``assess``, ``finetune``); None picks CUDA when available."""
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="torch device: cpu, cuda, cuda:N (default: cuda when available, else cpu)",
+    )
+
+
 def add_common_arguments(parser: argparse.ArgumentParser, *, outputs: str) -> None:
     """``--band``, ``--out`` and ``--no-resume``: what every training command takes."""
     parser.add_argument("--band", type=int, required=True, help="S5P band 2-8")
@@ -174,9 +185,7 @@ def add_finetune_data_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="cut granules into tiles of this many scanlines (default: whole granules)",
     )
-    parser.add_argument(
-        "--device", default=None, help="torch device (default: cuda when available, else cpu)"
-    )
+    add_device_option(parser)
     parser.add_argument(
         "--check",
         nargs="+",
@@ -206,6 +215,7 @@ __all__ = [
     "FINETUNE_HELP",
     "add_common_arguments",
     "add_config_arguments",
+    "add_device_option",
     "add_finetune_data_arguments",
     "add_train_data_arguments",
     "config_from_args",
