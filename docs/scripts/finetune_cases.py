@@ -2,16 +2,23 @@
 
 Scenes whose HR truth is known: a family of :mod:`xr_s5sr.families` at a fixed brightness,
 degraded by ``A`` and given one of two noise models; a small S5-DSCR-S start network whose
-detail is zero (the start is the physics inverse, so a run can gain or lose from there); the
-true PSNR of the default ``super_resolve`` output; results written per case to JSON so that
-an interrupted run resumes where it stopped. Kept small for one CPU thread: 16 channels of
-band 7, LR granules of 128 x 128 pixels (160 before issue 25.2 asked for 12 cells of 5 granules).
+detail is zero (the start is the physics inverse, so a run can gain or lose from there); one
+case's set-up (its own and new granules, the start saved in a temporary run directory, the
+settings) and its fine-tuning run; the true PSNR of the default ``super_resolve`` output;
+results written per case to JSON so that an interrupted run resumes where it stopped. Kept
+small for one CPU thread: 16 channels of band 7, LR granules of 128 x 128 pixels (160 before
+issue 25.2 asked for 12 cells of 5 granules).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +31,8 @@ from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.families import family_scene
 from xr_s5sr.metrics import compute_metrics
 from xr_s5sr.models import S5DSCR, local_scale, zero_residual
+from xr_s5sr.objective import FinetuneConfig
+from xr_s5sr.selfsup import finetune
 from xr_s5sr.spec import model_spec
 from xr_s5sr.weights import save_weights
 
@@ -71,6 +80,46 @@ def start_weights(lr: np.ndarray, path: Path) -> S5DSCR:
     zero_residual(start)
     save_weights(start, path, band=BAND, model_name="s5dscr_s", overwrite=True)
     return start
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fine-tuning case: (HR, LR) granules to fine-tune on (``own``) and to score on
+    (``new``), the start network, the settings and the run directory (removed on exit)."""
+
+    own: list[tuple[np.ndarray, np.ndarray]]
+    new: list[tuple[np.ndarray, np.ndarray]]
+    start: S5DSCR
+    config: FinetuneConfig
+    run: Path
+
+    def finetune(self) -> tuple[Any, float]:
+        """Fine-tune on the ``own`` LR granules: the returned model and the seconds it took."""
+        started = time.perf_counter()
+        model = finetune(self.config, [lr for _, lr in self.own], self.run / "ft", progress=False)
+        return model, time.perf_counter() - started
+
+
+@contextmanager
+def finetune_case(
+    family: str,
+    brightness: float,
+    noise: str,
+    own_seeds: tuple[int, ...],
+    new_seeds: tuple[int, ...],
+    **settings: Any,
+) -> Iterator[Case]:
+    """Set up one case in a temporary run directory: the granules of ``family`` with the own
+    and new seeds (:func:`granule`), the start normalised on the first own LR granule and
+    saved there, and a :class:`FinetuneConfig` of the band from it with ``lr_patch=8`` and
+    ``settings`` (steps, learning rate, checkpoints, selection)."""
+    own = [granule(family, s, brightness, noise) for s in own_seeds]
+    new = [granule(family, s, brightness, noise) for s in new_seeds]
+    with tempfile.TemporaryDirectory() as run:
+        path = Path(run) / "start.safetensors"
+        start = start_weights(own[0][1], path)
+        config = FinetuneConfig(band=BAND, lr_patch=8, start_weights=str(path), **settings)
+        yield Case(own, new, start, config, Path(run))
 
 
 def psnr(model: S5DSCR, granules: list[tuple[np.ndarray, np.ndarray]]) -> list[float]:

@@ -39,13 +39,10 @@ One command (about 20 min of one CPU thread; resumes from the JSON when interrup
 from __future__ import annotations
 
 import itertools
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from finetune_cases import BAND, bootstrap_mean, granule, open_results, psnr, save, start_weights
+from finetune_cases import BAND, bootstrap_mean, finetune_case, open_results, psnr, save
 
 from xr_s5sr.objective import (
     FinetuneConfig,
@@ -55,7 +52,7 @@ from xr_s5sr.objective import (
     reduced_errors,
     validation_sure,
 )
-from xr_s5sr.selfsup import finetune, inference_errors
+from xr_s5sr.selfsup import inference_errors
 
 FAMILIES = ("absorption", "solar", "mixture")
 BRIGHTNESS = (0.03, 0.3)
@@ -82,23 +79,17 @@ def scores(model: Any, config: FinetuneConfig, sets: dict[str, Any]) -> dict[str
 
 def run_case(family: str, brightness: float, noise: str, rate: float) -> dict[str, Any]:
     """One case: fine-tune, then truth and criteria on the fine-tuning and the new granules."""
-    own = [granule(family, s, brightness, noise) for s in OWN_SEEDS]
-    new = [granule(family, s, brightness, noise) for s in NEW_SEEDS]
-    with tempfile.TemporaryDirectory() as run:
-        path = Path(run) / "start.safetensors"
-        start = start_weights(own[0][1], path)
-        config = FinetuneConfig(
-            band=BAND, steps=STEPS, lr_patch=8, learning_rate=rate, select_best=False,
-            checkpoint_every=STEPS, start_weights=str(path),
-        )  # fmt: skip
+    with finetune_case(
+        family, brightness, noise, OWN_SEEDS, NEW_SEEDS,
+        steps=STEPS, learning_rate=rate, select_best=False, checkpoint_every=STEPS,
+    ) as case:  # fmt: skip
+        config = case.config
         sets = {}
-        for name, granules in (("own", own), ("new", new)):
+        for name, granules in (("own", case.own), ("new", case.new)):
             tiles = [prepare_tile(lr, config.context, BAND) for _, lr in granules]
             sets[name] = (granules, tiles, reduce_tiles(tiles, config))
-        before = scores(start, config, sets)
-        started = time.perf_counter()
-        model = finetune(config, [lr for _, lr in own], Path(run) / "ft", progress=False)
-        seconds = time.perf_counter() - started
+        before = scores(case.start, config, sets)
+        model, seconds = case.finetune()
         after = scores(model, config, sets)
     result: dict[str, Any] = {"finetune_seconds": round(seconds, 1)}
     for name in sets:

@@ -28,16 +28,12 @@ One command (about 15 min of one CPU thread; resumes from the JSON when interrup
 
 from __future__ import annotations
 
-import tempfile
-import time
 import warnings
-from pathlib import Path
 from typing import Any
 
-from finetune_cases import BAND, bootstrap_mean, granule, open_results, psnr, save, start_weights
+from finetune_cases import BAND, bootstrap_mean, finetune_case, open_results, psnr, save
 
-from xr_s5sr.objective import FinetuneConfig
-from xr_s5sr.selfsup import check_finetuned, finetune
+from xr_s5sr.selfsup import check_finetuned
 
 ROWS = tuple(
     (family, brightness, noise, 1e-3)
@@ -51,23 +47,16 @@ OWN_SEEDS, NEW_SEEDS = (1000, 1001, 1002), (3000, 3001, 3002, 3003, 3004)
 
 def run_row(family: str, brightness: float, noise: str, rate: float) -> dict[str, Any]:
     """Fine-tune with the default selection; score start and result on 5 new granules."""
-    own = [granule(family, s, brightness, noise) for s in OWN_SEEDS]
-    new = [granule(family, s, brightness, noise) for s in NEW_SEEDS]
-    with tempfile.TemporaryDirectory() as run:
-        path = Path(run) / "start.safetensors"
-        start = start_weights(own[0][1], path)
-        config = FinetuneConfig(
-            band=BAND, steps=STEPS, lr_patch=8, learning_rate=rate, checkpoint_every=EVERY,
-            start_weights=str(path),
-        )  # fmt: skip
-        started = time.perf_counter()
+    with finetune_case(
+        family, brightness, noise, OWN_SEEDS, NEW_SEEDS,
+        steps=STEPS, learning_rate=rate, checkpoint_every=EVERY,
+    ) as case:  # fmt: skip
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = finetune(config, [lr for _, lr in own], Path(run) / "ft", progress=False)
-        seconds = time.perf_counter() - started
+            model, seconds = case.finetune()
         returned = any("returning the start weights" in str(w.message) for w in caught)
-        check = check_finetuned(model, config, [lr for _, lr in new])
-    before, after = psnr(start, new), psnr(model, new)
+        check = check_finetuned(model, case.config, [lr for _, lr in case.new])
+    before, after = psnr(case.start, case.new), psnr(model, case.new)
     gains = [a - b for a, b in zip(after, before, strict=True)]
     return {
         "returned_start": returned,
