@@ -184,25 +184,21 @@ class RecordedRows:
 
 
 def _first_rows_read(
-    n_scan: int, nonnegative: bool, spectral_prior: bool = True
+    n_scan: int, rows_per_chunk: int, **settings: bool
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """LR scanlines read to compute the first 64 HR scanlines of an ``n_scan``-row band-7
-    granule in blocks of 50 (the fewest a band-7 block may hold; output chunks of 200 HR
-    scanlines, as the regular plan of 50-row input chunks on 768 rows takes 55-row blocks),
-    with those rows and the same rows of the whole result."""
+    granule in dask chunks of ``rows_per_chunk`` LR scanlines with the back-projection
+    (``settings``: keywords of :func:`model_spec`, default otherwise), with those rows and the
+    same rows of the whole result."""
     rng = np.random.default_rng(5)
     level = np.exp(-np.linspace(0.0, np.log(300.0), n_scan))[:, None, None]  # 300× along track
     data = (level * (1.0 + 0.05 * rng.standard_normal((n_scan, 24, 8)))).astype(np.float32)
-    spec = model_spec(
-        "backprojection",
-        band=BAND,
-        device="cpu",
-        nonnegative=nonnegative,
-        spectral_prior=spectral_prior,
-    )
+    spec = model_spec("backprojection", band=BAND, device="cpu", **settings)
     source = RecordedRows(data)
     lazy = super_resolve_array(
-        da.from_array(source, chunks=(50, -1, -1), asarray=False), spec, output_chunks=200
+        da.from_array(source, chunks=(rows_per_chunk, -1, -1), asarray=False),
+        spec,
+        output_chunks=4 * rows_per_chunk,
     )
     head = lazy[:64].compute(scheduler="sync")
     assert max(source.rows) == len(source.rows) - 1  # a prefix of the granule
@@ -211,26 +207,19 @@ def _first_rows_read(
 
 def test_an_output_block_reads_a_bounded_number_of_scanlines() -> None:
     """Issue 23: the first 64 HR scanlines of a 768-scanline granule read ≤ 256 LR scanlines
-    and equal the whole result: the per-window settings, the back-projection and the
-    consistency projection (with ``nonnegative=False``, without the spectral prior); the
-    spectral prior's windows of 64 scanlines (:mod:`xr_s5sr.subspace`) read 100 more."""
-    rows, head, whole = _first_rows_read(768, nonnegative=False, spectral_prior=False)
-    assert rows <= 256, rows  # measured 250
-    np.testing.assert_allclose(head, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
-    rows, head, whole = _first_rows_read(768, nonnegative=False)
-    assert rows <= 360, rows  # measured 350
-    np.testing.assert_allclose(head, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
-
-
-def test_the_nonnegative_step_reads_further_but_a_bounded_distance() -> None:
-    """The default's non-negative step chains 6 more projections (:mod:`xr_s5sr.constrained`),
-    each reaching up to two blocks on: the first 64 HR scanlines read 950 LR scanlines (850
-    without the spectral prior, whose windows add 100), the same on 1600 and 2000 scanlines
-    (bounded, not growing with the granule), and equal the whole result."""
-    for n_scan in (1600, 2000):
-        rows, head, whole = _first_rows_read(n_scan, nonnegative=True)
-        assert rows <= 960, rows  # measured 950 (850 without the spectral prior)
+    and equal the whole result, with every step of the default (per-window settings, spectral
+    prior, back-projection, the non-negative consistency step in windows of
+    :func:`xr_s5sr.physics.window_halo` rows); the same on 1600 scanlines (bounded, not growing
+    with the granule). Dask reads whole input chunks: in chunks of 50 rows, 300."""
+    for n_scan in (768, 1600):
+        rows, head, whole = _first_rows_read(n_scan, 16)
+        assert rows <= 256, rows  # measured 176
         np.testing.assert_allclose(head, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
+    rows, head, whole = _first_rows_read(768, 16, spectral_prior=False, nonnegative=False)
+    assert rows <= 160, rows  # measured 130: the spectral prior's windows read 46 more
+    rows, head, whole = _first_rows_read(768, 50)
+    assert rows <= 300, rows  # measured 300: six input chunks
+    np.testing.assert_allclose(head, whole, rtol=0, atol=1e-5 * np.abs(whole).max())
 
 
 def test_local_settings_keep_chunk_invariance_scale_and_consistency(falling: np.ndarray) -> None:

@@ -7,6 +7,11 @@ import pytest
 from scipy import ndimage
 
 from xr_s5sr import constrained, physics
+from xr_s5sr.constrained import lower_bound
+from xr_s5sr.operators import DEGRADE_REACH, upsample
+from xr_s5sr.physics import window_halo
+from xr_s5sr.physics_graph import consistency_terms, consistent_numpy, consistent_window
+from xr_s5sr.spec import model_spec
 
 
 def _negative_guess(band: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -100,3 +105,38 @@ def test_lr_dual_form_gives_the_same_result(band: int) -> None:
     np.testing.assert_allclose(
         np.maximum(guess + adjoint(none), 0.0), projected, rtol=0, atol=1e-9 * hr.max()
     )
+
+
+@pytest.mark.parametrize("band", [1, 3, 7])
+def test_a_window_of_the_consistency_step_equals_the_whole_granule(band: int) -> None:
+    """Issue 23: the engine runs the (non-negative) consistency step in windows of
+    :func:`window_halo` rows of context (physics_graph.consistent_window); their rows equal
+    the whole granule's result within 1e-6 of its scale (docs/scripts/window_halo.json), and a
+    halo of 4 rows would not (band 7: 0.1)."""
+    rng = np.random.default_rng(band)
+    n_scan, start, stop = 120, 56, 72
+    y = (0.02 + np.abs(rng.standard_normal((n_scan, 12, 4))) ** 3).astype(np.float32)
+    y += 0.05 * rng.standard_normal(y.shape).astype(np.float32)
+    x = (upsample(y) + 0.5 * rng.standard_normal((4 * n_scan, 48, 4))).astype(np.float32)
+    spec = model_spec("backprojection", band=band, device="cpu", regularisation=0.0)
+    lower = lower_bound(y)
+    whole = consistent_numpy(x, y, None, lower, spec=spec)
+
+    def window_rows(halo: int) -> np.ndarray:
+        first, last = start - halo, stop + halo
+        low, high = first - DEGRADE_REACH, last + DEGRADE_REACH
+        out = consistent_window(
+            lambda group: x[4 * low : 4 * high, :, group],
+            y[first:last],
+            None,
+            lower[low:high],
+            spill=(DEGRADE_REACH, DEGRADE_REACH),
+            **consistency_terms(spec),
+        )
+        return out[4 * halo : 4 * (halo + stop - start)]
+
+    scale = float(np.abs(whole).max())
+    expected = whole[4 * start : 4 * stop]
+    np.testing.assert_allclose(window_rows(window_halo(band)), expected, rtol=0, atol=2e-6 * scale)
+    if band == 7:
+        assert np.abs(window_rows(4) - expected).max() > 1e-3 * scale

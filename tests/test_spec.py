@@ -62,10 +62,9 @@ def test_regularisation_is_recorded_and_validated() -> None:
 @pytest.mark.parametrize(("name", "tile_halo"), [("s5dscr", 4), ("s5dscr_s", 2)])
 def test_network_halos(granule: xr.Dataset, name: str, tile_halo: int) -> None:
     alone = model_spec(weights=make_net(granule, name), device="cpu", consistency=False)
-    assert alone.halo == alone.tile_halo == alone.min_block == tile_halo
+    assert alone.halo == alone.tile_halo == tile_halo
     projected = model_spec(weights=make_net(granule, name), band=BAND, device="cpu")
     assert projected.halo == tile_halo  # the projection moves LR data only
-    assert projected.min_block > projected.halo  # but its filters need longer blocks
 
 
 def test_block_halo_includes_the_reach_of_the_physics_steps() -> None:
@@ -76,7 +75,6 @@ def test_block_halo_includes_the_reach_of_the_physics_steps() -> None:
     assert local.tile_halo == 4  # (1 + 5) // 4 + 1 + the local scale window (2)
     backprojection = model_spec("backprojection", band=BAND, device="cpu")
     assert local.halo == backprojection.halo > local.tile_halo
-    assert local.min_block >= local.halo
     fewer = model_spec("backprojection", band=BAND, device="cpu", iterations=2)
     assert fewer.halo < backprojection.halo  # each iteration reaches further
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from xr_s5sr.bands import SCALE
-from xr_s5sr.physics import backproject, project, projection_reach
+from xr_s5sr.physics import backproject, project
 
 #: Dual-ascent steps of :func:`nonnegative_consistency` after the first projection, each about
 #: one more consistency projection: 6 match noise-free band-7 solar scenes to a relative misfit
@@ -67,8 +67,9 @@ def nonnegative_consistency(
     No value of the result is negative by construction: ``max(z, 0)`` is the form of the
     constrained solution, not a clip of another one. Every step is linear or ``min(·, 0)``,
     both positively homogeneous, so ``f(a·x, a·y) = a·f(x, y)`` for ``a > 0``. ``P`` and ``M``
-    reach :func:`xr_s5sr.physics.projection_reach` LR pixels each, the result
-    ``iterations + 1`` times that (:func:`nonnegative_reach`).
+    reach :func:`xr_s5sr.physics.projection_reach` LR pixels each, the result formally
+    ``iterations + 1`` times that; its influence decays within
+    :func:`xr_s5sr.physics.window_halo` rows (the engine's windows).
 
     Parameters
     ----------
@@ -179,12 +180,6 @@ def lower_bound(y: np.ndarray) -> np.ndarray:
     return np.minimum(ndimage.minimum_filter(y, size=(3, 3, 1), mode="nearest"), 0.0)
 
 
-def nonnegative_reach(band: int, iterations: int = NONNEGATIVE_ITERATIONS) -> int:
-    """LR pixels each side along scanline that :func:`nonnegative_consistency` with the exact
-    projection reads of the estimate and the data: one :func:`projection_reach` per projection."""
-    return (iterations + 1) * projection_reach(band)
-
-
 @lru_cache(maxsize=64)
 def influence_radius(band: int, iterations: int, consistency: bool, detail_reach: int = 0) -> int:
     """LR pixels (Chebyshev distance) within which one LR value changes the physics result by
@@ -230,5 +225,4 @@ __all__ = [
     "lower_bound",
     "nonnegative_consistency",
     "nonnegative_multipliers",
-    "nonnegative_reach",
 ]

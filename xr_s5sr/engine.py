@@ -77,7 +77,7 @@ from xr_s5sr.missing import (
 )
 from xr_s5sr.network_tiles import run_tiles
 from xr_s5sr.noise import ordered_sigma
-from xr_s5sr.physics import UPSAMPLE_REACH
+from xr_s5sr.physics import UPSAMPLE_REACH, window_reach
 from xr_s5sr.spec import (
     FILL_REACH,
     ModelSpec,
@@ -359,6 +359,11 @@ def _super_resolve_dask(
         statistics, spec, sigma, first_scanline, prepare=fill_block
     )
     hr_chunks = (tuple(SCALE * c for c in blocks), (SCALE * n_pixel,), (n_chan,))
+    # Back-projection with consistency stores no HR estimate: every consistency window
+    # rebuilds its rows U c from the LR coefficients (which then spill as far as it reads).
+    # A network's output is stored.
+    rebuild = spec.name == "backprojection" and spec.consistency
+    pad = window_reach(cast(int, spec.band)) + UPSAMPLE_REACH if rebuild else UPSAMPLE_REACH
     coefficients = None
     if spec.uses_physics_base:
         coefficients = physics_graph.coefficients_graph(
@@ -367,18 +372,17 @@ def _super_resolve_dask(
             lr_chunks,
             spec=spec,
             depth=reach["coefficients"],
+            pad=pad,
         )
     if spec.module is not None:
         # One graph key holds the module: dask-distributed ships it once per worker instead of
         # inside every task (a 497-channel S5-DSCR is ~16 MB).
         options = {**options, "spec": dask.delayed(spec, pure=True)}
-    # Back-projection with consistency stores no HR estimate: every task rebuilds its rows
-    # U c from the LR coefficients. A network's output is stored.
-    rebuild = spec.name == "backprojection" and spec.consistency
     source = coefficients
     if not rebuild:
+        plan = (blocks, lr_chunks, pad)
         source = _estimate_graph(
-            lr, settings, coefficients, (blocks, lr_chunks), reach, hr_chunks, options, spec.name
+            lr, settings, coefficients, plan, reach, hr_chunks, options, spec.name
         )
     if spec.consistency:
         lower = tiling.map_scan_overlap(lower_bound, lr, 1, "nearest") if spec.nonnegative else None
@@ -389,8 +393,7 @@ def _super_resolve_dask(
             lower,
             spec=spec,
             blocks=blocks,
-            lr_chunks=lr_chunks,
-            rebuild=rebuild,
+            rebuild=(lr_chunks, pad) if rebuild else None,
         )
     radius = strict_radius(spec) if missing == "strict" else 0
     out = tiling.map_cubes(
@@ -413,7 +416,7 @@ def _estimate_graph(
     lr: Any,
     settings: Any,
     coefficients: Any,
-    plan: tuple[tuple[int, ...], tuple[int, ...]],
+    plan: tuple[tuple[int, ...], tuple[int, ...], int],
     reach: dict[str, int],
     chunks: tuple[tuple[int, ...], ...],
     options: dict[str, Any],
@@ -421,11 +424,12 @@ def _estimate_graph(
 ) -> Any:
     """The HR estimate (physics inverse and network detail, not the projection) on the HR
     blocks, from the LR rows around each (:func:`xr_s5sr.tiling.rows_around`); ``plan``: the
-    HR blocks and the LR chunks of the coefficients; ``name``: the method's (names the tasks)."""
-    blocks, lr_chunks = plan
+    HR blocks, the LR chunks of the coefficients and their spilled rows; ``name``: the
+    method's (names the tasks)."""
+    blocks, lr_chunks, pad = plan
     arrays, layout = [], []
     if coefficients is not None:
-        spilled = (lr_chunks, UPSAMPLE_REACH)
+        spilled = (lr_chunks, pad)
         arrays.append(tiling.rows_around(coefficients, blocks, UPSAMPLE_REACH, spilled=spilled))
         layout.append("coefficients")
     if name != "backprojection":  # a network, or bicubic

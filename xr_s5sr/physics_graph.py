@@ -3,21 +3,23 @@
 Two scanline chunkings meet here (both LR scanlines, ``blocks`` and ``lr_chunks`` of
 :func:`xr_s5sr.tiling.group_chunks`):
 
-* **LR chunks** (tens of LR rows, each holding the longest halo): every long-reach step runs
-  on LR arrays only, in these chunks — the back-projection coefficients
-  (:func:`coefficients_graph`, an LR → LR solve reaching tens of rows) and the Gram solve of the
-  consistency projection (:func:`solve_graph`, on the LR misfit).
+* **LR chunks** (tens of LR rows, each holding the longest halo): the back-projection
+  coefficients (:func:`coefficients_graph`, an LR → LR solve reaching tens of rows) run on LR
+  arrays only, in these chunks.
 * **HR blocks** (a few LR rows, from the output memory budget): HR arrays are chunked in
-  these and only meet short-reach steps — ``U`` (2 LR rows), ``A`` with its spill and ``Aᵀ``
-  (:data:`~xr_s5sr.operators.DEGRADE_REACH` rows), pointwise steps. LR arrays go from one
-  chunking to the other with ``rechunk`` (:func:`xr_s5sr.tiling.rows_around`).
+  these. The consistency step and its non-negative form (:func:`consistent_graph`) run as one
+  task per block on a *window*: the block's rows and :func:`xr_s5sr.physics.window_halo` LR
+  rows each side (7 to 24), whose result at the block's rows equals the whole granule's within
+  1e-6 of its scale. So every output block reads a bounded number of LR rows and no task
+  waits on a chain of neighbours: the graph streams along the orbit in the memory of a few
+  blocks, whatever its length. LR arrays go from one chunking to the other with ``rechunk``
+  (:func:`xr_s5sr.tiling.rows_around`).
 
-The consistency step and its non-negative form (:func:`xr_s5sr.constrained.nonnegative_multipliers`)
-are written in their LR-dual form: every iterate is ``z = x + Aᵀ λ`` with LR multipliers
-``λ``, so an iteration is one HR task per block (``A min(x + Aᵀ λ − lower, 0)``, an LR part)
-and LR work; no HR array of one iteration is kept for the next. The HR estimate ``x`` itself is
-either stored (networks) or rebuilt in every task from its LR coefficients (``x = U c``,
-back-projection: then no HR array outlives its task).
+Inside a window the step is written in its LR-dual form
+(:func:`xr_s5sr.constrained.nonnegative_multipliers`): every iterate is ``z = x + Aᵀ λ`` with LR
+multipliers ``λ``; windows whose projection has no value below the bound skip the iterations.
+The HR estimate ``x`` is either stored (networks) or rebuilt in the task from its LR
+coefficients (``x = U c``, back-projection).
 
 Inside a task the channels are processed in groups of :data:`CHANNEL_GROUP` (every operator
 here acts on each channel alone), so a task's temporaries are a fraction of its block.
@@ -30,6 +32,7 @@ engine (:mod:`xr_s5sr.engine`) wires these pieces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -44,8 +47,9 @@ from xr_s5sr.physics import (
     UPSAMPLE_REACH,
     backprojection_coefficients,
     degrade_with_spill,
-    gram_inverse_taps,
     gram_solve,
+    window_halo,
+    window_reach,
 )
 from xr_s5sr.spec import FILL_REACH
 
@@ -75,21 +79,17 @@ def upsample_rows(lr: np.ndarray, start: int, stop: int, kind: str = "cubic") ->
 def graph_reaches(spec: ModelSpec, halo: int) -> dict[str, int]:
     """LR rows of context of the graph's steps: ``coefficients`` (the back-projection's solve:
     ``halo`` less the interpolation's reach), ``network`` (a tile's halo, and the detail gate's
-    window when the detail is gated), ``block`` (fewest LR rows of an HR block: the spill of
-    ``A``; the missing-value fill's reach, as the blocks had before) and ``long`` (fewest rows
-    of an LR chunk: every overlap depth on the LR chunks)."""
+    window when the detail is gated), ``block`` (fewest LR rows of an HR block: the missing-value
+    fill's reach, and the spill of ``A`` with consistency, as the blocks had before) and
+    ``long`` (fewest rows of an LR chunk: every overlap depth on the LR chunks)."""
 
     coefficients = max(0, halo - UPSAMPLE_REACH) if spec.uses_physics_base else 0
     network = min(halo, spec.tile_halo) + (DETAIL_RADIUS + 1 if spec.gates_detail else 0)
-    solve = 0
-    if spec.consistency:
-        regularisation = 0.0 if spec.reads_statistics else spec.fixed_regularisation
-        solve = solve_reach(cast(int, spec.band), regularisation)
     return {
         "coefficients": coefficients,
         "network": network,
         "block": max(FILL_REACH, DEGRADE_REACH if spec.consistency else 1),
-        "long": max(FILL_REACH, coefficients, solve),
+        "long": max(FILL_REACH, coefficients),
     }
 
 
@@ -123,34 +123,10 @@ def coefficient_block(
     return out
 
 
-def solve_block(
-    misfit: np.ndarray,
-    settings: np.ndarray | None,
-    before: int,
-    after: int,
-    *,
-    band: int,
-    regularisation: float,
-) -> np.ndarray:
-    """``(A Aᵀ + μ)⁻¹`` of the rows ``before:len-after`` of an LR misfit block: the fixed
-    ``regularisation``, or each row's blended μ (:func:`xr_s5sr.adaptive.gram_solve_rows`)."""
-
-    misfit = np.asarray(misfit, dtype=np.float32)
-    out = np.empty((misfit.shape[0] - before - after, *misfit.shape[1:]), np.float32)
-    for group in channel_groups(misfit.shape[2]):
-        part = np.ascontiguousarray(misfit[..., group])
-        if settings is None:
-            solved = gram_solve(part, band, regularisation=regularisation)
-        else:
-            solved = gram_solve_rows(part, band, settings)
-        out[..., group] = solved[before : misfit.shape[0] - after]
-    return out
-
-
 def spilled_graph(
     step: Any, lr: Any, settings: Any, chunks: tuple[int, ...], depth: int, pad: int, **kwargs: Any
 ) -> Any:
-    """``step`` (:func:`coefficient_block`, :func:`solve_block`) over the LR ``chunks`` of a
+    """``step`` (:func:`coefficient_block`) over the LR ``chunks`` of a
     dask LR array (any chunking), each reading ``depth + pad`` rows each side and giving its
     rows and ``pad`` rows each side (fewer at the granule's ends): the spilled layout that
     :func:`xr_s5sr.tiling.rows_around` reads the HR blocks' rows from (``spilled=(chunks,
@@ -196,10 +172,12 @@ def coefficients_graph(
     *,
     spec: ModelSpec,
     depth: int,
+    pad: int = UPSAMPLE_REACH,
 ) -> Any:
     """Back-projection coefficients of a dask LR array on the LR ``chunks``, in the spilled
-    layout with :data:`~xr_s5sr.physics.UPSAMPLE_REACH` rows (what ``U`` of a block reads),
-    with the method's band, iterations and fixed regularisation (or the rows' ``settings``);
+    layout with ``pad`` rows (at least :data:`~xr_s5sr.physics.UPSAMPLE_REACH`, what ``U`` of
+    a block reads; more for the consistency windows that rebuild their estimate), with the
+    method's band, iterations and fixed regularisation (or the rows' ``settings``);
     ``depth``: LR rows of context, ``iterations ×`` the reach of ``A U`` for the exact result."""
 
     return spilled_graph(
@@ -208,78 +186,42 @@ def coefficients_graph(
         settings,
         chunks,
         depth,
-        UPSAMPLE_REACH,
+        pad,
         band=cast(int, spec.band),
         iterations=spec.iterations,
         regularisation=spec.fixed_regularisation,
     )
 
 
-def solve_graph(
-    misfit: Any, settings: Any, chunks: tuple[int, ...], *, band: int, regularisation: float
-) -> Any:
-    """``(A Aᵀ + μ)⁻¹`` of a dask LR misfit on the LR ``chunks``, in the spilled layout with
-    :data:`DEGRADE_REACH` rows (what ``Aᵀ`` of a block reads), with the taps' reach of context
-    (that of μ = 0, the longest, when the μ are per row)."""
-    return spilled_graph(
-        solve_block,
-        misfit,
-        settings,
-        chunks,
-        solve_reach(band, regularisation if settings is None else 0.0),
-        DEGRADE_REACH,
-        band=band,
-        regularisation=regularisation,
-    )
-
-
-def solve_reach(band: int, regularisation: float = 0.0) -> int:
-    """LR rows each side that the Gram solve of :func:`solve_block` reads."""
-
-    return int(gram_inverse_taps(band, 0, regularisation).size // 2)
-
-
 # ------------------------------------------------------------------------------ HR, short reach
 def hr_step(
-    source: np.ndarray,
+    estimate: np.ndarray,
     multipliers: np.ndarray | None,
     lower: np.ndarray | None,
     *,
     mode: str,
     band: int,
-    rebuild: bool,
-    context: tuple[int, int, int, int] = (0, 0, 0, 0),
 ) -> np.ndarray:
-    """One HR block's part of the consistency step, channel group by channel group.
+    """One HR window's part of the consistency step, channel group by channel group.
 
-    ``z = x + Aᵀ λ``, with ``x`` the block's estimate (``source`` itself, or with ``rebuild``
-    ``U`` of its LR back-projection coefficients ``source``) and ``λ`` the LR ``multipliers``
-    of the block's rows and up to :data:`DEGRADE_REACH` rows each side (zeros beyond the
-    granule); then, by ``mode``: ``"degrade"``: ``A z`` with spill
+    ``z = x + Aᵀ λ``, with ``x`` the ``estimate`` and ``λ`` the LR ``multipliers`` of its rows
+    (zeros beyond them); then, by ``mode``: ``"degrade"``: ``A z`` with spill
     (:func:`xr_s5sr.physics.degrade_with_spill`, ``n + 2·spill`` LR rows); ``"negative"``:
     ``A min(z − lower, 0)`` with spill; ``"final"``: ``z``, or ``max(z, lower)``. ``lower``:
-    LR lower bound of the block's rows (:func:`xr_s5sr.constrained.lower_bound`), repeated
-    over each LR pixel's HR footprint. ``context``: LR rows of context (before, after) of an
-    LR ``source``, then of ``multipliers``.
+    LR lower bound of the rows (:func:`xr_s5sr.constrained.lower_bound`), repeated over each
+    LR pixel's HR footprint.
     """
 
-    source_before, source_after, lam_before, lam_after = context
-    if rebuild:
-        n_core, width = source.shape[0] - source_before - source_after, SCALE * source.shape[1]
-    else:
-        n_core, width = source.shape[0] // SCALE, source.shape[1]
-    n_chan, spill = source.shape[2], DEGRADE_REACH
+    n_rows, width, n_chan = estimate.shape[0] // SCALE, estimate.shape[1], estimate.shape[2]
+    spill = DEGRADE_REACH
     if mode == "final":
-        out = np.empty((SCALE * n_core, width, n_chan), np.float32)
+        out = np.empty((SCALE * n_rows, width, n_chan), np.float32)
     else:
-        out = np.empty((n_core + 2 * spill, width // SCALE, n_chan), np.float32)
+        out = np.empty((n_rows + 2 * spill, width // SCALE, n_chan), np.float32)
     for group in channel_groups(n_chan):
-        if rebuild:
-            z = upsample_rows(source[..., group], source_before, source_before + n_core)
-        else:
-            z = np.array(source[..., group], dtype=np.float32, copy=True)
+        z = np.array(estimate[..., group], dtype=np.float32, copy=True)
         if multipliers is not None:
-            z += _adjoint_rows(multipliers[..., group], lam_before, lam_after, band, width)
+            z += _adjoint_rows(multipliers[..., group], band, width)
         # Non-negative data have a zero bound: no HR bound array then.
         bound = None
         if lower is not None and lower[..., group].any():
@@ -295,31 +237,103 @@ def hr_step(
     return out
 
 
-def _adjoint_rows(lam: np.ndarray, before: int, after: int, band: int, width: int) -> np.ndarray:
-    """``Aᵀ λ`` on the HR rows of the LR rows ``before:len-after`` of ``lam``, from those rows
-    and :data:`DEGRADE_REACH` rows each side (zeros where ``lam`` has fewer: the granule's
-    ends)."""
-
+def _adjoint_rows(lam: np.ndarray, band: int, width: int) -> np.ndarray:
+    """``Aᵀ λ`` on the HR rows of the LR rows of ``lam``, zero beyond them."""
     spill = DEGRADE_REACH
-    n_core = lam.shape[0] - before - after
-    low, high = before - min(before, spill), before + n_core + min(after, spill)
-    kept = np.pad(
-        lam[low:high], ((spill - (before - low), spill - (high - before - n_core)), (0, 0), (0, 0))
-    )
+    kept = np.pad(lam, ((spill, spill), (0, 0), (0, 0)))
     correction = degrade_adjoint(kept, band, (SCALE * kept.shape[0], width))
-    return np.asarray(correction[SCALE * spill : SCALE * (spill + n_core)])
+    return np.asarray(correction[SCALE * spill : SCALE * (spill + lam.shape[0])])
 
 
-def lr_sum(parts: np.ndarray) -> np.ndarray:
-    """The LR rows of a whole granule's part (:func:`hr_step`): its spill cut off."""
-    return np.ascontiguousarray(parts[DEGRADE_REACH : parts.shape[0] - DEGRADE_REACH])
+def consistency_terms(spec: ModelSpec) -> dict[str, Any]:
+    """Keywords of :func:`consistent_window` for a method: its band, fixed regularisation and
+    non-negative iterations (None: the projection alone)."""
+    return {
+        "band": cast(int, spec.band),
+        "regularisation": spec.fixed_regularisation,
+        "iterations": NONNEGATIVE_ITERATIONS if spec.nonnegative else None,
+    }
 
 
-def _consistency_terms(spec: ModelSpec) -> tuple[int, float, int | None]:
-    """Band, fixed regularisation and non-negative iterations (None: the projection alone)
-    of a method's consistency step."""
-    iterations = NONNEGATIVE_ITERATIONS if spec.nonnegative else None
-    return cast(int, spec.band), spec.fixed_regularisation, iterations
+def consistent_window(
+    estimate_of: Callable[[slice], np.ndarray],
+    lr: np.ndarray,
+    settings: np.ndarray | None,
+    lower: np.ndarray | None,
+    *,
+    band: int,
+    regularisation: float,
+    iterations: int | None,
+    spill: tuple[int, int] = (0, 0),
+) -> np.ndarray:
+    """The consistency step of one window of LR rows, in the LR-dual form
+    (:func:`xr_s5sr.constrained.nonnegative_multipliers`): the projection, or with
+    ``iterations`` the non-negative consistent solution above ``lower``, damped by the fixed
+    ``regularisation`` or the rows' ``settings``; channel group by channel group (every step
+    acts on each channel alone), so temporaries are a fraction of the window.
+
+    Parameters
+    ----------
+    estimate_of : callable
+        Channel slice ↦ the HR estimate (float32) of the window's rows and ``spill`` LR rows
+        (before, after) of its surroundings, (4·(n + before + after), 4·pixel, channels).
+    lr : numpy.ndarray
+        The window's ``n`` finite LR rows (scanline, ground_pixel, channel).
+    settings : numpy.ndarray or None
+        Their blended settings (:func:`xr_s5sr.adaptive.blend_rows`), None for the fixed μ.
+    lower : numpy.ndarray or None
+        LR lower bound of the estimate's rows (:func:`xr_s5sr.constrained.lower_bound`), None
+        for the projection alone.
+    band, regularisation, iterations
+        :func:`consistency_terms`.
+    spill : (int, int)
+        LR rows of the estimate before and after the window, at most
+        :data:`~xr_s5sr.operators.DEGRADE_REACH`: with them ``A`` of the window's rows is exact.
+        The multipliers are zero outside the window (as beyond a granule's ends), so the
+        window's rows equal the whole granule's result up to the taps of ``(A Aᵀ)⁻¹`` beyond
+        its edges: :func:`xr_s5sr.physics.window_halo` rows of context make that < 1e-6.
+
+    Returns
+    -------
+    numpy.ndarray
+        HR result of the window's rows, float32.
+    """
+    before, after = spill
+    n_rows = lr.shape[0]
+
+    def window_rows(parts: np.ndarray) -> np.ndarray:
+        # A of the estimate's rows spills DEGRADE_REACH rows each side: keep the window's.
+        return parts[DEGRADE_REACH + before : DEGRADE_REACH + before + n_rows]
+
+    def solve(misfit: np.ndarray) -> np.ndarray:
+        # (A Aᵀ + μ)⁻¹: the fixed regularisation, or each row's blended μ.
+        misfit = np.ascontiguousarray(misfit, dtype=np.float32)
+        if settings is None:
+            solved = gram_solve(misfit, band, regularisation=regularisation)
+        else:
+            solved = gram_solve_rows(misfit, band, settings)
+        return np.asarray(solved, dtype=np.float32)
+
+    out = np.empty((SCALE * n_rows, SCALE * lr.shape[1], lr.shape[2]), np.float32)
+    for group in channel_groups(lr.shape[2]):
+        estimate = estimate_of(group)
+        bound = None if lower is None else lower[..., group]
+
+        def hr(mode: str, lam: np.ndarray | None) -> np.ndarray:
+            if lam is not None:
+                lam = np.pad(lam, ((before, after), (0, 0), (0, 0)))
+            return hr_step(estimate, lam, bound, mode=mode, band=band)  # noqa: B023
+
+        multipliers = solve(np.nan_to_num(lr[..., group]) - window_rows(hr("degrade", None)))
+        # Where the projection leaves no value below the bound, the non-negative iterations
+        # keep its multipliers (their negative part is zero): skip them.
+        if iterations is not None and window_rows(hr("negative", multipliers)).any():
+            multipliers = nonnegative_multipliers(
+                multipliers, lambda lam: solve(window_rows(hr("negative", lam))), iterations
+            )
+        final = hr("final", multipliers)
+        out[..., group] = final[SCALE * before : SCALE * (before + n_rows)]
+    return out
 
 
 def consistent_numpy(
@@ -330,25 +344,11 @@ def consistent_numpy(
     *,
     spec: ModelSpec,
 ) -> np.ndarray:
-    """The consistency step of a whole (finite) granule in memory, in the same LR-dual form as
-    :func:`consistent_graph`: the projection, or with ``spec.nonnegative`` the non-negative
-    consistent solution above ``lower`` (:func:`xr_s5sr.constrained.nonnegative_multipliers`),
-    damped by the method's fixed regularisation or the rows' ``settings``."""
-    band, regularisation, iterations = _consistency_terms(spec)
-
-    def solve(misfit: np.ndarray) -> np.ndarray:
-        return solve_block(misfit, settings, 0, 0, band=band, regularisation=regularisation)
-
-    def hr(mode: str, lam: np.ndarray | None) -> np.ndarray:
-        return hr_step(estimate, lam, lower, mode=mode, band=band, rebuild=False)
-
-    first = solve(np.nan_to_num(lr) - lr_sum(hr("degrade", None)))
-    if iterations is None:
-        return hr("final", first)
-    multipliers = nonnegative_multipliers(
-        first, lambda lam: solve(lr_sum(hr("negative", lam))), iterations
+    """The consistency step of a whole (finite) granule in memory (:func:`consistent_window`
+    with the granule as its window)."""
+    return consistent_window(
+        lambda group: estimate[..., group], lr, settings, lower, **consistency_terms(spec)
     )
-    return hr("final", multipliers)
 
 
 def consistent_graph(
@@ -359,87 +359,84 @@ def consistent_graph(
     *,
     spec: ModelSpec,
     blocks: tuple[int, ...],
-    lr_chunks: tuple[int, ...],
-    rebuild: bool,
+    rebuild: tuple[tuple[int, ...], int] | None = None,
 ) -> Any:
-    """:func:`consistent_numpy` as a dask graph: HR work on the HR ``blocks`` (LR rows each),
-    LR solves on the ``lr_chunks`` (groups of blocks).
+    """:func:`consistent_window` on every HR block of ``blocks`` (LR rows each) with
+    :func:`xr_s5sr.physics.window_halo` LR rows of context each side: one task per block, so
+    an output block reads a bounded number of rows and the memory is that of a few blocks,
+    whatever the granule's length.
 
-    ``source``: the HR estimate chunked by ``4·blocks``, or with ``rebuild`` its LR
-    back-projection coefficients (:func:`coefficients_graph` on ``lr_chunks``; each task
-    rebuilds its rows of ``x = U c``).
-    ``lower``: the LR lower bound (any chunking), or None (no bound: the projection only, with
-    ``spec.nonnegative`` False). Returns the HR result chunked by ``4·blocks``.
+    ``source``: the HR estimate chunked by ``4·blocks``, or with ``rebuild = (chunks, pad)``
+    its LR back-projection coefficients in the spilled layout of ``chunks`` with ``pad ≥``
+    :func:`window_reach` ``+ UPSAMPLE_REACH`` rows (:func:`coefficients_graph`; each task
+    rebuilds its rows of ``x = U c``). ``lower``: the LR lower bound (any chunking), or None
+    (the projection only, ``spec.nonnegative`` False). Returns the HR result chunked by
+    ``4·blocks``.
     """
-    band, regularisation, iterations = _consistency_terms(spec)
-
-    if rebuild:
-        source = tiling.rows_around(
-            source, blocks, UPSAMPLE_REACH, spilled=(lr_chunks, UPSAMPLE_REACH)
-        )
-    bound = None if lower is None else tiling.rows_around(lower, blocks, 0)
+    halo, reach = window_halo(cast(int, spec.band)), window_reach(cast(int, spec.band))
     n_pixel, n_chan = lr.shape[-2:]
-
-    def hr(mode: str, lam: Any) -> Any:
-        arrays = [source]
-        if lam is not None:
-            spilled = (lr_chunks, DEGRADE_REACH)
-            arrays.append(tiling.rows_around(lam, blocks, DEGRADE_REACH, spilled=spilled))
-        if bound is not None and mode != "degrade":
-            arrays.append(bound)
-        layout = ("source", *(("multipliers",) if lam is not None else ()))
-        layout += ("lower",) if len(arrays) > len(layout) else ()
-        if mode == "final":
-            chunks = (tuple(SCALE * b for b in blocks), (SCALE * n_pixel,), (n_chan,))
-        else:
-            chunks = (tuple(b + 2 * DEGRADE_REACH for b in blocks), (n_pixel,), (n_chan,))
-        out = tiling.map_cubes(
-            _hr_task,
-            *arrays,
-            chunks=chunks,
-            layout=layout,
-            blocks=blocks,
-            mode=mode,
-            band=band,
-            rebuild=rebuild,
-        )
-        if mode == "final":
-            return out
-        return tiling.sum_spills(out, DEGRADE_REACH)
-
-    def solve(misfit: Any) -> Any:
-        return solve_graph(misfit, settings, lr_chunks, band=band, regularisation=regularisation)
-
-    import dask.array as da
-
-    first = solve(da.nan_to_num(lr) - hr("degrade", None))
-    if iterations is None:
-        return hr("final", first)
-    multipliers = nonnegative_multipliers(first, lambda lam: solve(hr("negative", lam)), iterations)
-    return hr("final", multipliers)
+    if rebuild is None:
+        hr_blocks = tuple(SCALE * b for b in blocks)
+        arrays = [tiling.rows_around(source, hr_blocks, SCALE * reach)]
+    else:
+        arrays = [tiling.rows_around(source, blocks, reach + UPSAMPLE_REACH, spilled=rebuild)]
+    arrays.append(tiling.rows_around(lr, blocks, halo))
+    layout = ["source", "lr"]
+    if settings is not None:
+        arrays.append(tiling.rows_around(settings, blocks, halo))
+        layout.append("settings")
+    if lower is not None:
+        arrays.append(tiling.rows_around(lower, blocks, reach))
+        layout.append("lower")
+    return tiling.map_cubes(
+        _window_task,
+        *arrays,
+        chunks=(tuple(SCALE * b for b in blocks), (SCALE * n_pixel,), (n_chan,)),
+        layout=tuple(layout),
+        blocks=blocks,
+        halo=halo,
+        reach=reach,
+        rebuild=rebuild is not None,
+        **consistency_terms(spec),
+    )
 
 
-def _hr_task(
+def _window_task(
     *arrays: np.ndarray,
     layout: tuple[str, ...],
     blocks: tuple[int, ...],
-    mode: str,
-    band: int,
+    halo: int,
+    reach: int,
     rebuild: bool,
     block_info: dict[Any, Any] | None = None,
+    **terms: Any,
 ) -> np.ndarray:
-    """:func:`hr_step` of one HR block inside ``map_blocks`` (the rows of context of its
-    LR inputs from the block's place, :func:`xr_s5sr.tiling.rows_context`)."""
-
+    """:func:`consistent_window` of one HR block inside ``map_blocks``, its rows of context
+    from the block's place (:func:`xr_s5sr.tiling.rows_context`); returns the block's rows."""
     named = dict(zip(layout, arrays, strict=True))
-    source_context = tiling.rows_context(block_info, blocks, UPSAMPLE_REACH if rebuild else 0)
-    lam_context = tiling.rows_context(block_info, blocks, DEGRADE_REACH)
-    return hr_step(
-        named["source"],
-        named.get("multipliers"),
+    lr_before, lr_after = tiling.rows_context(block_info, blocks, halo)
+    before, after = tiling.rows_context(block_info, blocks, reach)
+    n_rows = named["lr"].shape[0] + (before - lr_before) + (after - lr_after)
+    source = named["source"]
+    if rebuild:
+        first, _ = tiling.rows_context(block_info, blocks, reach + UPSAMPLE_REACH)
+        first -= before
+
+        def estimate_of(group: slice) -> np.ndarray:
+            return upsample_rows(source[..., group], first, first + n_rows)
+
+    else:
+
+        def estimate_of(group: slice) -> np.ndarray:
+            return source[..., group]
+
+    window = consistent_window(
+        estimate_of,
+        named["lr"],
+        named.get("settings"),
         named.get("lower"),
-        mode=mode,
-        band=band,
-        rebuild=rebuild,
-        context=(*source_context, *lam_context),
+        spill=(before - lr_before, after - lr_after),
+        **terms,
     )
+    n_core = window.shape[0] // SCALE - lr_before - lr_after
+    return window[SCALE * lr_before : SCALE * (lr_before + n_core)]

@@ -206,20 +206,9 @@ class ModelSpec:
         """LR scanlines a block needs from its neighbours: the largest reach of its steps."""
         if not self.uses_physics_base:
             return self.tile_halo
-        from xr_s5sr.physics import backprojection_reach
+        from xr_s5sr.physics import backprojection_halo
 
-        return max(self.tile_halo, backprojection_reach(cast(int, self.band), self.iterations))
-
-    @property
-    def min_block(self) -> int:
-        """Fewest LR scanlines a dask block may have (the consistency halos need that many)."""
-        if not self.consistency:
-            return self.halo
-        from xr_s5sr.operators import DEGRADE_REACH
-        from xr_s5sr.physics import gram_inverse_taps
-
-        # The projection's solve reads the taps' reach plus the spill of A around each block.
-        return max(self.halo, DEGRADE_REACH + gram_inverse_taps(cast(int, self.band), 0).size // 2)
+        return max(self.tile_halo, backprojection_halo(cast(int, self.band), self.iterations))
 
     def __dask_tokenize__(self) -> tuple[object, ...]:
         # The key identifies the weights; hashing the module itself would be slow or random.
@@ -629,9 +618,12 @@ def method_reach(spec: ModelSpec, axis: Literal[0, 1] = 0) -> int:
         reach = max(spec.tile_halo, physics)
     if not spec.consistency:
         return reach
-    from xr_s5sr.physics import projection_reach
+    from xr_s5sr.physics import projection_reach, window_reach
 
-    return reach + projection_reach(cast(int, spec.band), which=axis)
+    # Along scanline the consistency step runs in windows (xr_s5sr.physics_graph); along
+    # ground_pixel, never tiled, it reads the exact projection's reach.
+    band = cast(int, spec.band)
+    return reach + (window_reach(band) if axis == 0 else projection_reach(band, which=axis))
 
 
 def crop_halo(spec: ModelSpec) -> tuple[int, int]:

@@ -238,33 +238,6 @@ def map_scan_overlap(
     )
 
 
-def sum_spills(parts: Any, spill: int) -> Any:
-    """The LR sum of HR blocks' parts with ``spill`` rows each side
-    (:func:`xr_s5sr.physics.degrade_with_spill`; blocks of at least ``spill`` rows): each LR
-    row gets its own block's part and what its neighbours spill into it (overlap-add), on the
-    blocks' LR chunks. Only LR data cross block borders."""
-    scan = parts.chunks[-3]
-    own = tuple(c - 2 * spill for c in scan)
-    return map_cubes(
-        overlap_add,
-        with_neighbours(parts, 2 * spill, 0),
-        chunks=(own, *parts.chunks[-2:]),
-        spill=spill,
-        single=len(scan) == 1,
-    )
-
-
-def overlap_add(block: np.ndarray, *, spill: int, single: bool) -> np.ndarray:
-    """Own LR rows of a part plus what its neighbours spill into them (:func:`sum_spills`)."""
-    if single:
-        return np.ascontiguousarray(block[spill : block.shape[0] - spill])
-    n_core = block.shape[0] - 6 * spill
-    own = block[3 * spill : 3 * spill + n_core].copy()
-    own[:spill] += block[spill : 2 * spill]
-    own[n_core - spill :] += block[4 * spill + n_core : 5 * spill + n_core]
-    return own
-
-
 def rows_around(
     array: Any,
     blocks: tuple[int, ...],
