@@ -265,6 +265,7 @@ def consistent_window(
     regularisation: float,
     iterations: int | None,
     spill: tuple[int, int] = (0, 0),
+    keep: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """The consistency step of one window of LR rows, in the LR-dual form
     (:func:`xr_s5sr.constrained.nonnegative_multipliers`): the projection, or with
@@ -292,14 +293,17 @@ def consistent_window(
         The multipliers are zero outside the window (as beyond a granule's ends), so the
         window's rows equal the whole granule's result up to the taps of ``(A Aᵀ)⁻¹`` beyond
         its edges: :func:`xr_s5sr.physics.window_halo` rows of context make that < 1e-6.
+    keep : (int, int), optional
+        LR rows ``start:stop`` of the window to return (default: all).
 
     Returns
     -------
     numpy.ndarray
-        HR result of the window's rows, float32.
+        HR result of the kept rows, float32.
     """
     before, after = spill
     n_rows = lr.shape[0]
+    first, last = (0, n_rows) if keep is None else keep
 
     def window_rows(parts: np.ndarray) -> np.ndarray:
         # A of the estimate's rows spills DEGRADE_REACH rows each side: keep the window's.
@@ -314,7 +318,7 @@ def consistent_window(
             solved = gram_solve_rows(misfit, band, settings)
         return np.asarray(solved, dtype=np.float32)
 
-    out = np.empty((SCALE * n_rows, SCALE * lr.shape[1], lr.shape[2]), np.float32)
+    out = np.empty((SCALE * (last - first), SCALE * lr.shape[1], lr.shape[2]), np.float32)
     for group in channel_groups(lr.shape[2]):
         estimate = estimate_of(group)
         bound = None if lower is None else lower[..., group]
@@ -332,7 +336,7 @@ def consistent_window(
                 multipliers, lambda lam: solve(window_rows(hr("negative", lam))), iterations
             )
         final = hr("final", multipliers)
-        out[..., group] = final[SCALE * before : SCALE * (before + n_rows)]
+        out[..., group] = final[SCALE * (before + first) : SCALE * (before + last)]
     return out
 
 
@@ -364,7 +368,9 @@ def consistent_graph(
     """:func:`consistent_window` on every HR block of ``blocks`` (LR rows each) with
     :func:`xr_s5sr.physics.window_halo` LR rows of context each side: one task per block, so
     an output block reads a bounded number of rows and the memory is that of a few blocks,
-    whatever the granule's length.
+    whatever the granule's length. The cubes are cut into channel groups of
+    :data:`CHANNEL_GROUP` first (every step acts on each channel alone), so a task holds one
+    group of its window, not the window's whole HR cube.
 
     ``source``: the HR estimate chunked by ``4·blocks``, or with ``rebuild = (chunks, pad)``
     its LR back-projection coefficients in the spilled layout of ``chunks`` with ``pad ≥``
@@ -374,7 +380,10 @@ def consistent_graph(
     ``4·blocks``.
     """
     halo, reach = window_halo(cast(int, spec.band)), window_reach(cast(int, spec.band))
-    n_pixel, n_chan = lr.shape[-2:]
+    n_pixel = lr.shape[-2]
+    by_group = {lr.ndim - 1: CHANNEL_GROUP}
+    source, lr = source.rechunk(by_group), lr.rechunk(by_group)
+    lower = None if lower is None else lower.rechunk(by_group)
     if rebuild is None:
         hr_blocks = tuple(SCALE * b for b in blocks)
         arrays = [tiling.rows_around(source, hr_blocks, SCALE * reach)]
@@ -388,10 +397,10 @@ def consistent_graph(
     if lower is not None:
         arrays.append(tiling.rows_around(lower, blocks, reach))
         layout.append("lower")
-    return tiling.map_cubes(
+    result = tiling.map_cubes(
         _window_task,
         *arrays,
-        chunks=(tuple(SCALE * b for b in blocks), (SCALE * n_pixel,), (n_chan,)),
+        chunks=(tuple(SCALE * b for b in blocks), (SCALE * n_pixel,), lr.chunks[-1]),
         layout=tuple(layout),
         blocks=blocks,
         halo=halo,
@@ -399,6 +408,7 @@ def consistent_graph(
         rebuild=rebuild is not None,
         **consistency_terms(spec),
     )
+    return result.rechunk({result.ndim - 1: -1})
 
 
 def _window_task(
@@ -430,13 +440,12 @@ def _window_task(
         def estimate_of(group: slice) -> np.ndarray:
             return source[..., group]
 
-    window = consistent_window(
+    return consistent_window(
         estimate_of,
         named["lr"],
         named.get("settings"),
         named.get("lower"),
         spill=(before - lr_before, after - lr_after),
+        keep=(lr_before, named["lr"].shape[0] - lr_after),
         **terms,
     )
-    n_core = window.shape[0] // SCALE - lr_before - lr_after
-    return window[SCALE * lr_before : SCALE * (lr_before + n_core)]
