@@ -384,9 +384,13 @@ def _super_resolve_dask(
         source = _estimate_graph(
             lr, settings, coefficients, plan, reach, hr_chunks, options, spec.name
         )
+    radius = strict_radius(spec) if missing == "strict" else 0
+    raw_rows = tiling.rows_around(raw, blocks, radius)
     if spec.consistency:
+        # The windows mask missing values themselves: a separate masking task would wait for
+        # its raw rows, which dask's order schedules late, holding every finished HR block.
         lower = tiling.map_scan_overlap(lower_bound, lr, 1, "nearest") if spec.nonnegative else None
-        source = physics_graph.consistent_graph(
+        out = physics_graph.consistent_graph(
             source,
             lr,
             settings,
@@ -394,18 +398,19 @@ def _super_resolve_dask(
             spec=spec,
             blocks=blocks,
             rebuild=(lr_chunks, pad) if rebuild else None,
+            mask=(raw_rows, radius, options["spec"], missing),
         )
-    radius = strict_radius(spec) if missing == "strict" else 0
-    out = tiling.map_cubes(
-        _mask_task,
-        source,
-        tiling.rows_around(raw, blocks, radius),
-        chunks=hr_chunks,
-        blocks=blocks,
-        radius=radius,
-        spec=options["spec"],
-        missing=missing,
-    )
+    else:
+        out = tiling.map_cubes(
+            _mask_task,
+            source,
+            raw_rows,
+            chunks=hr_chunks,
+            blocks=blocks,
+            radius=radius,
+            spec=options["spec"],
+            missing=missing,
+        )
     wanted = tiling.output_scan_chunks(blocks, output_chunks)  # splits blocks only
     if wanted != blocks:
         out = out.rechunk({lead: tuple(SCALE * c for c in wanted)})
