@@ -37,6 +37,8 @@ from xr_s5sr.bands import SUPPORTED_BANDS  # noqa: E402
 TEST = ROOT / "weights" / "test_evaluation.json"
 TUNING = ROOT / "weights" / "tuning_dev.json"
 ASSESS = ROOT / "docs" / "scripts" / "assess_reference.json"
+ALONG_TRACK = ROOT / "docs" / "scripts" / "along_track.json"
+PLAUSIBILITY = ROOT / "docs" / "scripts" / "plausibility.json"
 #: Pages whose marked tables are generated.
 PAGES = ("README.md", "docs/evaluation.md", "docs/physics.md")
 #: A marked table: its indent (a table inside a list item is indented like the item's text),
@@ -485,6 +487,59 @@ def dev_smooth_gate() -> str:
     )
 
 
+def along_track() -> str:
+    """docs/physics.md: PSNR per 64-scanline window of ``docs/scripts/along_track.json``."""
+    result = json.loads(ALONG_TRACK.read_text())
+    lines = [
+        "| LR scanlines | brightness (rel. to first window) | bicubic | **default** | "
+        "back-projection (auto μ) | back-projection (μ = 0) | default − bicubic |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for w in result["windows"]:
+        first, last = w["lr_scanlines"]
+        lines.append(
+            f"| {first}–{last} | {w['relative_brightness']:.3g} | {w['bicubic']:.2f} | "
+            f"**{w['default']:.2f}** | {w['backprojection']:.2f} | "
+            f"{w['backprojection_mu0']:.2f} | {dB(w['default'] - w['bicubic'])} |"
+        )
+    gains = result["mean_gain_over_bicubic_db"]
+    lines.append(
+        f"| mean gain over bicubic | | | **{dB(gains['default'])}** | "
+        f"{dB(gains['backprojection'])} | {dB(gains['backprojection_mu0'])} | |"
+    )
+    return "\n".join(lines)
+
+
+def plausibility() -> str:
+    """docs/physics.md: every method on the scenes of ``docs/scripts/plausibility.json`` and
+    ``plausibility_continuum.json`` (PSNR dB / SAM ° / line-depth error)."""
+    scenes = [
+        *json.loads(PLAUSIBILITY.read_text())["scenes"],
+        *json.loads(PLAUSIBILITY.with_name("plausibility_continuum.json").read_text())["scenes"],
+    ]
+    conditions = {"clean": "clean", "noisy": "noisy", "dim_noisy": "dim noisy"}
+    lines = [
+        "| band | family | data | bicubic | physics inverse | before | default (K) | sharp | "
+        "negatives | misfit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(m: dict) -> str:
+        return f"{m['psnr']:.2f} / {m['sam']:.2f}° / {m['line_depth_error']:.3f}"
+
+    for sc in scenes:
+        d = sc["default"]
+        misfit = f"rel {d['misfit_rel']:.1e}" if d["chi2"] is None else f"χ² {d['chi2']:.2f}"
+        lines.append(
+            f"| {sc['band']} | {sc['family']} | {conditions[sc['condition']]} | "
+            f"{cell(sc['bicubic'])} | {cell(sc['physics'])} | {cell(sc['default_before'])} | "
+            f"**{cell(d)}** ({d['rank']}) | {cell(sc['prior_sharp'])} | "
+            f"{100 * sc['projection_only']['negative_fraction']:.2f} % → "
+            f"{100 * d['negative_fraction']:.2f} % | {misfit} |"
+        )
+    return "\n".join(lines)
+
+
 def _grid(title: str, grid: dict, keys: tuple[str, ...], header: tuple[str, ...]) -> list[str]:
     lines = ["", title, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for value, g in grid.items():
@@ -504,6 +559,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "dev-tuning": dev_tuning,
     "dev-tau-grid": dev_tau_grid,
     "dev-smooth-gate": dev_smooth_gate,
+    "along-track": along_track,
+    "plausibility": plausibility,
 }
 
 
