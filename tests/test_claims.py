@@ -240,3 +240,30 @@ def test_a_dirty_checkout_is_refused() -> None:
     with pytest.raises(SystemExit, match="not a git checkout"):
         granule_scenes.clean_commit(False, "not a git checkout")
     assert granule_scenes.clean_commit(True, head + "+uncommitted").endswith("+uncommitted")
+
+
+def test_physics_page_prose_matches_the_plausibility_json() -> None:
+    """The sentences under docs/physics.md's generated plausibility table, from its JSON."""
+    page = " ".join((ROOT / "docs" / "physics.md").read_text().split())
+    scenes = [
+        *json.loads(tables.PLAUSIBILITY.read_text())["scenes"],
+        *json.loads(tables.PLAUSIBILITY.with_name("plausibility_continuum.json").read_text())[
+            "scenes"
+        ],
+    ]
+    over_physics = [s["default"]["psnr"] - s["physics"]["psnr"] for s in scenes]
+    low, high = f"+{min(over_physics):.2f}", tables.dB(max(over_physics))
+    assert f"at or above the physics inverse on every scene ({low} to {high} dB)" in page
+    assert min(over_physics) >= 0
+    sam_ok = sum(s["default"]["sam"] <= s["bicubic"]["sam"] for s in scenes)
+    assert f"**SAM at or below bicubic's on {sam_ok} of {len(scenes)} scenes**" in page
+    solar = {
+        s["condition"]: (s["default"]["sam"], s["bicubic"]["sam"])
+        for s in scenes
+        if s["band"] == 7 and s["family"] == "solar"
+    }
+    quoted = (
+        "({:.2f}° vs bicubic {:.2f}° noise-free, {:.2f}° vs {:.2f}° noisy, "
+        "{:.2f}° vs {:.2f}° dim;".format(*solar["clean"], *solar["noisy"], *solar["dim_noisy"])
+    )
+    assert quoted in page
