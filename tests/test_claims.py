@@ -5,6 +5,7 @@ development and test sets apart and their JSON honest."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "weights"))
 sys.path.insert(0, str(ROOT / "docs" / "scripts"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import granule_scenes  # noqa: E402
 import tables  # noqa: E402
@@ -28,15 +30,20 @@ def test_every_table_is_what_the_script_writes_from_the_json() -> None:
 
 def test_a_hand_typed_number_is_caught() -> None:
     readme = (ROOT / "README.md").read_text()
-    marker = "<!-- table:evaluation-by-band -->"
+    marker = "<!-- table:test-evaluation-summary -->"
     assert marker in readme
-    start = readme.index(marker)
-    # Band 6 "default vs bicubic": +2.80 in the JSON (issue 24: README once said +2.81).
-    row = readme.index("| default vs bicubic (dB) |", start)
+    # Band 7, noisy: the default's mean gain over bicubic, as the JSON gives it.
+    result = json.loads(tables.TEST.read_text())
+    gains = tables._gains(
+        [s for s in result["scenes"] if s["width"] == "narrow"], "noisy", "bicubic", band=7
+    )
+    quoted = tables.dB(float(np.mean(gains)))
+    row = readme.index("| 7 | noisy | ", readme.index(marker))
     end = readme.index("\n", row)
-    assert "+2.80" in readme[row:end]
-    typed = readme[:row] + readme[row:end].replace("+2.80", "+2.81") + readme[end:]
-    assert tables.render(typed) != typed
+    assert f"| 7 | noisy | {quoted} [" in readme[row:end]
+    typed_value = tables.dB(float(np.mean(gains)) + 0.01)
+    typed = readme[:row] + readme[row:end].replace(quoted, typed_value, 1) + readme[end:]
+    assert typed != readme
     assert tables.render(typed) == readme
 
 
@@ -50,10 +57,86 @@ def test_every_marker_names_a_generator() -> None:
 
 
 def test_indented_tables_keep_their_indent() -> None:
-    text = "- item\n\n  <!-- table:evaluation-by-band -->\n  old\n  <!-- /table -->\n"
+    text = "- item\n\n  <!-- table:test-evaluation-summary -->\n  old\n  <!-- /table -->\n"
     lines = tables.render(text).splitlines()
-    assert lines[3].startswith("  | band | 2 |")
-    assert all(line.startswith("  ") for line in lines[2:])
+    assert lines[3].startswith("  Test set of `weights/test_evaluation.json`")
+    assert all(line.startswith("  ") or not line for line in lines[2:])
+    assert any(line.startswith("  | 7 | noisy |") for line in lines)
+
+
+def _outside_markers(text: str) -> str:
+    return tables.MARKER.sub("", text)
+
+
+def test_readme_types_no_quality_number_by_hand() -> None:
+    """Outside the generated blocks README states no PSNR number (dB), except the
+    pre-registered fine-tuning test's, which tests/test_docs.py ties to its own JSON."""
+    from test_docs import _finetune_claims
+
+    text = " ".join(_outside_markers((ROOT / "README.md").read_text()).split())
+    allowed = " ".join(_finetune_claims())
+    typed = [
+        m.group(0)
+        for m in re.finditer(r"[+−-]?\d+(?:\.\d+)? ?dB\b", text)
+        if m.group(0) not in allowed
+    ]
+    assert typed == [], f"README quotes dB numbers outside generated blocks: {typed}"
+    # The development-era claims are gone for good.
+    for stale in ("126 ", "`weights/evaluation.json`", "+0.026 dB"):
+        assert stale not in text, stale
+
+
+def test_readme_says_where_the_default_loses_to_the_physics_inverse() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in ("test-evaluation-scope", "test-evaluation-losses", "test-evaluation-physics"):
+        assert f"<!-- table:{name} -->" in readme, name
+    text = " ".join(readme.split())
+    assert "**Where the default loses to the physics inverse**" in text
+    assert "**Not covered:** bands 2, 4, 5, 6 and 8" in text
+
+
+def test_losses_name_every_losing_cell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A cell whose mean is below the physics inverse is named; a band whose network changes
+    nothing is said to score the physics inverse."""
+    result = json.loads(tables.TEST.read_text())
+    for cell in result["cells"]:
+        cell["default_psnr_gain_over_backprojection"]["mean"] = 0.01
+    cell = next(c for c in result["cells"] if c["band"] == 7 and c["family"] == "edges")
+    cell["default_psnr_gain_over_backprojection"]["mean"] = -0.3
+    path = tmp_path / "test_evaluation.json"
+    path.write_text(json.dumps(result))
+    monkeypatch.setattr(tables, "TEST", path)
+    text = tables.test_evaluation_losses()
+    assert f"band 7 `edges` {cell['brightness']} {cell['noise']} −0.300 dB" in text
+    assert "`texture`" not in text.split("Observations")[0]
+    assert "In band 3 the default equals the physics inverse" in text
+
+
+def test_the_test_set_scored_the_shipped_weights() -> None:
+    """The quoted test set is that of the weights in weights/: new weights need a new score."""
+    from xr_s5sr.weightsfile import file_sha256
+
+    result = json.loads(tables.TEST.read_text())
+    for name, digest in result["provenance"]["weights_file_sha256"].items():
+        assert file_sha256(ROOT / "weights" / f"{name}.safetensors") == digest, name
+
+
+def test_assess_headline_follows_the_json(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    result = json.loads(tables.ASSESS.read_text())
+    text = tables.assess_reference_headline()
+    true = [
+        c["true_hr"]["backprojection"]["psnr"] - c["true_hr"]["bicubic"]["psnr"]
+        for c in result["crops"].values()
+    ]
+    assert f"gains {tables.dB(min(true))} to {tables.dB(max(true))} dB over bicubic" in text
+    uv = result["crops"]["1.UV"]["true_hr"]
+    uv["bicubic"]["psnr"] = uv["backprojection"]["psnr"] + 1.0
+    path = tmp_path / "assess_reference.json"
+    path.write_text(json.dumps(result))
+    monkeypatch.setattr(tables, "ASSESS", path)
+    changed = tables.assess_reference_headline()
+    assert "gains −1.00 to" in changed
+    assert "on 3 of 4 crops" in changed
 
 
 def test_a_quick_run_is_never_quoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,3 +240,30 @@ def test_a_dirty_checkout_is_refused() -> None:
     with pytest.raises(SystemExit, match="not a git checkout"):
         granule_scenes.clean_commit(False, "not a git checkout")
     assert granule_scenes.clean_commit(True, head + "+uncommitted").endswith("+uncommitted")
+
+
+def test_physics_page_prose_matches_the_plausibility_json() -> None:
+    """The sentences under docs/physics.md's generated plausibility table, from its JSON."""
+    page = " ".join((ROOT / "docs" / "physics.md").read_text().split())
+    scenes = [
+        *json.loads(tables.PLAUSIBILITY.read_text())["scenes"],
+        *json.loads(tables.PLAUSIBILITY.with_name("plausibility_continuum.json").read_text())[
+            "scenes"
+        ],
+    ]
+    over_physics = [s["default"]["psnr"] - s["physics"]["psnr"] for s in scenes]
+    low, high = f"+{min(over_physics):.2f}", tables.dB(max(over_physics))
+    assert f"at or above the physics inverse on every scene ({low} to {high} dB)" in page
+    assert min(over_physics) >= 0
+    sam_ok = sum(s["default"]["sam"] <= s["bicubic"]["sam"] for s in scenes)
+    assert f"**SAM at or below bicubic's on {sam_ok} of {len(scenes)} scenes**" in page
+    solar = {
+        s["condition"]: (s["default"]["sam"], s["bicubic"]["sam"])
+        for s in scenes
+        if s["band"] == 7 and s["family"] == "solar"
+    }
+    quoted = (
+        "({:.2f}° vs bicubic {:.2f}° noise-free, {:.2f}° vs {:.2f}° noisy, "
+        "{:.2f}° vs {:.2f}° dim;".format(*solar["clean"], *solar["noisy"], *solar["dim_noisy"])
+    )
+    assert quoted in page

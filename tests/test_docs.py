@@ -147,113 +147,12 @@ def test_errors_page_lists_every_class_and_real_messages() -> None:
             assert phrase in flat, f"{row[0]}: key phrase {phrase!r} is not in any message"
 
 
-# ------------------------------------------------------------ README numbers vs the evaluation JSON
-EVALUATION = ROOT / "weights" / "evaluation.json"
-#: The default (what super_resolve runs), the package's physics inverse, and SPEC §6's exact one.
-DEFAULT, PHYSICS, EXACT = "s5dscr+P", "backprojection+P", "backprojection+P(0)"
-
-
-def _gains(method: str, over: str, **where: object) -> list[float]:
-    """PSNR gain (dB) of ``method`` over ``over`` on each evaluation scene matching ``where``
-    (``family`` may be a tuple of families)."""
-    import json
-
-    rows = json.loads(EVALUATION.read_text())["rows"]
-    gains = []
-    for row in rows:
-        wanted = all(
-            row[key] in value if isinstance(value, tuple) else row[key] == value
-            for key, value in where.items()
-        )
-        if wanted:
-            scores = row["metrics"]
-            gains.append(scores[method]["psnr"] - scores[over]["psnr"])
-    assert gains, where
-    return gains
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def _dB(value: float, decimals: int = 2) -> str:
     """``value`` as the README writes it: sign, typographic minus, 0.00 without a sign."""
     text = f"{abs(value):.{decimals}f}"
     if float(text) == 0:
         return text
     return ("+" if value > 0 else "−") + text
-
-
-def _readme() -> str:
-    return " ".join((ROOT / "README.md").read_text().split())  # line breaks as spaces
-
-
-TEXTURED = ("solar", "absorption", "mixture", "edges", "texture")
-SYNTHETIC = ("solar", "absorption", "mixture", "edges")
-
-
-def test_readme_table_matches_the_evaluation_json() -> None:
-    """The per-band table of README's honest status, recomputed from weights/evaluation.json
-    (a cell may differ from the JSON by its rounding only, half a unit of the last digit)."""
-    lines = [line.strip() for line in (ROOT / "README.md").read_text().splitlines()]
-    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines if line[:2] == "| "]
-    rows = {row[0]: row[1:] for row in cells}
-    bands = [int(b) for b in rows["band"]]
-    expected = {
-        "default vs bicubic (dB)": lambda b: _gains(DEFAULT, "bicubic", band=b),
-        "default vs physics inverse, five families (dB)": lambda b: _gains(
-            DEFAULT, PHYSICS, band=b, family=TEXTURED
-        ),
-        "default vs physics inverse, held-out `smooth` (dB)": lambda b: _gains(
-            DEFAULT, PHYSICS, band=b, family="smooth"
-        ),
-        "default vs exact physics inverse of SPEC §6 (dB)": lambda b: _gains(
-            DEFAULT, EXACT, band=b
-        ),
-    }
-    for label, gains in expected.items():
-        for band, cell in zip(bands, rows[label], strict=True):
-            value = _mean(gains(band))
-            quoted = float(cell.replace("−", "-"))
-            assert abs(quoted - value) <= 0.005 + 1e-9, f"{label}, band {band}: {cell} vs {value}"
-
-
-def test_readme_text_numbers_match_the_evaluation_json() -> None:
-    readme = _readme()
-    every = _gains(DEFAULT, PHYSICS)
-    five = _gains(DEFAULT, PHYSICS, family=TEXTURED)
-    per_cell = [
-        _mean(_gains(DEFAULT, PHYSICS, band=b, family=f)) for b in range(2, 9) for f in TEXTURED
-    ]
-    physics = _gains(PHYSICS, "bicubic", family=SYNTHETIC)
-    smooth = _gains(PHYSICS, "bicubic", family="smooth")
-    texture = {b: _mean(_gains(PHYSICS, "bicubic", band=b, family="texture")) for b in range(2, 9)}
-    claims = [
-        f"smallest gain {_dB(min(_gains(DEFAULT, 'bicubic')))} dB",
-        f"physics inverse by only **{_dB(_mean(every), 3)} dB**",
-        f"({_dB(_mean(_gains(DEFAULT, EXACT)))} dB over the exact SPEC §6 inverse)",
-        f"{_dB(min(per_cell))} to {_dB(max(per_cell))} dB on average per band and family",
-        f"({_dB(min(five))} to {_dB(max(five))} dB per scene)",
-        f"{sum(g < -0.005 for g in every)} of {len(every)} scenes lose more than 0.005 dB, "
-        f"by up to {-min(every):.2f} dB",
-        f"{_dB(min(physics))} to {_dB(max(physics))} dB per scene on the synthetic families",
-        f"{_dB(min(smooth))} to {_dB(max(smooth))} dB on `smooth`",
-        f"bands 2–6 ({_dB(min(texture[b] for b in range(2, 7)))} to "
-        f"{_dB(max(texture[b] for b in range(2, 7)))} dB on average per band; "
-        f"{_dB(texture[7])} and {_dB(texture[8])} dB in bands 7 and 8)",
-    ]
-    for claim in claims:
-        assert claim in readme, f"README does not say (from weights/evaluation.json): {claim}"
-    assert min(_gains(PHYSICS, "bicubic")) > 0  # "gains PSNR over bicubic on every one"
-
-
-def test_physics_page_numbers_match_the_evaluation_json() -> None:
-    page = " ".join((DOCS / "physics.md").read_text().split())
-    five = _gains(DEFAULT, PHYSICS, family=TEXTURED)
-    assert f"they change it by {_dB(min(five))} to {_dB(max(five))} dB per scene" in page
-    assert f"the default is {_dB(_mean(_gains(DEFAULT, EXACT)))} dB over the exact" in page
-    smooth = [_mean(_gains(DEFAULT, PHYSICS, band=b, family="smooth")) for b in (7, 8)]
-    assert f"{_dB(smooth[0])} and {_dB(smooth[1])} dB for bands 7 and 8" in page
 
 
 FINETUNE_TEST = DOCS / "scripts" / "finetune_proof" / "test.json"

@@ -1,6 +1,7 @@
-"""Score the shipped weights against bicubic AND the physics inverse (development-era scenes).
+"""Score the shipped weights against bicubic AND the physics inverse: a development tool.
 
 Run from the repository root:  python weights/evaluate_shipped.py [--size 96] [--scenes 1]
+(writes ``runs/dev_evaluation.json``, which git ignores, and prints its report).
 
 For every band with shipped weights, every scene family of :mod:`xr_s5sr.families` (training
 families from seeds no training run used, with the ``texture`` family drawn from the crop rows
@@ -21,12 +22,12 @@ Every method but bicubic runs with ``regularisation="auto"`` (μ from the data,
 
 Scores: :func:`xr_s5sr.metrics.compute_metrics` (PSNR, SSIM, SAM), 16 HR border pixels excluded.
 The JSON output records the commit, the machine and the sha256 of every weights file used;
-``python docs/scripts/tables.py`` writes its tables into README.md and docs/evaluation.md
-(:func:`markdown`).
-
-These scenes are small (24 LR scanlines), one per cell, and were scored again after design
-changes, so they are a development set, not a test: the release is scored once on the
-pre-registered test set of ``evaluate_test.py``.
+:func:`markdown` renders it. Nothing in README.md or docs/ quotes it: these scenes are small
+(24 LR scanlines), one per cell, and were scored again after design changes, so they are a
+development set, not a test. The release is scored once on the pre-registered test set of
+``evaluate_test.py`` (``weights/test_evaluation.json``, the only set README quotes), and every
+setting is chosen on the development set of ``tune_dev.py``. ``validate_shipped.py`` and
+``robustness_check.py`` reuse :func:`score` and :func:`provenance`.
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ DEFAULT = "s5dscr+P"
 #: The physics inverses the default is scored against: the package's (automatic μ) and the
 #: exact one of SPEC §6 (present when run with ``--regularisation 0``).
 PHYSICS = ("backprojection+P", "backprojection+P(0)")
-TABLES_HINT = "Now run `python docs/scripts/tables.py` to write the tables of the docs from it."
 
 
 def methods_for(
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=1, help="scenes per band/family/brightness")
     parser.add_argument("--size", type=int, default=96, help="HR scene size (pixels)")
     parser.add_argument("--bands", nargs="*", type=int, default=list(SUPPORTED_BANDS))
-    parser.add_argument("--out", default=str(ROOT / "weights" / "evaluation.json"))
+    parser.add_argument("--out", default=str(ROOT / "runs" / "dev_evaluation.json"))
     parser.add_argument(
         "--regularisation",
         nargs="*",
@@ -137,8 +137,7 @@ def main() -> None:
             "merged_from": [Path(path).name for path in args.merge],
         }
         result = {"provenance": provenance(bands), "settings": settings, "rows": rows}
-        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-        print(TABLES_HINT)
+        _write(result, Path(args.out))
         return
     textures = load_textures()
     shipped = available_weights()
@@ -183,8 +182,14 @@ def main() -> None:
                         flush=True,
                     )
     result = {"provenance": provenance(args.bands), "settings": vars(args), "rows": rows}
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(TABLES_HINT)
+    _write(result, Path(args.out))
+
+
+def _write(result: dict, out: Path) -> None:
+    """Write the JSON and print its report (a development record: nothing quotes it)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(markdown(result))
 
 
 def _mean(rows: list[dict], method: str, metric: str) -> float:
@@ -199,8 +204,7 @@ def _listed(scenes: list[tuple[int, str, float]], fmt: str) -> str:
 
 
 def markdown(result: dict) -> str:
-    """The report of an evaluation JSON (its sections start at ``###``), as
-    ``docs/scripts/tables.py`` writes it into docs/evaluation.md."""
+    """The report of an evaluation JSON (its sections start at ``###``)."""
     rows = result["rows"]
     settings = result["settings"]
     methods = list(rows[0]["metrics"])
@@ -215,7 +219,7 @@ def markdown(result: dict) -> str:
         f"(HR scenes of {settings['size']}×{settings['size']} pixels, {settings['scenes']} per "
         f"band, family and brightness, {BORDER} border pixels excluded, instrument noise on "
         f"the LR grid). Commit {commit}, "
-        f"{result['provenance']['date']}; weights sha256 in `weights/evaluation.json`. All "
+        f"{result['provenance']['date']}; weights sha256 in the JSON. All "
         "scenes are *synthetic* (some with real S5P spatial texture); skill on real L1B "
         "radiance is unverified.",
         "",

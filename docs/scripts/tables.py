@@ -7,9 +7,11 @@ Run from the repository root::
 
 A table lives between ``<!-- table:NAME -->`` and ``<!-- /table -->``; NAME selects its
 generator in :data:`TABLES`, which reads one JSON: ``weights/test_evaluation.json`` (the
-pre-registered test set, ``weights/evaluate_test.py``), ``weights/tuning_dev.json`` (the
-development-set choices, ``weights/tune_dev.py``) or ``weights/evaluation.json`` (the earlier,
-development-era evaluation, ``weights/evaluate_shipped.py``). ``tests/test_claims.py`` fails
+pre-registered test set, ``weights/evaluate_test.py``: the only source of README's claims on
+quality), ``weights/tuning_dev.json`` (the development-set choices, ``weights/tune_dev.py``:
+design evidence, never a claim of quality) or ``docs/scripts/assess_reference.json`` (the
+toolbox's real one-channel crops, ``docs/scripts/assess_reference.py``).
+``tests/test_claims.py`` fails
 when a page differs from what this script generates, so a number typed by hand into a table
 cannot survive. A smoke-run JSON (``"quick": true``) is refused: it is never quoted.
 """
@@ -28,14 +30,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "weights"))
 
-from evaluate_shipped import markdown as shipped_markdown  # noqa: E402
 from granule_scenes import bootstrap_interval  # noqa: E402
 
-EVALUATION = ROOT / "weights" / "evaluation.json"
+from xr_s5sr.bands import SUPPORTED_BANDS  # noqa: E402
+
 TEST = ROOT / "weights" / "test_evaluation.json"
 TUNING = ROOT / "weights" / "tuning_dev.json"
+ASSESS = ROOT / "docs" / "scripts" / "assess_reference.json"
+ALONG_TRACK = ROOT / "docs" / "scripts" / "along_track.json"
+PLAUSIBILITY = ROOT / "docs" / "scripts" / "plausibility.json"
 #: Pages whose marked tables are generated.
-PAGES = ("README.md", "docs/evaluation.md")
+PAGES = ("README.md", "docs/evaluation.md", "docs/physics.md")
 #: A marked table: its indent (a table inside a list item is indented like the item's text),
 #: its name, its current text and the closing marker.
 MARKER = re.compile(
@@ -43,8 +48,11 @@ MARKER = re.compile(
     re.DOTALL | re.MULTILINE,
 )
 TEST_COMMAND = "python weights/evaluate_test.py --jobs 2"
-#: Families of the old evaluation other than ``smooth`` (README's "five families").
-TEXTURED = ("solar", "absorption", "mixture", "edges", "texture")
+#: A default within this of the physics inverse (dB) on every observation of a band changes
+#: nothing measurable there: its network is the physics inverse (band 3's, band 6's fallback).
+SAME_DB = 0.0005
+#: A loss to the physics inverse larger than this (dB) is counted; below it is rounding-level.
+LOSS_DB = 0.05
 
 
 class QuickRunError(ValueError):
@@ -66,48 +74,6 @@ def _load(path: Path) -> dict[str, Any] | None:
     if result.get("quick") or result.get("set", {}).get("quick"):
         raise QuickRunError(f"{path.name} is a smoke run (--quick): its numbers are not quoted.")
     return result
-
-
-# ------------------------------------------------------------ the earlier evaluation (dev era)
-def _old_gains(rows: list[dict], method: str, over: str, **where: Any) -> list[float]:
-    return [
-        r["metrics"][method]["psnr"] - r["metrics"][over]["psnr"]
-        for r in rows
-        if all(r[k] in v if isinstance(v, tuple) else r[k] == v for k, v in where.items())
-    ]
-
-
-def evaluation_by_band() -> str:
-    """README: PSNR gain of the default per band in ``weights/evaluation.json``."""
-    result = _load(EVALUATION)
-    assert result is not None, EVALUATION
-    rows = result["rows"]
-    bands = sorted({r["band"] for r in rows})
-    default, physics, exact = "s5dscr+P", "backprojection+P", "backprojection+P(0)"
-    lines = {
-        "default vs bicubic (dB)": lambda b: _old_gains(rows, default, "bicubic", band=b),
-        "default vs physics inverse, five families (dB)": lambda b: _old_gains(
-            rows, default, physics, band=b, family=TEXTURED
-        ),
-        "default vs physics inverse, held-out `smooth` (dB)": lambda b: _old_gains(
-            rows, default, physics, band=b, family="smooth"
-        ),
-        "default vs exact physics inverse of SPEC §6 (dB)": lambda b: _old_gains(
-            rows, default, exact, band=b
-        ),
-    }
-    out = ["| band | " + " | ".join(str(b) for b in bands) + " |"]
-    out.append("|---|" + "---|" * len(bands))
-    for label, gains in lines.items():
-        out.append(f"| {label} | " + " | ".join(dB(float(np.mean(gains(b)))) for b in bands) + " |")
-    return "\n".join(out)
-
-
-def shipped_evaluation() -> str:
-    """docs/evaluation.md: the report of ``weights/evaluation.json``."""
-    result = _load(EVALUATION)
-    assert result is not None, EVALUATION
-    return shipped_markdown(result)
 
 
 # ------------------------------------------------------------------------------ the test set
@@ -247,6 +213,161 @@ def test_evaluation_cells() -> str:
     return "\n".join(lines)
 
 
+def _observations(result: dict[str, Any]) -> list[tuple[dict, str]]:
+    """Every scored (scene, noise) pair of the narrow test scenes."""
+    scenes = [s for s in result["scenes"] if s["width"] == "narrow"]
+    return [(s, noise) for s in scenes for noise in ("noisy", "noise-free")]
+
+
+def _psnr_gain(scene: dict, noise: str, method: str, over: str) -> float:
+    scores = scene["metrics"][noise]
+    return float(scores[method]["psnr"] - scores[over]["psnr"])
+
+
+def _bands(numbers: list[int]) -> str:
+    """``[3, 7]`` as "3 and 7", ``[2, 4, 5]`` as "2, 4 and 5"."""
+    text = [str(n) for n in numbers]
+    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " and " + text[-1]
+
+
+def test_evaluation_scope() -> str:
+    """README: what the test set covers and what it does not, with its commit and weights."""
+    result = _load(TEST)
+    if result is None:
+        return _not_scored()
+    p, s = result["provenance"], result["set"]
+    untested = [b for b in SUPPORTED_BANDS if b not in s["bands"]]
+    levels = " and ".join(f"{v:g}×" for v in s["brightness"].values())
+    n_scenes = len({scene["key"] for scene, _ in _observations(result)})
+    full = s["full_width_scenes_per_cell"]
+    width = (
+        "none at full swath width"
+        if not full
+        else f"{full} per cell at the band's full swath width"
+    )
+    digests = ", ".join(
+        f"`{name}` `{digest[:12]}`" for name, digest in sorted(p["weights_file_sha256"].items())
+    )
+    return (
+        f"**Covered:** bands {_bands(s['bands'])} of the {len(SUPPORTED_BANDS)} bands xr_s5sr "
+        f"super-resolves; {len(s['families'])} synthetic S5P-like scene families "
+        f"({', '.join(f'`{f}`' for f in s['families'])}); brightness {levels} the band's mean "
+        f"radiance; {s['seeds_per_cell']} seeds per band × family × brightness ({n_scenes} "
+        f"scenes), each observed with {s['noise']['noisy']} and without noise; scenes of "
+        f"{s['lr_rows']} × {s['lr_width']} LR pixels (scanlines × ground pixels), {width}. "
+        f"**Not covered:** bands {_bands(untested)}, full-swath granules, real L1B radiance. "
+        f"Scored once, at commit `{p['commit'][:12]}` ({p['date']}), with the weights files "
+        f"(sha256) {digests}."
+    )
+
+
+def test_evaluation_physics() -> str:
+    """README: the physics inverse against bicubic on the test set, per band."""
+    result = _load(TEST)
+    if result is None:
+        return _not_scored()
+    pairs = _observations(result)
+    gains = [_psnr_gain(s, n, "backprojection", "bicubic") for s, n in pairs]
+    per_band, least = [], []
+    for band in result["set"]["bands"]:
+        mine = [(s, n) for s, n in pairs if s["band"] == band]
+        band_gains = [_psnr_gain(s, n, "backprojection", "bicubic") for s, n in mine]
+        per_band.append(f"band {band} {_interval(band_gains)}")
+        by_family = {
+            f: float(
+                np.mean(
+                    [
+                        _psnr_gain(s, n, "backprojection", "bicubic")
+                        for s, n in mine
+                        if s["family"] == f
+                    ]
+                )
+            )
+            for f in result["set"]["families"]
+        }
+        family = min(by_family, key=by_family.__getitem__)
+        least.append(f"`{family}` in band {band} ({dB(by_family[family])} dB)")
+    return (
+        'The training-free physics inverse (`model="backprojection"`) gains '
+        f"{dB(min(gains))} to {dB(max(gains))} dB over bicubic on the {len(pairs)} scored "
+        f"observations ({sum(g < 0 for g in gains)} below bicubic); mean with 95 % interval: "
+        f"{'; '.join(per_band)} dB. Least on " + ", ".join(least) + "."
+    )
+
+
+def test_evaluation_losses() -> str:
+    """README/docs: where the default does not beat the physics inverse on the test set."""
+    result = _load(TEST)
+    if result is None:
+        return _not_scored()
+    pairs = _observations(result)
+    lines = []
+    for band in result["set"]["bands"]:
+        gains = [
+            _psnr_gain(s, n, "s5dscr", "backprojection") for s, n in pairs if s["band"] == band
+        ]
+        if max(abs(g) for g in gains) < SAME_DB:
+            lines.append(
+                f"In band {band} the default equals the physics inverse on every observation "
+                f"(within {SAME_DB} dB): its network changes nothing there, so these rows score "
+                "the physics inverse, not a network."
+            )
+        else:
+            lines.append(
+                f"In band {band} the default differs from the physics inverse by "
+                f"{dB(min(gains), 3)} to {dB(max(gains), 3)} dB per observation."
+            )
+    losing = [
+        f"band {c['band']} `{c['family']}` {c['brightness']} {c['noise']} "
+        f"{dB(c['default_psnr_gain_over_backprojection']['mean'], 3)} dB"
+        for c in result["cells"]
+        if c["width"] == "narrow" and c["default_psnr_gain_over_backprojection"]["mean"] < 0
+    ]
+    lost: dict[str, int] = {}
+    for s, n in pairs:
+        if _psnr_gain(s, n, "s5dscr", "backprojection") < -LOSS_DB:
+            key = f"band {s['band']} `{s['family']}`"
+            lost[key] = lost.get(key, 0) + 1
+    worst_scene, worst_noise = min(
+        pairs, key=lambda p: _psnr_gain(p[0], p[1], "s5dscr", "backprojection")
+    )
+    worst = _psnr_gain(worst_scene, worst_noise, "s5dscr", "backprojection")
+    lines.append(
+        "**Where the default loses to the physics inverse** (cells whose mean is below it): "
+        f"{', '.join(losing) or 'none'}. Observations more than {LOSS_DB} dB below it: "
+        f"{sum(lost.values())} of {len(pairs)} ("
+        + ", ".join(f"{k}: {v}" for k, v in sorted(lost.items()))
+        + f"); the worst is {dB(worst, 3)} dB (band {worst_scene['band']} "
+        f"`{worst_scene['family']}`, {worst_scene['brightness']}, {worst_noise})."
+    )
+    return " ".join(lines)
+
+
+def assess_reference_headline() -> str:
+    """README: the physics inverse on the toolbox's real one-channel crops
+    (``docs/scripts/assess_reference.json``), against their native image and by the
+    reduced-resolution protocol."""
+    result = _load(ASSESS)
+    assert result is not None, ASSESS
+    true, reduced, bands = [], [], []
+    for crop in result["crops"].values():
+        t, r = crop["true_hr"], crop["reduced_resolution"]
+        true.append(t["backprojection"]["psnr"] - t["bicubic"]["psnr"])
+        reduced.append(r["backprojection"]["rr_psnr"] - r["bicubic"]["rr_psnr"])
+        bands.append(crop["band"])
+    agree = sum((a > 0) == (b > 0) for a, b in zip(true, reduced, strict=True))
+    return (
+        f"On the S5P_SISR_Toolbox's {len(true)} real S5P crops (one channel each, bands "
+        f"{_bands(bands)}; `docs/scripts/assess_reference.json`, commit "
+        f"`{result['commit'][:12]}`), scored against their native image, the physics inverse "
+        f"gains {dB(min(true))} to {dB(max(true))} dB over bicubic; the reduced-resolution "
+        f"protocol of `assess`, which needs no HR, gives {dB(min(reduced))} to "
+        f"{dB(max(reduced))} dB and ranks the two methods as the native image does on {agree} "
+        f"of {len(true)} crops. The networks need their band's full set of channels, so the "
+        "default has **not** been scored on real radiance."
+    )
+
+
 # ------------------------------------------------------------------------ development choices
 def dev_tuning() -> str:
     """docs/evaluation.md: each hyperparameter, its development-set choice and the shipped
@@ -327,6 +448,98 @@ def dev_tuning() -> str:
     return "\n".join(lines)
 
 
+def dev_tau_grid() -> str:
+    """docs/physics.md: the τ grid of the development set."""
+    result = _load(TUNING)
+    assert result is not None, TUNING
+    tau, s = result["choices"]["tau"], result["set"]
+    return "\n".join(
+        _grid(
+            f"Development set of `weights/tuning_dev.json` (bands "
+            f"{_bands(s['bands'])}, families {', '.join(s['families'])}, "
+            f"{len(result['scenes'])} scenes, photon noise): physics inverse with the automatic "
+            f"μ, ΔPSNR over bicubic; chosen τ = {tau['chosen']}.",
+            tau["grid"],
+            ("mean_gain_over_bicubic_db", "min_gain_over_bicubic_db", "scenes_below_bicubic"),
+            ("τ", "mean (dB)", "smallest (dB)", "scenes below bicubic"),
+        )[1:]
+    )
+
+
+def dev_smooth_gate() -> str:
+    """docs/physics.md: the default against the physics inverse on the development set's
+    featureless ``smooth`` scenes, at the shipped detail-gate ramp."""
+    result = _load(TUNING)
+    assert result is not None, TUNING
+    choice = result["choices"]["detail_range"]["chosen"].split("–")[0]
+    key = f"default ramp={choice}"
+    gains = {
+        (s["band"], s["brightness"]): s["psnr"][key] - s["psnr"]["physics tau=3"]
+        for s in result["scenes"]
+        if s["family"] == "smooth" and key in s["psnr"]
+    }
+    worst = min(gains, key=gains.__getitem__)
+    return (
+        f"On the development set's featureless `smooth` scenes (bands "
+        f"{_bands(sorted({b for b, _ in gains}))}, bright and dim; `weights/tuning_dev.json`) the "
+        f"default is {dB(min(gains.values()), 3)} to {dB(max(gains.values()), 3)} dB from the "
+        f"physics inverse (worst: band {worst[0]}, {worst[1]})."
+    )
+
+
+def along_track() -> str:
+    """docs/physics.md: PSNR per 64-scanline window of ``docs/scripts/along_track.json``."""
+    result = json.loads(ALONG_TRACK.read_text())
+    lines = [
+        "| LR scanlines | brightness (rel. to first window) | bicubic | **default** | "
+        "back-projection (auto μ) | back-projection (μ = 0) | default − bicubic |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for w in result["windows"]:
+        first, last = w["lr_scanlines"]
+        lines.append(
+            f"| {first}–{last} | {w['relative_brightness']:.3g} | {w['bicubic']:.2f} | "
+            f"**{w['default']:.2f}** | {w['backprojection']:.2f} | "
+            f"{w['backprojection_mu0']:.2f} | {dB(w['default'] - w['bicubic'])} |"
+        )
+    gains = result["mean_gain_over_bicubic_db"]
+    lines.append(
+        f"| mean gain over bicubic | | | **{dB(gains['default'])}** | "
+        f"{dB(gains['backprojection'])} | {dB(gains['backprojection_mu0'])} | |"
+    )
+    return "\n".join(lines)
+
+
+def plausibility() -> str:
+    """docs/physics.md: every method on the scenes of ``docs/scripts/plausibility.json`` and
+    ``plausibility_continuum.json`` (PSNR dB / SAM ° / line-depth error)."""
+    scenes = [
+        *json.loads(PLAUSIBILITY.read_text())["scenes"],
+        *json.loads(PLAUSIBILITY.with_name("plausibility_continuum.json").read_text())["scenes"],
+    ]
+    conditions = {"clean": "clean", "noisy": "noisy", "dim_noisy": "dim noisy"}
+    lines = [
+        "| band | family | data | bicubic | physics inverse | before | default (K) | sharp | "
+        "negatives | misfit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(m: dict) -> str:
+        return f"{m['psnr']:.2f} / {m['sam']:.2f}° / {m['line_depth_error']:.3f}"
+
+    for sc in scenes:
+        d = sc["default"]
+        misfit = f"rel {d['misfit_rel']:.1e}" if d["chi2"] is None else f"χ² {d['chi2']:.2f}"
+        lines.append(
+            f"| {sc['band']} | {sc['family']} | {conditions[sc['condition']]} | "
+            f"{cell(sc['bicubic'])} | {cell(sc['physics'])} | {cell(sc['default_before'])} | "
+            f"**{cell(d)}** ({d['rank']}) | {cell(sc['prior_sharp'])} | "
+            f"{100 * sc['projection_only']['negative_fraction']:.2f} % → "
+            f"{100 * d['negative_fraction']:.2f} % | {misfit} |"
+        )
+    return "\n".join(lines)
+
+
 def _grid(title: str, grid: dict, keys: tuple[str, ...], header: tuple[str, ...]) -> list[str]:
     lines = ["", title, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for value, g in grid.items():
@@ -336,12 +549,18 @@ def _grid(title: str, grid: dict, keys: tuple[str, ...], header: tuple[str, ...]
 
 
 TABLES: dict[str, Callable[[], str]] = {
-    "evaluation-by-band": evaluation_by_band,
-    "shipped-evaluation": shipped_evaluation,
     "test-evaluation-summary": test_evaluation_summary,
     "test-evaluation-headline": test_evaluation_headline,
     "test-evaluation-cells": test_evaluation_cells,
+    "test-evaluation-scope": test_evaluation_scope,
+    "test-evaluation-physics": test_evaluation_physics,
+    "test-evaluation-losses": test_evaluation_losses,
+    "assess-reference-headline": assess_reference_headline,
     "dev-tuning": dev_tuning,
+    "dev-tau-grid": dev_tau_grid,
+    "dev-smooth-gate": dev_smooth_gate,
+    "along-track": along_track,
+    "plausibility": plausibility,
 }
 
 
