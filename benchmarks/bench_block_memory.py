@@ -20,8 +20,11 @@ workers, so that nothing but the graph's own blocks is held. Methods:
     the default (S5-DSCR on the physics inverse, automatic settings, non-negative consistency),
     run on the ``--default-scanlines`` lengths only.
 
-``--order 96,384,...`` runs nothing: it records, per method and length, the most task results
-dask's static order holds at once in the case's graph (``live_results``).
+``--held 384,1536`` runs each method on the sync scheduler at 48 ground pixels and records
+the most bytes of task results held at once (``held_bytes_48_pixels``): is the graph's own
+memory flat in the length? ``--order 96,384,...`` runs nothing: it records, per method and
+length, the most task results dask's static order holds at once in the case's graph
+(``live_results``).
 
 Results go to ``--out`` (JSON: one entry per case with the commit that ran it, and the run
 record); ``--merge`` keeps the other entries already in the file (a case measured again on
@@ -97,6 +100,32 @@ def live_results(method: str, n_scan: int) -> int:
     return max(pressure)
 
 
+def held_bytes(method: str, n_scan: int, ground_pixels: int = 48) -> int:
+    """Most bytes of task results dask holds at once for a case, computed on the sync
+    scheduler (which follows ``dask.order``) with a callback that sums the cached results after
+    every task: the graph's own memory, without the interpreter, torch or allocator slack.
+    ``ground_pixels`` narrows the orbit so that long granules run in minutes."""
+    import dask
+    from dask.callbacks import Callback
+
+    from xr_s5sr.engine import super_resolve_array
+    from xr_s5sr.orbit import make_orbit
+    from xr_s5sr.spec import model_spec
+
+    lr = make_orbit(3, n_scan, ground_pixels, seed=0, chunks=64).radiance.data
+    out = super_resolve_array(lr, model_spec(band=3, device="cpu", **METHODS[method])).sum()
+    most = [0]
+
+    class Held(Callback):  # type: ignore[misc]
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, id: Any) -> None:
+            cached = sum(getattr(value, "nbytes", 0) for value in state["cache"].values())
+            most[0] = max(most[0], cached)
+
+    with Held():
+        dask.compute(out, scheduler="sync")
+    return most[0]
+
+
 def cases(scanlines: list[int], methods: list[str], default: list[int]) -> list[tuple[str, int]]:
     """(method, scanlines) of every run: the default network on ``default`` lengths only."""
     return [
@@ -121,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         help="lengths at which to record the graph's live results (no run; with --merge)",
     )
     parser.add_argument(
+        "--held",
+        type=_ints,
+        default=[],
+        help="lengths at which to record the most bytes of task results held (48 ground "
+        "pixels, sync scheduler; no run; with --merge)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results-block-memory.json"
     )
     args = parser.parse_args(argv)
@@ -133,11 +169,31 @@ def main(argv: list[str] | None = None) -> int:
     pressure: dict[str, dict[str, int]] = {}
     if args.merge and args.out.exists():
         pressure = json.loads(args.out.read_text()).get("live_results", {})
+    held: dict[str, dict[str, int]] = {}
+    if args.merge and args.out.exists():
+        held = json.loads(args.out.read_text()).get("held_bytes_48_pixels", {})
+    if args.held:
+        for method in args.methods.split(","):
+            held[method] = {str(n): held_bytes(method, n) for n in args.held}
+            print(f"{method}: most bytes held {held[method]}", flush=True)
+        result = {
+            "runs": runs,
+            "live_results": pressure,
+            "held_bytes_48_pixels": held,
+            "record": record,
+        }
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        return 0
     if args.order:
         for method in args.methods.split(","):
             pressure[method] = {str(n): live_results(method, n) for n in args.order}
             print(f"{method}: most live task results {pressure[method]}", flush=True)
-        result = {"runs": runs, "live_results": pressure, "record": record}
+        result = {
+            "runs": runs,
+            "live_results": pressure,
+            "held_bytes_48_pixels": held,
+            "record": record,
+        }
         args.out.write_text(json.dumps(result, indent=1) + "\n")
         return 0
     for method, n_scan in cases(args.scanlines, args.methods.split(","), args.default_scanlines):
@@ -158,7 +214,12 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         # Written after every case: a long series keeps what it measured.
-        result = {"runs": runs, "live_results": pressure, "record": record}
+        result = {
+            "runs": runs,
+            "live_results": pressure,
+            "held_bytes_48_pixels": held,
+            "record": record,
+        }
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -39,8 +39,9 @@ TUNING = ROOT / "weights" / "tuning_dev.json"
 ASSESS = ROOT / "docs" / "scripts" / "assess_reference.json"
 ALONG_TRACK = ROOT / "docs" / "scripts" / "along_track.json"
 PLAUSIBILITY = ROOT / "docs" / "scripts" / "plausibility.json"
+BLOCK_MEMORY = ROOT / "benchmarks" / "results-block-memory.json"
 #: Pages whose marked tables are generated.
-PAGES = ("README.md", "docs/evaluation.md", "docs/physics.md")
+PAGES = ("README.md", "docs/evaluation.md", "docs/physics.md", "docs/performance.md")
 #: A marked table: its indent (a table inside a list item is indented like the item's text),
 #: its name, its current text and the closing marker.
 MARKER = re.compile(
@@ -540,6 +541,29 @@ def plausibility() -> str:
     return "\n".join(lines)
 
 
+def block_memory() -> str:
+    """docs/performance.md: every case of ``benchmarks/results-block-memory.json`` (the commit
+    that ran it, seconds, peak RSS of the whole process), by method and length."""
+    runs = json.loads(BLOCK_MEMORY.read_text())["runs"]
+    labels = {
+        "backprojection": "`backprojection` (default: non-negative consistency)",
+        "backprojection_projected": "`backprojection`, `nonnegative=False` (projection only)",
+        "s5dscr": "default `s5dscr`",
+    }
+    lines = [
+        "| method | LR scanlines | commit | time | peak RSS | HR scanlines per block |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    order = {method: k for k, method in enumerate(labels)}
+    for run in sorted(runs, key=lambda r: (order[r["method"]], r["scanlines"])):
+        lines.append(
+            f"| {labels[run['method']]} | {run['scanlines']} | `{run['commit'][:7]}` | "
+            f"{run['seconds']:.0f} s | {run['peak_rss_bytes'] / 2**30:.2f} GiB | "
+            f"{run['hr_scanline_chunks'][0]} |"
+        )
+    return "\n".join(lines)
+
+
 def _grid(title: str, grid: dict, keys: tuple[str, ...], header: tuple[str, ...]) -> list[str]:
     lines = ["", title, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for value, g in grid.items():
@@ -561,6 +585,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "dev-smooth-gate": dev_smooth_gate,
     "along-track": along_track,
     "plausibility": plausibility,
+    "block-memory": block_memory,
 }
 
 
