@@ -372,6 +372,8 @@ def test_finetuning_is_never_silently_worse(
     else:
         assert change >= -0.05
     check = check_finetuned(model, config, [lr for _, lr in new])
+    # Fails for mixture-0.3-band since the objective has the spectral prior: true change
+    # -0.0016 dB, check "better" +0.14 dB (+0.06 .. +0.21) (before: +0.004 dB, +0.10 dB).
     assert not (check["better"] and change < 0)
 
 
