@@ -96,6 +96,7 @@ FINETUNE_GENERATORS = {
         "finetune-test-cells",
         "finetune-criterion",
         "finetune-criterion-bias",
+        "finetune-measured-case",
     },
 }
 
@@ -136,7 +137,7 @@ def test_finetuning_summary_counts_the_json() -> None:
     assert f"({returned} of {len(cases)} cells)" in cells
 
 
-@pytest.mark.parametrize("name", ["test.json", "criterion.json"])
+@pytest.mark.parametrize("name", ["test.json", "criterion.json", "measured_case.json"])
 def test_finetuning_results_name_a_clean_commit(name: str) -> None:
     result = json.loads((tables.FINETUNE_TEST.parent / name).read_text())
     sessions = result["provenance"]
@@ -146,7 +147,9 @@ def test_finetuning_results_name_a_clean_commit(name: str) -> None:
         assert session["tree_clean"] is True
     # Every pre-registered case finished (the JSON holds only the finished part of a plan).
     plan = result["plan"]
-    if "rows" in plan:  # the test: its rows
+    if name == "measured_case.json":  # one run: the command finished
+        assert result["cases"]["cli"]["exit_code"] == 0
+    elif "rows" in plan:  # the test: its rows
         assert len(result["cases"]) == len(plan["rows"])
     else:  # the criterion study: families x brightness x noise
         cells = len(plan["families"]) * len(plan["brightness"]) * len(plan["noise"])

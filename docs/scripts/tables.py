@@ -556,13 +556,14 @@ def finetune_measured_case() -> str:
         [
             _finetune_provenance(result, FINETUNE_MEASURED),
             "",
-            f"* **Returned**: {returned}; the command took {run['seconds'] / 60:.0f} min on one "
-            "CPU thread.",
+            f"* **Returned**: {returned}; the command took {run['seconds'] / 60:.0f} min (wall "
+            "clock, one CPU thread of a shared machine).",
             f"* **Truth, new granules**: gain over bicubic {_mean_list(shipped)} with the "
             f"shipped weights, {_mean_list(tuned)} with the returned ones: a change of "
             f"{_mean_list(new['finetuned_true_change_db'])}.",
             "* **Truth, fine-tuning granules**: change "
-            f"{_mean_list(own['finetuned_true_change_db'])} (fitted there).",
+            f"{_mean_list(own['finetuned_true_change_db'])} (the last one held out of training "
+            "for the selection).",
             f"* **`--check`** on the new granules: {_verdict(checks['check_granules'])}, SURE "
             f"{dB(checks['check_granules']['change_percent'], 0)} %; on the fine-tuning "
             f"granules: {_verdict(checks['finetuning_granules'])}.",
