@@ -170,6 +170,75 @@ def test_committed_results_name_a_clean_commit(name: str) -> None:
         }
 
 
+# ------------------------------------------------------------------------------ fine-tuning
+FINETUNE_GENERATORS = {
+    "README.md": {"finetune-test-summary"},
+    "docs/finetune.md": {
+        "finetune-test-summary",
+        "finetune-test",
+        "finetune-test-cells",
+        "finetune-criterion",
+        "finetune-criterion-bias",
+        "finetune-measured-case",
+    },
+}
+
+
+@pytest.mark.parametrize("page", sorted(FINETUNE_GENERATORS))
+def test_finetuning_numbers_are_generated_from_the_json(page: str) -> None:
+    """README and docs/finetune.md quote the fine-tuning studies through generated blocks
+    (test_every_table_is_what_the_script_writes_from_the_json keeps them equal to the JSON)."""
+    names = {m.group(2) for m in tables.MARKER.finditer((ROOT / page).read_text())}
+    assert FINETUNE_GENERATORS[page] <= names
+
+
+def test_a_hand_typed_finetuning_number_is_caught() -> None:
+    page = (ROOT / "docs" / "finetune.md").read_text()
+    cases = json.loads(tables.FINETUNE_TEST.read_text())["cases"]
+    key, case = next((k, c) for k, c in cases.items() if not c["returned_start"])
+    family, brightness, _, _ = key.split("/")
+    row = page.index(f"| {family} | {brightness} | band sigma | fine-tuned |")
+    end = page.index("\n", row)
+    typed_gain = tables.dB(case["gain_db_new"][0] + 0.01)
+    written = tables.dB(case["gain_db_new"][0])
+    assert f"| {written} (" in page[row:end]
+    typed = page[:row] + page[row:end].replace(f"| {written} (", f"| {typed_gain} (") + page[end:]
+    assert tables.render(typed) != typed
+    assert tables.render(typed) == page
+
+
+def test_finetuning_summary_counts_the_json() -> None:
+    """The sentence's counts are those of the test JSON (a second reading of the cases)."""
+    cases = json.loads(tables.FINETUNE_TEST.read_text())["cases"]
+    text = tables.finetune_test_summary()
+    returned = sum(c["returned_start"] for c in cases.values())
+    assert text.startswith(f"{returned} of {len(cases)} runs returned the start weights")
+    lost = sum(g < 0 for c in cases.values() for g in c["gain_db_per_granule"])
+    assert f"{lost} of {5 * len(cases)} new granules lost" in text
+    cells = tables.finetune_test_cells()
+    assert f"({len(cases) - returned} of {len(cases)} cells)" in cells
+    assert f"({returned} of {len(cases)} cells)" in cells
+
+
+@pytest.mark.parametrize("name", ["test.json", "criterion.json", "measured_case.json"])
+def test_finetuning_results_name_a_clean_commit(name: str) -> None:
+    result = json.loads((tables.FINETUNE_TEST.parent / name).read_text())
+    sessions = result["provenance"]
+    assert sessions
+    for session in sessions:
+        assert len(session["commit"]) == 40
+        assert session["tree_clean"] is True
+    # Every pre-registered case finished (the JSON holds only the finished part of a plan).
+    plan = result["plan"]
+    if name == "measured_case.json":  # one run: the command finished
+        assert result["cases"]["cli"]["exit_code"] == 0
+    elif "rows" in plan:  # the test: its rows
+        assert len(result["cases"]) == len(plan["rows"])
+    else:  # the criterion study: families x brightness x noise
+        cells = len(plan["families"]) * len(plan["brightness"]) * len(plan["noise"])
+        assert len(result["cases"]) == cells
+
+
 def test_development_and_test_seeds_are_disjoint() -> None:
     def seeds(base: int) -> set[int]:
         return {

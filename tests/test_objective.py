@@ -18,6 +18,7 @@ from xr_s5sr.errors import S5SRArgumentError
 from xr_s5sr.families import family_scene
 from xr_s5sr.models import S5DSCR
 from xr_s5sr.objective import (
+    FinetuneConfig,
     batch_losses,
     compare_errors,
     network,
@@ -73,30 +74,63 @@ def test_network_is_what_inference_computes(mu: float, step: str) -> None:
         assert np.abs(projected - expected).max() > 1e-3 * level
 
 
-def test_prepared_granule_is_what_inference_computes() -> None:
+@pytest.mark.parametrize("prior", [True, False])
+def test_prepared_granule_is_what_inference_computes(prior: bool) -> None:
     """A granule as fine-tuning prepares it (missing values filled by inference's policy, its
-    automatic μ) through the objective's f equals the engine's default output with
-    regularisation="auto" (one settings window: 24 scanlines), outside the masked footprint."""
+    automatic μ, its spectral prior) through the objective's f equals the engine's default
+    output with regularisation="auto" (one settings window: 24 scanlines), outside the masked
+    footprint; with spectral_prior=False both leave the prior out."""
     model = replace_gate(tiny_model(scale=0.2))
     lr = family_scene("edges", BAND, (96, 64), 4, n_channel=CHANNELS, brightness=1.0)[:24]
     rng = np.random.default_rng(3)
     lr = (lr * (1.0 + 0.01 * rng.standard_normal(lr.shape))).astype(np.float32)
     lr[5, 7, 2:4] = np.nan  # part of a spectrum: filled along the spectrum
     lr[12, 3, :] = np.nan  # a whole pixel: filled from its neighbours
-    # The objective trains the formula on the data as given; the engine's spectral prior
-    # (an LR -> LR step before it) is off here. Selection and --check score the engine's own
-    # output, prior included (selfsup.inference_errors).
-    spec = model_spec(weights=model, device="cpu", spectral_prior=False)
+    spec = model_spec(weights=model, device="cpu", spectral_prior=prior)
+    assert spec.uses_spectral_prior == prior
     expected = super_resolve_array(lr, spec)
-    tile = prepare_tile(lr, 0, BAND)
+    tile = prepare_tile(lr, 0, BAND, spectral_prior=prior)
     assert tile.regularisation > 0.0  # the noise makes the automatic μ act
     y = torch.from_numpy(tile.data).permute(2, 0, 1)[None]
     with torch.no_grad():
-        got = network(model, tile.regularisation)(y)[0].permute(1, 2, 0).numpy()
+        got = network(model, tile.regularisation, prior=tile.input_map([0]))(y)
+        plain = network(model, tile.regularisation)(y)
+    got, plain = (v[0].permute(1, 2, 0).numpy() for v in (got, plain))
     kept = np.isfinite(expected)
     assert (~kept).sum() == 16 * 2 + 16 * CHANNELS  # the HR footprint of the 2 + C holes
     level = float(np.abs(expected[kept]).max())
     assert np.abs(got[kept] - expected[kept]).max() <= 2e-5 * level
+    # The prior acts (the data are noisy): without it the formula outputs something else.
+    assert (np.abs(plain[kept] - expected[kept]).max() > 1e-3 * level) == prior
+
+
+def test_a_window_is_what_inference_outputs_with_the_prior() -> None:
+    """A training window (window_batch, the granule's prior at the window's rows, as
+    batch_losses runs f) gives on its central pixels what super_resolve outputs there for
+    the whole granule, spectral prior on (the default): across the blend of the prior's
+    windows of 64 scanlines, with a fixed μ (the automatic μ is blended per 24 rows)."""
+    model = replace_gate(tiny_model(scale=0.2))
+    lr = family_scene("edges", BAND, (160, 40), 4, n_channel=CHANNELS, brightness=1.0)
+    rng = np.random.default_rng(3)
+    lr = (lr * (1.0 + 0.01 * rng.standard_normal(lr.shape))).astype(np.float32)
+    expected = super_resolve_array(lr, model_spec(weights=model, device="cpu", regularisation=2.0))
+    tile = prepare_tile(lr, 8, BAND)
+    assert tile.prior is not None
+    assert len(tile.prior.bases) == 3
+    config = FinetuneConfig(band=BAND, lr_patch=16, context=8)
+    y, _, windows = window_batch([tile], np.array([[0, 56, 4], [0, 100, 8]]), config, "cpu")
+    level = float(np.abs(expected).max())
+    inner = slice(4 * 8, 4 * 24)  # the central lr_patch x lr_patch pixels, HR
+    for b, (source, row) in enumerate(windows):
+        col = (4, 8)[b]
+        with torch.no_grad():
+            f = network(model, 2.0, prior=source.input_map([row]))
+            out = f(y[b : b + 1])[0].permute(1, 2, 0).numpy()
+            plain = network(model, 2.0)(y[b : b + 1])[0].permute(1, 2, 0).numpy()
+        truth = expected[4 * row : 4 * (row + 32), 4 * col : 4 * (col + 32)][inner, inner]
+        # Float rounding and the context's decay (~3e-6 of the maximum 8 LR pixels in, band 3).
+        assert np.abs(out[inner, inner] - truth).max() <= 2e-5 * level
+        assert np.abs(plain[inner, inner] - truth).max() > 1e-3 * level
 
 
 def replace_gate(model: S5DSCR) -> S5DSCR:
@@ -119,6 +153,10 @@ def test_missing_values_never_enter_a_loss(ssl_tile: np.ndarray, ssl_start_weigh
     clean = prepare_tile(ssl_tile, config.context, BAND)
     clean.usable = prepared.usable  # the same loss region, the true values at the holes
     clean.regularisation, clean.noise_sigma = prepared.regularisation, prepared.noise_sigma
+    # The granule's settings include its spectral prior's bases (identified on the filled
+    # granule, as inference identifies them): the same for both.
+    assert prepared.prior is not None
+    clean.prior = prepared.prior
     index = window_index([prepared], config)
     model = tiny_model()
     results = []

@@ -19,6 +19,7 @@ from xr_s5sr.physics import degrade
 from xr_s5sr.spec import crop_halo, model_spec
 from xr_s5sr.spectral import WINDOW, subspace_denoise
 from xr_s5sr.subspace import (
+    GranulePrior,
     basis_rows,
     denoised_sigma,
     prior_reach,
@@ -99,6 +100,21 @@ def test_a_crop_keeps_the_windows_of_the_whole_granule() -> None:
     np.testing.assert_allclose(crop[reach:-reach], whole[300:340], rtol=0, atol=1e-6 * scale)
     # ... and the accessor's crops keep at least that reach.
     assert crop_halo(SPEC)[0] >= reach
+
+
+def test_granule_prior_projects_any_crop_as_the_whole_granule() -> None:
+    """What fine-tuning projects its windows with: a crop of rows and columns, projected with
+    the granule's windows and bases, is that crop of the whole granule's prior."""
+    lr = _noisy_cube(rows=200)
+    whole = spectral_prior(lr, SPEC, first=10)
+    prior = GranulePrior.of(lr, first=10)
+    assert len(prior.bases) == 3
+    assert all(b is not None for b in prior.bases)
+    scale = float(np.abs(whole).max())
+    for rows, cols in ((slice(50, 82), slice(8, 40)), (slice(0, 200), slice(0, 48))):
+        crop = prior.project(lr[rows, cols], rows.start)
+        np.testing.assert_allclose(crop, whole[rows, cols], rtol=0, atol=1e-6 * scale)
+    assert np.max(np.abs(whole - lr)) > 0.01 * scale  # it does project
 
 
 def test_noise_free_data_are_unchanged() -> None:

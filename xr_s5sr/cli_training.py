@@ -42,6 +42,10 @@ FINETUNE_HELP = {
         "return the checkpoint with the best reduced-resolution gain over the start, or the "
         "start weights when none is better beyond the criterion's noise"
     ),
+    "spectral_prior": (
+        "train for super-resolve's spectral prior (its default; use --no-spectral-prior here "
+        "only for weights run with --no-spectral-prior)"
+    ),
 }
 
 

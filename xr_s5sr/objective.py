@@ -10,15 +10,17 @@ windows are sampled from them, and :func:`batch_losses` evaluates the losses of
 is known, one scale down (Wald's reduced-resolution protocol). The loop, the
 checkpoints and the export are in :mod:`xr_s5sr.selfsup`; torch is imported lazily.
 
-What is trained: ``f(y) = C_μ(backproject_μ(y) + detail(y), y)``, the one formula of
+What is trained: ``f(y) = C_μ(backproject_μ(P y) + detail(P y), P y)``, the one formula of
 :func:`xr_s5sr.models.compose` (its default consistency step ``C_μ``: the non-negative
-consistent solution), hence the default output of ``super_resolve`` with the network's detail
-gate off (:func:`network`; the fine-tuned network keeps it off,
+consistent solution) on the granule's spectral prior ``P`` (:meth:`LRTile.input_map`, inference's
+:func:`xr_s5sr.subspace.project_rows` with the granule's bases; the identity with
+``spectral_prior=False``), hence the default output of ``super_resolve`` with the network's
+detail gate off (:func:`network`; the fine-tuned network keeps it off,
 :attr:`~xr_s5sr.models.ModelConfig.detail_gate`), with each granule's automatic μ and noise
 sigma (:func:`xr_s5sr.adaptive.auto_settings`, computed once per granule; inference blends μ
 between windows of :data:`xr_s5sr.adaptive.WINDOW` scanlines, so the two agree on granules of
-one window). Training the unprojected output instead would shape a part that the consistency
-step throws away.
+one window). Training the unprojected output, or the formula on the data without their
+prior, would shape what inference never outputs.
 
 Losses (``y`` the LR window, ``A`` the degradation, ``σ`` the granule's noise sigma), from
 :mod:`xr_s5sr.losses`:
@@ -38,15 +40,13 @@ All three are weighted by ``1000 / s`` (``s`` the local radiance level,
 :func:`xr_s5sr.models.local_scale`, held fixed): relative errors in per mille, so dim and
 bright scenes count alike (the loss values are in per mille squared).
 
-Context: the network runs on windows. The detail reaches a few LR pixels, but the physics
-inverse formally reaches ~58 (``backprojection_reach``). Its influence decays
-geometrically: measured on held-out scenes, back-projecting a crop instead of the whole
-granule changes the result by 1e-3 (band 3; 6e-3 band 7) of the radiance maximum 4 LR
-pixels from the crop edge, 7e-5 (3e-4) at 6 and 3e-6 (5e-6) at 8. So ``f`` runs on LR windows of
-``lr_patch + 2·context`` pixels (``context`` 8 by default) and every loss is taken on the
-central ``lr_patch × lr_patch`` pixels only, where ``f`` equals the whole-granule ``f`` to
-well below the noise. Windows never cross a granule edge, so the zero padding of ``A`` at
-image edges never enters a loss.
+Context: the network runs on windows. The detail reaches a few LR pixels; the physics
+inverse formally ~58 (``backprojection_reach``), but its influence decays geometrically (to
+~5e-6 of the radiance maximum 8 LR pixels from a crop edge, ``docs/finetune.md``). So ``f``
+runs on LR windows of ``lr_patch + 2·context`` pixels and every loss is taken on the central
+``lr_patch × lr_patch`` pixels only, where ``f`` equals the whole-granule ``f`` to well below
+the noise (the prior is per spectrum: a window's is the granule's). Windows never cross a
+granule edge, so the zero padding of ``A`` at image edges never enters a loss.
 
 Missing values: non-finite LR values are filled by inference's one policy
 (:func:`xr_s5sr.missing.fill_block`: along the spectrum, then from neighbours) before ``f``
@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -71,6 +71,7 @@ from xr_s5sr.errors import S5SRArgumentError
 from xr_s5sr.losses import Transform, consistency_loss, equivariance_loss, sure_loss
 from xr_s5sr.missing import fill_block
 from xr_s5sr.operators import degrade, upsample
+from xr_s5sr.subspace import GranulePrior
 
 if TYPE_CHECKING:
     import torch
@@ -129,6 +130,11 @@ class FinetuneConfig:
         is above 0; False returns the weights of the last step (no validation).
     start_weights : str or None
         Weights file to start from (None: the shipped weights of ``band`` and ``model``).
+    spectral_prior : bool
+        Train, select and check what ``super_resolve(spectral_prior=...)`` outputs: with True
+        (inference's default) every LR window is first projected onto its granule's spectral
+        subspace (:meth:`LRTile.input_map`); False trains the formula on the data as given and must
+        be matched by ``spectral_prior=False`` at inference.
     """
 
     band: int
@@ -149,6 +155,7 @@ class FinetuneConfig:
     checkpoint_every: int = 50
     select_best: bool = True
     start_weights: str | None = None
+    spectral_prior: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready)."""
@@ -217,9 +224,33 @@ class LRTile:
     channels: np.ndarray  # (C,) bool: channels a loss may use
     regularisation: float  # the granule's automatic μ (what inference will use)
     noise_sigma: float  # the granule's estimated noise sigma, radiance units
+    prior: GranulePrior | None = None  # the granule's spectral prior (None: off)
+
+    def input_map(self, rows: Sequence[int]) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """What inference does to LR windows (B, C, h, w) of this granule whose first rows
+        are ``rows`` before the formula: the spectral prior (None when off).
+
+        The granule's bases project every input, also those the granule does not hold
+        (SURE's probed ``y + εb``, equivariance's ``A T x̂ + n'``): a fixed linear map above
+        its lower bound, so SURE's divergence leaves out how the bases move with ``y`` (they
+        average thousands of spectra: that part is small). The prior has no parameter: it
+        runs on the detached values.
+        """
+        if self.prior is None:
+            return None
+        project = self.prior.project
+
+        def prior(y: torch.Tensor) -> torch.Tensor:
+            import torch
+
+            values = y.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()
+            out = np.stack([project(v, int(r)) for v, r in zip(values, rows, strict=True)])
+            return torch.from_numpy(out).permute(0, 3, 1, 2).to(device=y.device, dtype=y.dtype)
+
+        return prior
 
 
-def prepare_tile(lr: np.ndarray, context: int, band: int) -> LRTile:
+def prepare_tile(lr: np.ndarray, context: int, band: int, spectral_prior: bool = True) -> LRTile:
     """Fill missing values of an LR tile, mark where the losses may look and read the
     granule's inference settings.
 
@@ -231,15 +262,19 @@ def prepare_tile(lr: np.ndarray, context: int, band: int) -> LRTile:
         LR pixels kept from a missing value (Chebyshev distance).
     band : int
         S5P band (selects ``A`` for the automatic settings).
+    spectral_prior : bool, default True
+        Also identify the granule's spectral prior (:meth:`LRTile.input_map`), as
+        ``super_resolve(spectral_prior=True)`` does.
 
     Returns
     -------
     LRTile
         Filled float32 data (:func:`xr_s5sr.missing.fill_block`, as ``super_resolve`` fills
         them: along the spectrum, then from neighbours), the usable pixel map, the usable
-        channels, and the automatic μ and noise sigma of the filled granule
+        channels, the automatic μ and noise sigma of the filled granule
         (:func:`xr_s5sr.adaptive.auto_settings`, as ``super_resolve`` computes them for this
-        granule).
+        granule: from the data as given, not the denoised data) and the prior. ``data`` stays
+        the data as given: the losses compare with it, the prior acts inside ``f``.
     """
     if lr.ndim != 3:
         raise S5SRArgumentError(
@@ -260,6 +295,7 @@ def prepare_tile(lr: np.ndarray, context: int, band: int) -> LRTile:
         np.asarray(channels),
         regularisation,
         math.sqrt(noise_variance),
+        GranulePrior.of(filled) if spectral_prior else None,
     )
 
 
@@ -290,11 +326,18 @@ def window_index(
     return np.asarray(index, dtype=np.int64)
 
 
+class Window(NamedTuple):
+    """Where an LR window comes from: its granule (μ, noise sigma, prior) and first row."""
+
+    tile: LRTile
+    row: int  # granule row of the window's first row
+
+
 def window_batch(
     tiles: Sequence[LRTile], picks: np.ndarray, config: FinetuneConfig, device: str
-) -> tuple[torch.Tensor, torch.Tensor, list[LRTile]]:
-    """LR windows (B, C, W, W), their bool loss masks (B, C, W, W) on ``device`` and the
-    tile of each window (its μ and noise sigma).
+) -> tuple[torch.Tensor, torch.Tensor, list[Window]]:
+    """LR windows (B, C, W, W), their bool loss masks (B, C, W, W) on ``device`` and where
+    each window comes from (:class:`Window`: its granule's μ, noise sigma and prior).
 
     ``picks`` are rows of :func:`window_index`; the mask is True on the usable central
     ``lr_patch × lr_patch`` pixels of each window and usable channels of its tile.
@@ -311,7 +354,8 @@ def window_batch(
         usable[inner, inner] = tile.usable[r : r + size, c : c + size][inner, inner]
         masks.append(usable[..., None] & tile.channels)
     to_tensor = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
-    return to_tensor(data).to(device), to_tensor(masks).to(device), [tiles[k] for k, _, _ in picks]
+    windows = [Window(tiles[k], int(r)) for k, r, _ in picks]
+    return to_tensor(data).to(device), to_tensor(masks).to(device), windows
 
 
 def _upsample_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -320,22 +364,28 @@ def _upsample_mask(mask: torch.Tensor) -> torch.Tensor:
 
 
 def network(
-    model: S5DSCR, regularisation: float = 0.0, consistency: Consistency = "nonnegative"
+    model: S5DSCR,
+    regularisation: float = 0.0,
+    consistency: Consistency = "nonnegative",
+    prior: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """What ``super_resolve`` computes with ``model`` (without the detail gate), as a torch
     function of LR windows (B, C, h, w): :func:`xr_s5sr.models.compose` with
-    ``μ = regularisation``.
+    ``μ = regularisation``, on the windows' spectral prior when ``prior`` is given.
 
-    ``f(y) = C_μ(backproject_μ(y) + detail(y), y)``, with by default the non-negative
-    consistency step inference uses. The losses train this composition because the
-    consistency step replaces what the data determine: a loss on the unprojected output would
-    train a part that inference throws away. ``consistency="none"`` leaves the step out (with
-    ``μ = 0`` that is ``model(y)``), ``"projection"`` keeps the projection alone.
+    ``f(y) = C_μ(backproject_μ(P y) + detail(P y), P y)``, with by default the non-negative
+    consistency step inference uses and ``P`` the spectral prior (:meth:`LRTile.input_map`;
+    None: the identity, ``spectral_prior=False``). The losses train this composition because
+    the consistency step replaces what the data determine: a loss on the unprojected output
+    would train a part that inference throws away. ``consistency="none"`` leaves the step out
+    (with ``μ = 0`` and no prior that is ``model(y)``), ``"projection"`` keeps the projection
+    alone.
     """
     from xr_s5sr.models import compose
 
     def f(y: torch.Tensor) -> torch.Tensor:
-        return compose(model, y, regularisation=regularisation, consistency=consistency)
+        data = y if prior is None else prior(y)
+        return compose(model, data, regularisation=regularisation, consistency=consistency)
 
     return f
 
@@ -347,13 +397,15 @@ def batch_losses(
     config: FinetuneConfig,
     rng: np.random.Generator,
     generator: torch.Generator,
-    tiles: Sequence[LRTile],
+    windows: Sequence[Window],
 ) -> dict[str, torch.Tensor]:
     """The weighted-by-``1000/s`` losses of one batch of windows (those with weight > 0).
 
-    Each window runs through :func:`network` with the μ of its granule and SURE uses the
-    granule's noise sigma (or ``config.noise_sigma``); the losses are averaged over the
-    windows. One equivariance transform is drawn per batch.
+    Each window runs through :func:`network` with the μ and the spectral prior of its
+    granule (every input ``f`` sees, probed or transformed, is projected as inference would
+    project it) and SURE uses the granule's noise sigma (or ``config.noise_sigma``); the
+    targets are the data as given. The losses are averaged over the windows. One
+    equivariance transform is drawn per batch.
 
     Parameters
     ----------
@@ -369,8 +421,8 @@ def batch_losses(
         Draws the equivariance transform.
     generator : torch.Generator
         Draws the SURE probes.
-    tiles : sequence of LRTile
-        The granule of each window (:func:`window_batch`).
+    windows : sequence of Window
+        The granule and first row of each window (:func:`window_batch`).
 
     Returns
     -------
@@ -390,11 +442,11 @@ def batch_losses(
         return channels_last(degrade, x, config.band)
 
     totals: dict[str, torch.Tensor] = {}
-    for b, tile in enumerate(tiles):
+    for b, (tile, row) in enumerate(windows):
         window, window_mask = y[b : b + 1], mask[b : b + 1]
         scale = local_scale(window).detach()
         w_lr = LOSS_UNITS / scale
-        f = network(model, tile.regularisation)
+        f = network(model, tile.regularisation, prior=tile.input_map([row]))
         x_hat = f(window)
         losses: dict[str, torch.Tensor] = {}
         if weights["consistency"] > 0 or weights["sure"] > 0:
@@ -426,7 +478,7 @@ def batch_losses(
             )
         for name, value in losses.items():
             totals[name] = totals[name] + value if name in totals else value
-    return {name: value / len(tiles) for name, value in totals.items()}
+    return {name: value / len(windows) for name, value in totals.items()}
 
 
 # ------------------------------------------------------------------------------------ scores
@@ -502,7 +554,9 @@ def reduce_tile(tile: LRTile, config: FinetuneConfig, index: int = 0) -> Reduced
     reduced += extra * np.random.default_rng([config.seed, index, 7]).standard_normal(reduced.shape)
     blocks = tile.usable[:h, :w].reshape(h // SCALE, SCALE, w // SCALE, SCALE).all(axis=(1, 3))
     reduced[~blocks] = np.nan  # a reduced pixel made from unusable LR pixels is missing
-    prepared = prepare_tile(reduced.astype(np.float32), config.context, config.band)
+    prepared = prepare_tile(
+        reduced.astype(np.float32), config.context, config.band, tile.prior is not None
+    )
     usable = tile.usable[:h, :w, None] & tile.channels
     return ReducedTile(prepared, np.ascontiguousarray(y), usable)
 
@@ -563,7 +617,8 @@ def reduced_errors(
             tile = reduced[k]
             local = np.column_stack([np.zeros(len(rows), np.int64), rows[:, 1:]])
             y, _, _ = window_batch([tile.lr], local, config, device)
-            estimate = network(model, tile.lr.regularisation)(y)[..., lo:hi, lo:hi]
+            f = network(model, tile.lr.regularisation, prior=tile.lr.input_map(rows[:, 1]))
+            estimate = f(y)[..., lo:hi, lo:hi]
             for b, (_, r, c) in enumerate(rows):
                 r0, c0 = SCALE * r, SCALE * c
                 area = np.s_[r0 : r0 + SCALE * config.window, c0 : c0 + SCALE * config.window]
@@ -616,6 +671,7 @@ __all__ = [
     "FinetuneConfig",
     "LRTile",
     "ReducedTile",
+    "Window",
     "batch_losses",
     "compare_errors",
     "network",

@@ -205,10 +205,10 @@ class _Tuning:
             )
         self.config, self.device, self.ckpt = config, device, ckpt
         train, held = split_held_out(lr_tiles, config) if config.select_best else (lr_tiles, [])
-        self.tiles = [prepare_tile(t, config.context, config.band) for t in train]
+        self.tiles = [prepare_tile(t, *_tile_settings(config)) for t in train]
         self.index = window_index(self.tiles, config)
         # The truth-known validation is built before any step: a too-small granule fails now.
-        held_tiles = [prepare_tile(t, config.context, config.band) for t in held]
+        held_tiles = [prepare_tile(t, *_tile_settings(config)) for t in held]
         self.reduced = reduce_tiles(held_tiles, config) if held else []
         torch.manual_seed(config.seed)
         self.model = model.to(device).eval()
@@ -367,6 +367,12 @@ class _Tuning:
 
 
 # ------------------------------------------------------------------------------------ check
+def _tile_settings(config: FinetuneConfig) -> tuple[int, int, bool]:
+    """:func:`~xr_s5sr.objective.prepare_tile`'s settings of ``config`` (context, band,
+    spectral prior): training, selection and checks prepare granules alike."""
+    return config.context, config.band, config.spectral_prior
+
+
 def split_held_out(
     lr_tiles: Sequence[np.ndarray], config: FinetuneConfig
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -431,7 +437,9 @@ def inference_errors(
 
     from xr_s5sr.models import local_scale
 
-    spec = model_spec(weights=model, band=config.band, device=device)
+    spec = model_spec(
+        weights=model, band=config.band, device=device, spectral_prior=config.spectral_prior
+    )
     if detail_gate is not None:
         spec = replace(spec, detail_gate=detail_gate)
     errors = []
@@ -476,7 +484,7 @@ def check_finetuned(
         ``start``, ``finetuned`` (SURE, (per mille)²) and ``change_percent`` (SURE change;
         negative: lower misfit; information only).
     """
-    tiles = [prepare_tile(t, config.context, config.band) for t in lr_tiles]
+    tiles = [prepare_tile(t, *_tile_settings(config)) for t in lr_tiles]
     reduced = reduce_tiles(tiles, config)
     start, _, _ = start_model(config)
     gain = compare_errors(
@@ -536,8 +544,9 @@ def export_finetuned(
         ),
         "noise_sigma_units": "mol m-2 nm-1 sr-1 s-1",
         "composition": (
-            "P_mu(backproject_mu(y) + detail(y)) with each granule's automatic mu, the default "
-            "of super_resolve; detail gate off unless the start weights were returned"
+            "C_mu(backproject_mu(P y) + detail(P y), P y) with each granule's automatic mu and "
+            "P its spectral prior (the identity with spectral_prior false), the default of "
+            "super_resolve; detail gate off unless the start weights were returned"
         ),
         "l1b_files": [Path(f).name for f in l1b_files],
         "steps": config.steps,

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -242,6 +243,33 @@ def prior_and_statistics(
     return (denoised, denoised, noise) if spec.sharp_prior else (denoised, raw, sigma)
 
 
+@dataclass(frozen=True)
+class GranulePrior:
+    """The windows and bases :func:`spectral_prior` projects one numpy granule with, to
+    project any crop of it (or other data on its grid) the same way.
+
+    ``GranulePrior.of(cube).project(cube[a:b, c:d], a)`` is ``spectral_prior(cube,
+    spec)[a:b, c:d]``: every spectrum is projected on its own, with the bases of its row's
+    windows (:func:`project_rows`). Fine-tuning (:mod:`xr_s5sr.objective`) projects its
+    windows so, as inference projects the whole granule.
+    """
+
+    centres: np.ndarray  # (windows,) centre rows (:func:`xr_s5sr.adaptive.window_centres`)
+    bases: tuple[np.ndarray | None, ...]  # (C, K) float64 per window (None: identity)
+
+    @classmethod
+    def of(cls, cube: np.ndarray, sigma: np.ndarray | None = None, first: int = 0) -> GranulePrior:
+        """The prior of a filled (scanline, ground_pixel, spectral_channel) granule, its σ
+        from the file (None: estimated per window) and absolute first scanline."""
+        bounds = prior_windows(cube.shape[-3], first)
+        priors = _element_priors(cube, sigma, bounds)
+        return cls(window_centres(bounds), tuple(basis for basis, _ in priors))
+
+    def project(self, block: np.ndarray, start: int) -> np.ndarray:
+        """:func:`project_rows` of a block of the granule whose first row is row ``start``."""
+        return project_rows(block, start, self.centres, *self.bases)
+
+
 def _element_priors(
     cube: Any, sigma: Any, bounds: np.ndarray, build: Any = window_basis
 ) -> list[Any]:
@@ -307,6 +335,7 @@ def _prior_graph(lr: Any, sigma: Any, bounds: np.ndarray) -> tuple[Any, Any]:
 
 
 __all__ = [
+    "GranulePrior",
     "basis_rows",
     "denoised_sigma",
     "prior_and_statistics",

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -141,12 +143,33 @@ def bootstrap_mean(values: list[float], seed: int = 0, resamples: int = 4000) ->
 
 def open_results(description: str) -> tuple[Path, dict[str, Any]]:
     """The command line of every script here (``--out FILE``): one torch thread, and the
-    results file so far (:func:`load`), so an interrupted run resumes."""
+    results file so far (:func:`load`), so an interrupted run resumes; each session (a first
+    run or a resumption) appends its :func:`provenance` to the file's ``"provenance"``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", required=True)
     out = Path(parser.parse_args().out)
     torch.set_num_threads(1)
-    return out, load(out)
+    record = load(out)
+    record.setdefault("provenance", []).append(provenance())
+    return out, record
+
+
+def provenance() -> dict[str, Any]:
+    """The code that produces the results: the git commit of this checkout, whether its
+    tracked files were unchanged (``tree_clean``; False: the commit alone does not give the
+    code), the start time (UTC) and the torch threads."""
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "tree_clean": git("status", "--porcelain", "--untracked-files=no") == "",
+        "started_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def load(path: Path) -> dict[str, Any]:

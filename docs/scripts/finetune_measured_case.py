@@ -20,7 +20,7 @@ their truth, the new check (``check_finetuned``) and the previous one (reduced r
 the training composition, ``objective.reduced_errors``, with SURE: "better" when the lower
 bound is above 0 and SURE is lower), on the fine-tuning and the new granules.
 
-One command (one CPU thread, about 15 min)::
+One command (one CPU thread; 68 min on a shared 2-core machine, 31 of them the CLI run)::
 
     OMP_NUM_THREADS=1 python docs/scripts/finetune_measured_case.py \\
         --out docs/scripts/finetune_proof/measured_case.json
