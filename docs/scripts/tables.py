@@ -576,6 +576,22 @@ def block_memory() -> str:
     return "\n".join(lines)
 
 
+def block_memory_held() -> str:
+    """docs/performance.md: the most bytes of task results held on the sync scheduler, by
+    method and length (``held_bytes_48_pixels`` of ``benchmarks/results-block-memory.json``)."""
+    held = json.loads(BLOCK_MEMORY.read_text())["held_bytes_48_pixels"]
+    names = {"backprojection": "back-projection", "s5dscr": "the default"}
+    parts = []
+    for method, by_length in held.items():
+        lengths = sorted(by_length, key=int)
+        values = " / ".join(f"{by_length[n] / 2**30:.2f}" for n in lengths)
+        parts.append(
+            f"{names.get(method, method)} holds at most {values} GiB on "
+            f"{' / '.join(f'{int(n):,}' for n in lengths)} scanlines"
+        )
+    return "; ".join(parts) + "."
+
+
 def _grid(title: str, grid: dict, keys: tuple[str, ...], header: tuple[str, ...]) -> list[str]:
     lines = ["", title, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for value, g in grid.items():
@@ -833,6 +849,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "along-track": along_track,
     "plausibility": plausibility,
     "block-memory": block_memory,
+    "block-memory-held": block_memory_held,
     "finetune-test-summary": finetune_test_summary,
     "finetune-test": finetune_test_table,
     "finetune-test-cells": finetune_test_cells,

@@ -1,0 +1,91 @@
+"""What a ``LocalCluster`` holds while streaming an orbit to zarr (issue 23, a diagnostic).
+
+Run from a source checkout::
+
+    python benchmarks/bench_distributed_held.py [--scanlines 256] [--method backprojection]
+        [--out benchmarks/results-distributed-held.json]
+
+A lazily generated band-3 orbit (:func:`xr_s5sr.orbit.make_orbit`, 450 × 497, input chunks of
+64 scanlines) super-resolved and written with xarray's ``to_zarr`` on a ``LocalCluster`` of two
+one-thread worker processes. Every 2 s the scheduler is asked for the tasks held in memory;
+the JSON keeps the largest total, by task prefix (bytes, count), and the wall time. Compare
+with ``bench_block_memory.py --held``, the same graph on the sync scheduler. Not collected by
+pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def held_by_prefix(dask_scheduler: Any) -> dict[str, tuple[int, int]]:
+    """Bytes and count of the tasks in memory, by task prefix (runs on the scheduler)."""
+    size: collections.Counter[str] = collections.Counter()
+    count: collections.Counter[str] = collections.Counter()
+    for task in dask_scheduler.tasks.values():
+        if task.state == "memory":
+            size[task.prefix.name] += task.nbytes
+            count[task.prefix.name] += 1
+    return {name: (size[name], count[name]) for name in size}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scanlines", type=int, default=256)
+    parser.add_argument("--method", default="backprojection")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results-distributed-held.json"
+    )
+    args = parser.parse_args(argv)
+    from dask.distributed import Client, LocalCluster
+
+    import xr_s5sr  # noqa: F401  (registers .s5sr)
+    from xr_s5sr.orbit import make_orbit
+    from xr_s5sr.versions import run_record
+
+    store = Path(tempfile.mkdtemp(prefix="xr_s5sr-held-")) / "orbit.zarr"
+    most: dict[str, tuple[int, int]] = {}
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=None) as c,
+        Client(c) as client,
+    ):
+        orbit = make_orbit(3, args.scanlines, 450, 0, chunks=64)
+        result = orbit.s5sr.super_resolve(model=args.method, torch_threads=1)
+        start = time.perf_counter()
+        future = client.compute(result.to_zarr(store, mode="w", compute=False))
+        while not future.done():
+            held = client.run_on_scheduler(held_by_prefix)
+            if sum(b for b, _ in held.values()) > sum(b for b, _ in most.values()):
+                most = held
+            time.sleep(2)
+        future.result()
+        wall = time.perf_counter() - start
+    shutil.rmtree(store.parent, ignore_errors=True)
+    total = sum(b for b, _ in most.values())
+    held_gib = total / 2**30
+    print(f"{args.method} {args.scanlines} scanlines: {wall:.0f} s, most held {held_gib:.2f} GiB")
+    record = {
+        "method": args.method,
+        "scanlines": args.scanlines,
+        "wall_s": wall,
+        "most_held_bytes": total,
+        "held_by_prefix": dict(sorted(most.items(), key=lambda kv: -kv[1][0])),
+        "record": run_record(),
+    }
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
