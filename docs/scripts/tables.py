@@ -43,6 +43,7 @@ ASSESS = ROOT / "docs" / "scripts" / "assess_reference.json"
 ALONG_TRACK = ROOT / "docs" / "scripts" / "along_track.json"
 PLAUSIBILITY = ROOT / "docs" / "scripts" / "plausibility.json"
 BLOCK_MEMORY = ROOT / "benchmarks" / "results-block-memory.json"
+DISTRIBUTED_HELD = ROOT / "benchmarks" / "results-distributed-held.json"
 FINETUNE_TEST = ROOT / "docs" / "scripts" / "finetune_proof" / "test.json"
 FINETUNE_CRITERION = ROOT / "docs" / "scripts" / "finetune_proof" / "criterion.json"
 FINETUNE_MEASURED = ROOT / "docs" / "scripts" / "finetune_proof" / "measured_case.json"
@@ -592,6 +593,41 @@ def block_memory_held() -> str:
     return "; ".join(parts) + "."
 
 
+def distributed_held() -> str:
+    """docs/performance.md: what a LocalCluster held at most while writing an orbit to zarr
+    (``benchmarks/results-distributed-held.json``), with its three largest task prefixes."""
+    result = json.loads(DISTRIBUTED_HELD.read_text())
+    largest = list(result["held_by_prefix"].items())[:3]
+    parts = ", ".join(
+        f"`{name}` {size / 2**30:.2f} GiB in {count}" for name, (size, count) in largest
+    )
+    return (
+        f"On a `LocalCluster` of two one-thread workers, `{result['method']}` on "
+        f"{result['scanlines']} scanlines written with `to_zarr` held up to "
+        f"{result['most_held_bytes'] / 2**30:.2f} GiB of task results at once ({parts} tasks; "
+        f"{result['wall_s']:.0f} s, commit `{result['record']['commit'][:7]}`)."
+    )
+
+
+def block_memory_latest() -> str:
+    """README: the latest run of each method and length of
+    ``benchmarks/results-block-memory.json`` (peak RSS of the two-thread process)."""
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    for run in json.loads(BLOCK_MEMORY.read_text())["runs"]:
+        latest[(run["method"], run["scanlines"])] = run  # the file appends runs in time order
+    names = {"backprojection": "`backprojection`", "s5dscr": "the default `s5dscr`"}
+    parts = []
+    for method, name in names.items():
+        runs = sorted(
+            (r for (m, _), r in latest.items() if m == method), key=lambda r: r["scanlines"]
+        )
+        if runs:
+            peaks = ", ".join(f"{r['peak_rss_bytes'] / 2**30:.2f}" for r in runs)
+            lengths = ", ".join(str(r["scanlines"]) for r in runs)
+            parts.append(f"{name} peaks at {peaks} GiB on {lengths} band-3 scanlines")
+    return "; ".join(parts) + "."
+
+
 def _grid(title: str, grid: dict, keys: tuple[str, ...], header: tuple[str, ...]) -> list[str]:
     lines = ["", title, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for value, g in grid.items():
@@ -849,7 +885,9 @@ TABLES: dict[str, Callable[[], str]] = {
     "along-track": along_track,
     "plausibility": plausibility,
     "block-memory": block_memory,
+    "block-memory-latest": block_memory_latest,
     "block-memory-held": block_memory_held,
+    "distributed-held": distributed_held,
     "finetune-test-summary": finetune_test_summary,
     "finetune-test": finetune_test_table,
     "finetune-test-cells": finetune_test_cells,
