@@ -203,3 +203,21 @@ def test_degradation_chunk_invariance_shapes_and_nan_support(data: st.DataObject
         cols = (q - centres[1] >= -HALF_TAPS) & (q - centres[1] < HALF_TAPS)
         nan[:, :, c] |= rows[:, None] & cols[None, :]
     np.testing.assert_array_equal(np.isnan(expected), nan)
+
+
+def test_blocks_of_dask_input_are_degraded_alone_and_their_lr_parts_summed() -> None:
+    """HR blocks of ≥ 24 rows are degraded each alone (their LR rows and the 6 they spill into
+    each neighbour) and the LR parts summed, so no HR block is copied with a halo: the result
+    equals the numpy one to float32 rounding for any such chunking, and a NaN still reaches only
+    the LR pixels whose taps cover it."""
+    rng = np.random.default_rng(3)
+    hr = rng.standard_normal((203, 40, 3)).astype(np.float32)
+    hr[100, 17, 1] = np.nan
+    whole = degrade_array(hr, 7)
+    for rows in (48, 56, 64):
+        lazy = degrade_array(da.from_array(hr, chunks=(rows, -1, -1)), 7)
+        layers = list(lazy.__dask_graph__().layers)
+        assert any(name.startswith("_spilled_part") for name in layers), layers
+        out = lazy.compute()
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(whole))
+        np.testing.assert_allclose(out, whole, rtol=0, atol=1e-6 * np.nanmax(np.abs(whole)))

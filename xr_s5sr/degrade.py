@@ -28,7 +28,7 @@ import numpy as np
 from xr_s5sr.bands import HALF_TAPS, SCALE, get_band
 from xr_s5sr.errors import DimensionError, S5SRArgumentError, S5SRError
 from xr_s5sr.grid import lr_positions
-from xr_s5sr.operators import AxisOperator, degrade_operator
+from xr_s5sr.operators import DEGRADE_REACH, AxisOperator, degrade_operator
 from xr_s5sr.provenance import add_provenance
 from xr_s5sr.tiling import align_chunks, is_valid_plan, regular_plan
 
@@ -63,15 +63,31 @@ def _degrade_dask(
         aligned = _aligned_chunks(out.chunks[axis], ratio)
         if aligned != out.chunks[axis]:
             out = out.rechunk({axis: aligned})
+        if out.numblocks[axis] > 1 and min(out.chunks[axis]) >= ratio * DEGRADE_REACH:
+            out = _correlate_decimate_summed(out, operator, axis, ratio)
+            continue
         if out.numblocks[axis] == 1:
-            widths = [(0, 0)] * out.ndim
-            widths[axis] = (HALF_TAPS, HALF_TAPS)
-            padded = da.pad(out, widths)
-            padded = padded.rechunk({axis: padded.shape[axis]})
-        else:
-            padded = da.overlap.overlap(
-                out, depth={axis: HALF_TAPS}, boundary={axis: 0}, allow_rechunk=False
+            # One block along the axis: it is the whole axis, filtered with zeros outside in
+            # the task (no padded copy of the HR block in the graph).
+            out = da.map_blocks(
+                _block_correlate,
+                out,
+                operator=operator,
+                axis=axis,
+                ratio=ratio,
+                chunks=tuple(
+                    (out.shape[axis] // ratio,) if i == axis else c
+                    for i, c in enumerate(out.chunks)
+                ),
+                dtype=np.float64 if out.dtype == np.float64 else np.float32,
+                meta=np.empty(
+                    (0,) * out.ndim, dtype=np.float64 if out.dtype == np.float64 else np.float32
+                ),
             )
+            continue
+        padded = da.overlap.overlap(
+            out, depth={axis: HALF_TAPS}, boundary={axis: 0}, allow_rechunk=False
+        )
         out_chunks = list(out.chunks)
         out_chunks[axis] = tuple(c // ratio for c in out.chunks[axis])
         out = da.map_blocks(
@@ -89,6 +105,69 @@ def _degrade_dask(
     return out
 
 
+def _correlate_decimate_summed(
+    x: dask.array.Array, operator: AxisOperator, axis: int, ratio: int
+) -> dask.array.Array:
+    """``A`` along ``axis`` of a dask array whose blocks hold at least ``DEGRADE_REACH`` LR
+    pixels: every block alone gives its LR part and the :data:`DEGRADE_REACH` LR rows it spills
+    into each neighbour, and the LR parts are summed (overlap-add). Only LR data cross block
+    borders: no HR block is copied with a halo or waits for its neighbours (which made the
+    χ² of a written result hold HR blocks on a cluster)."""
+    import dask.array as da
+
+    spill = DEGRADE_REACH
+    parts_chunks = list(x.chunks)
+    parts_chunks[axis] = tuple(c // ratio + 2 * spill for c in x.chunks[axis])
+    dtype = np.float64 if x.dtype == np.float64 else np.float32
+    parts = da.map_blocks(
+        _spilled_part,
+        x,
+        operator=operator,
+        axis=axis,
+        ratio=ratio,
+        chunks=tuple(parts_chunks),
+        dtype=dtype,
+        meta=np.empty((0,) * x.ndim, dtype=dtype),
+    )
+    extended = da.overlap.overlap(
+        parts, depth={axis: 2 * spill}, boundary={axis: 0}, allow_rechunk=False
+    )
+    out_chunks = list(x.chunks)
+    out_chunks[axis] = tuple(c // ratio for c in x.chunks[axis])
+    return da.map_blocks(
+        _overlap_add,
+        extended,
+        axis=axis,
+        spill=spill,
+        chunks=tuple(out_chunks),
+        dtype=dtype,
+        meta=np.empty((0,) * x.ndim, dtype=dtype),
+    )
+
+
+def _spilled_part(block: np.ndarray, operator: AxisOperator, axis: int, ratio: int) -> np.ndarray:
+    """``A`` along ``axis`` of one block seen as zero outside it: its own LR rows and
+    :data:`DEGRADE_REACH` rows each side."""
+    spill = DEGRADE_REACH
+    widths = [(0, 0)] * block.ndim
+    widths[axis] = (ratio * spill + HALF_TAPS, ratio * spill + HALF_TAPS)
+    padded = np.pad(block, widths)
+    return operator.correlate_padded(
+        padded, axis, block.shape[axis] // ratio + 2 * spill, HALF_TAPS
+    )
+
+
+def _overlap_add(block: np.ndarray, axis: int, spill: int) -> np.ndarray:
+    """A part's own LR rows plus what its neighbours spill into them (:func:`_spilled_part`
+    with ``2·spill`` rows of each neighbour part around it, zeros beyond the array)."""
+    moved = np.moveaxis(block, axis, 0)
+    n_own = moved.shape[0] - 6 * spill
+    own = moved[3 * spill : 3 * spill + n_own].copy()
+    own[:spill] += moved[spill : 2 * spill]
+    own[n_own - spill :] += moved[4 * spill + n_own : 5 * spill + n_own]
+    return np.moveaxis(own, 0, axis)
+
+
 def _aligned_chunks(chunks: tuple[int, ...], ratio: int) -> tuple[int, ...]:
     """Regular chunks (:func:`xr_s5sr.tiling.regular_plan`) near ``chunks``, multiples of
     ``ratio`` (but the last), each holding the filter half-width: a ``HALF_TAPS``-deep overlap
@@ -96,6 +175,13 @@ def _aligned_chunks(chunks: tuple[int, ...], ratio: int) -> tuple[int, ...]:
     if is_valid_plan(chunks, HALF_TAPS, ratio):
         return chunks
     return regular_plan(sum(chunks), max(chunks), HALF_TAPS, ratio)
+
+
+def _block_correlate(
+    block: np.ndarray, operator: AxisOperator, axis: int, ratio: int
+) -> np.ndarray:
+    """``A`` along ``axis`` of a block that is the whole axis (zeros outside it)."""
+    return operator.correlate(block, axis, block.shape[axis] // ratio)
 
 
 def _block_correlate_decimate(
