@@ -163,19 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     from xr_s5sr.versions import run_record
 
     record = run_record()
-    runs: list[dict[str, Any]] = []
-    if args.merge and args.out.exists():
-        runs = json.loads(args.out.read_text()).get("runs", [])
-    pressure: dict[str, dict[str, int]] = {}
-    if args.merge and args.out.exists():
-        pressure = json.loads(args.out.read_text()).get("live_results", {})
-    held: dict[str, dict[str, int]] = {}
-    if args.merge and args.out.exists():
-        held = json.loads(args.out.read_text()).get("held_bytes_48_pixels", {})
-    if args.held:
-        for method in args.methods.split(","):
-            held[method] = {str(n): held_bytes(method, n) for n in args.held}
-            print(f"{method}: most bytes held {held[method]}", flush=True)
+    # --merge keeps what the file already holds (the runs of earlier code beside the new ones).
+    previous = json.loads(args.out.read_text()) if args.merge and args.out.exists() else {}
+    runs: list[dict[str, Any]] = previous.get("runs", [])
+    pressure: dict[str, dict[str, int]] = previous.get("live_results", {})
+    held: dict[str, dict[str, int]] = previous.get("held_bytes_48_pixels", {})
+
+    def write() -> None:
         result = {
             "runs": runs,
             "live_results": pressure,
@@ -183,18 +177,18 @@ def main(argv: list[str] | None = None) -> int:
             "record": record,
         }
         args.out.write_text(json.dumps(result, indent=1) + "\n")
+
+    if args.held:
+        for method in args.methods.split(","):
+            held[method] = {str(n): held_bytes(method, n) for n in args.held}
+            print(f"{method}: most bytes held {held[method]}", flush=True)
+        write()
         return 0
     if args.order:
         for method in args.methods.split(","):
             pressure[method] = {str(n): live_results(method, n) for n in args.order}
             print(f"{method}: most live task results {pressure[method]}", flush=True)
-        result = {
-            "runs": runs,
-            "live_results": pressure,
-            "held_bytes_48_pixels": held,
-            "record": record,
-        }
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        write()
         return 0
     for method, n_scan in cases(args.scanlines, args.methods.split(","), args.default_scanlines):
         with multiprocessing.get_context("spawn").Pool(1) as pool:
@@ -213,14 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             f"HR chunks {run['hr_scanline_chunks']}",
             flush=True,
         )
-        # Written after every case: a long series keeps what it measured.
-        result = {
-            "runs": runs,
-            "live_results": pressure,
-            "held_bytes_48_pixels": held,
-            "record": record,
-        }
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        write()  # after every case: a long series keeps what it measured
     print(f"wrote {args.out}")
     return 0
 
