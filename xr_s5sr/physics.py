@@ -352,8 +352,13 @@ def window_halo(band: int, regularisation: float = 0.0) -> int:
     the whole granule's result within 1e-6 of its scale, with and without the non-negative
     step. 7 rows for bands 3 to 6, 16 for bands 1 and 2, 24 for bands 7 and 8."""
     taps = np.abs(gram_inverse_taps(band, 0, regularisation))
-    tail = taps[taps.size // 2 :] / taps[taps.size // 2]
-    return int(np.max(np.nonzero(tail >= WINDOW_TOLERANCE))) + 2
+    return _decayed_reach(taps[taps.size // 2 :])
+
+
+def _decayed_reach(profile: np.ndarray) -> int:
+    """Rows of context for a response ``profile`` (its magnitude at distance 0, 1, …): the
+    last distance where it is at least :data:`WINDOW_TOLERANCE` of its value at 0, plus 2."""
+    return int(np.max(np.nonzero(profile >= WINDOW_TOLERANCE * profile[0]))) + 2
 
 
 def window_reach(band: int) -> int:
@@ -383,8 +388,7 @@ def backprojection_halo(band: int, iterations: int = BACKPROJECTION_ITERATIONS) 
     impulse = np.zeros((2 * reach + 1, 9, 1), np.float32)
     impulse[reach, 4, 0] = 1.0
     response = np.abs(np.asarray(backprojection_coefficients(impulse, band, iterations=iterations)))
-    profile = response[reach:, :, 0].max(axis=1)
-    return int(np.max(np.nonzero(profile >= WINDOW_TOLERANCE * profile[0]))) + 2
+    return _decayed_reach(response[reach:, :, 0].max(axis=1))
 
 
 __all__ = [

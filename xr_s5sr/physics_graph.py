@@ -207,7 +207,8 @@ def hr_step(
     mode: str,
     band: int,
 ) -> np.ndarray:
-    """One HR window's part of the consistency step, channel group by channel group.
+    """One HR window's part of the consistency step (one channel group of it: the caller,
+    :func:`consistent_window`, cuts the channels).
 
     ``z = x + Aᵀ λ``, with ``x`` the ``estimate`` and ``λ`` the LR ``multipliers`` of its rows
     (zeros beyond them); then, by ``mode``: ``"degrade"``: ``A z`` with spill
@@ -217,29 +218,20 @@ def hr_step(
     LR pixel's HR footprint.
     """
 
-    n_rows, width, n_chan = estimate.shape[0] // SCALE, estimate.shape[1], estimate.shape[2]
-    spill = DEGRADE_REACH
+    z = np.array(estimate, dtype=np.float32, copy=True)
+    if multipliers is not None:
+        z += _adjoint_rows(multipliers, band, estimate.shape[1])
+    # Non-negative data have a zero bound: no HR bound array then.
+    bound = footprint(lower) if lower is not None and lower.any() else None
     if mode == "final":
-        out = np.empty((SCALE * n_rows, width, n_chan), np.float32)
-    else:
-        out = np.empty((n_rows + 2 * spill, width // SCALE, n_chan), np.float32)
-    for group in channel_groups(n_chan):
-        z = np.array(estimate[..., group], dtype=np.float32, copy=True)
-        if multipliers is not None:
-            z += _adjoint_rows(multipliers[..., group], band, width)
-        # Non-negative data have a zero bound: no HR bound array then.
-        bound = None
-        if lower is not None and lower[..., group].any():
-            bound = footprint(lower[..., group])
-        if mode == "final":
-            if lower is not None:
-                np.maximum(z, 0.0 if bound is None else bound, out=z)
-            out[..., group] = z
-            continue
-        if mode == "negative":
-            z = np.minimum(z if bound is None else z - bound, 0.0)
-        out[..., group] = degrade_with_spill(np.nan_to_num(z, copy=False), band, spill)
-    return out
+        if lower is not None:
+            np.maximum(z, 0.0 if bound is None else bound, out=z)
+        return z
+    if mode == "negative":
+        z = np.minimum(z if bound is None else z - bound, 0.0)
+    return np.asarray(
+        degrade_with_spill(np.nan_to_num(z, copy=False), band, DEGRADE_REACH), dtype=np.float32
+    )
 
 
 def _adjoint_rows(lam: np.ndarray, band: int, width: int) -> np.ndarray:
@@ -333,13 +325,21 @@ def consistent_window(
                 lam = np.pad(lam, ((before, after), (0, 0), (0, 0)))
             return hr_step(estimate, lam, bound, mode=mode, band=band)  # noqa: B023
 
-        multipliers = solve(np.nan_to_num(lr[..., group]) - window_rows(hr("degrade", None)))
-        # Where the projection leaves no value below the bound, the non-negative iterations
-        # keep its multipliers (their negative part is zero): skip them.
-        if iterations is not None and window_rows(hr("negative", multipliers)).any():
-            multipliers = nonnegative_multipliers(
-                multipliers, lambda lam: solve(window_rows(hr("negative", lam))), iterations
-            )
+        projected = solve(np.nan_to_num(lr[..., group]) - window_rows(hr("degrade", None)))
+        multipliers = projected
+        if iterations is not None:
+            # Where the projection leaves no value below the bound, the non-negative
+            # iterations keep its multipliers (their negative part is zero): skip them.
+            # Otherwise the iteration's first step reuses this negative part.
+            negative = window_rows(hr("negative", projected))
+            if negative.any():
+
+                def solve_negative(lam: np.ndarray) -> np.ndarray:
+                    if lam is projected:  # noqa: B023
+                        return solve(negative)  # noqa: B023
+                    return solve(window_rows(hr("negative", lam)))
+
+                multipliers = nonnegative_multipliers(projected, solve_negative, iterations)
         final = hr("final", multipliers)
         out[..., group] = final[SCALE * (before + first) : SCALE * (before + last)]
     return out
