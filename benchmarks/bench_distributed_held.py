@@ -8,7 +8,8 @@ Run from a source checkout::
 A lazily generated band-3 orbit (:func:`xr_s5sr.orbit.make_orbit`, 450 × 497, input chunks of
 64 scanlines) super-resolved and written with xarray's ``to_zarr`` on a ``LocalCluster`` of two
 one-thread worker processes. Every 2 s the scheduler is asked for the tasks held in memory;
-the JSON keeps the largest total, by task prefix (bytes, count), and the wall time. Compare
+the JSON keeps the largest total, by task prefix (bytes, count), the wall time and each
+worker's peak RSS. Compare
 with ``bench_block_memory.py --held``, the same graph on the sync scheduler. Not collected by
 pytest.
 """
@@ -38,6 +39,13 @@ def held_by_prefix(dask_scheduler: Any) -> dict[str, tuple[int, int]]:
             size[task.prefix.name] += task.nbytes
             count[task.prefix.name] += 1
     return {name: (size[name], count[name]) for name in size}
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident set size, bytes (Linux reports kiB; runs on a worker)."""
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,15 +79,21 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(2)
         future.result()
         wall = time.perf_counter() - start
+        peak_rss = client.run(_peak_rss_bytes)
     shutil.rmtree(store.parent, ignore_errors=True)
     total = sum(b for b, _ in most.values())
     held_gib = total / 2**30
-    print(f"{args.method} {args.scanlines} scanlines: {wall:.0f} s, most held {held_gib:.2f} GiB")
+    rss = ", ".join(f"{b / 2**30:.2f}" for b in sorted(peak_rss.values()))
+    print(
+        f"{args.method} {args.scanlines} scanlines: {wall:.0f} s, most held {held_gib:.2f} GiB, "
+        f"worker peak RSS {rss} GiB"
+    )
     record = {
         "method": args.method,
         "scanlines": args.scanlines,
         "wall_s": wall,
         "most_held_bytes": total,
+        "worker_peak_rss_bytes": sorted(peak_rss.values()),
         "held_by_prefix": dict(sorted(most.items(), key=lambda kv: -kv[1][0])),
         "record": run_record(),
     }

@@ -118,6 +118,7 @@ def run_method(
     return {
         "label": label,
         "kwargs": kwargs,
+        "scanlines": args.scanlines,
         "granules": n_time,
         "wall_s": wall,
         "s_per_lr_scanline": wall / (n_time * args.scanlines),
@@ -142,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-granules", type=int, default=3, help="0 skips the time run")
     parser.add_argument("--quick", action="store_true", help="128 x 64 x 64, two methods")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results-orbit.json")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other methods' runs already in --out"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.scanlines, args.ground_pixels, args.channels = 128, 64, 64
@@ -152,13 +156,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown methods {unknown}; choose from {sorted(METHODS)}")
     channels = args.channels or xr_s5sr.bands.get_band(args.band).spectral_channels
     results: dict[str, Any] = {"config": {**vars(args), "out": str(args.out)}, "runs": {}}
+    if args.merge and args.out.exists():
+        previous = json.loads(args.out.read_text())
+        results["runs"] = previous.get("runs", {})
+        results["network_hr_pixels_per_s"] = previous.get("network_hr_pixels_per_s", {})
     network_labels = [m for m in labels if m.startswith("s5dscr")]
     if network_labels and channels == xr_s5sr.bands.get_band(args.band).spectral_channels:
         for model in sorted({METHODS[m].get("model", "s5dscr") for m in network_labels}):
             rate = network_rate(args.band, model, args.ground_pixels, channels, args.tile_rows)
             results.setdefault("network_hr_pixels_per_s", {})[model] = rate
+    used = {METHODS[m].get("model", "s5dscr") for m in labels if m.startswith("s5dscr")}
+    record = run_record([(args.band, model) for model in sorted(used)])
     for label in labels:
         run = run_method(label, METHODS[label], args)
+        run["record"] = record
         model = METHODS[label].get("model", "s5dscr")
         rate = results.get("network_hr_pixels_per_s", {}).get(model)
         if rate and label.startswith("s5dscr") and "dtype" not in METHODS[label]:
@@ -185,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         results["time_granules"] = run
         print(f"{args.time_granules} granules along time ({label}): "
               f"{run['wall_over_one_granule']:.2f} x one granule")
-    used = {METHODS[m].get("model", "s5dscr") for m in labels if m.startswith("s5dscr")}
-    results["record"] = run_record([(args.band, model) for model in sorted(used)])
+    results["record"] = record
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(f"wrote {args.out}")
     return 0

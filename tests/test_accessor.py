@@ -112,6 +112,9 @@ def test_every_method_is_lazy_on_dask_and_equals_numpy(
     expected = call(s5sr_object.eager)
     assert isinstance(radiance(expected).data, np.ndarray)
     scale = float(np.abs(radiance(expected)).max())
+    if isinstance(out, xr.Dataset) and s5sr_object.lazy:
+        # An in-memory result alone carries the report's HR sums (xr_s5sr.plausibility).
+        expected = expected.drop_vars(["s5sr_negative_fraction", "s5sr_chi2"], errors="ignore")
     # Physics blocks may be shorter than the physics' reach (issue 23): float32 rounding.
     xr.testing.assert_allclose(out.compute(), expected, rtol=1e-5, atol=1e-5 * scale)
     xr.testing.assert_identical(s5sr_object.eager, before)  # input untouched
@@ -578,13 +581,16 @@ def test_extra_dim_is_processed_element_by_element(
     report: list[str] = []  # the bicubic baseline has no plausibility report
     if method == "super_resolve":  # automatic settings: per time step and window
         report = ["s5sr_window_regularisation", "s5sr_window_sigma"]
-        report += ["s5sr_negative_fraction", "s5sr_chi2"]
+        if not lazy:  # a lazy result's HR sums come in a second pass (plausibility.hr_report)
+            report += ["s5sr_negative_fraction", "s5sr_chi2"]
         assert out.s5sr_window_regularisation.dims == ("time", "settings_window")
         settings = out[report[:2]].compute()
         # μ is scale-free and σ scales with the radiance (second step: 1.5 x the first).
         np.testing.assert_allclose(
-            settings.s5sr_window_regularisation[1], settings.s5sr_window_regularisation[0],
-            rtol=1e-6, atol=0,
+            settings.s5sr_window_regularisation[1],
+            settings.s5sr_window_regularisation[0],
+            rtol=1e-6,
+            atol=0,
         )
         np.testing.assert_allclose(
             settings.s5sr_window_sigma[1], 1.5 * settings.s5sr_window_sigma[0], rtol=1e-5, atol=0

@@ -17,7 +17,7 @@ from conftest import make_net, raise_if_dask_computes
 import xr_s5sr
 from xr_s5sr.adaptive import windows
 from xr_s5sr.engine import super_resolve_array
-from xr_s5sr.errors import DimensionError
+from xr_s5sr.errors import DimensionError, S5SRArgumentError
 from xr_s5sr.grid import hr_coordinates
 from xr_s5sr.inference import bicubic_dataset, first_scanline, noise_sigma, super_resolve_dataset
 from xr_s5sr.options import SuperResolveOptions
@@ -88,8 +88,12 @@ def test_lazy_in_lazy_out(granule: xr.Dataset) -> None:
         assert isinstance(out.latitude.data, da.Array)
     eager = super_resolve(granule, model="backprojection")
     assert isinstance(eager.radiance.data, np.ndarray)
+    # The HR sums of the report are variables of an in-memory result only (plausibility.py).
     xr.testing.assert_allclose(
-        lazy.compute(), eager, rtol=1e-5, atol=1e-5 * float(eager.radiance.max())
+        lazy.compute(),
+        eager.drop_vars(["s5sr_negative_fraction", "s5sr_chi2"]),
+        rtol=1e-5,
+        atol=1e-5 * float(eager.radiance.max()),
     )
 
 
@@ -191,14 +195,19 @@ def test_roundtrip_through_zarr_and_netcdf(granule: xr.Dataset, tmp_path: Path) 
     net = make_net(granule, "s5dscr_s")
     sr = super_resolve(granule.chunk({"scanline": 13}), weights=net)
     expected = sr.compute()
-    zarr_path = xr_s5sr.to_zarr(sr, tmp_path / "sr.zarr")
-    nc_path = xr_s5sr.to_netcdf(sr, tmp_path / "sr.nc")
+    zarr_path = xr_s5sr.to_zarr(sr, tmp_path / "sr.zarr", lr=granule)
+    nc_path = xr_s5sr.to_netcdf(sr, tmp_path / "sr.nc", lr=granule)
     with xr.open_zarr(zarr_path) as from_zarr, xr.open_dataset(nc_path) as from_nc:
-        # The writers add the lazy result's plausibility numbers (issue 26.6) as attributes.
-        expected.attrs.update(plausibility_report(expected))
-        assert expected.attrs["s5sr_regularisation"] == [0.0, 0.0]  # noise-free: exact
-        xr.testing.assert_identical(from_zarr.load(), expected)
-        xr.testing.assert_identical(from_nc.load(), expected)
+        # The writers add the lazy result's plausibility numbers (issue 26.6) as attributes,
+        # the HR sums computed from the written values (a reduction order of their own).
+        report = plausibility_report(expected, lr=granule)
+        assert report["s5sr_regularisation"] == [0.0, 0.0]  # noise-free: exact
+        for back in (from_zarr.load(), from_nc.load()):
+            for key in ("s5sr_chi2", "s5sr_negative_fraction"):
+                value = back.attrs[key]
+                np.testing.assert_allclose(value, report[key], rtol=1e-6, atol=1e-12)
+                report[key] = value
+            xr.testing.assert_identical(back, expected.assign_attrs(report))
     # A fresh process without torch opens the store with its coordinates and attributes.
     script = (
         "import xarray as xr, sys; ds = xr.open_zarr(sys.argv[1]); "
@@ -238,9 +247,7 @@ def test_report_of_the_sample_granule_has_no_negatives_and_the_engines_settings(
     from xr_s5sr.adaptive import window_values
     from xr_s5sr.missing import fill_block
 
-    lr = xr_s5sr.open_l1b(xr_s5sr.synthetic.sample_path(7), chunks=None).isel(
-        scanline=slice(0, 40)
-    )
+    lr = xr_s5sr.open_l1b(xr_s5sr.synthetic.sample_path(7), chunks=None).isel(scanline=slice(0, 40))
     sr = lr.s5sr.super_resolve(device="cpu")
     report = plausibility_report(sr)
     assert report["s5sr_negative_fraction"] == 0.0
@@ -298,26 +305,51 @@ def test_lazy_report_is_lazy_and_equals_the_in_memory_one() -> None:
     eager = lr.s5sr.super_resolve(model="backprojection", device="cpu")
     with raise_if_dask_computes():
         lazy = lr.chunk({"scanline": 16}).s5sr.super_resolve(model="backprojection", device="cpu")
-    for name in ("s5sr_chi2", "s5sr_negative_fraction", "s5sr_window_regularisation"):
-        assert isinstance(lazy[name].data, da.Array), name
-    assert "s5sr_chi2" not in lazy.attrs  # unknown until computed
+    assert isinstance(lazy["s5sr_window_regularisation"].data, da.Array)
+    # The HR sums are left out of the lazy graph (a writer's stores would wait for them).
+    assert "s5sr_chi2" not in lazy
+    assert "s5sr_chi2" not in lazy.attrs
+    with pytest.raises(S5SRArgumentError, match="Pass lr="):
+        plausibility_report(lazy)
     with raise_if_dask_computes(max_computes=1):
-        report = plausibility_report(lazy)
+        report = plausibility_report(lazy, lr=lr.chunk({"scanline": 16}))
     for key, value in plausibility_report(eager).items():
         np.testing.assert_allclose(report[key], value, rtol=1e-5, atol=0, err_msg=key)
     # The file's σ (radiance_noise) gives the χ² its per-value variance.
     assert eager.attrs["s5sr_noise_source"] == "radiance_noise"
 
 
+def test_a_written_lazy_result_reads_each_hr_block_once(tmp_path: Path) -> None:
+    """Issue 23: in the graph of xarray's own writer, every HR block of the result has one
+    reader, its store (dask then fuses the two). A second reader (a sum of the report) made
+    dask.order rank every store after the whole granule, and dask.distributed, which follows
+    that rank strictly, held every finished block until the end."""
+    from collections import Counter
+
+    from dask.core import flatten, get_dependencies
+
+    lr = make_granule(7, 96, 96, n_channel=16, seed=2).s5sr.degrade()
+    for model in ("backprojection", "bicubic"):
+        lazy = lr.chunk({"scanline": 8}).s5sr.super_resolve(model=model, device="cpu")
+        graph = dict(lazy.to_zarr(tmp_path / f"{model}.zarr", compute=False).__dask_graph__())
+        blocks = set(flatten(lazy.radiance.data.__dask_keys__()))
+        readers = Counter(d for k in graph for d in get_dependencies(graph, k) if d in blocks)
+        assert max(readers.values(), default=1) == 1, model
+
+
 def test_report_variables_do_not_break_xarrays_own_writers(tmp_path: Path) -> None:
     hr = make_granule(7, 96, 96, n_channel=16, seed=2)
-    lazy = hr.s5sr.degrade().chunk({"scanline": 8}).s5sr.super_resolve(
-        model="backprojection", device="cpu"
+    lazy = (
+        hr.s5sr.degrade()
+        .chunk({"scanline": 8})
+        .s5sr.super_resolve(model="backprojection", device="cpu")
     )
     lazy.to_zarr(tmp_path / "plain.zarr", zarr_format=2)
     lazy.to_netcdf(tmp_path / "plain.nc")
     opened = xr.open_zarr(tmp_path / "plain.zarr"), xr.open_dataset(tmp_path / "plain.nc")
     with opened[0] as back, opened[1] as nc:
-        assert float(back.s5sr_negative_fraction) == 0.0
         xr.testing.assert_allclose(back.load(), nc.load(), rtol=0, atol=0)
+        # The HR sums of the report, from the written values and the LR input.
+        lr_input = hr.s5sr.degrade()
+        assert plausibility_report(back, lr=lr_input)["s5sr_negative_fraction"] == 0.0
         assert back.s5sr_window_regularisation.dims == ("settings_window",)

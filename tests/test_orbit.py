@@ -41,9 +41,7 @@ def test_orbit_is_lazy_and_chunk_invariant() -> None:
         coarse = make_orbit(7, 96, 8, seed=3, n_channel=4, chunks=48)
         fine = make_orbit(7, 96, 8, seed=3, n_channel=4, chunks=13)
     assert coarse.radiance.chunks[0] == (48, 48)
-    np.testing.assert_allclose(
-        coarse.radiance.values, fine.radiance.values, rtol=1e-6, atol=0.0
-    )
+    np.testing.assert_allclose(coarse.radiance.values, fine.radiance.values, rtol=1e-6, atol=0.0)
 
 
 def test_orbit_brightness_and_photon_noise() -> None:

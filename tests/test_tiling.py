@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from conftest import chunking, raise_if_dask_computes, random_network, tiny_local_network
+from dask.core import get_dependencies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -289,6 +290,11 @@ def test_own_output_can_be_read_back_and_processed_again(tmp_path: Path, writer:
             assert written.sizes["scanline"] == factor * sr.sizes["scanline"]
 
 
+def _gathered(rows: tiling.Rows, sizes: tuple[int, ...], width: int) -> da.Array:
+    """Each block's joined rows as the output block (map_cubes of the identity)."""
+    return tiling.map_cubes(np.copy, rows, chunks=(sizes, (width,), (1,)))
+
+
 def test_rows_around_reads_exact_rows_at_any_depth() -> None:
     """Issue 23: HR blocks of a few rows read the LR rows around them from any chunking, with a
     depth larger than the blocks (``dask.array.overlap`` needs chunks that hold the depth)."""
@@ -298,8 +304,16 @@ def test_rows_around_reads_exact_rows_at_any_depth() -> None:
     around = tiling.rows_around(lazy, blocks, 9)
     starts = np.cumsum((0, *blocks))
     expected = [data[max(0, a - 9) : min(30, b + 9)] for a, b in itertools.pairwise(starts)]
-    assert around.chunks[0] == tuple(len(e) for e in expected)
-    np.testing.assert_array_equal(around.compute(), np.concatenate(expected))
+    result = _gathered(around, tuple(len(e) for e in expected), 2)
+    np.testing.assert_array_equal(result.compute(), np.concatenate(expected))
+    # No copy of the rows in the graph: each block's task reads the input chunks its rows
+    # touch (block 0: rows 0-12, chunks 0-1; block 3: rows 3-24, chunks 0-3) and nothing else.
+    graph = dict(result.__dask_graph__())
+    tasks = {k: v for k, v in graph.items() if k[0] == result.name}
+    assert len(graph) == len(tasks) + lazy.numblocks[0]
+    reads = {k[1]: {d[1] for d in get_dependencies(graph, k)} for k in tasks}
+    assert reads[0] == {0, 1}
+    assert reads[3] == {0, 1, 2, 3}
 
 
 def test_rows_around_reads_blocks_from_the_spilled_layout() -> None:
@@ -316,4 +330,5 @@ def test_rows_around_reads_blocks_from_the_spilled_layout() -> None:
     around = tiling.rows_around(lazy, blocks, 2, spilled=(chunks, pad))
     starts = np.cumsum((0, *blocks))
     expected = [data[max(0, a - 2) : min(26, b + 2)] for a, b in itertools.pairwise(starts)]
-    np.testing.assert_array_equal(around.compute(), np.concatenate(expected))
+    result = _gathered(around, tuple(len(e) for e in expected), 1)
+    np.testing.assert_array_equal(result.compute(), np.concatenate(expected))

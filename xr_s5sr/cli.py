@@ -115,13 +115,14 @@ def open_input(
         return flat
 
 
-def _write(ds: xr.Dataset, path: str, overwrite: bool) -> Path:
-    """Atomic, compressed write: Zarr for a ``.zarr`` suffix (any case), else netCDF."""
+def _write(ds: xr.Dataset, path: str, overwrite: bool, lr: xr.Dataset | None = None) -> Path:
+    """Atomic, compressed write: Zarr for a ``.zarr`` suffix (any case), else netCDF;
+    ``lr``: the input of a super-resolved ``ds`` (its report goes into the attributes)."""
     from xr_s5sr.store import is_zarr_path, to_netcdf, to_zarr
 
     if is_zarr_path(path):
-        return to_zarr(ds, path, overwrite=overwrite)
-    return to_netcdf(ds, path, overwrite=overwrite)
+        return to_zarr(ds, path, overwrite=overwrite, lr=lr)
+    return to_netcdf(ds, path, overwrite=overwrite, lr=lr)
 
 
 def _data_output(text: str) -> str:
@@ -198,9 +199,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = _options(args)
     ds = open_input(args.input, band=args.band, chunks=args.chunks)
     sr = ds.s5sr.super_resolve_with(options)
-    written = _write(sr, args.output, args.overwrite)
+    written = _write(sr, args.output, args.overwrite, lr=ds)
     _info(args, f"wrote {written}")
-    # The report's numbers, read back from the output (the data were computed once, there).
+    # The report's numbers, read back from the output's attributes.
     with open_input(str(written), band=args.band) as back:
         print(summary_line(plausibility_report(back)))
     return EXIT_OK

@@ -29,9 +29,9 @@ Tiling
     scanlines) and the Gram solve of the consistency projection — run on LR arrays only, in LR
     chunks that group whole blocks and hold that reach; HR arrays stay in the small blocks and
     meet only short-reach steps (``U``, ``A`` with its spill, ``Aᵀ``, the network's own halo,
-    the detail gate), each block reading the exact LR rows around it
-    (:func:`xr_s5sr.tiling.rows_around`). The consistency step and its non-negative
-    iteration run in their LR-dual form ``z = x + Aᵀ λ``
+    the detail gate), each block's task reading the exact LR rows around it from the chunks
+    they lie in (:func:`xr_s5sr.tiling.rows_around`; no copy of them in the graph). The
+    consistency step and its non-negative iteration run in their LR-dual form ``z = x + Aᵀ λ``
     (:func:`xr_s5sr.constrained.nonnegative_multipliers`): every iteration is one HR task per
     block and LR work, and back-projection rebuilds its estimate ``U c`` inside each task, so
     no HR array outlives its task; a network's estimate is stored. Results equal a single
@@ -100,6 +100,14 @@ DEFAULT_OUTPUT_BUDGET = 256 * 2**20
 #: in < 3 GiB RSS. A default block (17 LR scanlines + 2 × 4 halo) then runs as two tiles of the
 #: fused path, which costs ~10 % more work in halo rows than one tile.
 DEFAULT_ACTIVATION_BUDGET = 3 * 2**28
+
+#: dask.distributed priority of every task of the super-resolution graph, below the default 0
+#: of the tasks that read its result (a writer's store tasks, the plausibility report's sums).
+#: dask.order ranks those readers after the whole graph (they all feed one final task), and
+#: the distributed scheduler runs ready tasks strictly by priority, so it would hold every
+#: finished HR block until the end; one level lower, each block is stored and summed as soon
+#: as it exists. Local schedulers ignore annotations (their depth-first order already does this).
+GRAPH_PRIORITY = -1
 
 
 # ---------------------------------------------------------------------------------- array engine
@@ -212,9 +220,10 @@ def super_resolve_array(
     }
     noise = None if sigma is None else ordered_sigma(sigma, x.shape, order)
     if lazy:
-        out, settings = _super_resolve_dask(
-            cube, halo, output_chunks, memory_budget, missing, options, noise, first_scanline
-        )
+        with dask.annotate(priority=GRAPH_PRIORITY):
+            out, settings = _super_resolve_dask(
+                cube, halo, output_chunks, memory_budget, missing, options, noise, first_scanline
+            )
     else:
         raw = np.asarray(cube, dtype=np.float32)
         n_scan, n_pixel, n_chan = raw.shape[-3:]
@@ -352,9 +361,9 @@ def _super_resolve_dask(
     )
     # The filled LR granule: every step below reads `lr` (LR → LR steps go right here).
     lr = tiling.map_scan_overlap(fill_block, raw, FILL_REACH, "none")
-    lr, statistics, sigma = prior_and_statistics(lr, raw, spec, sigma, first_scanline)
     if sigma is not None:
         sigma = tiling.like_chunks(sigma, raw)
+    lr, statistics, sigma = prior_and_statistics(lr, raw, spec, sigma, first_scanline)
     settings, per_window = tiling.settings_graph(
         statistics, spec, sigma, first_scanline, prepare=fill_block
     )
@@ -385,7 +394,6 @@ def _super_resolve_dask(
             lr, settings, coefficients, plan, reach, hr_chunks, options, spec.name
         )
     radius = strict_radius(spec) if missing == "strict" else 0
-    raw_rows = tiling.rows_around(raw, blocks, radius)
     if spec.consistency:
         # The windows mask missing values themselves: a separate masking task would wait for
         # its raw rows, which dask's order schedules late, holding every finished HR block.
@@ -398,22 +406,25 @@ def _super_resolve_dask(
             spec=spec,
             blocks=blocks,
             rebuild=(lr_chunks, pad) if rebuild else None,
-            mask=(raw_rows, radius, options["spec"], missing),
+            mask=(raw, radius, options["spec"], missing),
         )
     else:
         out = tiling.map_cubes(
             _mask_task,
             source,
-            raw_rows,
+            tiling.rows_around(raw, blocks, radius),
             chunks=hr_chunks,
             blocks=blocks,
             radius=radius,
             spec=options["spec"],
             missing=missing,
         )
-    wanted = tiling.output_scan_chunks(blocks, output_chunks)  # splits blocks only
-    if wanted != blocks:
-        out = out.rechunk({lead: tuple(SCALE * c for c in wanted)})
+    # Splits blocks only: every HR chunk is one block's rows of one channel group, whatever
+    # the method (zarr chunks of tens of MB, and no task holds a whole HR block's channels).
+    wanted = tiling.output_scan_chunks(blocks, output_chunks)
+    out = out.rechunk(
+        {lead: tuple(SCALE * c for c in wanted), lead + 2: physics_graph.CHANNEL_CHUNK}
+    )
     return out, per_window
 
 

@@ -57,13 +57,15 @@ def super_resolve_dataset(
         attrs; variables without scanline/ground_pixel dims unchanged; data variables on those
         dims that were not super-resolved (e.g. ``quality_level``, ``radiance_noise``) carried to
         the HR grid by nearest neighbour (:func:`carry_to_hr_grid`); the plausibility report
-        (:mod:`xr_s5sr.plausibility`: ``s5sr_negative_fraction``, ``s5sr_chi2`` and, with
-        automatic settings, ``s5sr_window_regularisation``/``s5sr_window_sigma`` on the
-        ``settings_window`` dim; suffixed ``_<name>`` when several variables are
-        super-resolved). Coordinates: see :func:`~xr_s5sr.grid.hr_coordinates`. Global attrs
-        are kept, ``history`` gets a new first line and ``s5sr_model``, ``s5sr_consistency``,
-        ``s5sr_weights_sha256``, ``s5sr_model_config``, ``s5sr_version``, ``s5sr_scale`` and
-        ``s5p_band`` are set, and the report's numbers when the result is in memory.
+        (:mod:`xr_s5sr.plausibility`: ``s5sr_negative_fraction`` and ``s5sr_chi2`` for an
+        in-memory result, and, with automatic settings, ``s5sr_window_regularisation``/
+        ``s5sr_window_sigma`` on the ``settings_window`` dim; suffixed ``_<name>`` when
+        several variables are super-resolved). Coordinates: see
+        :func:`~xr_s5sr.grid.hr_coordinates`. Global attrs are kept, ``history`` gets a new
+        first line and ``s5sr_model``, ``s5sr_consistency``, ``s5sr_weights_sha256``,
+        ``s5sr_model_config``, ``s5sr_version``, ``s5sr_scale``, ``s5p_band`` and
+        ``s5sr_variables`` (the super-resolved variables' names, space-separated) are set,
+        and the report's numbers when the result is in memory.
         ``encoding`` is empty on every variable. dask in → dask out.
     """
     return _upscale_dataset(ds, options_spec(options), variables, dims, options)
@@ -133,6 +135,7 @@ def _upscale_dataset(
         s5p_band=band,
         s5sr_consistency=int(spec.consistency),
         s5sr_regularisation=spec.regularisation if spec.uses_regularisation else 0.0,
+        s5sr_variables=" ".join(str(name) for name in resolved),
     )
     _add_reports(out, reports)
     if spec.is_network:
@@ -191,6 +194,7 @@ def _resolve_variable(
         settings=settings,
         sigma=sigma,
         first_scanline=start,
+        scalars=not dask.is_dask_collection(data),
     )
     return result, found, source if spec.reads_statistics else ""
 

@@ -12,8 +12,8 @@ Two scanline chunkings meet here (both LR scanlines, ``blocks`` and ``lr_chunks`
   rows each side (7 to 24), whose result at the block's rows equals the whole granule's within
   1e-6 of its scale. So every output block reads a bounded number of LR rows and no task
   waits on a chain of neighbours: the graph streams along the orbit in the memory of a few
-  blocks, whatever its length. LR arrays go from one chunking to the other with ``rechunk``
-  (:func:`xr_s5sr.tiling.rows_around`).
+  blocks, whatever its length. A block's task reads its rows straight from the chunks they lie
+  in (:func:`xr_s5sr.tiling.rows_around`): the graph holds no copy of them.
 
 Inside a window the step is written in its LR-dual form
 (:func:`xr_s5sr.constrained.nonnegative_multipliers`): every iterate is ``z = x + Aᵀ λ`` with LR
@@ -376,17 +376,20 @@ def consistent_graph(
     an output block reads a bounded number of rows and the memory is that of a few blocks,
     whatever the granule's length. The cubes are cut into channel groups of
     :data:`CHANNEL_CHUNK` first (every step acts on each channel alone), so a task holds one
-    group of its window, not the window's whole HR cube.
+    group of its window, not the window's whole HR cube. The result keeps those groups as
+    its channel chunks (merging them would copy every HR block once more and hold the merged
+    block until its last reader, the writer or the plausibility report, has run).
 
     ``source``: the HR estimate chunked by ``4·blocks``, or with ``rebuild = (chunks, pad)``
     its LR back-projection coefficients in the spilled layout of ``chunks`` with ``pad ≥``
     :func:`window_reach` ``+ UPSAMPLE_REACH`` rows (:func:`coefficients_graph`; each task
     rebuilds its rows of ``x = U c``). ``lower``: the LR lower bound (any chunking), or None
     (the projection only, ``spec.nonnegative`` False). ``mask``: ``(raw, radius, spec,
-    missing)``, the raw LR rows of every block and ``radius`` rows each side
-    (:func:`xr_s5sr.tiling.rows_around`) and the policy of
+    missing)``, the raw LR granule (a block reads its rows and ``radius`` rows each side) and
+    the policy of
     :func:`xr_s5sr.missing.mask_missing`, applied in the same task (``spec`` may be a
-    ``dask.delayed``). Returns the HR result chunked by ``4·blocks``.
+    ``dask.delayed``). Returns the HR result chunked by ``4·blocks`` and :data:`CHANNEL_CHUNK`
+    channels.
     """
     halo, reach = window_halo(cast(int, spec.band)), window_reach(cast(int, spec.band))
     n_pixel = lr.shape[-2]
@@ -409,7 +412,7 @@ def consistent_graph(
         layout.append("lower")
     if mask is not None:
         raw, radius, method, missing = mask
-        arrays.append(raw.rechunk(by_group))
+        arrays.append(tiling.rows_around(raw.rechunk(by_group), blocks, radius))
         layout.append("raw")
         masking = {"radius": radius, "spec": method, "missing": missing}
     result = tiling.map_cubes(
@@ -424,7 +427,7 @@ def consistent_graph(
         masking=masking,
         **consistency_terms(spec),
     )
-    return result.rechunk({result.ndim - 1: -1})
+    return result
 
 
 def _window_task(

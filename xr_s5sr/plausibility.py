@@ -27,22 +27,30 @@ The report (variables of the super-resolved Dataset)
         methods without automatic settings (bicubic, a fixed μ without the detail gate).
 
 Numbers of an in-memory result are known at once and are also set as attributes of the same
-names (``s5sr_regularisation`` and ``s5sr_sigma`` holding the per-window numbers); a lazy
-result gets them when it is written by :func:`xr_s5sr.store.to_netcdf` /
-:func:`xr_s5sr.store.to_zarr` or ``xr-s5sr super-resolve``.
+names (``s5sr_regularisation`` and ``s5sr_sigma`` holding the per-window numbers).
+
+A lazy (dask) result carries the per-window variables only. The two numbers of the HR values
+are sums over every HR block: in the same graph as a writer's store tasks they make every block
+a block with two readers, dask.order then ranks all stores after all blocks, and the
+distributed scheduler (which runs ready tasks strictly by that rank) holds every finished block
+until the end of the orbit. They are computed in a second pass instead, from the written HR
+values and the LR input (:func:`hr_report`): :func:`plausibility_report` with ``lr=``, or
+:func:`xr_s5sr.store.to_netcdf` / :func:`xr_s5sr.store.to_zarr` with ``lr=`` (the numbers
+then go into the file's attributes), as ``xr-s5sr super-resolve`` does.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
 
 from xr_s5sr.adaptive import window_centres, windows
 from xr_s5sr.degrade import degrade_array
+from xr_s5sr.errors import InputDataError, S5SRArgumentError
 
 #: LR pixels at each spatial edge left out of ``s5sr_chi2`` (as in :mod:`xr_s5sr.assess`).
 CONSISTENCY_EDGE = 8
@@ -105,9 +113,7 @@ def consistency_chi2(
     degraded = xr.Variable(sr.dims, degrade_array(sr.data.astype(np.float64), band, axes=axes))
     edge = {d: slice(CONSISTENCY_EDGE, -CONSISTENCY_EDGE) for d in dims}
     misfit = (degraded - lr.astype(np.float64)).isel(edge)
-    normalised = misfit**2 / variance.isel(
-        {d: s for d, s in edge.items() if d in variance.dims}
-    )
+    normalised = misfit**2 / variance.isel({d: s for d, s in edge.items() if d in variance.dims})
     return normalised.mean(skipna=True)
 
 
@@ -139,7 +145,6 @@ def window_variables(
     n_scan = lr.sizes[scan_dim]
     extra = tuple(d for d in lr.dims if d not in dims)
     bounds = windows(n_scan, first_scanline)
-    row_window = np.repeat(np.arange(len(bounds)), bounds[:, 1] - bounds[:, 0])
     variables = {
         "s5sr_window_regularisation": xr.Variable(
             (*extra, WINDOW_DIM), settings[..., 0], attrs=dict(_ATTRS["s5sr_window_regularisation"])
@@ -150,7 +155,7 @@ def window_variables(
     }
     if sigma_units:
         variables["s5sr_window_sigma"].attrs["units"] = sigma_units
-    variance = xr.Variable((*extra, scan_dim), settings[..., row_window, 1])
+    variance = xr.Variable((*extra, scan_dim), per_row(settings[..., 1], n_scan, first_scanline))
     centre = xr.Variable(
         WINDOW_DIM,
         first_scanline + window_centres(bounds),
@@ -162,6 +167,13 @@ def window_variables(
     return variables, variance, centre
 
 
+def per_row(values: Any, n_scan: int, first_scanline: int) -> Any:
+    """Per-window ``values`` (last axis: window) repeated over the rows of each window
+    (last axis: ``n_scan`` LR scanlines from absolute index ``first_scanline``)."""
+    bounds = windows(n_scan, first_scanline)
+    return values[..., np.repeat(np.arange(len(bounds)), bounds[:, 1] - bounds[:, 0])]
+
+
 def report_variables(
     sr: xr.Variable,
     lr: xr.Variable,
@@ -171,11 +183,13 @@ def report_variables(
     settings: Any,
     sigma: Any,
     first_scanline: int,
+    scalars: bool = True,
 ) -> dict[Hashable, xr.Variable]:
     """Every report variable (module docstring) of one super-resolved variable.
 
     ``settings``: the engine's windows (None without automatic settings); ``sigma``: the
-    file's σ of every LR value (numpy/dask, ``lr``'s shape) or None.
+    file's σ of every LR value (numpy/dask, ``lr``'s shape) or None; ``scalars``: False
+    leaves out the two HR sums (a lazy result: :func:`hr_report` computes them later).
     """
     out: dict[Hashable, xr.Variable] = {}
     variance = None
@@ -187,23 +201,101 @@ def report_variables(
         out[WINDOW_DIM] = centre
     if sigma is not None:
         variance = xr.Variable(lr.dims, sigma) ** 2
-    out["s5sr_negative_fraction"] = negative_fraction(sr)
-    out["s5sr_chi2"] = consistency_chi2(sr, lr, dims[:2], band, variance)
-    for name in SCALARS:
-        out[name].attrs = dict(_ATTRS[name])
+    if scalars:
+        out.update(_scalar_variables(sr, lr, dims, band, variance))
     return out
 
 
-def plausibility_report(obj: xr.Dataset | xr.DataArray) -> dict[str, Any]:
+def _scalar_variables(
+    sr: xr.Variable,
+    lr: xr.Variable,
+    dims: tuple[Hashable, Hashable, Hashable],
+    band: int,
+    variance: xr.Variable | None,
+) -> dict[Hashable, xr.Variable]:
+    """``s5sr_negative_fraction`` and ``s5sr_chi2`` of one super-resolved variable."""
+    out: dict[Hashable, xr.Variable] = {
+        "s5sr_negative_fraction": negative_fraction(sr),
+        "s5sr_chi2": consistency_chi2(sr, lr, dims[:2], band, variance),
+    }
+    for name, variable in out.items():
+        variable.attrs = dict(_ATTRS[str(name)])
+    return out
+
+
+def hr_report(sr: xr.Dataset, lr: xr.Dataset) -> dict[str, xr.Variable]:
+    """The two HR sums of the report (``s5sr_negative_fraction``, ``s5sr_chi2``, suffixed
+    ``_<name>`` when several variables were super-resolved) of a result and its LR input.
+
+    Parameters
+    ----------
+    sr : xarray.Dataset
+        Output of ``s5sr.super_resolve`` (lazy, in memory or read back from its file: open
+        it with dask chunks, ``chunks={}``, to keep the memory to a few blocks).
+        ``attrs["s5sr_variables"]`` names the super-resolved variables.
+    lr : xarray.Dataset
+        The LR Dataset ``sr`` was made from. σ comes from its ``radiance_noise`` /
+        ``radiance_error`` when present, else from ``sr``'s per-window σ.
+
+    Returns
+    -------
+    dict
+        Lazy for dask input; numbers with :func:`dask.compute`.
+
+    Raises
+    ------
+    InputDataError
+        If ``sr`` does not name its super-resolved variables (not a result of this package),
+        or ``lr`` lacks one of them.
+    """
+    from xr_s5sr.dims import require_dims
+    from xr_s5sr.inference import first_scanline, noise_sigma
+    from xr_s5sr.l1b_layout import ROLES
+
+    names = str(sr.attrs.get("s5sr_variables", "")).split()
+    missing = [n for n in names if n not in lr.data_vars or n not in sr.data_vars]
+    if not names or missing:
+        raise InputDataError(
+            f"Cannot compute the plausibility report: the result names the super-resolved "
+            f"variables {names} (attribute 's5sr_variables'), of which {missing} are not in "
+            "both Datasets. Pass the output of s5sr.super_resolve (or its file) and the LR "
+            "Dataset it was made from."
+        )
+    dims = cast(tuple[Hashable, Hashable, Hashable], tuple(require_dims(lr, ROLES).values()))
+    band = int(sr.attrs["s5p_band"])
+    out: dict[str, xr.Variable] = {}
+    for name in names:
+        suffix = "" if len(names) == 1 else f"_{name}"
+        lr_variable = lr[name].variable
+        sigma, _ = noise_sigma(lr, name)
+        variance = None
+        if sigma is not None:
+            variance = xr.Variable(lr_variable.dims, sigma) ** 2
+        elif f"s5sr_window_sigma{suffix}" in sr:
+            window_sigma = sr[f"s5sr_window_sigma{suffix}"].variable
+            rows = per_row(window_sigma.data**2, lr.sizes[dims[0]], first_scanline(lr, dims[0]))
+            variance = xr.Variable((*window_sigma.dims[:-1], dims[0]), rows)
+        found = _scalar_variables(sr[name].variable, lr_variable, dims, band, variance)
+        out.update({f"{key}{suffix}": variable for key, variable in found.items()})
+    return out
+
+
+def plausibility_report(
+    obj: xr.Dataset | xr.DataArray, lr: xr.Dataset | None = None
+) -> dict[str, Any]:
     """The plausibility numbers of a super-resolved object, computed (once, together).
 
     Parameters
     ----------
     obj : xarray.Dataset or xarray.DataArray
-        Output of ``s5sr.super_resolve``. A lazy Dataset computes its report variables here,
-        which runs the network: write it first (:func:`xr_s5sr.store.to_zarr` records the
-        report while writing) or ``persist`` it. A DataArray carries the numbers in its
-        attributes (in-memory results only).
+        Output of ``s5sr.super_resolve``, or its file read back. A DataArray carries the
+        numbers in its attributes (in-memory results only).
+    lr : xarray.Dataset, optional
+        The LR Dataset ``obj`` was made from: needed when ``obj`` is a lazy result (or a file
+        written from one by xarray's own writers), whose two HR sums are computed here from
+        ``obj``'s values (:func:`hr_report`). A lazy ``obj`` then runs the network again:
+        write it first (:func:`xr_s5sr.store.to_zarr` with ``lr=`` records the report) and
+        pass the file, opened with ``chunks={}``.
 
     Returns
     -------
@@ -231,6 +323,15 @@ def plausibility_report(obj: xr.Dataset | xr.DataArray) -> dict[str, Any]:
     found = {name: obj[name].data for name in (*SCALARS, *WINDOW_VARIABLES) if name in obj}
     if WINDOW_DIM in obj.coords:
         found[WINDOW_DIM] = obj[WINDOW_DIM].data
+    if not any(str(name).startswith(SCALARS) for name in obj.data_vars):
+        if lr is None:
+            raise S5SRArgumentError(
+                "This result carries no s5sr_negative_fraction / s5sr_chi2: it was lazy "
+                "(dask), and those sums over the HR values are computed in a second pass. "
+                "Pass lr=<the LR Dataset it was made from>, preferably with the result read "
+                "back from its file (or write it with xr_s5sr.to_zarr/to_netcdf(..., lr=...))."
+            )
+        found.update({k: v.data for k, v in hr_report(obj, lr).items() if k in SCALARS})
     (values,) = dask.compute(found)
     return report_attrs(values)
 
@@ -274,6 +375,9 @@ def record_report(
     ds: xr.Dataset,
     write: Callable[[bool], Any],
     add_attrs: Callable[[dict[str, Any]], Any],
+    *,
+    lr: xr.Dataset | None = None,
+    reopen: Callable[[], xr.Dataset] | None = None,
 ) -> dict[str, Any]:
     """Write ``ds`` and, when its report is lazy, add the report's numbers as attributes.
 
@@ -285,6 +389,11 @@ def record_report(
         ``write(compute)``: the writer's call (``compute=False`` returns its delayed store).
     add_attrs : callable
         Adds global attributes to the written file or store.
+    lr : xarray.Dataset, optional
+        The LR input of a lazy result: its two HR sums (:func:`hr_report`) are then computed
+        from the written values, read back with ``reopen()`` (lazily, with the file's chunks).
+    reopen : callable, optional
+        Opens what ``write`` wrote (needed with ``lr``).
 
     Returns
     -------
@@ -292,18 +401,25 @@ def record_report(
         The attributes added (empty when the report was in memory or absent: its numbers are
         then in ``ds.attrs`` already).
 
-    The data and the report are computed by one ``dask.compute`` call, so the tasks they
-    share (the network's output blocks, the settings windows) run once.
+    The data and the per-window numbers are computed by one ``dask.compute`` call, so the
+    settings windows they share run once; the HR sums read the written blocks back, so no
+    block is held for them while the data are computed.
     """
-    pending = lazy_report(ds)
-    if not pending:
-        write(True)
-        return {}
     import dask
 
-    _, values = dask.compute(write(False), pending)
-    attrs = report_attrs(values)
-    add_attrs(attrs)
+    pending = lazy_report(ds)
+    attrs: dict[str, Any] = {}
+    if pending:
+        _, values = dask.compute(write(False), pending)
+        attrs = report_attrs(values)
+    else:
+        write(True)
+    if lr is not None and reopen is not None and not all(k in ds.attrs for k in SCALARS):
+        with reopen() as back:
+            (values,) = dask.compute({k: v.data for k, v in hr_report(back, lr).items()})
+        attrs.update({k: float(v) for k, v in values.items()})
+    if attrs:
+        add_attrs(attrs)
     return attrs
 
 

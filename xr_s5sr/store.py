@@ -496,6 +496,7 @@ def to_netcdf(
     overwrite: bool = ...,
     compress: bool = ...,
     compute: Literal[True] = ...,
+    lr: xr.Dataset | None = ...,
     **kwargs: Any,
 ) -> Path: ...
 
@@ -508,6 +509,7 @@ def to_netcdf(
     compute: Literal[False],
     overwrite: bool = ...,
     compress: bool = ...,
+    lr: xr.Dataset | None = ...,
     **kwargs: Any,
 ) -> Delayed: ...
 
@@ -519,6 +521,7 @@ def to_netcdf(
     overwrite: bool = False,
     compress: bool = True,
     compute: bool = True,
+    lr: xr.Dataset | None = None,
     **kwargs: Any,
 ) -> Path | Delayed:
     """Write a Dataset or DataArray to a compressed netCDF4 file, atomically.
@@ -546,6 +549,11 @@ def to_netcdf(
         If False, return a :class:`dask.delayed.Delayed` that writes the data and renames
         the file when computed (its result is the final path). If that computation fails,
         the hidden temporary file may remain next to the target.
+    lr : xarray.Dataset, optional
+        The LR input of a lazy super-resolved ``obj``: the report's two sums over the HR
+        values (``s5sr_negative_fraction``, ``s5sr_chi2``) are then computed from the written
+        file, before it is renamed, and added to its attributes
+        (:func:`xr_s5sr.plausibility.hr_report`). Ignored with ``compute=False``.
     **kwargs
         Passed to :meth:`xarray.Dataset.to_netcdf` (e.g. ``engine``, ``format``);
         ``encoding`` entries are merged over the defaults, variable by variable and key by
@@ -589,6 +597,7 @@ def to_netcdf(
     encoding = _merge_encoding(ours, kwargs.pop("encoding", None))
     final = check_target(check_netcdf_path(path), overwrite)
     temp = _reserve_temp(final, directory=False)
+
     def write(now: bool) -> Any:
         return ds.to_netcdf(temp, mode="w", compute=now, encoding=encoding, **kwargs)
 
@@ -596,7 +605,8 @@ def to_netcdf(
         with _drained_threads():
             if compute:  # the plausibility report is computed with the data (one graph)
                 add = lambda attrs: xr.Dataset(attrs=attrs).to_netcdf(temp, mode="a", **kwargs)  # noqa: E731
-                record_report(ds, write, add)
+                reopen = lambda: xr.open_dataset(temp, chunks={})  # noqa: E731
+                record_report(ds, write, add, lr=lr, reopen=reopen)
                 _commit(temp, final, overwrite)
                 return final
             written = write(False)
@@ -614,6 +624,7 @@ def to_zarr(
     *,
     overwrite: bool = False,
     compress: bool = True,
+    lr: xr.Dataset | None = None,
     **kwargs: Any,
 ) -> Path:
     """Write a Dataset or DataArray to a compressed Zarr store, atomically.
@@ -637,6 +648,8 @@ def to_zarr(
     compress : bool, default True
         Blosc zstd level 5 with byte shuffle on every variable (:class:`numcodecs.Blosc` in
         format-2 stores, :class:`zarr.codecs.BloscCodec` in format 3). False: no compressor.
+    lr : xarray.Dataset, optional
+        As for :func:`to_netcdf`: the report's HR sums, read back from the written store.
     **kwargs
         Passed to :meth:`xarray.Dataset.to_zarr` (e.g. ``consolidated``, ``zarr_format``);
         ``encoding`` entries are merged over the defaults, variable by variable and key by
@@ -672,6 +685,8 @@ def to_zarr(
             ds,
             lambda now: write(temp, mode="w", encoding=encoding, compute=now, **kwargs),
             lambda new: xr.Dataset(attrs={**ds.attrs, **new}).to_zarr(temp, mode="a", **kwargs),
+            lr=lr,
+            reopen=lambda: xr.open_zarr(temp, chunks={}),
         )
     return Path(path)
 

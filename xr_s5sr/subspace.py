@@ -48,7 +48,7 @@ import numpy as np
 from xr_s5sr.adaptive import blend_weights, bracketing, statistic_channels, window_centres, windows
 from xr_s5sr.noise import window_variance
 from xr_s5sr.spectral import WINDOW, signal_subspace
-from xr_s5sr.tiling import _concatenate_elements
+from xr_s5sr.tiling import RowSlice, _concatenate_elements, delayed_on_rows
 
 if TYPE_CHECKING:
     from xr_s5sr.spec import ModelSpec
@@ -270,15 +270,12 @@ class GranulePrior:
         return project_rows(block, start, self.centres, *self.bases)
 
 
-def _element_priors(
-    cube: Any, sigma: Any, bounds: np.ndarray, build: Any = window_basis
-) -> list[Any]:
-    """:func:`window_basis` of every window of one (scanline, ground_pixel, channel) cube
-    (``build``: the function, or its delayed form for dask)."""
+def _element_priors(cube: np.ndarray, sigma: Any, bounds: np.ndarray) -> list[Any]:
+    """:func:`window_basis` of every window of one (scanline, ground_pixel, channel) cube."""
     out = []
     for k in range(len(bounds)):
         low, high = basis_rows(bounds, k)
-        out.append(build(cube[low:high], None if sigma is None else sigma[low:high]))
+        out.append(window_basis(cube[low:high], None if sigma is None else sigma[low:high]))
     return out
 
 
@@ -308,18 +305,26 @@ def _prior_graph(lr: Any, sigma: Any, bounds: np.ndarray) -> tuple[Any, Any]:
     lead = lr.ndim - 3
     centres = window_centres(bounds)
     chunk_starts = np.cumsum((0, *lr.chunks[-3]))
-    build = dask.delayed(window_basis, pure=True, nout=2)
     outputs: list[Any] = [np.empty(lr.shape[:lead], dtype=object) for _ in range(2)]
     for element in np.ndindex(lr.shape[:lead]):
-        cube = lr[element]
-        priors = _element_priors(cube, None if sigma is None else sigma[element], bounds, build)
+        priors = []
+        for k in range(len(bounds)):
+            low, high = basis_rows(bounds, k)
+            noise = None if sigma is None else RowSlice(sigma, element, low, high)
+            priors.append(
+                delayed_on_rows(window_basis, RowSlice(lr, element, low, high), noise, nout=2)
+            )
         parts: list[list[Any]] = [[], []]
         for a, b in itertools.pairwise(chunk_starts):
             near = bracketing(centres, int(a), int(b))
             shape = (int(b - a), *lr.shape[-2:])
             tasks = (
-                dask.delayed(project_rows, pure=True)(
-                    cube[int(a) : int(b)], int(a), centres[near], *(p[0] for p in priors[near])
+                delayed_on_rows(
+                    project_rows,
+                    RowSlice(lr, element, int(a), int(b)),
+                    int(a),
+                    centres[near],
+                    *(p[0] for p in priors[near]),
                 ),
                 dask.delayed(denoised_sigma, pure=True)(
                     shape, int(a), centres[near], *(tuple(p) for p in priors[near])

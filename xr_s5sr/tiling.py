@@ -14,9 +14,11 @@ maths lives in :mod:`xr_s5sr.physics` and :mod:`xr_s5sr.adaptive`.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -37,6 +39,130 @@ if TYPE_CHECKING:
     from xr_s5sr.spec import ModelSpec
 
 
+@dataclass(frozen=True)
+class Rows:
+    """The rows of every block of ``blocks`` and up to ``depth`` rows each side (fewer at the
+    granule's ends) of a dask ``array``, for :func:`map_cubes` (built by :func:`rows_around`).
+
+    Nothing is copied in the graph: the task of a block reads the chunks of ``array`` its rows
+    touch and joins them itself. A separate task holding each block's rows would be a copy a
+    few times the block, cheap to compute and so run far ahead of the tasks that read it by a
+    dask.distributed scheduler, which holds every such copy meanwhile.
+    """
+
+    array: Any
+    blocks: tuple[int, ...]
+    depth: int
+    spilled: tuple[tuple[int, ...], int] | None = None
+
+    def pieces(self) -> list[list[tuple[int, slice]]]:
+        """Per block: (chunk index along scanline, rows of that chunk) of its rows, in order."""
+        axis = self.array.ndim - 3
+        starts = np.cumsum((0, *self.blocks))
+        n_scan = int(starts[-1])
+        places = _spilled_places(starts, *self.spilled) if self.spilled is not None else None
+        edges = np.cumsum((0, *self.array.chunks[axis]))
+        found = []
+        for start, stop in itertools.pairwise(starts):
+            low, high = max(0, int(start) - self.depth), min(n_scan, int(stop) + self.depth)
+            if places is not None:
+                offset = places[int(np.searchsorted(places[:, 0], start, side="right")) - 1, 1]
+                low, high = low + int(offset), high + int(offset)
+            first = int(np.searchsorted(edges, low, side="right")) - 1
+            last = int(np.searchsorted(edges, high, side="left"))
+            found.append(
+                [
+                    (
+                        j,
+                        slice(
+                            max(low, int(edges[j])) - int(edges[j]),
+                            min(high, int(edges[j + 1])) - int(edges[j]),
+                        ),
+                    )
+                    for j in range(first, last)
+                ]
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class RowSlice:
+    """Rows ``low:high`` (along scanline, axis −3) of one element (leading indices) of a dask
+    array, as an argument of :func:`delayed_on_rows`: joined inside the task that reads them."""
+
+    array: Any
+    element: tuple[int, ...]
+    low: int
+    high: int
+
+    def task(self) -> tuple[Any, ...]:
+        """The nested (legacy) task that joins the rows from the chunks they lie in."""
+        lead = self.array.ndim - 3
+        edges = np.cumsum((0, *self.array.chunks[lead]))
+        first = int(np.searchsorted(edges, self.low, side="right")) - 1
+        last = int(np.searchsorted(edges, self.high, side="left"))
+        keys, cuts = [], []
+        for j in range(first, last):
+            a, b = int(edges[j]), int(edges[j + 1])
+            keys.append((self.array.name, *self.element, j, 0, 0))
+            cuts.append(slice(max(self.low, a) - a, min(self.high, b) - a))
+        return (_element_rows, keys, cuts, lead)
+
+
+def delayed_on_rows(
+    func: Callable[..., Any], *args: Any, nout: int | None = None, **kwargs: Any
+) -> Any:
+    """``dask.delayed(func, pure=True)(*args, **kwargs)`` in which every :class:`RowSlice`
+    argument is joined inside the call's own task. Passing a slice of a dask array to
+    ``dask.delayed`` instead adds a task holding a copy of the rows until the call runs, which
+    a dask.distributed scheduler computes far ahead of it. ``nout``: as for ``dask.delayed``.
+    """
+    import dask
+    from dask.base import tokenize
+    from dask.delayed import Delayed
+    from dask.highlevelgraph import HighLevelGraph
+    from dask.utils import apply, funcname
+
+    dependencies: list[Any] = []
+
+    def as_task(value: Any) -> Any:
+        if isinstance(value, RowSlice):
+            if len(value.array.chunks[-2]) != 1 or len(value.array.chunks[-1]) != 1:
+                raise DimensionError("RowSlice arrays need one ground_pixel and channel chunk.")
+            dependencies.append(value.array)
+            return value.task()
+        if dask.is_dask_collection(value):
+            dependencies.append(value)
+            return value.key
+        return value
+
+    described = [
+        (a.array.name, a.element, a.low, a.high) if isinstance(a, RowSlice) else a
+        for a in (*args, *kwargs.values())
+    ]
+    key = f"{funcname(func)}-{tokenize(func, described, list(kwargs))}"
+    task = (
+        apply,
+        func,
+        [as_task(a) for a in args],
+        (dict, [[name, as_task(value)] for name, value in kwargs.items()]),
+    )
+    graph = HighLevelGraph.from_collections(key, {key: task}, dependencies=dependencies)
+    return Delayed(key, graph, length=nout)
+
+
+def _element_rows(parts: list[np.ndarray], rows: list[slice], lead: int) -> np.ndarray:
+    """The 3-D cube of :func:`_joined_rows` (leading axes of one element dropped)."""
+    return _joined_rows(parts, rows, lead)[(0,) * lead]
+
+
+def _joined_rows(parts: list[np.ndarray], rows: list[slice], axis: int) -> np.ndarray:
+    """The rows ``rows`` of each chunk in ``parts``, joined along ``axis`` (a view for one)."""
+    index = (slice(None),) * axis
+    cut = [part[(*index, r)] for part, r in zip(parts, rows, strict=True)]
+    return cut[0] if len(cut) == 1 else np.concatenate(cut, axis=axis)
+
+
 def map_cubes(
     func: Callable[..., np.ndarray],
     *arrays: Any,
@@ -45,9 +171,18 @@ def map_cubes(
     **kwargs: Any,
 ) -> Any:
     """``dask.array.map_blocks`` of a function of 3-D blocks over arrays whose leading axes
-    (chunks of one element) are extra dims: ``chunks`` are the output's last three."""
+    (chunks of one element) are extra dims: ``chunks`` are the output's last three.
+
+    With :class:`Rows` among ``arrays`` (a plain array counts as the rows of its own chunks),
+    the output has one block per block of their ``blocks`` (and per channel chunk of
+    ``chunks``), and each task joins the
+    rows of its block from the chunks they lie in (:meth:`Rows.pieces`); an input split along
+    channels as the output is read chunk by chunk, else whole. ``token`` names the tasks."""
     import dask.array as da
 
+    if any(isinstance(a, Rows) for a in arrays):
+        inputs = [a if isinstance(a, Rows) else Rows(a, a.chunks[a.ndim - 3], 0) for a in arrays]
+        return _map_rows(func, tuple(inputs), chunks, dtype, kwargs)
     first = arrays[0]
     lead = first.ndim - 3
     return da.map_blocks(
@@ -58,6 +193,65 @@ def map_cubes(
         dtype=dtype,
         meta=np.empty((0,) * first.ndim, dtype),
         **kwargs,
+    )
+
+
+def _map_rows(
+    func: Callable[..., np.ndarray],
+    inputs: tuple[Rows, ...],
+    chunks: tuple[tuple[int, ...], ...],
+    dtype: type,
+    kwargs: dict[str, Any],
+) -> Any:
+    """:func:`map_cubes` of :class:`Rows` inputs: the graph written out, one task per block
+    (legacy task tuples, which every dask version runs)."""
+    import dask
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+    from dask.utils import apply, funcname
+
+    first = inputs[0].array
+    lead = first.ndim - 3
+    n_blocks, n_groups = len(inputs[0].blocks), len(chunks[2])
+    if any(len(r.blocks) != n_blocks or r.array.numblocks[-2] != 1 for r in inputs):
+        raise DimensionError(
+            "Rows inputs need the same number of blocks and one ground_pixel chunk."
+        )
+    token = kwargs.pop("token", None) or funcname(func)
+    dynamic = {k: v for k, v in kwargs.items() if dask.is_dask_collection(v)}
+    static = {k: v for k, v in kwargs.items() if k not in dynamic}
+    described = [(r.array.name, r.blocks, r.depth, r.spilled) for r in inputs]
+    name = f"{token}-{tokenize(func, described, chunks, dtype, static, list(dynamic.values()))}"
+    pieces = [r.pieces() for r in inputs]
+    keyword_task = (dict, [[k, v.key] for k, v in dynamic.items()])
+    layer: dict[Any, Any] = {}
+    for element in np.ndindex(*first.numblocks[:lead]):
+        for block in range(n_blocks):
+            for group in range(n_groups):
+                location = (*element, block, 0, group)
+                arguments = []
+                for rows, found in zip(inputs, pieces, strict=True):
+                    channel = group if rows.array.numblocks[-1] == n_groups else 0
+                    keys = [(rows.array.name, *element, j, 0, channel) for j, _ in found[block]]
+                    cuts = [cut for _, cut in found[block]]
+                    arguments.append((_joined_rows, keys, cuts, lead))
+                call = functools.partial(
+                    per_element,
+                    function=func,
+                    block_info={None: {"chunk-location": location}},
+                    **static,
+                )
+                layer[(name, *location)] = (apply, call, arguments, keyword_task)
+    graph = HighLevelGraph.from_collections(
+        name, layer, dependencies=[r.array for r in inputs] + list(dynamic.values())
+    )
+    return da.Array(
+        graph,
+        name,
+        chunks=(*first.chunks[:lead], *chunks),
+        dtype=dtype,
+        meta=np.empty((0,) * first.ndim, dtype),
     )
 
 
@@ -136,27 +330,36 @@ def _window_tasks(
     prepare: Callable[[np.ndarray], np.ndarray] | None,
 ) -> list[Any]:
     """One pure delayed :func:`~xr_s5sr.adaptive.window_settings` per window of ``element``."""
-    import dask
-
     band = cast(int, spec.band)
     n_scan = lr.shape[-3]
     tasks = []
     for start, stop in windows(n_scan, first):
         low, high = window_reads(n_scan, band, int(start), int(stop))
-        rows = lr[(*element, slice(low, high))]
         tasks.append(
-            dask.delayed(window_settings, pure=True)(
-                rows if prepare is None else dask.delayed(prepare, pure=True)(rows),
+            delayed_on_rows(
+                _prepared_settings,
+                RowSlice(lr, element, low, high),
                 band,
                 int(start - low),
                 int(high - stop),
+                prepare=prepare,
                 at_start=low == 0,
                 at_end=high == n_scan,
                 regularisation=spec.window_regularisation,
-                sigma=None if sigma is None else sigma[(*element, slice(low, high))],
+                sigma=None if sigma is None else RowSlice(sigma, element, low, high),
             )
         )
     return tasks
+
+
+def _prepared_settings(
+    rows: np.ndarray,
+    *args: Any,
+    prepare: Callable[[np.ndarray], np.ndarray] | None,
+    **kwargs: Any,
+) -> np.ndarray:
+    """:func:`~xr_s5sr.adaptive.window_settings` of a window's rows, ``prepare``-d first."""
+    return window_settings(rows if prepare is None else prepare(rows), *args, **kwargs)
 
 
 def _concatenate_elements(nested: Any, axis: int) -> Any:
@@ -243,35 +446,18 @@ def rows_around(
     blocks: tuple[int, ...],
     depth: int,
     spilled: tuple[tuple[int, ...], int] | None = None,
-) -> Any:
+) -> Rows:
     """The rows of every block of ``blocks`` (LR scanline chunks) and up to ``depth`` rows each
-    side (fewer at the granule's ends): one chunk per block, exact rows (a block reads no
-    chunk its rows do not touch). Unlike ``dask.array.overlap`` the depth may exceed the
-    blocks. :func:`rows_context` gives a block's rows of context inside a task.
+    side (fewer at the granule's ends), as a :class:`Rows` input of :func:`map_cubes`: a block
+    reads no chunk its rows do not touch, and the depth may exceed the blocks (unlike
+    ``dask.array.overlap``). :func:`rows_context` gives a block's rows of context inside a task.
 
     ``array``: a dask array in any scanline chunking, or with ``spilled = (chunks, pad)`` one
     in the spilled layout of ``chunks`` (each chunk's rows and up to ``pad ≥ depth`` rows each
     side, :func:`spilled_sizes`; ``blocks`` then group into ``chunks``): each block's rows
     come from the chunk it lies in.
     """
-    import dask.array as da
-
-    axis = array.ndim - 3
-    n_scan = sum(blocks)
-    if spilled is None and (not depth or len(blocks) == 1):
-        return array.rechunk({axis: blocks})
-    starts = np.cumsum((0, *blocks))
-    places = _spilled_places(starts, *spilled) if spilled is not None else None
-    pieces, sizes = [], []
-    for start, stop in itertools.pairwise(starts):
-        low, high = max(0, int(start) - depth), min(n_scan, int(stop) + depth)
-        offset = 0
-        if places is not None:
-            offset = places[int(np.searchsorted(places[:, 0], start, side="right")) - 1, 1]
-        index = slice(low + offset, high + offset)
-        pieces.append(array[(slice(None),) * axis + (index,)])
-        sizes.append(high - low)
-    return da.concatenate(pieces, axis=axis).rechunk({axis: tuple(sizes)})
+    return Rows(array, tuple(int(b) for b in blocks), depth, spilled)
 
 
 def _spilled_places(starts: np.ndarray, chunks: tuple[int, ...], pad: int) -> np.ndarray:
