@@ -101,14 +101,6 @@ DEFAULT_OUTPUT_BUDGET = 256 * 2**20
 #: fused path, which costs ~10 % more work in halo rows than one tile.
 DEFAULT_ACTIVATION_BUDGET = 3 * 2**28
 
-#: dask.distributed priority of every task of the super-resolution graph, below the default 0
-#: of the tasks that read its result (a writer's store tasks, the plausibility report's sums).
-#: dask.order ranks those readers after the whole graph (they all feed one final task), and
-#: the distributed scheduler runs ready tasks strictly by priority, so it would hold every
-#: finished HR block until the end; one level lower, each block is stored and summed as soon
-#: as it exists. Local schedulers ignore annotations (their depth-first order already does this).
-GRAPH_PRIORITY = -1
-
 
 # ---------------------------------------------------------------------------------- array engine
 def super_resolve_array(
@@ -220,10 +212,9 @@ def super_resolve_array(
     }
     noise = None if sigma is None else ordered_sigma(sigma, x.shape, order)
     if lazy:
-        with dask.annotate(priority=GRAPH_PRIORITY):
-            out, settings = _super_resolve_dask(
-                cube, halo, output_chunks, memory_budget, missing, options, noise, first_scanline
-            )
+        out, settings = _super_resolve_dask(
+            cube, halo, output_chunks, memory_budget, missing, options, noise, first_scanline
+        )
     else:
         raw = np.asarray(cube, dtype=np.float32)
         n_scan, n_pixel, n_chan = raw.shape[-3:]
