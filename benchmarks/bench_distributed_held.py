@@ -2,15 +2,15 @@
 
 Run from a source checkout::
 
-    python benchmarks/bench_distributed_held.py [--scanlines 256] [--method backprojection]
+    python benchmarks/bench_distributed_held.py [--scanlines 256,768] [--method backprojection]
         [--out benchmarks/results-distributed-held.json]
 
 A lazily generated band-3 orbit (:func:`xr_s5sr.orbit.make_orbit`, 450 × 497, input chunks of
-64 scanlines) super-resolved and written with xarray's ``to_zarr`` on a ``LocalCluster`` of two
-one-thread worker processes. Every 2 s the scheduler is asked for the tasks held in memory;
-the JSON keeps the largest total, by task prefix (bytes, count), the wall time and each
-worker's peak RSS. Compare
-with ``bench_block_memory.py --held``, the same graph on the sync scheduler. Not collected by
+64 scanlines) super-resolved and written with xarray's ``to_zarr`` on a ``LocalCluster`` of
+two one-thread worker processes, a fresh cluster per length. Every 2 s the scheduler is asked
+for the tasks held in memory; the JSON keeps, per length, the largest total, by task prefix
+(bytes, count), the wall time and each worker's peak RSS. Compare with
+``bench_block_memory.py --held``, the same graph on the sync scheduler. Not collected by
 pytest.
 """
 
@@ -50,17 +50,28 @@ def _peak_rss_bytes() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scanlines", type=int, default=256)
+    parser.add_argument(
+        "--scanlines", default="256,768", help="comma-separated lengths, one cluster each"
+    )
     parser.add_argument("--method", default="backprojection")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results-distributed-held.json"
     )
     args = parser.parse_args(argv)
+    from xr_s5sr.versions import run_record
+
+    record = run_record()
+    runs = [measure(args.method, int(n)) for n in args.scanlines.split(",")]
+    args.out.write_text(json.dumps({"runs": runs, "record": record}, indent=1) + "\n")
+    return 0
+
+
+def measure(method: str, scanlines: int) -> dict[str, Any]:
+    """One run on a fresh cluster: wall time, most bytes held, by prefix, peak RSS."""
     from dask.distributed import Client, LocalCluster
 
     import xr_s5sr  # noqa: F401  (registers .s5sr)
     from xr_s5sr.orbit import make_orbit
-    from xr_s5sr.versions import run_record
 
     store = Path(tempfile.mkdtemp(prefix="xr_s5sr-held-")) / "orbit.zarr"
     most: dict[str, tuple[int, int]] = {}
@@ -68,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=None) as c,
         Client(c) as client,
     ):
-        orbit = make_orbit(3, args.scanlines, 450, 0, chunks=64)
-        result = orbit.s5sr.super_resolve(model=args.method, torch_threads=1)
+        orbit = make_orbit(3, scanlines, 450, 0, chunks=64)
+        result = orbit.s5sr.super_resolve(model=method, torch_threads=1)
         start = time.perf_counter()
         future = client.compute(result.to_zarr(store, mode="w", compute=False))
         while not future.done():
@@ -85,20 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     held_gib = total / 2**30
     rss = ", ".join(f"{b / 2**30:.2f}" for b in sorted(peak_rss.values()))
     print(
-        f"{args.method} {args.scanlines} scanlines: {wall:.0f} s, most held {held_gib:.2f} GiB, "
-        f"worker peak RSS {rss} GiB"
+        f"{method} {scanlines} scanlines: {wall:.0f} s, most held {held_gib:.2f} GiB, "
+        f"worker peak RSS {rss} GiB",
+        flush=True,
     )
-    record = {
-        "method": args.method,
-        "scanlines": args.scanlines,
+    return {
+        "method": method,
+        "scanlines": scanlines,
         "wall_s": wall,
         "most_held_bytes": total,
         "worker_peak_rss_bytes": sorted(peak_rss.values()),
         "held_by_prefix": dict(sorted(most.items(), key=lambda kv: -kv[1][0])),
-        "record": run_record(),
     }
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

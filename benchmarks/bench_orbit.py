@@ -93,9 +93,12 @@ def run_method(
     from dask.distributed import Client, LocalCluster
 
     store = Path(tempfile.mkdtemp(prefix="xr_s5sr-orbit-")) / "orbit.zarr"
-    with LocalCluster(
-        n_workers=args.workers, threads_per_worker=1, processes=True, memory_limit=None
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, memory_limit=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         orbits = [
             make_orbit(
                 args.band,
@@ -124,9 +127,7 @@ def run_method(
         "s_per_lr_scanline": wall / (n_time * args.scanlines),
         "hr_pixels": hr_pixels,
         "worker_peak_rss_bytes": sorted(peaks.values()),
-        "output_scanline_chunks": list(sr.radiance.chunks[sr.radiance.dims.index("scanline")])[
-            :3
-        ],
+        "output_scanline_chunks": list(sr.radiance.chunks[sr.radiance.dims.index("scanline")])[:3],
     }
 
 
@@ -194,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         run = run_method(label, METHODS[label], args, n_time=args.time_granules)
         run["wall_over_one_granule"] = run["wall_s"] / runs[label]["wall_s"]
         results["time_granules"] = run
-        print(f"{args.time_granules} granules along time ({label}): "
-              f"{run['wall_over_one_granule']:.2f} x one granule")
+        print(
+            f"{args.time_granules} granules along time ({label}): "
+            f"{run['wall_over_one_granule']:.2f} x one granule"
+        )
     results["record"] = record
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(f"wrote {args.out}")

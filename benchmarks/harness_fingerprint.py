@@ -38,8 +38,15 @@ def main(out: str) -> None:
         root = Path(tmp)
         pairs = synthetic_pairs(7, range(3), shape=(96, 96), n_channel=6)
         config = TrainConfig(
-            band=7, model="s5dscr_s", lr_patch=8, lr_stride=4, batch_size=4, epochs=2,
-            steps_per_epoch=10, validation_patches=8, schedule="cosine",
+            band=7,
+            model="s5dscr_s",
+            lr_patch=8,
+            lr_stride=4,
+            batch_size=4,
+            epochs=2,
+            steps_per_epoch=10,
+            validation_patches=8,
+            schedule="cosine",
         )
         result = fit(config, pairs[:2], pairs[2:], root / "fit", progress=False)
         record["fit"] = {
@@ -56,8 +63,15 @@ def main(out: str) -> None:
         save_weights(start.eval(), path, band=3, model_name="s5dscr_s")
         tile = make_granule(3, 96, 96, n_channel=8)["radiance"].values
         ft = FinetuneConfig(
-            band=3, steps=4, batch_size=2, lr_patch=4, context=6, learning_rate=1e-3,
-            consistency_weight=0.5, checkpoint_every=1, start_weights=str(path),
+            band=3,
+            steps=4,
+            batch_size=2,
+            lr_patch=4,
+            context=6,
+            learning_rate=1e-3,
+            consistency_weight=0.5,
+            checkpoint_every=1,
+            start_weights=str(path),
         )
         model = finetune(ft, [tile], root / "ft", progress=False, device="cpu")
         history = torch.load(root / "ft" / "finetune_checkpoint.pt", weights_only=True)["history"]

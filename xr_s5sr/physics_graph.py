@@ -32,6 +32,7 @@ engine (:mod:`xr_s5sr.engine`) wires these pieces.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -374,11 +375,12 @@ def consistent_graph(
     """:func:`consistent_window` on every HR block of ``blocks`` (LR rows each) with
     :func:`xr_s5sr.physics.window_halo` LR rows of context each side: one task per block, so
     an output block reads a bounded number of rows and the memory is that of a few blocks,
-    whatever the granule's length. The cubes are cut into channel groups of
-    :data:`CHANNEL_CHUNK` first (every step acts on each channel alone), so a task holds one
-    group of its window, not the window's whole HR cube. The result keeps those groups as
-    its channel chunks (merging them would copy every HR block once more and hold the merged
-    block until its last reader, the writer or the plausibility report, has run).
+    whatever the granule's length. There is one task per block and channel group of
+    :data:`CHANNEL_CHUNK` (every step acts on each channel alone), so a task holds one group
+    of its window, not the window's whole HR cube; it takes its group from the inputs'
+    whole-channel chunks as views (no task splits them ahead). The result keeps those groups
+    as its channel chunks (merging them would copy every HR block once more and hold the
+    merged block until its last reader has run).
 
     ``source``: the HR estimate chunked by ``4·blocks``, or with ``rebuild = (chunks, pad)``
     its LR back-projection coefficients in the spilled layout of ``chunks`` with ``pad ≥``
@@ -386,39 +388,38 @@ def consistent_graph(
     rebuilds its rows of ``x = U c``). ``lower``: the LR lower bound (any chunking), or None
     (the projection only, ``spec.nonnegative`` False). ``mask``: ``(raw, radius, spec,
     missing)``, the raw LR granule (a block reads its rows and ``radius`` rows each side) and
-    the policy of
-    :func:`xr_s5sr.missing.mask_missing`, applied in the same task (``spec`` may be a
-    ``dask.delayed``). Returns the HR result chunked by ``4·blocks`` and :data:`CHANNEL_CHUNK`
+    the policy of :func:`xr_s5sr.missing.mask_missing`, applied in the same task (``spec``
+    may be a ``dask.delayed``). Every array has one chunk along ground_pixel and
+    spectral_channel. Returns the HR result chunked by ``4·blocks`` and :data:`CHANNEL_CHUNK`
     channels.
     """
     halo, reach = window_halo(cast(int, spec.band)), window_reach(cast(int, spec.band))
     n_pixel = lr.shape[-2]
-    by_group = {lr.ndim - 1: CHANNEL_CHUNK}
-    source, lr = source.rechunk(by_group), lr.rechunk(by_group)
-    lower = None if lower is None else lower.rechunk(by_group)
     masking: dict[str, Any] = {}
+    grouped = functools.partial(tiling.rows_around, blocks=blocks, split_channels=True)
     if rebuild is None:
         hr_blocks = tuple(SCALE * b for b in blocks)
-        arrays = [tiling.rows_around(source, hr_blocks, SCALE * reach)]
+        arrays = [grouped(source, blocks=hr_blocks, depth=SCALE * reach)]
     else:
-        arrays = [tiling.rows_around(source, blocks, reach + UPSAMPLE_REACH, spilled=rebuild)]
-    arrays.append(tiling.rows_around(lr, blocks, halo))
+        arrays = [grouped(source, depth=reach + UPSAMPLE_REACH, spilled=rebuild)]
+    arrays.append(grouped(lr, depth=halo))
     layout = ["source", "lr"]
     if settings is not None:
         arrays.append(tiling.rows_around(settings, blocks, halo))
         layout.append("settings")
     if lower is not None:
-        arrays.append(tiling.rows_around(lower, blocks, reach))
+        arrays.append(grouped(lower, depth=reach))
         layout.append("lower")
     if mask is not None:
         raw, radius, method, missing = mask
-        arrays.append(tiling.rows_around(raw.rechunk(by_group), blocks, radius))
+        arrays.append(grouped(raw, depth=radius))
         layout.append("raw")
         masking = {"radius": radius, "spec": method, "missing": missing}
+    groups = tiling.regular_chunks(lr.shape[-1], CHANNEL_CHUNK)
     result = tiling.map_cubes(
         _window_task,
         *arrays,
-        chunks=(tuple(SCALE * b for b in blocks), (SCALE * n_pixel,), lr.chunks[-1]),
+        chunks=(tuple(SCALE * b for b in blocks), (SCALE * n_pixel,), groups),
         layout=tuple(layout),
         blocks=blocks,
         halo=halo,

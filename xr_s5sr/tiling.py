@@ -54,6 +54,9 @@ class Rows:
     blocks: tuple[int, ...]
     depth: int
     spilled: tuple[tuple[int, ...], int] | None = None
+    #: Whole-channel chunks, of which each task takes its output's channel chunk (a view):
+    #: no task splits the chunks into channel pieces ahead of the tasks that read them.
+    split_channels: bool = False
 
     def pieces(self) -> list[list[tuple[int, slice]]]:
         """Per block: (chunk index along scanline, rows of that chunk) of its rows, in order."""
@@ -156,10 +159,14 @@ def _element_rows(parts: list[np.ndarray], rows: list[slice], lead: int) -> np.n
     return _joined_rows(parts, rows, lead)[(0,) * lead]
 
 
-def _joined_rows(parts: list[np.ndarray], rows: list[slice], axis: int) -> np.ndarray:
-    """The rows ``rows`` of each chunk in ``parts``, joined along ``axis`` (a view for one)."""
+def _joined_rows(
+    parts: list[np.ndarray], rows: list[slice], axis: int, channels: slice | None = None
+) -> np.ndarray:
+    """The rows ``rows`` of each chunk in ``parts``, joined along ``axis`` (a view for one),
+    and of those the ``channels`` (last axis; None: all)."""
     index = (slice(None),) * axis
-    cut = [part[(*index, r)] for part, r in zip(parts, rows, strict=True)]
+    picked = (Ellipsis, slice(None) if channels is None else channels)
+    cut = [part[(*index, r)][picked] for part, r in zip(parts, rows, strict=True)]
     return cut[0] if len(cut) == 1 else np.concatenate(cut, axis=axis)
 
 
@@ -224,6 +231,10 @@ def _map_rows(
     described = [(r.array.name, r.blocks, r.depth, r.spilled) for r in inputs]
     name = f"{token}-{tokenize(func, described, chunks, dtype, static, list(dynamic.values()))}"
     pieces = [r.pieces() for r in inputs]
+    bounds = np.cumsum((0, *chunks[2]))
+    group_slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+    if any(r.split_channels and r.array.numblocks[-1] != 1 for r in inputs):
+        raise DimensionError("Rows that split channels in the task need one channel chunk.")
     keyword_task = (dict, [[k, v.key] for k, v in dynamic.items()])
     layer: dict[Any, Any] = {}
     for element in np.ndindex(*first.numblocks[:lead]):
@@ -235,7 +246,8 @@ def _map_rows(
                     channel = group if rows.array.numblocks[-1] == n_groups else 0
                     keys = [(rows.array.name, *element, j, 0, channel) for j, _ in found[block]]
                     cuts = [cut for _, cut in found[block]]
-                    arguments.append((_joined_rows, keys, cuts, lead))
+                    picked = group_slices[group] if rows.split_channels else None
+                    arguments.append((_joined_rows, keys, cuts, lead, picked))
                 call = functools.partial(
                     per_element,
                     function=func,
@@ -446,6 +458,7 @@ def rows_around(
     blocks: tuple[int, ...],
     depth: int,
     spilled: tuple[tuple[int, ...], int] | None = None,
+    split_channels: bool = False,
 ) -> Rows:
     """The rows of every block of ``blocks`` (LR scanline chunks) and up to ``depth`` rows each
     side (fewer at the granule's ends), as a :class:`Rows` input of :func:`map_cubes`: a block
@@ -455,9 +468,9 @@ def rows_around(
     ``array``: a dask array in any scanline chunking, or with ``spilled = (chunks, pad)`` one
     in the spilled layout of ``chunks`` (each chunk's rows and up to ``pad ≥ depth`` rows each
     side, :func:`spilled_sizes`; ``blocks`` then group into ``chunks``): each block's rows
-    come from the chunk it lies in.
+    come from the chunk it lies in. ``split_channels``: see :class:`Rows`.
     """
-    return Rows(array, tuple(int(b) for b in blocks), depth, spilled)
+    return Rows(array, tuple(int(b) for b in blocks), depth, spilled, split_channels)
 
 
 def _spilled_places(starts: np.ndarray, chunks: tuple[int, ...], pad: int) -> np.ndarray:

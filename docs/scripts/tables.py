@@ -593,20 +593,36 @@ def block_memory_held() -> str:
     return "; ".join(parts) + "."
 
 
+def short_commit(commit: str) -> str:
+    """A run record's commit, short, keeping its ``+uncommitted`` mark."""
+    head, _, mark = commit.partition("+")
+    return head[:7] + (f"+{mark}" if mark else "")
+
+
 def distributed_held() -> str:
     """docs/performance.md: what a LocalCluster held at most while writing an orbit to zarr
-    (``benchmarks/results-distributed-held.json``), with its three largest task prefixes."""
+    (``benchmarks/results-distributed-held.json``), per length, with the largest prefixes."""
     result = json.loads(DISTRIBUTED_HELD.read_text())
-    largest = list(result["held_by_prefix"].items())[:3]
-    parts = ", ".join(
-        f"`{name}` {size / 2**30:.2f} GiB in {count}" for name, (size, count) in largest
+    lines = [
+        "| method | LR scanlines | wall | most task results held | largest | worker peak RSS |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for run in result["runs"]:
+        largest = list(run["held_by_prefix"].items())[:2]
+        parts = ", ".join(
+            f"`{name}` {size / 2**30:.2f} GiB in {count}" for name, (size, count) in largest
+        )
+        peaks = ", ".join(f"{b / 2**30:.2f}" for b in run["worker_peak_rss_bytes"])
+        lines.append(
+            f"| `{run['method']}` | {run['scanlines']} | {run['wall_s']:.0f} s | "
+            f"{run['most_held_bytes'] / 2**30:.2f} GiB | {parts} | {peaks} GiB |"
+        )
+    lines.append("")
+    lines.append(
+        "Two one-thread workers, xarray's `to_zarr`; commit "
+        f"`{short_commit(result['record']['commit'])}`."
     )
-    return (
-        f"On a `LocalCluster` of two one-thread workers, `{result['method']}` on "
-        f"{result['scanlines']} scanlines written with `to_zarr` held up to "
-        f"{result['most_held_bytes'] / 2**30:.2f} GiB of task results at once ({parts} tasks; "
-        f"{result['wall_s']:.0f} s, commit `{result['record']['commit'][:7]}`)."
-    )
+    return "\n".join(lines)
 
 
 def block_memory_latest() -> str:
