@@ -279,13 +279,15 @@ class S5SRAccessor(Generic[T]):
         xarray.Dataset or xarray.DataArray
             Same kind as the input, 4× larger along scanline and ground_pixel. HR pixel ``i``
             sits at LR fractional index ``(i − 2)/4`` (the degradation convention). A Dataset
-            also holds its plausibility report (:mod:`xr_s5sr.plausibility`):
-            ``s5sr_negative_fraction``, ``s5sr_chi2`` and the automatic settings per window
-            (``s5sr_window_regularisation``, ``s5sr_window_sigma``), lazy for dask input,
-            numbers in ``attrs`` for in-memory input (for dask input: once written by
-            :func:`xr_s5sr.to_zarr`/:func:`xr_s5sr.to_netcdf`); read them with
-            :func:`xr_s5sr.plausibility.plausibility_report`. A DataArray carries the numbers
-            in ``attrs`` (in-memory input only).
+            also holds its plausibility report (:mod:`xr_s5sr.plausibility`): the
+            automatic settings per window (``s5sr_window_regularisation``,
+            ``s5sr_window_sigma``; lazy for dask input) and, for in-memory input,
+            ``s5sr_negative_fraction`` and ``s5sr_chi2``, with the numbers in ``attrs``. For
+            dask input those two sums over the HR values are computed from the written
+            result: :func:`xr_s5sr.to_zarr`/:func:`xr_s5sr.to_netcdf` with ``lr=`` the input
+            put every number in the file's attributes, and
+            :func:`xr_s5sr.plausibility.plausibility_report` with ``lr=`` returns them. A
+            DataArray carries the numbers in ``attrs`` (in-memory input only).
 
         Raises
         ------

@@ -44,6 +44,7 @@ ALONG_TRACK = ROOT / "docs" / "scripts" / "along_track.json"
 PLAUSIBILITY = ROOT / "docs" / "scripts" / "plausibility.json"
 BLOCK_MEMORY = ROOT / "benchmarks" / "results-block-memory.json"
 DISTRIBUTED_HELD = ROOT / "benchmarks" / "results-distributed-held.json"
+ORBIT = ROOT / "benchmarks" / "results-orbit.json"
 FINETUNE_TEST = ROOT / "docs" / "scripts" / "finetune_proof" / "test.json"
 FINETUNE_CRITERION = ROOT / "docs" / "scripts" / "finetune_proof" / "criterion.json"
 FINETUNE_MEASURED = ROOT / "docs" / "scripts" / "finetune_proof" / "measured_case.json"
@@ -625,6 +626,33 @@ def distributed_held() -> str:
     return "\n".join(lines)
 
 
+def orbit() -> str:
+    """docs/performance.md: the orbit benchmark's runs (``benchmarks/results-orbit.json``)."""
+    result = json.loads(ORBIT.read_text())
+    config = result["config"]
+    lines = [
+        "| method | LR scanlines | wall | s per LR scanline | worker peak RSS | commit |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for label, run in result["runs"].items():
+        peaks = ", ".join(f"{b / 2**30:.2f}" for b in run["worker_peak_rss_bytes"])
+        ratio = run.get("wall_over_network_time")
+        wall = f"{run['wall_s'] / 60:.1f} min" + (
+            f" ({ratio:.2f} × the network alone)" if ratio else ""
+        )
+        lines.append(
+            f"| `{label}` | {run['scanlines']} | {wall} | {run['s_per_lr_scanline']:.3f} | "
+            f"{peaks} GiB | `{short_commit(run['record']['commit'])}` |"
+        )
+    lines.append("")
+    lines.append(
+        f"Band {config['band']}, {config['ground_pixels']} ground pixels, input chunks of "
+        f"{config['chunks']} scanlines, `LocalCluster` of {config['workers']} one-thread "
+        "workers, xarray's `to_zarr`."
+    )
+    return "\n".join(lines)
+
+
 def block_memory_latest() -> str:
     """README: the latest run of each method and length of
     ``benchmarks/results-block-memory.json`` (peak RSS of the two-thread process)."""
@@ -904,6 +932,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "block-memory-latest": block_memory_latest,
     "block-memory-held": block_memory_held,
     "distributed-held": distributed_held,
+    "orbit": orbit,
     "finetune-test-summary": finetune_test_summary,
     "finetune-test": finetune_test_table,
     "finetune-test-cells": finetune_test_cells,
