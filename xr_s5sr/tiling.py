@@ -71,21 +71,20 @@ class Rows:
             if places is not None:
                 offset = places[int(np.searchsorted(places[:, 0], start, side="right")) - 1, 1]
                 low, high = low + int(offset), high + int(offset)
-            first = int(np.searchsorted(edges, low, side="right")) - 1
-            last = int(np.searchsorted(edges, high, side="left"))
-            found.append(
-                [
-                    (
-                        j,
-                        slice(
-                            max(low, int(edges[j])) - int(edges[j]),
-                            min(high, int(edges[j + 1])) - int(edges[j]),
-                        ),
-                    )
-                    for j in range(first, last)
-                ]
-            )
+            found.append(_chunk_cuts(edges, low, high))
         return found
+
+
+def _chunk_cuts(edges: np.ndarray, low: int, high: int) -> list[tuple[int, slice]]:
+    """(chunk index, rows of that chunk) of the rows ``low:high`` of an axis whose chunks
+    start at ``edges`` (cumulative sizes, from 0)."""
+    first = int(np.searchsorted(edges, low, side="right")) - 1
+    last = int(np.searchsorted(edges, high, side="left"))
+    cuts = []
+    for j in range(first, last):
+        start, stop = int(edges[j]), int(edges[j + 1])
+        cuts.append((j, slice(max(low, start) - start, min(high, stop) - start)))
+    return cuts
 
 
 @dataclass(frozen=True)
@@ -101,15 +100,9 @@ class RowSlice:
     def task(self) -> tuple[Any, ...]:
         """The nested (legacy) task that joins the rows from the chunks they lie in."""
         lead = self.array.ndim - 3
-        edges = np.cumsum((0, *self.array.chunks[lead]))
-        first = int(np.searchsorted(edges, self.low, side="right")) - 1
-        last = int(np.searchsorted(edges, self.high, side="left"))
-        keys, cuts = [], []
-        for j in range(first, last):
-            a, b = int(edges[j]), int(edges[j + 1])
-            keys.append((self.array.name, *self.element, j, 0, 0))
-            cuts.append(slice(max(self.low, a) - a, min(self.high, b) - a))
-        return (_element_rows, keys, cuts, lead)
+        found = _chunk_cuts(np.cumsum((0, *self.array.chunks[lead])), self.low, self.high)
+        keys = [(self.array.name, *self.element, j, 0, 0) for j, _ in found]
+        return (_element_rows, keys, [cut for _, cut in found], lead)
 
 
 def delayed_on_rows(
