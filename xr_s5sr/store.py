@@ -603,7 +603,7 @@ def to_netcdf(
 
     try:
         with _drained_threads():
-            if compute:  # the plausibility report is computed with the data (one graph)
+            if compute:  # report: per-window numbers with the data, HR sums from the file
                 add = lambda attrs: xr.Dataset(attrs=attrs).to_netcdf(temp, mode="a", **kwargs)  # noqa: E731
                 reopen = lambda: xr.open_dataset(temp, chunks={})  # noqa: E731
                 record_report(ds, write, add, lr=lr, reopen=reopen)
