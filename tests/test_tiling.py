@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xr_s5sr
-from xr_s5sr import cli, tiling
+from xr_s5sr import cli, row_reads, tiling
 from xr_s5sr.degrade import degrade_array
 from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.spec import ModelSpec, model_spec
@@ -290,9 +290,9 @@ def test_own_output_can_be_read_back_and_processed_again(tmp_path: Path, writer:
             assert written.sizes["scanline"] == factor * sr.sizes["scanline"]
 
 
-def _gathered(rows: tiling.Rows, sizes: tuple[int, ...], width: int) -> da.Array:
+def _gathered(rows: row_reads.Rows, sizes: tuple[int, ...], width: int) -> da.Array:
     """Each block's joined rows as the output block (map_cubes of the identity)."""
-    return tiling.map_cubes(np.copy, rows, chunks=(sizes, (width,), (1,)))
+    return row_reads.map_cubes(np.copy, rows, chunks=(sizes, (width,), (1,)))
 
 
 def test_rows_around_reads_exact_rows_at_any_depth() -> None:
@@ -301,7 +301,7 @@ def test_rows_around_reads_exact_rows_at_any_depth() -> None:
     data = np.arange(30 * 2 * 1, dtype=np.float32).reshape(30, 2, 1)
     lazy = da.from_array(data, chunks=(7, -1, -1))
     blocks = (4, 4, 4, 4, 4, 4, 4, 2)
-    around = tiling.rows_around(lazy, blocks, 9)
+    around = row_reads.rows_around(lazy, blocks, 9)
     starts = np.cumsum((0, *blocks))
     expected = [data[max(0, a - 9) : min(30, b + 9)] for a, b in itertools.pairwise(starts)]
     result = _gathered(around, tuple(len(e) for e in expected), 2)
@@ -324,10 +324,10 @@ def test_rows_around_reads_blocks_from_the_spilled_layout() -> None:
     chunks = tiling.group_chunks(blocks, 10)
     assert chunks == (12, 14)  # the short last group (8 < 10 rows) joins the one before
     pad = 3
-    assert tiling.spilled_sizes(chunks, pad) == (15, 17)
+    assert row_reads.spilled_sizes(chunks, pad) == (15, 17)
     spilled = np.concatenate([data[0:15], data[9:26]])  # rows 0..14 and 9..25
     lazy = da.from_array(spilled, chunks=((15, 17), -1, -1))
-    around = tiling.rows_around(lazy, blocks, 2, spilled=(chunks, pad))
+    around = row_reads.rows_around(lazy, blocks, 2, spilled=(chunks, pad))
     starts = np.cumsum((0, *blocks))
     expected = [data[max(0, a - 2) : min(26, b + 2)] for a, b in itertools.pairwise(starts)]
     result = _gathered(around, tuple(len(e) for e in expected), 1)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from evaluate_shipped import score
 
+from xr_s5sr.atomic import atomic_output
 from xr_s5sr.bands import get_band
 from xr_s5sr.families import (
     TEXTURE_TRAIN_ROWS,
@@ -32,7 +33,6 @@ from xr_s5sr.families import (
 )
 from xr_s5sr.models import zero_residual
 from xr_s5sr.spec import model_spec
-from xr_s5sr.store import atomic_output
 from xr_s5sr.weights import (
     available_weights,
     file_sha256,

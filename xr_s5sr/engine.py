@@ -30,7 +30,7 @@ Tiling
     chunks that group whole blocks and hold that reach; HR arrays stay in the small blocks and
     meet only short-reach steps (``U``, ``A`` with its spill, ``Aᵀ``, the network's own halo,
     the detail gate), each block's task reading the exact LR rows around it from the chunks
-    they lie in (:func:`xr_s5sr.tiling.rows_around`; no copy of them in the graph). The
+    they lie in (:func:`xr_s5sr.row_reads.rows_around`; no copy of them in the graph). The
     consistency step and its non-negative iteration run in their LR-dual form ``z = x + Aᵀ λ``
     (:func:`xr_s5sr.constrained.nonnegative_multipliers`): every iteration is one HR task per
     block and LR work, and back-projection rebuilds its estimate ``U c`` inside each task, so
@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from xr_s5sr import physics_graph, tiling
+from xr_s5sr import physics_graph, row_reads, tiling
 from xr_s5sr.adaptive import blend_windows, detail_gate, row_variance, window_values
 from xr_s5sr.bands import SCALE
 from xr_s5sr.constrained import lower_bound
@@ -400,10 +400,10 @@ def _super_resolve_dask(
             mask=(raw, radius, options["spec"], missing),
         )
     else:
-        out = tiling.map_cubes(
+        out = row_reads.map_cubes(
             _mask_task,
             source,
-            tiling.rows_around(raw, blocks, radius),
+            row_reads.rows_around(raw, blocks, radius),
             chunks=hr_chunks,
             blocks=blocks,
             radius=radius,
@@ -430,22 +430,22 @@ def _estimate_graph(
     name: str,
 ) -> Any:
     """The HR estimate (physics inverse and network detail, not the projection) on the HR
-    blocks, from the LR rows around each (:func:`xr_s5sr.tiling.rows_around`); ``plan``: the
+    blocks, from the LR rows around each (:func:`xr_s5sr.row_reads.rows_around`); ``plan``: the
     HR blocks, the LR chunks of the coefficients and their spilled rows; ``name``: the
     method's (names the tasks)."""
     blocks, lr_chunks, pad = plan
     arrays, layout = [], []
     if coefficients is not None:
         spilled = (lr_chunks, pad)
-        arrays.append(tiling.rows_around(coefficients, blocks, UPSAMPLE_REACH, spilled=spilled))
+        arrays.append(row_reads.rows_around(coefficients, blocks, UPSAMPLE_REACH, spilled=spilled))
         layout.append("coefficients")
     if name != "backprojection":  # a network, or bicubic
-        arrays.append(tiling.rows_around(lr, blocks, reach["network"]))
+        arrays.append(row_reads.rows_around(lr, blocks, reach["network"]))
         layout.append("lr")
         if settings is not None:
-            arrays.append(tiling.rows_around(settings, blocks, reach["network"]))
+            arrays.append(row_reads.rows_around(settings, blocks, reach["network"]))
             layout.append("settings")
-    return tiling.map_cubes(
+    return row_reads.map_cubes(
         _estimate_task,
         *arrays,
         chunks=chunks,
@@ -465,13 +465,13 @@ def _estimate_task(
     block_info: dict[Any, Any] | None = None,
     **options: Any,
 ) -> np.ndarray:
-    """:func:`_process_block` of one HR block from its :func:`xr_s5sr.tiling.rows_around`
+    """:func:`_process_block` of one HR block from its :func:`xr_s5sr.row_reads.rows_around`
     inputs (``layout`` names them)."""
     named = dict(zip(layout, arrays, strict=True))
-    before, after = tiling.rows_context(block_info, blocks, depth)
+    before, after = row_reads.rows_context(block_info, blocks, depth)
     coefficients = None
     if "coefficients" in named:
-        c_before, c_after = tiling.rows_context(block_info, blocks, UPSAMPLE_REACH)
+        c_before, c_after = row_reads.rows_context(block_info, blocks, UPSAMPLE_REACH)
         coefficients = (named["coefficients"], c_before, c_after)
     return _process_block(
         named.get("lr"),
@@ -497,7 +497,7 @@ def _mask_task(
     to ``radius`` rows each side); the block itself when those rows miss nothing."""
     if np.isfinite(raw).all():
         return out
-    before, after = tiling.rows_context(block_info, blocks, radius)
+    before, after = row_reads.rows_context(block_info, blocks, radius)
     copy = np.array(out, dtype=np.float32, copy=True)
     return mask_missing(copy, raw, before, after, spec, missing)
 

@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 import numpy as np
 import xarray as xr
 
+from xr_s5sr.atomic import atomic_output
 from xr_s5sr.bands import SCALE, get_band, parse_band
 from xr_s5sr.dims import RADIANCE, check_chunk_size, require_dims, resolve_band
 from xr_s5sr.errors import (
@@ -54,7 +55,7 @@ from xr_s5sr.l1b_layout import (
     L1BVariable,
     l1b_filename,
 )
-from xr_s5sr.store import atomic_output, netcdf_variable_encoding
+from xr_s5sr.store import netcdf_variable_encoding
 
 #: Default of ``open_l1b(chunks=...)``: dask chunks along scanline only, sized by memory.
 AUTO_SCANLINE = "auto-scanline"
@@ -527,7 +528,7 @@ def write_l1b(
     ``GEODATA`` latitude/longitude (and bounds), ``INSTRUMENT`` nominal_wavelength, each with
     a leading ``time`` axis. Floating-point NaN is stored as ``_FillValue`` 9.96921e36;
     missing ``units``/``long_name`` of the known variables are filled in. The write is atomic
-    (:func:`xr_s5sr.store.atomic_output`) and ``open_l1b(write_l1b(ds, p))`` reproduces ``ds``.
+    (:func:`xr_s5sr.atomic.atomic_output`) and ``open_l1b(write_l1b(ds, p))`` reproduces ``ds``.
 
     Parameters
     ----------

@@ -13,7 +13,7 @@ Two scanline chunkings meet here (both LR scanlines, ``blocks`` and ``lr_chunks`
   1e-6 of its scale. So every output block reads a bounded number of LR rows and no task
   waits on a chain of neighbours: the graph streams along the orbit in the memory of a few
   blocks, whatever its length. A block's task reads its rows straight from the chunks they lie
-  in (:func:`xr_s5sr.tiling.rows_around`): the graph holds no copy of them.
+  in (:func:`xr_s5sr.row_reads.rows_around`): the graph holds no copy of them.
 
 Inside a window the step is written in its LR-dual form
 (:func:`xr_s5sr.constrained.nonnegative_multipliers`): every iterate is ``z = x + Aᵀ λ`` with LR
@@ -25,7 +25,7 @@ Inside a task the channels are processed in groups of :data:`CHANNEL_GROUP` (eve
 here acts on each channel alone), so a task's temporaries are a fraction of its block.
 
 Boundary: numpy blocks and dask arrays whose last three axes are (scanline, ground_pixel,
-spectral_channel), leading axes chunked by one (:func:`xr_s5sr.tiling.map_cubes`). The maths is
+spectral_channel), leading axes chunked by one (:func:`xr_s5sr.row_reads.map_cubes`). The maths is
 that of :mod:`xr_s5sr.physics`, :mod:`xr_s5sr.adaptive` and :mod:`xr_s5sr.constrained`; the
 engine (:mod:`xr_s5sr.engine`) wires these pieces.
 """
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from xr_s5sr import tiling
+from xr_s5sr import row_reads, tiling
 from xr_s5sr.adaptive import DETAIL_RADIUS, gram_solve_rows, row_regularisation
 from xr_s5sr.bands import SCALE
 from xr_s5sr.constrained import NONNEGATIVE_ITERATIONS, nonnegative_multipliers
@@ -135,15 +135,15 @@ def spilled_graph(
     """``step`` (:func:`coefficient_block`) over the LR ``chunks`` of a
     dask LR array (any chunking), each reading ``depth + pad`` rows each side and giving its
     rows and ``pad`` rows each side (fewer at the granule's ends): the spilled layout that
-    :func:`xr_s5sr.tiling.rows_around` reads the HR blocks' rows from (``spilled=(chunks,
+    :func:`xr_s5sr.row_reads.rows_around` reads the HR blocks' rows from (``spilled=(chunks,
     pad)``), so that a block needs only the chunk it lies in."""
-    arrays = [tiling.rows_around(lr, chunks, depth + pad)]
+    arrays = [row_reads.rows_around(lr, chunks, depth + pad)]
     if settings is not None:
-        arrays.append(tiling.rows_around(settings, chunks, depth + pad))
-    return tiling.map_cubes(
+        arrays.append(row_reads.rows_around(settings, chunks, depth + pad))
+    return row_reads.map_cubes(
         _spilled_task,
         *arrays,
-        chunks=(tiling.spilled_sizes(chunks, pad), *lr.chunks[-2:]),
+        chunks=(row_reads.spilled_sizes(chunks, pad), *lr.chunks[-2:]),
         step=step,
         lr_chunks=chunks,
         depth=depth,
@@ -163,8 +163,8 @@ def _spilled_task(
 ) -> np.ndarray:
     """One LR chunk of :func:`spilled_graph`: ``step(block, settings or None, before, after)``
     keeping the chunk's rows and up to ``pad`` rows each side."""
-    before, after = tiling.rows_context(block_info, lr_chunks, depth + pad)
-    keep_before, keep_after = tiling.rows_context(block_info, lr_chunks, pad)
+    before, after = row_reads.rows_context(block_info, lr_chunks, depth + pad)
+    keep_before, keep_after = row_reads.rows_context(block_info, lr_chunks, pad)
     settings = blocks[1] if len(blocks) > 1 else None
     return step(  # type: ignore[no-any-return]
         blocks[0], settings, before - keep_before, after - keep_after, **kwargs
@@ -396,7 +396,7 @@ def consistent_graph(
     halo, reach = window_halo(cast(int, spec.band)), window_reach(cast(int, spec.band))
     n_pixel = lr.shape[-2]
     masking: dict[str, Any] = {}
-    grouped = functools.partial(tiling.rows_around, blocks=blocks, split_channels=True)
+    grouped = functools.partial(row_reads.rows_around, blocks=blocks, split_channels=True)
     if rebuild is None:
         hr_blocks = tuple(SCALE * b for b in blocks)
         arrays = [grouped(source, blocks=hr_blocks, depth=SCALE * reach)]
@@ -405,7 +405,7 @@ def consistent_graph(
     arrays.append(grouped(lr, depth=halo))
     layout = ["source", "lr"]
     if settings is not None:
-        arrays.append(tiling.rows_around(settings, blocks, halo))
+        arrays.append(row_reads.rows_around(settings, blocks, halo))
         layout.append("settings")
     if lower is not None:
         arrays.append(grouped(lower, depth=reach))
@@ -416,7 +416,7 @@ def consistent_graph(
         layout.append("raw")
         masking = {"radius": radius, "spec": method, "missing": missing}
     groups = tiling.regular_chunks(lr.shape[-1], CHANNEL_CHUNK)
-    result = tiling.map_cubes(
+    result = row_reads.map_cubes(
         _window_task,
         *arrays,
         chunks=(tuple(SCALE * b for b in blocks), (SCALE * n_pixel,), groups),
@@ -443,15 +443,15 @@ def _window_task(
     **terms: Any,
 ) -> np.ndarray:
     """:func:`consistent_window` of one HR block inside ``map_blocks``, its rows of context
-    from the block's place (:func:`xr_s5sr.tiling.rows_context`); returns the block's rows,
+    from the block's place (:func:`xr_s5sr.row_reads.rows_context`); returns the block's rows,
     masked where ``masking`` says (:func:`xr_s5sr.missing.mask_missing`)."""
     named = dict(zip(layout, arrays, strict=True))
-    lr_before, lr_after = tiling.rows_context(block_info, blocks, halo)
-    before, after = tiling.rows_context(block_info, blocks, reach)
+    lr_before, lr_after = row_reads.rows_context(block_info, blocks, halo)
+    before, after = row_reads.rows_context(block_info, blocks, reach)
     n_rows = named["lr"].shape[0] + (before - lr_before) + (after - lr_after)
     source = named["source"]
     if rebuild:
-        first, _ = tiling.rows_context(block_info, blocks, reach + UPSAMPLE_REACH)
+        first, _ = row_reads.rows_context(block_info, blocks, reach + UPSAMPLE_REACH)
         first -= before
 
         def estimate_of(group: slice) -> np.ndarray:
@@ -473,7 +473,7 @@ def _window_task(
     )
     if not masking:
         return out
-    raw_before, raw_after = tiling.rows_context(block_info, blocks, masking["radius"])
+    raw_before, raw_after = row_reads.rows_context(block_info, blocks, masking["radius"])
     return mask_missing(
         out, named["raw"], raw_before, raw_after, masking["spec"], masking["missing"]
     )

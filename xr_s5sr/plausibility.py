@@ -123,9 +123,9 @@ def window_variables(
     dims: tuple[Hashable, Hashable, Hashable],
     first_scanline: int,
     sigma_units: str | None,
-) -> tuple[dict[str, xr.Variable], xr.Variable, xr.Variable]:
-    """The per-window report variables from the engine's settings, the per-row noise
-    variance they imply (for the χ²) and the ``settings_window`` coordinate.
+) -> tuple[dict[str, xr.Variable], xr.Variable]:
+    """The per-window report variables from the engine's settings and the
+    ``settings_window`` coordinate.
 
     Parameters
     ----------
@@ -155,7 +155,6 @@ def window_variables(
     }
     if sigma_units:
         variables["s5sr_window_sigma"].attrs["units"] = sigma_units
-    variance = xr.Variable((*extra, scan_dim), per_row(settings[..., 1], n_scan, first_scanline))
     centre = xr.Variable(
         WINDOW_DIM,
         first_scanline + window_centres(bounds),
@@ -164,14 +163,27 @@ def window_variables(
             "units": "LR scanline index",
         },
     )
-    return variables, variance, centre
+    return variables, centre
 
 
-def per_row(values: Any, n_scan: int, first_scanline: int) -> Any:
-    """Per-window ``values`` (last axis: window) repeated over the rows of each window
-    (last axis: ``n_scan`` LR scanlines from absolute index ``first_scanline``)."""
+def _chi2_variance(
+    lr: xr.Variable,
+    scan_dim: Hashable,
+    sigma: Any,
+    window_sigma: xr.Variable | None,
+    first_scanline: int,
+) -> xr.Variable | None:
+    """The noise variance of the χ² (radiance²): the file's σ² of every LR value when
+    ``sigma`` is given, else the σ² of each settings window (``window_sigma``, last dim the
+    window) repeated over its rows, else None (noise unknown)."""
+    if sigma is not None:
+        return xr.Variable(lr.dims, sigma) ** 2
+    if window_sigma is None:
+        return None
+    n_scan = lr.sizes[scan_dim]
     bounds = windows(n_scan, first_scanline)
-    return values[..., np.repeat(np.arange(len(bounds)), bounds[:, 1] - bounds[:, 0])]
+    rows = np.repeat(np.arange(len(bounds)), bounds[:, 1] - bounds[:, 0])
+    return xr.Variable((*window_sigma.dims[:-1], scan_dim), (window_sigma.data**2)[..., rows])
 
 
 def report_variables(
@@ -192,16 +204,15 @@ def report_variables(
     leaves out the two HR sums (a lazy result: :func:`hr_report` computes them later).
     """
     out: dict[Hashable, xr.Variable] = {}
-    variance = None
     if settings is not None:
-        windowed, variance, centre = window_variables(
+        windowed, centre = window_variables(
             settings, lr, dims, first_scanline, lr.attrs.get("units")
         )
         out.update(windowed)
         out[WINDOW_DIM] = centre
-    if sigma is not None:
-        variance = xr.Variable(lr.dims, sigma) ** 2
     if scalars:
+        window_sigma = out.get("s5sr_window_sigma")
+        variance = _chi2_variance(lr, dims[0], sigma, window_sigma, first_scanline)
         out.update(_scalar_variables(sr, lr, dims, band, variance))
     return out
 
@@ -268,13 +279,9 @@ def hr_report(sr: xr.Dataset, lr: xr.Dataset) -> dict[str, xr.Variable]:
         suffix = "" if len(names) == 1 else f"_{name}"
         lr_variable = lr[name].variable
         sigma, _ = noise_sigma(lr, name)
-        variance = None
-        if sigma is not None:
-            variance = xr.Variable(lr_variable.dims, sigma) ** 2
-        elif f"s5sr_window_sigma{suffix}" in sr:
-            window_sigma = sr[f"s5sr_window_sigma{suffix}"].variable
-            rows = per_row(window_sigma.data**2, lr.sizes[dims[0]], first_scanline(lr, dims[0]))
-            variance = xr.Variable((*window_sigma.dims[:-1], dims[0]), rows)
+        window_sigma = sr.variables.get(f"s5sr_window_sigma{suffix}")
+        first = first_scanline(lr, dims[0])
+        variance = _chi2_variance(lr_variable, dims[0], sigma, window_sigma, first)
         found = _scalar_variables(sr[name].variable, lr_variable, dims, band, variance)
         out.update({f"{key}{suffix}": variable for key, variable in found.items()})
     return out
@@ -323,7 +330,10 @@ def plausibility_report(
     found = {name: obj[name].data for name in (*SCALARS, *WINDOW_VARIABLES) if name in obj}
     if WINDOW_DIM in obj.coords:
         found[WINDOW_DIM] = obj[WINDOW_DIM].data
-    if not any(str(name).startswith(SCALARS) for name in obj.data_vars):
+    several = len(str(obj.attrs.get("s5sr_variables", "")).split()) > 1
+    # The report holds the unsuffixed numbers of one super-resolved variable: the suffixed sums
+    # of several would be computed for nothing.
+    if not several and not any(str(name).startswith(SCALARS) for name in obj.data_vars):
         if lr is None:
             raise S5SRArgumentError(
                 "This result carries no s5sr_negative_fraction / s5sr_chi2: it was lazy "
@@ -375,9 +385,9 @@ def record_report(
     ds: xr.Dataset,
     write: Callable[[bool], Any],
     add_attrs: Callable[[dict[str, Any]], Any],
+    reopen: Callable[[], xr.Dataset],
     *,
     lr: xr.Dataset | None = None,
-    reopen: Callable[[], xr.Dataset] | None = None,
 ) -> dict[str, Any]:
     """Write ``ds`` and, when its report is lazy, add the report's numbers as attributes.
 
@@ -389,11 +399,11 @@ def record_report(
         ``write(compute)``: the writer's call (``compute=False`` returns its delayed store).
     add_attrs : callable
         Adds global attributes to the written file or store.
+    reopen : callable
+        Opens what ``write`` wrote, lazily with the file's chunks (read only with ``lr``).
     lr : xarray.Dataset, optional
         The LR input of a lazy result: its two HR sums (:func:`hr_report`) are then computed
-        from the written values, read back with ``reopen()`` (lazily, with the file's chunks).
-    reopen : callable, optional
-        Opens what ``write`` wrote (needed with ``lr``).
+        from the written values, read back with ``reopen()``.
 
     Returns
     -------
@@ -414,7 +424,7 @@ def record_report(
         attrs = report_attrs(values)
     else:
         write(True)
-    if lr is not None and reopen is not None and not all(k in ds.attrs for k in SCALARS):
+    if lr is not None and not all(k in ds.attrs for k in SCALARS):
         with reopen() as back:
             (values,) = dask.compute({k: v.data for k, v in hr_report(back, lr).items()})
         attrs.update({k: float(v) for k, v in values.items()})

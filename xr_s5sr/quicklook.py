@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from xr_s5sr.atomic import atomic_output
 from xr_s5sr.bands import SCALE, get_band
 from xr_s5sr.errors import InputDataError, MissingDependencyError
 from xr_s5sr.evaluate import evaluate_dataset, radiance_cube
-from xr_s5sr.store import atomic_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -396,7 +396,7 @@ def save_png(
     fig: Figure, path: str | os.PathLike[str], *, overwrite: bool = False, dpi: int = 110
 ) -> Path:
     """Write a matplotlib Figure to a PNG file atomically (a temporary file in the same
-    directory, then a rename: :func:`xr_s5sr.store.atomic_output`); returns the path."""
+    directory, then a rename: :func:`xr_s5sr.atomic.atomic_output`); returns the path."""
     with atomic_output(path, overwrite, wait_for_dask=False) as temp:
         fig.savefig(temp, format="png", dpi=dpi)
     return Path(path)

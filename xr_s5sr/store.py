@@ -1,13 +1,10 @@
-"""Writing files safely: netCDF/Zarr writers and the package's one atomic-file helper.
+"""Writing results: the netCDF/Zarr writers of super-resolved (and any) Datasets.
 
-Boundary: this module turns an in-memory :class:`xarray.Dataset` or :class:`xarray.DataArray`
-into a file or store, and owns the atomic-write policy of every file the package writes
-(netCDF, Zarr, L1B files of :mod:`xr_s5sr.l1b`, weights and registries of
-:mod:`xr_s5sr.weights`, training checkpoints and model cards of :mod:`xr_s5sr.train`, PNGs of
-:mod:`xr_s5sr.quicklook`): the output goes to a hidden temporary file next to the target, which
-is renamed onto the target only when complete. It knows nothing about the L1B group layout
-(see :mod:`xr_s5sr.l1b`), does no numerics, never imports torch, and imports zarr only when a
-Zarr store is written.
+Boundary: this module turns an :class:`xarray.Dataset` or :class:`xarray.DataArray` into a
+file or store through the package's one atomic-file helper (:mod:`xr_s5sr.atomic`: a hidden
+temporary next to the target, renamed onto it only when complete). It knows nothing about the
+L1B group layout (see :mod:`xr_s5sr.l1b`), does no numerics, never imports torch, and imports
+zarr only when a Zarr store is written.
 
 Default storage of :func:`to_netcdf` and :func:`to_zarr`:
 
@@ -18,29 +15,33 @@ Default storage of :func:`to_netcdf` and :func:`to_zarr`:
   file chunk); numpy-backed variables use the library's default chunking.
 * stale ``encoding`` of the input (chunk sizes, compression, packing, fill values of a source
   file) dropped first, so resized results write without errors; user ``encoding=`` wins.
-* a lazy plausibility report of a super-resolved Dataset is computed with the data, in one
-  graph, and its numbers are added as attributes (:func:`xr_s5sr.plausibility.record_report`).
+* the plausibility report of a super-resolved Dataset is added as attributes
+  (:func:`xr_s5sr.plausibility.record_report`): lazy per-window numbers are computed with the
+  data, and with ``lr=`` the two HR sums are computed from the written values.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
-from collections.abc import Hashable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import xarray as xr
 
+from xr_s5sr.atomic import (
+    atomic_output,
+    check_target,
+    commit,
+    commit_after,
+    drained_threads,
+    remove_output,
+    reserve_temp,
+)
 from xr_s5sr.dims import RADIANCE
 from xr_s5sr.errors import (
     InputDataError,
     MissingDependencyError,
-    OutputExistsError,
-    OutputPathError,
     S5SRArgumentError,
     S5SRTypeError,
 )
@@ -69,207 +70,6 @@ _COMPRESSIBLE_KINDS = "fiubmM"
 _HDF5_FORMATS = (None, "NETCDF4", "NETCDF4_CLASSIC")
 #: ``engine=`` values of :meth:`xarray.Dataset.to_netcdf` that write HDF5.
 _HDF5_ENGINES = (None, "netcdf4", "h5netcdf")
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: Process umask, read once at import (os.umask can only be read by setting it).
-UMASK = _current_umask()
-#: Mode of every file written through :func:`atomic_output`, like a file the user creates
-#: (some libraries, e.g. safetensors, would create it 0600).
-FILE_MODE = 0o666 & ~UMASK
-
-
-# ---------------------------------------------------------------------------------- atomic files
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _exists_error(final: Path) -> OutputExistsError:
-    return OutputExistsError(
-        f"Output {final} already exists. Pass overwrite=True to replace it, or choose another path."
-    )
-
-
-def check_target(path: str | os.PathLike[str], overwrite: bool) -> Path:
-    """Return ``path`` as a Path, refusing an existing target unless ``overwrite``.
-
-    Writers call it before any computation so that an existing output fails fast.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Target file or directory.
-    overwrite : bool
-        Whether an existing ``path`` may be replaced.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Raises
-    ------
-    OutputExistsError
-        If ``path`` exists (or is a dangling symlink) and ``overwrite`` is False.
-    """
-    final = Path(path)
-    if not overwrite and (final.exists() or final.is_symlink()):
-        raise _exists_error(final)
-    return final
-
-
-def _reserve_temp(final: Path, directory: bool) -> Path:
-    """Create an empty temporary file/directory next to ``final`` (same file system).
-
-    Creating it up front proves the directory is writable before anything is computed.
-    """
-    temp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        if directory:
-            temp.mkdir()
-        else:
-            temp.open("xb").close()
-    except OSError as err:
-        parent = final.parent
-        reason = (
-            f"{parent} does not exist or is not a directory"
-            if not parent.is_dir()
-            else (err.strerror or str(err))
-        )
-        raise OutputPathError(
-            f"Cannot write {final}: creating a file in {parent} failed ({reason}). Make sure "
-            "the directory exists and is writable, or choose another path."
-        ) from err
-    return temp
-
-
-def _commit(temp: Path, final: Path, overwrite: bool) -> None:
-    """Move the finished ``temp`` to ``final``; the old target goes only once that worked."""
-    if temp.is_file() and not temp.is_symlink():
-        os.chmod(temp, FILE_MODE)
-    if final.exists() or final.is_symlink():
-        if not overwrite:  # appeared while we were writing
-            raise _exists_error(final)
-        if final.is_dir() or temp.is_dir():
-            # rename() cannot replace a directory (or put one over a file): swap via a backup.
-            backup = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.old")
-            os.replace(final, backup)
-            try:
-                os.replace(temp, final)
-            except BaseException:
-                os.replace(backup, final)
-                raise
-            _remove(backup)
-            return
-    os.replace(temp, final)
-
-
-@contextmanager
-def _drained_threads() -> Iterator[None]:
-    """Run dask's threaded scheduler in a private pool that is drained before leaving.
-
-    When a task fails, dask raises at once while the other running tasks go on. A write task
-    among them would re-create the deleted temporary output (netCDF4 mode "a" and Zarr stores
-    both create missing files), so the cleanup must wait for them. Other schedulers, and a pool
-    chosen by the user, are left alone.
-    """
-    import dask
-    from dask.base import get_scheduler
-    from dask.system import CPU_COUNT
-    from dask.threaded import get as threaded_get
-
-    if get_scheduler() not in (None, threaded_get) or dask.config.get("pool", None) is not None:
-        yield
-        return
-    workers = dask.config.get("num_workers", None) or CPU_COUNT
-    with ThreadPoolExecutor(workers) as pool, dask.config.set(pool=pool):
-        yield  # leaving the executor waits for every task it still runs
-
-
-@contextmanager
-def atomic_output(
-    path: str | os.PathLike[str],
-    overwrite: bool = False,
-    directory: bool = False,
-    *,
-    wait_for_dask: bool = True,
-) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it onto ``path``, else delete it.
-
-    The one atomic-write policy of the package: every writer (netCDF, Zarr, L1B, weights,
-    registries, checkpoints, model cards, PNGs) writes into the yielded path, and the target is
-    either untouched or complete. The temporary ``.<name>.<hex>.tmp`` is created before the
-    block runs (so an unwritable directory fails before any computation), lives in the target's
-    directory (so the final :func:`os.replace` is atomic), and is removed when the block raises
-    (any exception, including ``KeyboardInterrupt``). A file gets mode ``0o666 & ~umask``.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Target file, or target directory when ``directory=True``.
-    overwrite : bool, default False
-        Replace an existing ``path`` (only after the new one is complete). If False, an
-        existing ``path`` raises before the block runs, and a ``path`` created by someone else
-        while the block ran is not clobbered.
-    directory : bool, default False
-        Reserve a directory instead of a file (Zarr stores). A directory may replace a file
-        and vice versa.
-    wait_for_dask : bool, default True
-        Run dask's threaded scheduler in a private pool that is drained before cleaning up, so
-        that tasks still running after a failure cannot re-create the removed temporary output.
-        Pass False for writers that run no dask computation (PNGs, checkpoints, weights).
-
-    Yields
-    ------
-    pathlib.Path
-        The temporary path to write (an empty file, or an empty directory).
-
-    Raises
-    ------
-    OutputExistsError
-        If ``path`` exists and ``overwrite`` is False (before the block, or at the rename).
-    OutputPathError
-        If the directory of ``path`` is missing or not writable (before the block).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> target = Path(tempfile.mkdtemp()) / "notes.txt"
-    >>> with atomic_output(target, wait_for_dask=False) as temp:
-    ...     _ = temp.write_text("complete")
-    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
-    ('complete', ['notes.txt'])
-    """
-    final = check_target(path, overwrite)
-    temp = _reserve_temp(final, directory)
-    try:
-        if wait_for_dask:
-            with _drained_threads():
-                yield temp
-        else:
-            yield temp
-        _commit(temp, final, overwrite)
-    except BaseException:
-        _remove(temp)
-        raise
-
-
-def _commit_after(_written: object, temp: Path, final: Path, overwrite: bool) -> Path:
-    """Delayed tail of ``to_netcdf(compute=False)``: runs once the data are written."""
-    try:
-        _commit(temp, final, overwrite)
-    except BaseException:
-        _remove(temp)
-        raise
-    return final
 
 
 # ---------------------------------------------------------------------------------- preparing
@@ -596,26 +396,26 @@ def to_netcdf(
         }
     encoding = _merge_encoding(ours, kwargs.pop("encoding", None))
     final = check_target(check_netcdf_path(path), overwrite)
-    temp = _reserve_temp(final, directory=False)
+    temp = reserve_temp(final, directory=False)
 
     def write(now: bool) -> Any:
         return ds.to_netcdf(temp, mode="w", compute=now, encoding=encoding, **kwargs)
 
     try:
-        with _drained_threads():
+        with drained_threads():
             if compute:  # report: per-window numbers with the data, HR sums from the file
                 add = lambda attrs: xr.Dataset(attrs=attrs).to_netcdf(temp, mode="a", **kwargs)  # noqa: E731
                 reopen = lambda: xr.open_dataset(temp, chunks={})  # noqa: E731
-                record_report(ds, write, add, lr=lr, reopen=reopen)
-                _commit(temp, final, overwrite)
+                record_report(ds, write, add, reopen, lr=lr)
+                commit(temp, final, overwrite)
                 return final
             written = write(False)
     except BaseException:
-        _remove(temp)
+        remove_output(temp)
         raise
     import dask
 
-    return dask.delayed(_commit_after)(written, temp, final, overwrite)
+    return dask.delayed(commit_after)(written, temp, final, overwrite)
 
 
 def to_zarr(
@@ -685,23 +485,19 @@ def to_zarr(
             ds,
             lambda now: write(temp, mode="w", encoding=encoding, compute=now, **kwargs),
             lambda new: xr.Dataset(attrs={**ds.attrs, **new}).to_zarr(temp, mode="a", **kwargs),
+            lambda: xr.open_zarr(temp, chunks={}),
             lr=lr,
-            reopen=lambda: xr.open_zarr(temp, chunks={}),
         )
     return Path(path)
 
 
 __all__ = [
     "DEFAULT_NAME",
-    "FILE_MODE",
     "NETCDF_COMPRESSION",
-    "UMASK",
     "ZARR_BLOSC",
     "ZARR_SUFFIX",
     "as_dataset",
-    "atomic_output",
     "check_netcdf_path",
-    "check_target",
     "is_zarr_path",
     "netcdf_variable_encoding",
     "to_netcdf",

@@ -47,8 +47,9 @@ import numpy as np
 
 from xr_s5sr.adaptive import blend_weights, bracketing, statistic_channels, window_centres, windows
 from xr_s5sr.noise import window_variance
+from xr_s5sr.row_reads import RowSlice, delayed_on_rows
 from xr_s5sr.spectral import WINDOW, signal_subspace
-from xr_s5sr.tiling import RowSlice, _concatenate_elements, delayed_on_rows
+from xr_s5sr.tiling import concatenate_elements
 
 if TYPE_CHECKING:
     from xr_s5sr.spec import ModelSpec
@@ -335,7 +336,7 @@ def _prior_graph(lr: Any, sigma: Any, bounds: np.ndarray) -> tuple[Any, Any]:
         for output, part in zip(outputs, parts, strict=True):
             whole = da.concatenate(part, axis=0)
             output[element] = whole.reshape((1,) * lead + whole.shape)
-    denoised, noise = (_concatenate_elements(o.tolist(), 0) if lead else o[()] for o in outputs)
+    denoised, noise = (concatenate_elements(o.tolist(), 0) if lead else o[()] for o in outputs)
     return denoised, noise
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from xr_s5sr._version import __version__
+from xr_s5sr.atomic import atomic_output
 from xr_s5sr.errors import MissingInputError
-from xr_s5sr.store import atomic_output
 from xr_s5sr.weightsfile import save_weights, write_model_card
 
 

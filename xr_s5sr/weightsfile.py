@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from safetensors import SafetensorError, safe_open
 
 from xr_s5sr._version import __version__
+from xr_s5sr.atomic import UMASK, atomic_output
 from xr_s5sr.bands import get_band
 from xr_s5sr.errors import (
     ChannelMismatchError,
@@ -35,7 +36,6 @@ from xr_s5sr.errors import (
     OutputPathError,
     WeightsError,
 )
-from xr_s5sr.store import UMASK, atomic_output
 
 if TYPE_CHECKING:
     from xr_s5sr.models import S5DSCR
@@ -133,7 +133,7 @@ _UMASK = UMASK
 def atomic_write(target: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``target``, then rename it onto ``target``.
 
-    Uses the package's one atomic-file helper, :func:`xr_s5sr.store.atomic_output`: readers
+    Uses the package's one atomic-file helper, :func:`xr_s5sr.atomic.atomic_output`: readers
     (and a crash) see the old file or the complete new one, never a partial file, and the file
     gets the mode of a user-created file (safetensors would create it 0600). ``target`` is
     replaced; callers check ``overwrite`` first.
