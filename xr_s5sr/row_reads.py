@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from xr_s5sr.allocator import tune_allocator
 from xr_s5sr.errors import DimensionError
 
 
@@ -254,9 +255,12 @@ def per_element(
     **kwargs: Any,
 ) -> Any:
     """``function`` of the 3-D cube inside blocks whose leading axes hold one element
-    (``block_info`` passed on to functions that take it)."""
+    (``block_info`` passed on to functions that take it). Sets the process's allocator for
+    large temporaries first (:func:`xr_s5sr.allocator.tune_allocator`: every block task of
+    the engine runs here, on whichever process or worker dask picks)."""
     from dask.utils import has_keyword
 
+    tune_allocator()
     if has_keyword(function, "block_info"):
         kwargs["block_info"] = block_info
     lead = blocks[0].ndim - 3
