@@ -6,16 +6,15 @@ off its *dynamic* thresholds, which otherwise rise with the blocks a program fre
 threshold up to 32 MiB on 64-bit systems, the trim threshold to twice that). Every temporary
 above glibc's initial 128 KiB (a channel group of a consistency window, ~20 MB; a strip of the
 fused network, a few MB) is then a fresh ``mmap``, or heap memory returned on free: either way
-zero-filled page by page on its next first touch. Measured on a band-3 granule (64 scanlines,
-``backprojection``, one thread, :mod:`dask`'s synchronous scheduler): 16.3 s with glibc's
-defaults, 46.6 s with dask's worker setting (``docs/performance.md``, "Memory allocator").
+zero-filled page by page on its next first touch. The physics steps then ran 2–3× slower
+(``docs/performance.md``, "Memory allocator on dask.distributed", measured on a cluster).
 
 :func:`tune_allocator` sets, once per process, glibc's mmap threshold to :data:`MMAP_THRESHOLD`
-and its trim threshold to twice that: the pair glibc's own dynamic rule reaches. Memory above
-the heap's top 64 MiB is still returned to the system. Every block task of the engine calls it
-(:func:`xr_s5sr.row_reads.per_element`). The environment variable :data:`ENVIRONMENT_VARIABLE`
-overrides the value (bytes; ``0`` leaves the allocator as it is). Elsewhere than glibc (macOS,
-Windows, musl) nothing is changed.
+and its trim threshold to twice that: the pair glibc's own dynamic rule reaches. Free memory at
+the top of the heap beyond 64 MiB still goes back to the system. Every block task of the engine
+calls it (:func:`xr_s5sr.row_reads.per_element`). The environment variable
+:data:`ENVIRONMENT_VARIABLE` overrides the value (bytes; ``0`` leaves the allocator as it is).
+Elsewhere than glibc (macOS, Windows, musl) nothing is changed.
 
 Boundary: the C library through :mod:`ctypes`; imports nothing from the package but its errors.
 """

@@ -45,6 +45,7 @@ PLAUSIBILITY = ROOT / "docs" / "scripts" / "plausibility.json"
 BLOCK_MEMORY = ROOT / "benchmarks" / "results-block-memory.json"
 DISTRIBUTED_HELD = ROOT / "benchmarks" / "results-distributed-held.json"
 ORBIT = ROOT / "benchmarks" / "results-orbit.json"
+ALLOCATOR = ROOT / "benchmarks" / "results-allocator.json"
 FINETUNE_TEST = ROOT / "docs" / "scripts" / "finetune_proof" / "test.json"
 FINETUNE_CRITERION = ROOT / "docs" / "scripts" / "finetune_proof" / "criterion.json"
 FINETUNE_MEASURED = ROOT / "docs" / "scripts" / "finetune_proof" / "measured_case.json"
@@ -653,6 +654,40 @@ def orbit() -> str:
     return "\n".join(lines)
 
 
+def allocator() -> str:
+    """docs/performance.md: a LocalCluster's wall time with glibc as dask leaves it and with
+    the package's allocator setting (``benchmarks/results-allocator.json``)."""
+    result = json.loads(ALLOCATOR.read_text())
+    config = result["config"]
+    lines = [
+        "| method | malloc in the workers | wall | s per LR scanline | worker peak RSS |",
+        "|---|---|---:|---:|---:|",
+    ]
+    walls: dict[str, dict[str, float]] = {}
+    for run in result["runs"]:
+        setting = {
+            "untouched": "as dask starts them (`XR_S5SR_MMAP_THRESHOLD=0`)",
+            "tuned": f"package setting ({run['mmap_threshold'] // 2**20} MiB)",
+        }[run["setting"]]
+        peaks = ", ".join(f"{b / 2**30:.2f}" for b in run["worker_peak_rss_bytes"])
+        walls.setdefault(run["label"], {})[run["setting"]] = run["wall_s"]
+        lines.append(
+            f"| `{run['label']}` | {setting} | {run['wall_s']:.1f} s | "
+            f"{run['s_per_lr_scanline']:.3f} | {peaks} GiB |"
+        )
+    ratios = ", ".join(
+        f"`{label}` {pair['untouched'] / pair['tuned']:.2f}×" for label, pair in walls.items()
+    )
+    lines.append("")
+    lines.append(
+        f"Band {config['band']}, {config['scanlines']} × {config['ground_pixels']} LR pixels, "
+        f"input chunks of {config['chunks']} scanlines, `LocalCluster` of {config['workers']} "
+        f"one-thread workers, xarray's `to_zarr`; faster with the setting: {ratios}; commit "
+        f"`{short_commit(result['record']['commit'])}`."
+    )
+    return "\n".join(lines)
+
+
 def block_memory_latest() -> str:
     """README: the latest run of each method and length of
     ``benchmarks/results-block-memory.json`` (peak RSS of the two-thread process)."""
@@ -933,6 +968,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "block-memory-held": block_memory_held,
     "distributed-held": distributed_held,
     "orbit": orbit,
+    "allocator": allocator,
     "finetune-test-summary": finetune_test_summary,
     "finetune-test": finetune_test_table,
     "finetune-test-cells": finetune_test_cells,
