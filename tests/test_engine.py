@@ -224,7 +224,7 @@ def test_default_halo_is_the_smallest_exact_one(granule: xr.Dataset, name: str, 
     assert max_error(short, whole) > 1e-3  # measured 2e-3 (S5-DSCR), 4e-2 (S5-DSCR-S)
 
 
-@pytest.mark.parametrize(("tile_pixels", "expected"), [(80, (4, 4)), (16 * N_PIXEL, (12, N_PIXEL))])
+@pytest.mark.parametrize(("tile_pixels", "expected"), [(80, (6, 6)), (16 * N_PIXEL, (10, N_PIXEL))])
 @pytest.mark.parametrize("fused", [True, False])
 def test_tiles_inside_a_block_are_exact(
     granule: xr.Dataset, tile_pixels: int, expected: tuple[int, int], fused: bool
@@ -232,7 +232,8 @@ def test_tiles_inside_a_block_are_exact(
     spec = replace(network_spec(make_net(granule, "s5dscr_s")), fused=fused)
     radiance = granule.radiance.values
     whole = super_resolve_array(radiance, spec)
-    # Budgets of 80 LR pixels (square 4x4 tiles + halo 2) and of 16 full rows (strips of 12).
+    # Budgets of 80 LR pixels (7 x 2 tiles of 6 x 6 + halo 2: (6 + 4) x (6 + 2) with one
+    # halo column each) and of 16 full rows (4 strips of 10 + 4 halo rows, no halo columns).
     per_pixel = tiling.activation_bytes_per_lr_pixel(spec, N_CHANNEL)
     budget = tile_pixels * per_pixel
     assert tiling.tile_shape(N_SCANLINE, N_PIXEL, spec.tile_halo, per_pixel, budget) == expected
