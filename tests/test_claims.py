@@ -336,3 +336,67 @@ def test_physics_page_prose_matches_the_plausibility_json() -> None:
         "{:.2f}° vs {:.2f}° dim;".format(*solar["clean"], *solar["noisy"], *solar["dim_noisy"])
     )
     assert quoted in page
+
+
+# --------------------------------------------- model cards, docs/scripts measurements, CLI output
+#: Pages whose measured numbers all come from generated blocks (docs/assess.md's crop table is
+#: checked against its JSON by tests/test_assess.py).
+NO_TYPED_NUMBERS = ("docs/weights.md", "docs/assess.md", "docs/cli.md")
+#: A measured quantity as these pages write one: a dB figure or a decimal percentage.
+MEASURED = re.compile(r"[+−-]?\d+(?:\.\d+)? ?dB\b|\d+\.\d+ ?%")
+
+
+@pytest.mark.parametrize("page", NO_TYPED_NUMBERS)
+def test_page_types_no_measured_number_by_hand(page: str) -> None:
+    text = _outside_markers((ROOT / page).read_text())
+    if page == "docs/assess.md":
+        start = text.index("<!-- assess_reference table")
+        text = text[:start] + text[text.index("<!-- end of assess_reference table -->") :]
+    typed = MEASURED.findall(text)
+    assert typed == [], f"{page} quotes measured numbers outside generated blocks: {typed}"
+
+
+def test_physics_page_lost_its_unsupported_numbers() -> None:
+    """The figures an audit found without a committed source stay gone (issue 24)."""
+    text = " ".join(_outside_markers((ROOT / "docs" / "physics.md").read_text()).split())
+    for stale in ("R² −0.01", "less than 0.2 %", "0.4–0.9 %", "≥ 95 %", "0.2–1.5 σ"):
+        assert stale not in text, stale
+    names = {m.group(2) for m in tables.MARKER.finditer((ROOT / "docs" / "physics.md").read_text())}
+    assert {"model-card-training", "detail-gate", "consistency-misfit"} <= names
+
+
+@pytest.mark.parametrize("name", ["demo_output.json", "consistency_misfit.json"])
+def test_docs_measurements_ran_the_shipped_weights(name: str) -> None:
+    """A measurement quoted from the shipped weights names their sha256: new weights need it
+    run again (``python docs/scripts/<name>.py``)."""
+    from xr_s5sr.weightsfile import file_sha256
+
+    record = json.loads((ROOT / "docs" / "scripts" / name).read_text())["record"]
+    assert record["weights_sha256"]
+    for weights, digest in record["weights_sha256"].items():
+        assert file_sha256(ROOT / "weights" / f"{weights}.safetensors") == digest, weights
+
+
+def test_detail_gate_json_measured_the_shipped_ramp() -> None:
+    from xr_s5sr import adaptive
+
+    result = json.loads(tables.DETAIL_GATE.read_text())
+    assert result["detail_range"] == list(adaptive.DETAIL_RANGE)
+    assert tables._power(3e-6) == "3·10⁻⁶"
+
+
+def test_model_card_tables_follow_the_cards(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A card's validation loss is what the weights page quotes, and a changed card changes it."""
+    card = json.loads((tables.CARDS / "s5dscr_band7.json").read_text())
+    scores = card["validation"]
+    change = 100 * (scores["mse_normalised_model"] / scores["mse_normalised_baseline"] - 1)
+    assert f"| {tables._percent(change)} % |" in tables.model_card_validation()
+    for path in tables.CARDS.glob("s5dscr*_band*.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    scores["mse_normalised_model"] = scores["mse_normalised_baseline"] * 0.5
+    (tmp_path / "s5dscr_band7.json").write_text(json.dumps(card))
+    monkeypatch.setattr(tables, "CARDS", tmp_path)
+    assert "| −50 % |" in tables.model_card_validation()
+    assert "50 % in the SWIR bands 7 and 8" in tables.model_card_training()

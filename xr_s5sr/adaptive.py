@@ -48,9 +48,9 @@ Detail gate (learned detail only where the data show detail)
     ``ρ = (box(t²) − σ²) / box(y²)`` over a 9 × 9 window (``t``: the unit-norm 2-D second
     difference of ``y``, whose white-noise variance is ``σ²``; ``σ²`` the row's blended
     noise variance), lies on a log ramp from :data:`DETAIL_RANGE` ``[0]`` (weight 0) to
-    ``[1]`` (weight 1). The ramp is the decade below what training saw: at least 95 % of the
-    LR pixels of every training family have ``ρ`` above its upper end (99 % but for band-2
-    solar scenes; ``docs/physics.md``).
+    ``[1]`` (weight 1). The ramp is the decade below what training saw: most LR pixels of every
+    training family have ``ρ`` above its upper end (the fraction per band and family is
+    measured by ``docs/scripts/detail_gate.py`` and shown in ``docs/physics.md``).
 
 μ is homogeneous of degree 0 and σ² of degree 2 in the radiance (ratios of squares), so
 ``SR(a·y) = a·SR(y)`` holds; the windows are fixed in scanline index and each one is computed
