@@ -146,7 +146,8 @@ def test_a_quick_run_is_never_quoted(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(tables.QuickRunError, match="smoke run"):
         tables.test_evaluation_summary()
     for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
-        assert "test_evaluation_quick" not in page.read_text(), page
+        for smoke in ("test_evaluation_quick", "results-nonnegative-quick"):
+            assert smoke not in page.read_text(), (page, smoke)
 
 
 @pytest.mark.parametrize(
@@ -336,12 +337,18 @@ def test_physics_page_prose_matches_the_plausibility_json() -> None:
         "{:.2f}° vs {:.2f}° dim;".format(*solar["clean"], *solar["noisy"], *solar["dim_noisy"])
     )
     assert quoted in page
+    # "noise-free data are unchanged (the noise-free scenes below: the default scores as
+    # before the prior": the prior does not project a noise-free window.
+    for scene in scenes:
+        if scene["condition"] == "clean":
+            for metric in ("psnr", "sam", "line_depth_error", "misfit_rel"):
+                assert scene["default"][metric] == scene["default_before"][metric], metric
 
 
 # --------------------------------------------- model cards, docs/scripts measurements, CLI output
 #: Pages whose measured numbers all come from generated blocks (docs/assess.md's crop table is
 #: checked against its JSON by tests/test_assess.py).
-NO_TYPED_NUMBERS = ("docs/weights.md", "docs/assess.md", "docs/cli.md")
+NO_TYPED_NUMBERS = ("docs/weights.md", "docs/assess.md", "docs/cli.md", "docs/physics.md")
 #: A measured quantity as these pages write one: a dB figure or a decimal percentage.
 MEASURED = re.compile(r"[+−-]?\d+(?:\.\d+)? ?dB\b|\d+\.\d+ ?%")
 
@@ -363,6 +370,147 @@ def test_physics_page_lost_its_unsupported_numbers() -> None:
         assert stale not in text, stale
     names = {m.group(2) for m in tables.MARKER.finditer((ROOT / "docs" / "physics.md").read_text())}
     assert {"model-card-training", "detail-gate", "consistency-misfit"} <= names
+
+
+#: The generated blocks that replaced docs/physics.md's hand-typed figures (issue 24, second pass).
+PHYSICS_GENERATED = {
+    "noise-estimate",
+    "settings-window",
+    "window-halo",
+    "nonnegative-cost",
+    "plausibility-negatives",
+    "plausibility-consistency",
+    "plausibility-reading",
+}
+
+
+def test_physics_page_lost_its_hand_typed_figures() -> None:
+    """The figures a second audit found typed by hand on docs/physics.md stay out of its prose
+    (issue 24): the noise-estimate ratios, the settings-window table, the window halo's
+    agreement, the smoke run's costs, the χ² ranges and the negative-value shares are generated
+    from their JSON; those without a committed JSON are not quoted at all."""
+    page = (ROOT / "docs" / "physics.md").read_text()
+    text = " ".join(_outside_markers(page).split())
+    stale = (
+        # noise_estimate.json, settings_window.json, window_halo.json: now generated.
+        "1.0002",
+        "1.0142",
+        "0.9910",
+        "1.0074",
+        "| 24 | 250 |",
+        "Why 24 scanlines",
+        "3–7×",
+        "5.1e-7",
+        "differ by 0.1",
+        # A smoke run (benchmarks/results-nonnegative-quick.json) is never quoted.
+        "+7 %",
+        "+19 %",
+        "+25 %",
+        "16 × 120",
+        "24 % negative",
+        # plausibility*.json and hr_subspace.json: now generated.
+        "0.77–3.73",
+        "0.79–3.11",
+        "0.00–3.29",
+        "0.16–2.43",
+        "8e-8",
+        "0.1–5 %",
+        "halves the angle",
+        "improves alike",
+        # No committed JSON: not quoted.
+        "22 %",
+        "−11 ×",
+        "10–15 ×",
+        "98.6 %",
+        "−0.6 dB",
+        "< 5e-3",
+    )
+    for figure in stale:
+        assert figure not in text, figure
+    names = {m.group(2) for m in tables.MARKER.finditer(page)}
+    assert names >= PHYSICS_GENERATED
+
+
+def test_settings_window_json_chose_the_shipped_window() -> None:
+    """The settings-window table explains ``adaptive.WINDOW``: the JSON chose it."""
+    from xr_s5sr import adaptive
+
+    result = json.loads(tables.SETTINGS_WINDOW.read_text())
+    assert result["chosen"] == adaptive.WINDOW
+    assert f"{result['chosen']} is the longest window within it" in tables.settings_window()
+
+
+def test_window_halo_block_quotes_the_json_at_each_bands_halo() -> None:
+    from xr_s5sr.physics import window_halo
+
+    rows = json.loads(tables.WINDOW_HALO.read_text())["rows"]
+    for row in rows:
+        assert row["window_halo"] == window_halo(row["band"]), row["band"]
+    worst = max(r["at_window_halo"] for r in rows if r["nonnegative"])
+    assert f"within {tables._sci(worst)} of its scale" in tables.window_halo()
+
+
+def test_nonnegative_cost_quotes_only_a_full_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without ``benchmarks/results-nonnegative.json`` the page says it was not measured;
+    a full run is quoted with its commit; a run marked as a smoke run is refused."""
+    missing = tmp_path / "results-nonnegative.json"
+    monkeypatch.setattr(tables, "NONNEGATIVE", missing)
+    assert tables.nonnegative_cost().startswith("*Not measured yet:*")
+
+    def case(added: float, negative: float) -> dict:
+        return {
+            "seconds": {"projection_alone": 1.0, "default": 1.0 + added},
+            "added_fraction": added,
+            "negative_fraction_projection_alone": negative,
+        }
+
+    run = {
+        "lr_block": [32, 450],
+        "iterations": 6,
+        "threads": 1,
+        "record": {"commit": "0123456789abcdef0123456789abcdef01234567"},
+        "band3": case(0.04, 0.0),
+        "band7": case(0.12, 0.005),
+        "band7_sample": case(0.3, 0.2),
+    }
+    missing.write_text(json.dumps(run))
+    text = tables.nonnegative_cost()
+    assert "commit `0123456`, 32 × 450 LR blocks" in text
+    assert "**+4 %** (0.0 % negative values without the step) on a band-3" in text
+    assert "**+30 %** (20.0 % negative values without the step) on the first 64 scanlines" in text
+    missing.write_text(json.dumps({**run, "quick": True}))
+    with pytest.raises(tables.QuickRunError, match="smoke run"):
+        tables.nonnegative_cost()
+
+
+def test_plausibility_blocks_follow_the_json(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The χ² ranges and the reading notes change when the JSON does."""
+    scenes = tables._plausibility_scenes()
+    bright = [s["default"]["chi2"] for s in scenes if s["condition"] == "noisy"]
+    assert f"is {min(bright):.2f}–{max(bright):.2f} on bright scenes" in (
+        tables.plausibility_consistency()
+    )
+    result = json.loads(tables.PLAUSIBILITY.read_text())
+    scene = next(
+        s
+        for s in result["scenes"]
+        if (s["band"], s["family"], s["condition"]) == (3, "edges", "dim_noisy")
+    )
+    scene["default"]["sam"] = scene["bicubic"]["sam"] + 1.0
+    path = tmp_path / "plausibility.json"
+    path.write_text(json.dumps(result))
+    (tmp_path / "plausibility_continuum.json").write_text(
+        tables.PLAUSIBILITY.with_name("plausibility_continuum.json").read_text()
+    )
+    monkeypatch.setattr(tables, "PLAUSIBILITY", path)
+    text = tables.plausibility_reading()
+    assert f"**SAM at or below bicubic's on 18 of {len(scenes)} scenes**" in text
+    assert "**Not yet: band-3 `edges`**" in text
+    assert "`edges`" not in text.split("scene included")[0].split("every")[-1]
 
 
 @pytest.mark.parametrize("name", ["demo_output.json", "consistency_misfit.json"])
