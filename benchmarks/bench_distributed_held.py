@@ -9,7 +9,8 @@ A lazily generated band-3 orbit (:func:`xr_s5sr.orbit.make_orbit`, 450 × 497, i
 64 scanlines) super-resolved and written with xarray's ``to_zarr`` on a ``LocalCluster`` of
 two one-thread worker processes, a fresh cluster per length. Every 2 s the scheduler is asked
 for the tasks held in memory; the JSON keeps, per length, the largest total, by task prefix
-(bytes, count), the wall time and each worker's peak RSS. Compare with
+(bytes, count), the wall time, each worker's peak RSS and the run record (``--merge`` keeps
+the runs of other methods and lengths). Compare with
 ``bench_block_memory.py --held``, the same graph on the sync scheduler. Not collected by
 pytest.
 """
@@ -57,12 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results-distributed-held.json"
     )
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the runs of other methods/lengths in --out"
+    )
     args = parser.parse_args(argv)
     from xr_s5sr.versions import run_record
 
     record = run_record()
-    runs = [measure(args.method, int(n)) for n in args.scanlines.split(",")]
-    args.out.write_text(json.dumps({"runs": runs, "record": record}, indent=1) + "\n")
+    runs = [measure(args.method, int(n)) | {"record": record} for n in args.scanlines.split(",")]
+    if args.merge and args.out.exists():
+        new = {(r["method"], r["scanlines"]) for r in runs}
+        kept = json.loads(args.out.read_text())["runs"]
+        runs = [r for r in kept if (r["method"], r["scanlines"]) not in new] + runs
+    args.out.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
     return 0
 
 

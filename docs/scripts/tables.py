@@ -623,11 +623,13 @@ def short_commit(commit: str) -> str:
 
 def distributed_held() -> str:
     """docs/performance.md: what a LocalCluster held at most while writing an orbit to zarr
-    (``benchmarks/results-distributed-held.json``), per length, with the largest prefixes."""
+    (``benchmarks/results-distributed-held.json``), per method and length, with the largest
+    prefixes."""
     result = json.loads(DISTRIBUTED_HELD.read_text())
     lines = [
-        "| method | LR scanlines | wall | most task results held | largest | worker peak RSS |",
-        "|---|---:|---:|---:|---|---:|",
+        "| method | LR scanlines | wall | most task results held | largest | worker peak RSS "
+        "| commit |",
+        "|---|---:|---:|---:|---|---:|---|",
     ]
     for run in result["runs"]:
         largest = list(run["held_by_prefix"].items())[:2]
@@ -637,13 +639,11 @@ def distributed_held() -> str:
         peaks = ", ".join(f"{b / 2**30:.2f}" for b in run["worker_peak_rss_bytes"])
         lines.append(
             f"| `{run['method']}` | {run['scanlines']} | {run['wall_s']:.0f} s | "
-            f"{run['most_held_bytes'] / 2**30:.2f} GiB | {parts} | {peaks} GiB |"
+            f"{run['most_held_bytes'] / 2**30:.2f} GiB | {parts} | {peaks} GiB | "
+            f"`{short_commit(run['record']['commit'])}` |"
         )
     lines.append("")
-    lines.append(
-        "Two one-thread workers, xarray's `to_zarr`; commit "
-        f"`{short_commit(result['record']['commit'])}`."
-    )
+    lines.append("Two one-thread workers, xarray's `to_zarr`.")
     return "\n".join(lines)
 
 
