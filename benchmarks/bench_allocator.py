@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_orbit import METHODS, run_method  # noqa: E402
+from bench_orbit import METHODS, add_orbit_arguments, run_method  # noqa: E402
 
 from xr_s5sr.allocator import ENVIRONMENT_VARIABLE, MMAP_THRESHOLD  # noqa: E402
 from xr_s5sr.versions import run_record  # noqa: E402
@@ -37,12 +37,7 @@ SETTINGS = {"untouched": "0", "tuned": None}
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--band", type=int, default=3)
-    parser.add_argument("--scanlines", type=int, default=128)
-    parser.add_argument("--ground-pixels", type=int, default=450)
-    parser.add_argument("--channels", type=int, default=None, help="default: the band's")
-    parser.add_argument("--chunks", type=int, default=64, help="LR scanlines per input chunk")
-    parser.add_argument("--workers", type=int, default=2)
+    add_orbit_arguments(parser, scanlines=128)
     parser.add_argument("--methods", default="backprojection,s5dscr")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results-allocator.json")
     args = parser.parse_args(argv)

@@ -131,14 +131,20 @@ def run_method(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_orbit_arguments(parser: argparse.ArgumentParser, scanlines: int) -> None:
+    """The options :func:`run_method` reads: the orbit (``scanlines`` by default) and the
+    cluster."""
     parser.add_argument("--band", type=int, default=3)
-    parser.add_argument("--scanlines", type=int, default=4000)
+    parser.add_argument("--scanlines", type=int, default=scanlines)
     parser.add_argument("--ground-pixels", type=int, default=450)
     parser.add_argument("--channels", type=int, default=None, help="default: the band's")
     parser.add_argument("--chunks", type=int, default=64, help="LR scanlines per input chunk")
     parser.add_argument("--workers", type=int, default=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_orbit_arguments(parser, scanlines=4000)
     parser.add_argument("--tile-rows", type=int, default=16)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--time-granules", type=int, default=3, help="0 skips the time run")

@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "weights"))
 from granule_scenes import bootstrap_interval  # noqa: E402
 
 from xr_s5sr.bands import SUPPORTED_BANDS, get_band  # noqa: E402
+from xr_s5sr.weightsfile import card_filename  # noqa: E402
 
 TEST = ROOT / "weights" / "test_evaluation.json"
 TUNING = ROOT / "weights" / "tuning_dev.json"
@@ -988,7 +989,7 @@ def _cards(model: str) -> dict[int, dict[str, Any]]:
     """The model cards of a preset by band (``weights/<model>_band<b>.json``)."""
     cards = {}
     for band in SUPPORTED_BANDS:
-        path = CARDS / f"{model}_band{band}.json"
+        path = CARDS / card_filename(band, model)
         if path.exists():
             cards[band] = json.loads(path.read_text())
     return cards
