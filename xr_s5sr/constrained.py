@@ -166,6 +166,10 @@ def nonnegative_multipliers(
     return multipliers
 
 
+#: LR pixels each side that :func:`lower_bound` reads.
+LOWER_BOUND_REACH = 1
+
+
 def lower_bound(y: np.ndarray) -> np.ndarray:
     """The lower bound of the constrained consistency step, per LR pixel: 0 where the LR data
     are non-negative, else the smallest LR value within one LR pixel (that channel), so that
@@ -173,11 +177,12 @@ def lower_bound(y: np.ndarray) -> np.ndarray:
 
     ``y``: LR (scanline, ground_pixel, channel) numpy array; returns an array like it
     (homogeneous of degree 1 in ``y``), to be repeated over each LR pixel's 4 × 4 HR footprint.
-    Reads one LR pixel each side (edges: the nearest pixel).
+    Reads :data:`LOWER_BOUND_REACH` LR pixels each side (edges: the nearest pixel).
     """
     from scipy import ndimage
 
-    return np.minimum(ndimage.minimum_filter(y, size=(3, 3, 1), mode="nearest"), 0.0)
+    size = (2 * LOWER_BOUND_REACH + 1,) * 2 + (1,)
+    return np.minimum(ndimage.minimum_filter(y, size=size, mode="nearest"), 0.0)
 
 
 @lru_cache(maxsize=64)
@@ -217,6 +222,7 @@ _INFLUENCE_GRID = 48
 
 
 __all__ = [
+    "LOWER_BOUND_REACH",
     "NONNEGATIVE_ITERATIONS",
     "NONNEGATIVE_RELAXATION",
     "STRICT_FRACTION",

@@ -388,12 +388,10 @@ def _super_resolve_dask(
     if spec.consistency:
         # The windows mask missing values themselves: a separate masking task would wait for
         # its raw rows, which dask's order schedules late, holding every finished HR block.
-        lower = tiling.map_scan_overlap(lower_bound, lr, 1, "nearest") if spec.nonnegative else None
         out = physics_graph.consistent_graph(
             source,
             lr,
             settings,
-            lower,
             spec=spec,
             blocks=blocks,
             rebuild=(lr_chunks, pad) if rebuild else None,

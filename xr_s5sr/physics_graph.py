@@ -41,7 +41,12 @@ import numpy as np
 from xr_s5sr import row_reads, tiling
 from xr_s5sr.adaptive import DETAIL_RADIUS, gram_solve_rows, row_regularisation
 from xr_s5sr.bands import SCALE
-from xr_s5sr.constrained import NONNEGATIVE_ITERATIONS, nonnegative_multipliers
+from xr_s5sr.constrained import (
+    LOWER_BOUND_REACH,
+    NONNEGATIVE_ITERATIONS,
+    lower_bound,
+    nonnegative_multipliers,
+)
 from xr_s5sr.missing import footprint, mask_missing
 from xr_s5sr.operators import DEGRADE_REACH, degrade_adjoint, upsample
 from xr_s5sr.physics import (
@@ -365,7 +370,6 @@ def consistent_graph(
     source: Any,
     lr: Any,
     settings: Any,
-    lower: Any,
     *,
     spec: ModelSpec,
     blocks: tuple[int, ...],
@@ -385,8 +389,10 @@ def consistent_graph(
     ``source``: the HR estimate chunked by ``4·blocks``, or with ``rebuild = (chunks, pad)``
     its LR back-projection coefficients in the spilled layout of ``chunks`` with ``pad ≥``
     :func:`window_reach` ``+ UPSAMPLE_REACH`` rows (:func:`coefficients_graph`; each task
-    rebuilds its rows of ``x = U c``). ``lower``: the LR lower bound (any chunking), or None
-    (the projection only, ``spec.nonnegative`` False). ``mask``: ``(raw, radius, spec,
+    rebuilds its rows of ``x = U c``). With ``spec.nonnegative`` each task computes the LR
+    lower bound (:func:`xr_s5sr.constrained.lower_bound`) of its rows from ``lr`` itself: a
+    separate bound array would be one more input whose tasks dask orders late, and every
+    finished network block would wait for them in memory. ``mask``: ``(raw, radius, spec,
     missing)``, the raw LR granule (a block reads its rows and ``radius`` rows each side) and
     the policy of :func:`xr_s5sr.missing.mask_missing`, applied in the same task (``spec``
     may be a ``dask.delayed``). Every array has one chunk along ground_pixel and
@@ -407,9 +413,9 @@ def consistent_graph(
     if settings is not None:
         arrays.append(row_reads.rows_around(settings, blocks, halo))
         layout.append("settings")
-    if lower is not None:
-        arrays.append(grouped(lower, depth=reach))
-        layout.append("lower")
+    if spec.nonnegative:
+        arrays.append(grouped(lr, depth=reach + LOWER_BOUND_REACH))
+        layout.append("bound_rows")
     if mask is not None:
         raw, radius, method, missing = mask
         arrays.append(grouped(raw, depth=radius))
@@ -429,6 +435,19 @@ def consistent_graph(
         **consistency_terms(spec),
     )
     return result
+
+
+def _window_bound(
+    rows: np.ndarray, block_info: dict[Any, Any] | None, blocks: tuple[int, ...], reach: int
+) -> np.ndarray:
+    """LR lower bound (:func:`xr_s5sr.constrained.lower_bound`) of a block's rows and ``reach``
+    rows each side, from ``rows``: those and :data:`LOWER_BOUND_REACH` more each side (fewer
+    at the granule's ends, where the bound's own edge rule then applies, as on the whole
+    granule)."""
+    wide_before, wide_after = row_reads.rows_context(block_info, blocks, reach + LOWER_BOUND_REACH)
+    before, after = row_reads.rows_context(block_info, blocks, reach)
+    bound = lower_bound(rows)
+    return bound[wide_before - before : bound.shape[0] - (wide_after - after)]
 
 
 def _window_task(
@@ -462,11 +481,14 @@ def _window_task(
         def estimate_of(group: slice) -> np.ndarray:
             return source[..., group]
 
+    lower = None
+    if "bound_rows" in named:
+        lower = _window_bound(named["bound_rows"], block_info, blocks, reach)
     out = consistent_window(
         estimate_of,
         named["lr"],
         named.get("settings"),
-        named.get("lower"),
+        lower,
         spill=(before - lr_before, after - lr_after),
         keep=(lr_before, named["lr"].shape[0] - lr_after),
         **terms,
