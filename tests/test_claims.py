@@ -19,6 +19,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import granule_scenes  # noqa: E402
 import tables  # noqa: E402
+import tables_assess  # noqa: E402
+import tables_core  # noqa: E402
+import tables_evaluation  # noqa: E402
+import tables_finetune  # noqa: E402
+import tables_physics  # noqa: E402
+import tables_plausibility  # noqa: E402
+import tables_weights  # noqa: E402
 
 PAGES = [ROOT / page for page in tables.PAGES]
 
@@ -33,8 +40,8 @@ def test_a_hand_typed_number_is_caught() -> None:
     marker = "<!-- table:test-evaluation-summary -->"
     assert marker in readme
     # Band 7, noisy: the default's mean gain over bicubic, as the JSON gives it.
-    result = json.loads(tables.TEST.read_text())
-    gains = tables._gains(
+    result = json.loads(tables_evaluation.TEST.read_text())
+    gains = tables_evaluation._gains(
         [s for s in result["scenes"] if s["width"] == "narrow"], "noisy", "bicubic", band=7
     )
     quoted = tables.dB(float(np.mean(gains)))
@@ -98,15 +105,15 @@ def test_readme_says_where_the_default_loses_to_the_physics_inverse() -> None:
 def test_losses_name_every_losing_cell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A cell whose mean is below the physics inverse is named; a band whose network changes
     nothing is said to score the physics inverse."""
-    result = json.loads(tables.TEST.read_text())
+    result = json.loads(tables_evaluation.TEST.read_text())
     for cell in result["cells"]:
         cell["default_psnr_gain_over_backprojection"]["mean"] = 0.01
     cell = next(c for c in result["cells"] if c["band"] == 7 and c["family"] == "edges")
     cell["default_psnr_gain_over_backprojection"]["mean"] = -0.3
     path = tmp_path / "test_evaluation.json"
     path.write_text(json.dumps(result))
-    monkeypatch.setattr(tables, "TEST", path)
-    text = tables.test_evaluation_losses()
+    monkeypatch.setattr(tables_evaluation, "TEST", path)
+    text = tables_evaluation.test_evaluation_losses()
     assert f"band 7 `edges` {cell['brightness']} {cell['noise']} −0.300 dB" in text
     assert "`texture`" not in text.split("Observations")[0]
     assert "In band 3 the default equals the physics inverse" in text
@@ -116,14 +123,14 @@ def test_the_test_set_scored_the_shipped_weights() -> None:
     """The quoted test set is that of the weights in weights/: new weights need a new score."""
     from xr_s5sr.weightsfile import file_sha256
 
-    result = json.loads(tables.TEST.read_text())
+    result = json.loads(tables_evaluation.TEST.read_text())
     for name, digest in result["provenance"]["weights_file_sha256"].items():
         assert file_sha256(ROOT / "weights" / f"{name}.safetensors") == digest, name
 
 
 def test_assess_headline_follows_the_json(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    result = json.loads(tables.ASSESS.read_text())
-    text = tables.assess_reference_headline()
+    result = json.loads(tables_assess.ASSESS.read_text())
+    text = tables_assess.assess_reference_headline()
     true = [
         c["true_hr"]["backprojection"]["psnr"] - c["true_hr"]["bicubic"]["psnr"]
         for c in result["crops"].values()
@@ -133,8 +140,8 @@ def test_assess_headline_follows_the_json(monkeypatch: pytest.MonkeyPatch, tmp_p
     uv["bicubic"]["psnr"] = uv["backprojection"]["psnr"] + 1.0
     path = tmp_path / "assess_reference.json"
     path.write_text(json.dumps(result))
-    monkeypatch.setattr(tables, "ASSESS", path)
-    changed = tables.assess_reference_headline()
+    monkeypatch.setattr(tables_assess, "ASSESS", path)
+    changed = tables_assess.assess_reference_headline()
     assert "gains −1.00 to" in changed
     assert "on 3 of 4 crops" in changed
 
@@ -142,9 +149,9 @@ def test_assess_headline_follows_the_json(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_a_quick_run_is_never_quoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     quick = tmp_path / "test_evaluation.json"
     quick.write_text(json.dumps({"quick": True, "scenes": []}))
-    monkeypatch.setattr(tables, "TEST", quick)
+    monkeypatch.setattr(tables_evaluation, "TEST", quick)
     with pytest.raises(tables.QuickRunError, match="smoke run"):
-        tables.test_evaluation_summary()
+        tables_evaluation.test_evaluation_summary()
     for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
         for smoke in ("test_evaluation_quick", "results-nonnegative-quick"):
             assert smoke not in page.read_text(), (page, smoke)
@@ -195,7 +202,7 @@ def test_finetuning_numbers_are_generated_from_the_json(page: str) -> None:
 
 def test_a_hand_typed_finetuning_number_is_caught() -> None:
     page = (ROOT / "docs" / "finetune.md").read_text()
-    cases = json.loads(tables.FINETUNE_TEST.read_text())["cases"]
+    cases = json.loads(tables_finetune.FINETUNE_TEST.read_text())["cases"]
     key, case = next((k, c) for k, c in cases.items() if not c["returned_start"])
     family, brightness, _, _ = key.split("/")
     row = page.index(f"| {family} | {brightness} | band sigma | fine-tuned |")
@@ -210,20 +217,20 @@ def test_a_hand_typed_finetuning_number_is_caught() -> None:
 
 def test_finetuning_summary_counts_the_json() -> None:
     """The sentence's counts are those of the test JSON (a second reading of the cases)."""
-    cases = json.loads(tables.FINETUNE_TEST.read_text())["cases"]
-    text = tables.finetune_test_summary()
+    cases = json.loads(tables_finetune.FINETUNE_TEST.read_text())["cases"]
+    text = tables_finetune.finetune_test_summary()
     returned = sum(c["returned_start"] for c in cases.values())
     assert text.startswith(f"{returned} of {len(cases)} runs returned the start weights")
     lost = sum(g < 0 for c in cases.values() for g in c["gain_db_per_granule"])
     assert f"{lost} of {5 * len(cases)} new granules lost" in text
-    cells = tables.finetune_test_cells()
+    cells = tables_finetune.finetune_test_cells()
     assert f"({len(cases) - returned} of {len(cases)} cells)" in cells
     assert f"({returned} of {len(cases)} cells)" in cells
 
 
 @pytest.mark.parametrize("name", ["test.json", "criterion.json", "measured_case.json"])
 def test_finetuning_results_name_a_clean_commit(name: str) -> None:
-    result = json.loads((tables.FINETUNE_TEST.parent / name).read_text())
+    result = json.loads((tables_finetune.FINETUNE_TEST.parent / name).read_text())
     sessions = result["provenance"]
     assert sessions
     for session in sessions:
@@ -316,10 +323,10 @@ def test_physics_page_prose_matches_the_plausibility_json() -> None:
     """The sentences under docs/physics.md's generated plausibility table, from its JSON."""
     page = " ".join((ROOT / "docs" / "physics.md").read_text().split())
     scenes = [
-        *json.loads(tables.PLAUSIBILITY.read_text())["scenes"],
-        *json.loads(tables.PLAUSIBILITY.with_name("plausibility_continuum.json").read_text())[
-            "scenes"
-        ],
+        *json.loads(tables_plausibility.PLAUSIBILITY.read_text())["scenes"],
+        *json.loads(
+            tables_plausibility.PLAUSIBILITY.with_name("plausibility_continuum.json").read_text()
+        )["scenes"],
     ]
     over_physics = [s["default"]["psnr"] - s["physics"]["psnr"] for s in scenes]
     low, high = f"+{min(over_physics):.2f}", tables.dB(max(over_physics))
@@ -435,19 +442,19 @@ def test_settings_window_json_chose_the_shipped_window() -> None:
     """The settings-window table explains ``adaptive.WINDOW``: the JSON chose it."""
     from xr_s5sr import adaptive
 
-    result = json.loads(tables.SETTINGS_WINDOW.read_text())
+    result = json.loads(tables_physics.SETTINGS_WINDOW.read_text())
     assert result["chosen"] == adaptive.WINDOW
-    assert f"{result['chosen']} is the longest window within it" in tables.settings_window()
+    assert f"{result['chosen']} is the longest window within it" in tables_physics.settings_window()
 
 
 def test_window_halo_block_quotes_the_json_at_each_bands_halo() -> None:
     from xr_s5sr.physics import window_halo
 
-    rows = json.loads(tables.WINDOW_HALO.read_text())["rows"]
+    rows = json.loads(tables_physics.WINDOW_HALO.read_text())["rows"]
     for row in rows:
         assert row["window_halo"] == window_halo(row["band"]), row["band"]
     worst = max(r["at_window_halo"] for r in rows if r["nonnegative"])
-    assert f"within {tables._sci(worst)} of its scale" in tables.window_halo()
+    assert f"within {tables_core.sci(worst)} of its scale" in tables_physics.window_halo()
 
 
 def test_nonnegative_cost_quotes_only_a_full_run(
@@ -456,8 +463,8 @@ def test_nonnegative_cost_quotes_only_a_full_run(
     """Without ``benchmarks/results-nonnegative.json`` the page says it was not measured;
     a full run is quoted with its commit; a run marked as a smoke run is refused."""
     missing = tmp_path / "results-nonnegative.json"
-    monkeypatch.setattr(tables, "NONNEGATIVE", missing)
-    assert tables.nonnegative_cost().startswith("*Not measured yet:*")
+    monkeypatch.setattr(tables_physics, "NONNEGATIVE", missing)
+    assert tables_physics.nonnegative_cost().startswith("*Not measured yet:*")
 
     def case(added: float, negative: float) -> dict:
         return {
@@ -476,25 +483,25 @@ def test_nonnegative_cost_quotes_only_a_full_run(
         "band7_sample": case(0.3, 0.2),
     }
     missing.write_text(json.dumps(run))
-    text = tables.nonnegative_cost()
+    text = tables_physics.nonnegative_cost()
     assert "commit `0123456`, 32 × 450 LR blocks" in text
     assert "**+4 %** (0.0 % negative values without the step) on a band-3" in text
     assert "**+30 %** (20.0 % negative values without the step) on the first 64 scanlines" in text
     missing.write_text(json.dumps({**run, "quick": True}))
     with pytest.raises(tables.QuickRunError, match="smoke run"):
-        tables.nonnegative_cost()
+        tables_physics.nonnegative_cost()
 
 
 def test_plausibility_blocks_follow_the_json(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The χ² ranges and the reading notes change when the JSON does."""
-    scenes = tables._plausibility_scenes()
+    scenes = tables_plausibility._plausibility_scenes()
     bright = [s["default"]["chi2"] for s in scenes if s["condition"] == "noisy"]
     assert f"is {min(bright):.2f}–{max(bright):.2f} on bright scenes" in (
-        tables.plausibility_consistency()
+        tables_plausibility.plausibility_consistency()
     )
-    result = json.loads(tables.PLAUSIBILITY.read_text())
+    result = json.loads(tables_plausibility.PLAUSIBILITY.read_text())
     scene = next(
         s
         for s in result["scenes"]
@@ -504,10 +511,10 @@ def test_plausibility_blocks_follow_the_json(
     path = tmp_path / "plausibility.json"
     path.write_text(json.dumps(result))
     (tmp_path / "plausibility_continuum.json").write_text(
-        tables.PLAUSIBILITY.with_name("plausibility_continuum.json").read_text()
+        tables_plausibility.PLAUSIBILITY.with_name("plausibility_continuum.json").read_text()
     )
-    monkeypatch.setattr(tables, "PLAUSIBILITY", path)
-    text = tables.plausibility_reading()
+    monkeypatch.setattr(tables_plausibility, "PLAUSIBILITY", path)
+    text = tables_plausibility.plausibility_reading()
     assert f"**SAM at or below bicubic's on 18 of {len(scenes)} scenes**" in text
     assert "**Not yet: band-3 `edges`**" in text
     assert "`edges`" not in text.split("scene included")[0].split("every")[-1]
@@ -528,23 +535,23 @@ def test_docs_measurements_ran_the_shipped_weights(name: str) -> None:
 def test_detail_gate_json_measured_the_shipped_ramp() -> None:
     from xr_s5sr import adaptive
 
-    result = json.loads(tables.DETAIL_GATE.read_text())
+    result = json.loads(tables_physics.DETAIL_GATE.read_text())
     assert result["detail_range"] == list(adaptive.DETAIL_RANGE)
-    assert tables._power(3e-6) == "3·10⁻⁶"
+    assert tables_core.power(3e-6) == "3·10⁻⁶"
 
 
 def test_model_card_tables_follow_the_cards(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A card's validation loss is what the weights page quotes, and a changed card changes it."""
-    card = json.loads((tables.CARDS / "s5dscr_band7.json").read_text())
+    card = json.loads((tables_weights.CARDS / "s5dscr_band7.json").read_text())
     scores = card["validation"]
     change = 100 * (scores["mse_normalised_model"] / scores["mse_normalised_baseline"] - 1)
-    assert f"| {tables._percent(change)} % |" in tables.model_card_validation()
-    for path in tables.CARDS.glob("s5dscr*_band*.json"):
+    assert f"| {tables_core.percent(change)} % |" in tables_weights.model_card_validation()
+    for path in tables_weights.CARDS.glob("s5dscr*_band*.json"):
         (tmp_path / path.name).write_text(path.read_text())
     scores["mse_normalised_model"] = scores["mse_normalised_baseline"] * 0.5
     (tmp_path / "s5dscr_band7.json").write_text(json.dumps(card))
-    monkeypatch.setattr(tables, "CARDS", tmp_path)
-    assert "| −50 % |" in tables.model_card_validation()
-    assert "50 % in the SWIR bands 7 and 8" in tables.model_card_training()
+    monkeypatch.setattr(tables_weights, "CARDS", tmp_path)
+    assert "| −50 % |" in tables_weights.model_card_validation()
+    assert "50 % in the SWIR bands 7 and 8" in tables_weights.model_card_training()
