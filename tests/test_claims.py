@@ -457,6 +457,108 @@ def test_window_halo_block_quotes_the_json_at_each_bands_halo() -> None:
     assert f"within {tables_core.sci(worst)} of its scale" in tables_physics.window_halo()
 
 
+RECORDED = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _recorded(path: Path, commit: str | None, to: Path) -> Path:
+    """``path``'s JSON written to ``to`` with a run record of ``commit`` (None: without one)."""
+    result = json.loads(path.read_text())
+    result.pop("record", None)
+    if commit is not None:
+        result["record"] = {"commit": commit}
+    to.write_text(json.dumps(result))
+    return to
+
+
+@pytest.mark.parametrize(
+    ("module", "constant", "block", "cited"),
+    [
+        (tables_physics, "NOISE_ESTIMATE", "noise_estimate", "`noise_estimate.json`{}): "),
+        (tables_physics, "SETTINGS_WINDOW", "settings_window", "(→ `settings_window.json`{}; "),
+        (
+            tables_physics,
+            "WINDOW_HALO",
+            "window_halo",
+            "`docs/scripts/window_halo.json`{}, `tests/test_constrained.py`)",
+        ),
+        (tables_plausibility, "HR_SUBSPACE", "plausibility_reading", "`hr_subspace.json`{}: "),
+    ],
+)
+@pytest.mark.parametrize("mark", ["", "+uncommitted"])
+def test_a_recorded_run_is_cited_by_its_commit(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    module: object,
+    constant: str,
+    block: str,
+    cited: str,
+    mark: str,
+) -> None:
+    """Issue 24: a JSON written with its run record makes its block cite the short commit as
+    the other generated blocks do, ``+uncommitted`` kept; one written before its script kept a
+    record reads as it did, without a commit."""
+    path = getattr(module, constant)
+    monkeypatch.setattr(module, constant, _recorded(path, None, tmp_path / path.name))
+    without = getattr(module, block)()
+    assert cited.format("") in without
+    _recorded(path, RECORDED + mark, tmp_path / path.name)
+    text = getattr(module, block)()
+    commit = f", commit `0123456{mark}`"
+    assert cited.format(commit) in text
+    assert text.replace(commit, "", 1) == without
+
+
+def test_the_plausibility_table_cites_the_commit_of_each_json(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Under the table, each of its two JSONs' commits once either has a run record (a JSON
+    without one says so); without any record the table ends at its last row, as it did."""
+    path = tables_plausibility.PLAUSIBILITY
+    continuum = path.with_name("plausibility_continuum.json")
+    plain = _recorded(path, None, tmp_path / path.name)
+    _recorded(continuum, None, tmp_path / continuum.name)
+    monkeypatch.setattr(tables_plausibility, "PLAUSIBILITY", plain)
+    table = tables_plausibility.plausibility()
+    assert table.splitlines()[-1].startswith("| ")
+    _recorded(path, RECORDED + "+uncommitted", plain)
+    assert tables_plausibility.plausibility() == table + (
+        "\n\n`docs/scripts/plausibility.py` → `plausibility.json`, commit `0123456+uncommitted`; "
+        "`docs/scripts/plausibility.py continuum` → `plausibility_continuum.json` (its commit "
+        "was not recorded)."
+    )
+    _recorded(continuum, "fedcba9876543210", tmp_path / continuum.name)
+    assert tables_plausibility.plausibility().endswith(
+        "`plausibility_continuum.json`, commit `fedcba9`."
+    )
+
+
+def test_plausibility_merges_parts_of_one_commit_only(tmp_path: Path) -> None:
+    """``plausibility.py merge`` keeps each band's record and refuses parts measured on
+    different commits (or written without a record): the table cites one commit."""
+    import plausibility
+
+    def part(band: int, commit: str | None) -> None:
+        record = {"commit": commit, "date": f"day {band}", "weights_sha256": {f"w{band}": "0"}}
+        result = {"shape": [1, 1], "scenes": [{"band": band}]}
+        if commit is not None:
+            result["record"] = record
+        (tmp_path / f"p_band{band}.json").write_text(json.dumps(result))
+
+    for band in plausibility.BANDS:
+        part(band, RECORDED)
+    merged = plausibility.merge(tmp_path / "p.json")
+    assert [s["band"] for s in merged["scenes"]] == list(plausibility.BANDS)
+    assert merged["record"]["commit"] == RECORDED
+    assert set(merged["record"]["weights_sha256"]) == {f"w{b}" for b in plausibility.BANDS}
+    assert {b: r["date"] for b, r in merged["part_records"].items()} == {
+        str(b): f"day {b}" for b in plausibility.BANDS
+    }
+    for other in (RECORDED + "+uncommitted", None):
+        part(plausibility.BANDS[-1], other)
+        with pytest.raises(SystemExit, match="refusing to merge"):
+            plausibility.merge(tmp_path / "p.json")
+
+
 def test_nonnegative_cost_quotes_only_a_full_run(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

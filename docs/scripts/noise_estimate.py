@@ -8,6 +8,9 @@ of the estimated to the true RMS σ over the statistic channels (1 = exact).
 Example (a minute or two on one core)::
 
     python docs/scripts/noise_estimate.py --out docs/scripts/noise_estimate.json
+
+The JSON carries the run record (:func:`xr_s5sr.versions.run_record`: commit, machine,
+versions), whose commit docs/physics.md cites.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from xr_s5sr.bands import get_band
 from xr_s5sr.degrade import degrade_array
 from xr_s5sr.families import family_scene
 from xr_s5sr.noise import photon_sigma, window_variance
+from xr_s5sr.versions import run_record
 
 BAND, SEED = 7, 3
 FAMILIES = ("solar", "absorption", "smooth", "edges", "mixture")
@@ -55,6 +59,7 @@ def main() -> None:
     for family in FAMILIES:
         result["families"][family] = ratios(family)
         print(family, result["families"][family], flush=True)
+    result["record"] = run_record()
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
 
 

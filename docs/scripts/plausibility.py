@@ -6,7 +6,9 @@ Run from the repository root (about 20 minutes on one CPU thread; or one band pe
 ``python docs/scripts/plausibility.py 7`` and ``... 3``, then ``... merge``):
     python docs/scripts/plausibility.py
 Writes docs/scripts/plausibility.json (the tables of docs/physics.md, "Physically plausible
-output").
+output"), or the JSON ``--out`` names (its per-band parts and ``_continuum`` beside it). Each
+JSON carries the run record (:func:`xr_s5sr.versions.run_record`: commit, machine, versions,
+the shipped weights' sha256), whose commit docs/physics.md cites.
 
 Methods per scene
     ``bicubic``; ``physics``: the training-free physics inverse without the non-negativity and
@@ -23,8 +25,8 @@ Methods per scene
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +43,7 @@ from xr_s5sr.physics import degrade
 from xr_s5sr.spec import model_spec
 from xr_s5sr.spectral import line_depth_error
 from xr_s5sr.subspace import window_basis
+from xr_s5sr.versions import run_record
 
 OUT = Path(__file__).with_suffix(".json")
 #: HR (scanline, ground_pixel) of every scene, and the border left out of the scores (the LR
@@ -110,24 +113,65 @@ def run_scene(band: int, family: str, brightness: float, noise_kind: str | None)
     return result
 
 
+def merge(out: Path) -> dict[str, Any]:
+    """The per-band JSONs beside ``out`` (``<stem>_band<b>.json``) joined into one.
+
+    The parts must come from one commit: the merged JSON is then one measurement of one code,
+    its ``record`` the first part's with every part's weights sha256 (what a run of all bands
+    records), and ``part_records`` keeps every part's own (date, machine, versions). Parts
+    from different commits, or written before the script kept a record, are refused rather
+    than recorded side by side: the page cites one commit for the table, and a table mixing
+    two codes would need every row to name its own. (Two ``+uncommitted`` parts on one commit
+    may still differ in their uncommitted changes; the record cannot tell, so regenerate from
+    a clean tree.)
+    """
+    parts = [json.loads(out.with_name(f"{out.stem}_band{b}.json").read_text()) for b in BANDS]
+    commits = {
+        b: part.get("record", {}).get("commit") for b, part in zip(BANDS, parts, strict=True)
+    }
+    if None in commits.values() or len(set(commits.values())) > 1:
+        raise SystemExit(f"refusing to merge parts without one recorded commit: {commits}")
+    weights = {k: v for part in parts for k, v in part["record"]["weights_sha256"].items()}
+    return {
+        **parts[0],
+        "scenes": [scene for part in parts for scene in part["scenes"]],
+        "record": {**parts[0]["record"], "weights_sha256": weights},
+        "part_records": {str(b): part["record"] for b, part in zip(BANDS, parts, strict=True)},
+    }
+
+
 def main() -> None:
     """All bands (``python plausibility.py``), or one (``python plausibility.py 7``, written to
     plausibility_band7.json; ``python plausibility.py merge`` joins those into the JSON), or
     the ``continuum`` family, noisy and dim noisy (``plausibility_continuum.json``)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "run",
+        nargs="?",
+        help="a band number, merge (the per-band JSONs) or continuum (default: all bands)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=OUT,
+        help="the JSON of all bands; parts and _continuum are written beside it "
+        "(default: %(default)s)",
+    )
+    args = parser.parse_args()
     torch.set_num_threads(1)
-    if sys.argv[1:] == ["merge"]:
-        parts = [json.loads(OUT.with_name(f"{OUT.stem}_band{b}.json").read_text()) for b in BANDS]
-        merged = {**parts[0], "scenes": [scene for part in parts for scene in part["scenes"]]}
-        OUT.write_text(json.dumps(merged, indent=1) + "\n")
+    if args.run == "merge":
+        args.out.write_text(json.dumps(merge(args.out), indent=1) + "\n")
         return
-    families, conditions, bands, out = FAMILIES, CONDITIONS, list(BANDS), OUT
-    if sys.argv[1:] == ["continuum"]:
+    families, conditions, bands, out = FAMILIES, CONDITIONS, list(BANDS), args.out
+    if args.run == "continuum":
         # Continuous spectral variability (issue 26): the family the subspace was not tuned on.
         families, conditions = ("continuum",), CONDITIONS[1:]
-        out = OUT.with_name(f"{OUT.stem}_continuum.json")
-    elif sys.argv[1:]:
-        bands = [int(sys.argv[1])]
-        out = OUT.with_name(f"{OUT.stem}_band{bands[0]}.json")
+        out = out.with_name(f"{out.stem}_continuum.json")
+    elif args.run is not None:
+        if not args.run.isdigit():
+            parser.error(f"not a band, merge or continuum: {args.run}")
+        bands = [int(args.run)]
+        out = out.with_name(f"{out.stem}_band{bands[0]}.json")
     results: dict[str, Any] = {"shape": SHAPE, "border": BORDER, "seed": SEED, "scenes": []}
     for band in bands:
         for family in families:
@@ -144,6 +188,8 @@ def main() -> None:
                     ),
                     flush=True,
                 )
+    # The default and sharp_prior run the shipped S5-DSCR weights of each band.
+    results["record"] = run_record([(band, "s5dscr") for band in bands])
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {out}")
 

@@ -19,6 +19,9 @@ length), shorter ones follow the illumination along an orbit more closely.
 Example (a few minutes on one core)::
 
     python docs/scripts/settings_window.py --out docs/scripts/settings_window.json
+
+The JSON carries the run record (:func:`xr_s5sr.versions.run_record`: commit, machine,
+versions), whose commit docs/physics.md cites.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from xr_s5sr.engine import super_resolve_array
 from xr_s5sr.families import family_scene
 from xr_s5sr.noise import photon_sigma
 from xr_s5sr.spec import model_spec
+from xr_s5sr.versions import run_record
 
 LENGTHS = (8, 16, 24, 32, 48, 64, 96)
 FAMILIES = ("solar", "absorption", "edges", "smooth")
@@ -125,6 +129,7 @@ def main() -> None:
         "lengths": rows,
         "chosen": chosen,
         "seconds": round(time.time() - start, 1),
+        "record": run_record(),
     }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print("chosen window:", chosen)

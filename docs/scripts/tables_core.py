@@ -46,6 +46,18 @@ def short_commit(commit: str) -> str:
     return head[:7] + (f"+{mark}" if mark else "")
 
 
+def cite_commit(result: dict[str, Any], lead: str = ", commit ") -> str:
+    """``, commit `0123456``: the commit of ``result``'s run record as the pages cite it after
+    "`script` → `json`" (``+uncommitted`` kept, as :func:`short_commit` writes it).
+
+    Empty for a JSON written before its script kept a record, so such a block reads as it did;
+    the generators whose JSON always had a record index ``result["record"]`` instead, so a
+    missing record fails there.
+    """
+    record = result.get("record")
+    return f"{lead}`{short_commit(record['commit'])}`" if record else ""
+
+
 # ------------------------------------------------------------------------- number formatters
 def dB(value: float, decimals: int = 2) -> str:
     """``value`` as the README writes it: sign, typographic minus, 0.00 without a sign."""

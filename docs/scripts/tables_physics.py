@@ -10,7 +10,18 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from tables_core import ROOT, and_list, dB, load_run, power, sci, share, short_commit, span
+from tables_core import (
+    ROOT,
+    and_list,
+    cite_commit,
+    dB,
+    load_run,
+    power,
+    sci,
+    share,
+    short_commit,
+    span,
+)
 
 from xr_s5sr.bands import SUPPORTED_BANDS, get_band
 
@@ -144,7 +155,8 @@ def noise_estimate() -> str:
     return (
         f"Band {result['band']} windows of {rows} × {pixels} LR pixels × {channels} channels, "
         f"{len(families)} families ({', '.join(f'`{f}`' for f in families)}; "
-        "`docs/scripts/noise_estimate.py` → `noise_estimate.json`): noise-free, "
+        f"`docs/scripts/noise_estimate.py` → `noise_estimate.json`{cite_commit(result)}): "
+        "noise-free, "
         f"{free_text}; with white noise at {' and '.join(f'{b:g}×' for b in levels)} the mean "
         f"radiance the estimated over the true σ is {span(white, '.4f', ' … ')}{excess}; with "
         f"photon noise (`σ ∝ √L`) the estimate over the window's RMS σ is "
@@ -173,7 +185,8 @@ def settings_window() -> str:
         return max(row["families"], key=lambda f: row["families"][f][key])
 
     lines = [
-        f"`python docs/scripts/settings_window.py` (→ `settings_window.json`; band "
+        f"`python docs/scripts/settings_window.py` (→ `settings_window.json`"
+        f"{cite_commit(result)}; band "
         f"{result['band']}, development scenes of the families "
         f"{', '.join(f'`{f}`' for f in families)} at the band's mean radiance with photon noise, "
         f"seed {scene['seed']}, {scene['lr_rows']} × {scene['lr_ground_pixels']} LR pixels; not "
@@ -226,7 +239,8 @@ def settings_window() -> str:
 def window_halo() -> str:
     """docs/physics.md: a consistency window's rows against the whole granule's
     (``docs/scripts/window_halo.json``)."""
-    rows = json.loads(WINDOW_HALO.read_text())["rows"]
+    result = json.loads(WINDOW_HALO.read_text())
+    rows = result["rows"]
     step = [r for r in rows if r["nonnegative"]]
     alone = [r for r in rows if not r["nonnegative"]]
     short = min(int(h) for h in step[0]["by_halo"])
@@ -239,7 +253,7 @@ def window_halo() -> str:
         f"non-negative step ({sci(max(r['at_window_halo'] for r in alone))} with the "
         f"projection alone), and differ by {far['by_halo'][str(short)]:.2g} of it with a "
         f"{short}-row halo in band {far['band']} (`docs/scripts/window_halo.py` → "
-        "`docs/scripts/window_halo.json`, `tests/test_constrained.py`)."
+        f"`docs/scripts/window_halo.json`{cite_commit(result)}, `tests/test_constrained.py`)."
     )
 
 

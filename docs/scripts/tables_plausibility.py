@@ -9,10 +9,15 @@ import json
 from typing import Any
 
 import tables_evaluation
-from tables_core import LOSS_DB, ROOT, and_list, dB, sci, signed_dB, span
+from tables_core import LOSS_DB, ROOT, and_list, cite_commit, dB, sci, signed_dB, span
 
 PLAUSIBILITY = ROOT / "docs" / "scripts" / "plausibility.json"
 HR_SUBSPACE = ROOT / "docs" / "scripts" / "hr_subspace.json"
+#: ``plausibility.py``'s run for each JSON the table reads (``continuum``: its ``continuum`` run).
+RUNS = {
+    "plausibility.json": "plausibility.py",
+    "plausibility_continuum.json": "plausibility.py continuum",
+}
 
 
 def plausibility() -> str:
@@ -39,7 +44,23 @@ def plausibility() -> str:
             f"{100 * sc['projection_only']['negative_fraction']:.2f} % → "
             f"{100 * d['negative_fraction']:.2f} % | {misfit} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _plausibility_commits())
+
+
+def _plausibility_commits() -> list[str]:
+    """The line under the table citing the commit of each JSON's run record, as the other
+    generated blocks do ("`script` → `json`, commit `…`"); none while neither JSON has a
+    record (written before the script kept one), so the table reads as it did."""
+    paths = [PLAUSIBILITY, PLAUSIBILITY.with_name("plausibility_continuum.json")]
+    results = [json.loads(path.read_text()) for path in paths]
+    if not any("record" in r for r in results):
+        return []
+    cited = [
+        f"`docs/scripts/{RUNS[path.name]}` → `{path.name}`"
+        + (cite_commit(result) or " (its commit was not recorded)")
+        for path, result in zip(paths, results, strict=True)
+    ]
+    return ["", "; ".join(cited) + "."]
 
 
 def _plausibility_scenes() -> list[dict[str, Any]]:
@@ -210,14 +231,15 @@ def _reading_angle(scenes: list[dict[str, Any]], bands: list[int]) -> str:
             " The noise-free angle cannot come from the prior (a noise-free window is not "
             "projected)."
         )
-    study = json.loads(HR_SUBSPACE.read_text())["scenes"]
+    subspace = json.loads(HR_SUBSPACE.read_text())
+    study = subspace["scenes"]
     change = [abs(s["hr_projected"]["sam"] - s["default"]["sam"]) for s in study]
     return (
         text + " Projecting the HR result's spectra onto the window's subspace after the "
         "consistency step (it commutes with `A`, which acts per channel; a noise-free window, "
         "which the prior leaves alone, onto the subspace of its noise-free rank) changes the "
         f"angle by at most {max(change):.2f}° (`docs/scripts/hr_subspace.py` → "
-        "`hr_subspace.json`: "
+        f"`hr_subspace.json`{cite_commit(subspace)}: "
         + "; ".join(
             f"{_scene(s)} {s['default']['sam']:.2f}° → {s['hr_projected']['sam']:.2f}°, "
             f"{dB(s['hr_projected']['psnr'] - s['default']['psnr'])} dB"

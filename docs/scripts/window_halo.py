@@ -12,6 +12,9 @@ the window's 16 rows, relative to the largest value of the whole result.
 One command (seconds)::
 
     python docs/scripts/window_halo.py --out docs/scripts/window_halo.json
+
+The JSON carries the run record (:func:`xr_s5sr.versions.run_record`: commit, machine,
+versions), whose commit docs/physics.md cites.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from xr_s5sr.operators import DEGRADE_REACH, upsample
 from xr_s5sr.physics import window_halo
 from xr_s5sr.physics_graph import consistency_terms, consistent_numpy, consistent_window
 from xr_s5sr.spec import model_spec
+from xr_s5sr.versions import run_record
 
 HALOS = (4, 8, 12, 16, 24, 32)
 START, STOP = 96, 112
@@ -77,7 +81,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             rows.append(row)
     if args.out is not None:
-        args.out.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+        result = {"rows": rows, "record": run_record()}
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":
