@@ -227,7 +227,7 @@ def choose_regularisation(means: np.ndarray) -> float:
     return math.exp(low + fraction * (high - low))
 
 
-def windows(n_scan: int, first: int = 0, size: int = WINDOW) -> np.ndarray:
+def windows(n_scan: int, first: int = 0, size: int | None = None) -> np.ndarray:
     """The settings windows of a granule: ``(n, 2)`` int (start, stop) row ranges (0-based
     within the array) that tile ``0 … n_scan``.
 
@@ -235,13 +235,16 @@ def windows(n_scan: int, first: int = 0, size: int = WINDOW) -> np.ndarray:
     ``[k·size, (k + 1)·size)``, so a scanline gets the same window whatever the chunking
     or the crop it arrives in; a partial window at either end of the granule shorter than
     ``size / 2`` joins its neighbour (its statistic would be too noisy alone). ``size``:
-    :data:`WINDOW` for the settings, :data:`xr_s5sr.spectral.WINDOW` for the spectral prior.
+    :data:`WINDOW` for the settings (the default, read when called, so that a study may set
+    it: docs/scripts/settings_window.py), :data:`xr_s5sr.spectral.WINDOW` for the spectral
+    prior.
 
     Examples
     --------
     >>> windows(100, first=20).tolist()  # WINDOW = 24: the partial first window of 4 joins
     [[0, 28], [28, 52], [52, 76], [76, 100]]
     """
+    size = WINDOW if size is None else size
     edges = np.arange((first // size + 1) * size, first + n_scan, size) - first
     bounds = [0, *edges.tolist(), n_scan]
     if len(bounds) > 2 and bounds[1] - bounds[0] < size // 2:
