@@ -31,9 +31,10 @@ Choices
     inverse on some training family is below it is replaced by the physics inverse): the
     per-family gains of the shipped default (band 6: the network before its fallback, commit
     :data:`BAND6_BEFORE`), and the decision at each threshold of :data:`FALLBACK_THRESHOLDS`.
-    ``window`` (``adaptive.WINDOW``): the choice of ``docs/scripts/settings_window.py`` (band-7
-    development scenes, seed 2300), read from its JSON: the longest window whose reads stay
-    within 256 LR scanlines.
+    ``window`` (``adaptive.WINDOW``): from the JSON of ``docs/scripts/settings_window.py``
+    (band-7 development scenes, seed 2300): the longest window whose reads stay within 256 LR
+    scanlines, when a longer one exceeds them (``--window-only`` redoes this choice alone in an
+    existing JSON: it reads no scene).
     ``ood_level`` (``network_tiles.OUT_OF_DISTRIBUTION_LEVEL``): the engine's statistic (median over
     pixels of the mean squared normalised network input) on :data:`OOD_SEEDS` scenes per band
     and family of random brightness (32 × 24 LR), training families versus out-of-family ones
@@ -316,6 +317,10 @@ def choose_fallback(scenes: list[dict]) -> dict[str, Any]:
 
 
 def choose_window() -> dict[str, Any]:
+    """The window length the locality bound allows (``docs/scripts/settings_window.json``):
+    the longest length whose reads stay within the bound is the choice only when a longer one
+    exceeds it; when the bound admits every measured length it decides nothing, and the
+    shipped length stands undecided by this set."""
     import json
 
     source = ROOT / "docs" / "scripts" / "settings_window.json"
@@ -323,13 +328,26 @@ def choose_window() -> dict[str, Any]:
     bound = record["reads_for_64_hr_rows_max"]
     within = [r["window"] for r in record["lengths"] if r["reads_for_64_hr_rows"] <= bound]
     beyond = [r for r in record["lengths"] if r["reads_for_64_hr_rows"] > bound]
-    chosen = max(within)
-    return {
+    reads = [r["reads_for_64_hr_rows"] for r in record["lengths"] if r["window"] in within]
+    choice: dict[str, Any] = {
         "source": "docs/scripts/settings_window.py -> settings_window.json",
+        "source_commit": record["record"]["commit"],
         "rule": "longest window whose reads for the first 64 HR rows stay within the bound",
         "bound_lr_rows": bound,
-        "chosen": chosen,
+        "admitted": within,
         "shipped": SHIPPED["window"],
+    }
+    if not beyond:  # every measured length is admitted: the rule picks no length
+        return {
+            **choice,
+            "chosen": f"none (the bound admits {within[0]}–{within[-1]})",
+            "margin": f"the admitted lengths read {min(reads)}–{max(reads)} LR rows",
+            "agrees_with_shipped": None,
+        }
+    chosen = max(within)
+    return {
+        **choice,
+        "chosen": chosen,
         "margin": f"next longer ({min(r['window'] for r in beyond)}) reads "
         f"{min(r['reads_for_64_hr_rows'] for r in beyond)} LR rows",
         "agrees_with_shipped": chosen == SHIPPED["window"],
@@ -374,7 +392,21 @@ def main() -> None:
         help="score only these bands (parallel processes share the checkpoint; the last one "
         "to finish writes the JSON of all)",
     )
+    parser.add_argument(
+        "--window-only",
+        action="store_true",
+        help="recompute only the window choice of an existing --out from settings_window.json",
+    )
     args = parser.parse_args()
+    if args.window_only:
+        import json
+
+        out = Path(args.out)
+        result = json.loads(out.read_text())
+        result["choices"]["window"] = choose_window()
+        write_json(out, result)
+        print(f"wrote the window choice into {out}")
+        return
     torch.set_num_threads(1)
     commit = clean_commit(args.allow_dirty)
     out = Path(args.out)

@@ -324,7 +324,7 @@ def dev_tuning() -> str:
     for name, key in rows:
         c = choices[key]
         gap = f"{dB(c['margin'], 3)} dB" if isinstance(c["margin"], float) else c["margin"]
-        agrees = "yes" if c["agrees_with_shipped"] else "**no**"
+        agrees = {True: "yes", False: "**no**", None: "undecided"}[c["agrees_with_shipped"]]
         lines.append(f"| {name} | {c['chosen']} | {c['shipped']} | {gap} | {agrees} |")
     agrees = "yes" if fallback["agrees_with_shipped"] else "**no**"
     lines.append(

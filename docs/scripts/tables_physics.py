@@ -212,10 +212,7 @@ def settings_window() -> str:
             f"| {row['window']} | {count} | {row['reads_for_64_hr_rows']} | {spread} | "
             f"{share(row['sigma_error_rms_max'])} (`{worst(row, 'sigma_error_rms')}`) |"
         )
-    shipped = result.get("shipped", result.get("chosen"))
-    admitted = result.get("admitted") or [
-        r["window"] for r in lengths if r["reads_for_64_hr_rows"] <= bound
-    ]
+    shipped, admitted = result["shipped"], result["admitted"]
     inside = [r for r in lengths if r["window"] in admitted]
     reads = [r["reads_for_64_hr_rows"] for r in inside]
     over = [r["window"] for r in lengths if r["window"] not in admitted]
@@ -226,23 +223,16 @@ def settings_window() -> str:
     band = get_band(result["band"])
     wide = max(SUPPORTED_BANDS, key=lambda b: get_band(b).ground_pixels)
     pixels = scene["lr_ground_pixels"]
-    if "admitted" in result:
-        bound_text = (
-            f"The bound ({bound} LR scanlines) admits every length up to {longest} "
-            f"({span(reads, '{:d}')} scanlines read"
-            + (f"; from {min(over)} on more" if over else "")
-            + f"): below that the reach of the other steps decides the reads, not the window. "
-            f"So the bound does not choose the length; {shipped} (`adaptive.WINDOW`) was "
-            "chosen under an earlier count in whole input chunks of 50 scanlines, which put "
-            "32 over the bound. Which admitted length scores best along track was not "
-            "measured on development scenes (the along-track scene below is the test scene)."
-        )
-    else:
-        bound_text = (
-            f"From {min(over)} scanlines on, the first 64 HR scanlines read more than {bound} LR "
-            f"scanlines (the bound); {shipped} is the longest window within it, the choice "
-            "(`adaptive.WINDOW`)."
-        )
+    bound_text = (
+        f"The bound ({bound} LR scanlines) admits every length up to {longest} "
+        f"({span(reads, 'd')} scanlines read"
+        + (f"; from {min(over)} on more" if over else "")
+        + "): the reach of the other steps decides the reads, hardly the window. So the bound "
+        f"does not choose the length; {shipped} (`adaptive.WINDOW`) was chosen under an "
+        "earlier count in whole input chunks of 50 scanlines, which put 32 over the bound. "
+        "Which admitted length scores best along track was not measured on development "
+        "scenes (the along-track scene below is the test scene)."
+    )
     lines += [
         "",
         f"{bound_text} Within the bound, the spread of log10 μ "
