@@ -85,6 +85,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "block-memory-latest": performance.block_memory_latest,
     "block-memory-held": performance.block_memory_held,
     "distributed-held": performance.distributed_held,
+    "graph-order": performance.graph_order,
     "orbit": performance.orbit,
     "allocator": performance.allocator,
     "finetune-test-summary": finetune.finetune_test_summary,

@@ -14,6 +14,7 @@ BLOCK_MEMORY = ROOT / "benchmarks" / "results-block-memory.json"
 DISTRIBUTED_HELD = ROOT / "benchmarks" / "results-distributed-held.json"
 ORBIT = ROOT / "benchmarks" / "results-orbit.json"
 ALLOCATOR = ROOT / "benchmarks" / "results-allocator.json"
+GRAPH_ORDER = ROOT / "benchmarks" / "results-graph-order.json"
 
 
 def block_memory() -> str:
@@ -78,6 +79,45 @@ def distributed_held() -> str:
         )
     lines.append("")
     lines.append("Two one-thread workers, xarray's `to_zarr`.")
+    return "\n".join(lines)
+
+
+def graph_order() -> str:
+    """docs/performance.md: how many network blocks dask's static order keeps alive in the
+    default's writer graph, with xarray's finalize reducers and with the stores as leaves
+    (``benchmarks/results-graph-order.json``)."""
+    if not GRAPH_ORDER.exists():
+        return (
+            "*Not measured yet:* `python benchmarks/bench_graph_order.py` writes "
+            "`benchmarks/results-graph-order.json`."
+        )
+    result = json.loads(GRAPH_ORDER.read_text())
+    lines = [
+        "| LR scanlines | tasks | network blocks | most alive, xarray's writer graph | "
+        "most alive, stores as leaves |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['scanlines']:,} | {row['tasks']:,} | {row['network_blocks']} | "
+            f"{row['most_alive_xarray_writer']} | {row['most_alive_stores_as_leaves']} |"
+        )
+    lines += [
+        "",
+        f"Band {result['band']}, {result['ground_pixels']} ground pixels, input chunks of "
+        f"{result['input_chunks']} scanlines; graphs only (`dask.order.order`), commit "
+        f"`{short_commit(result['record']['commit'])}`.",
+    ]
+    for run in result["held"]:
+        xarray_writer = run["held_bytes_xarray_writer"] / 2**30
+        leaves = run["held_bytes_stores_as_leaves"] / 2**30
+        lines += [
+            "",
+            f"Computed on the synchronous scheduler ({run['scanlines']} scanlines narrowed to "
+            f"{run['ground_pixels']} ground pixels), the two graphs held at most "
+            f"{xarray_writer:.2f} GiB and {leaves:.2f} GiB of task results (a scheduler runs "
+            "what a finished task has just made ready first, not strictly in rank).",
+        ]
     return "\n".join(lines)
 
 
