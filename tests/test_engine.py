@@ -304,6 +304,26 @@ def test_bfloat16_runs_close_to_float32(granule: xr.Dataset, name: str) -> None:
     assert max_error(chunked, whole) <= 1e-6
 
 
+def test_bfloat16_reference_path_with_local_scaling(granule: xr.Dataset) -> None:
+    """The shipped networks scale each tile by its local level: on the reference path
+    (autocast) that scale and its upsampling stay float32 (they came out bfloat16 under CPU
+    autocast and numpy refused them)."""
+    from xr_s5sr.models import build_model
+
+    radiance = granule.radiance.values
+    torch.manual_seed(0)
+    band = int(granule.attrs["s5p_band"])
+    net = build_model("s5dscr_s", radiance.shape[-1], "signed", scaling="local", band=band)
+    net.set_normalisation(
+        torch.from_numpy(radiance.mean(axis=(0, 1))), torch.from_numpy(radiance.std(axis=(0, 1)))
+    )
+    spec = network_spec(net.eval())
+    full = super_resolve_array(radiance, spec)
+    half = super_resolve_array(radiance, replace(spec, dtype="bfloat16", fused=False))
+    assert half.dtype == np.float32
+    assert 0 < max_error(half, full) <= 2e-2
+
+
 def test_reduced_precision_uses_autocast_only_on_the_reference_path(granule: xr.Dataset) -> None:
     spec = network_spec(make_net(granule, "s5dscr_s"), dtype="bfloat16")
     assert isinstance(network_tiles.autocast_for(spec), nullcontext)

@@ -61,11 +61,7 @@ def run_tiles(
         activation_budget - max_workers * tiling.strip_bytes(spec, n_chan),
     )
     checked = False
-    with (
-        block_threads(torch_threads) as apply_threads,
-        torch.inference_mode(),
-        autocast_for(spec),
-    ):
+    with block_threads(torch_threads) as apply_threads, torch.inference_mode():
         for r0 in range(before, before + n_core, rows):
             r1 = min(r0 + rows, before + n_core)
             for c0 in range(0, n_pixel, cols):
@@ -107,7 +103,10 @@ def run_tile(
     # (1, C, h, w) view of the (h, w, C) tile: channels-last, no transposing copy.
     lr = torch.from_numpy(tile).permute(2, 0, 1)[None].to(spec.device)
     # A local-scaling tile was divided by its local scale already: the detail per unit of scale.
-    hr = runner.relative_detail(lr) if spec.scaling == "local" else runner(lr)
+    # Reduced precision covers the network only: the local scale and its upsampling around it
+    # stay float32 numpy (under CPU autocast they came out bfloat16, which numpy cannot hold).
+    with autocast_for(spec):
+        hr = runner.relative_detail(lr) if spec.scaling == "local" else runner(lr)
     hr = hr[0].permute(1, 2, 0).float()
     hr = hr[SCALE * rows[0] : SCALE * rows[1], core[0] : core[1]]
     return hr.cpu().numpy()
