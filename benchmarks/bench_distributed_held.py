@@ -3,7 +3,7 @@
 Run from a source checkout::
 
     python benchmarks/bench_distributed_held.py [--scanlines 256,768] [--method backprojection]
-        [--out benchmarks/results-distributed-held.json]
+        [--writer xarray|leaves] [--merge] [--out benchmarks/results-distributed-held.json]
 
 A lazily generated band-3 orbit (:func:`xr_s5sr.orbit.make_orbit`, 450 × 497, input chunks of
 64 scanlines) super-resolved and written with xarray's ``to_zarr`` on a ``LocalCluster`` of
@@ -56,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--method", default="backprojection")
     parser.add_argument(
+        "--writer",
+        choices=("xarray", "leaves"),
+        default="xarray",
+        help="xarray's compute of its to_zarr graph, or xr_s5sr.write_graph.compute_write of "
+        "the same graph (every store a leaf)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results-distributed-held.json"
     )
     parser.add_argument(
@@ -65,21 +72,31 @@ def main(argv: list[str] | None = None) -> int:
     from xr_s5sr.versions import run_record
 
     record = run_record()
-    runs = [measure(args.method, int(n)) | {"record": record} for n in args.scanlines.split(",")]
+    runs = [
+        measure(args.method, int(n), args.writer) | {"record": record}
+        for n in args.scanlines.split(",")
+    ]
+
+    def case(run: dict[str, Any]) -> tuple[str, int, str]:
+        return run["method"], run["scanlines"], run.get("writer", "xarray")
+
     if args.merge and args.out.exists():
-        new = {(r["method"], r["scanlines"]) for r in runs}
+        new = {case(r) for r in runs}
         kept = json.loads(args.out.read_text())["runs"]
-        runs = [r for r in kept if (r["method"], r["scanlines"]) not in new] + runs
+        runs = [r for r in kept if case(r) not in new] + runs
     args.out.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
     return 0
 
 
-def measure(method: str, scanlines: int) -> dict[str, Any]:
+def measure(method: str, scanlines: int, writer: str = "xarray") -> dict[str, Any]:
     """One run on a fresh cluster: wall time, most bytes held, by prefix, peak RSS."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from dask.distributed import Client, LocalCluster
 
     import xr_s5sr  # noqa: F401  (registers .s5sr)
     from xr_s5sr.orbit import make_orbit
+    from xr_s5sr.write_graph import compute_write
 
     store = Path(tempfile.mkdtemp(prefix="xr_s5sr-held-")) / "orbit.zarr"
     most: dict[str, tuple[int, int]] = {}
@@ -90,13 +107,21 @@ def measure(method: str, scanlines: int) -> dict[str, Any]:
         orbit = make_orbit(3, scanlines, 450, 0, chunks=64)
         result = orbit.s5sr.super_resolve(model=method, torch_threads=1)
         start = time.perf_counter()
-        future = client.compute(result.to_zarr(store, mode="w", compute=False))
+        delayed = result.to_zarr(store, mode="w", compute=False)
+        # Both run in the background while this thread asks the scheduler what it holds.
+        background = ThreadPoolExecutor(1)
+        future = (
+            client.compute(delayed)
+            if writer == "xarray"
+            else background.submit(compute_write, delayed, {})
+        )
         while not future.done():
             held = client.run_on_scheduler(held_by_prefix)
             if sum(b for b, _ in held.values()) > sum(b for b, _ in most.values()):
                 most = held
             time.sleep(2)
         future.result()
+        background.shutdown()
         wall = time.perf_counter() - start
         peak_rss = client.run(_peak_rss_bytes)
     shutil.rmtree(store.parent, ignore_errors=True)
@@ -104,13 +129,14 @@ def measure(method: str, scanlines: int) -> dict[str, Any]:
     held_gib = total / 2**30
     rss = ", ".join(f"{b / 2**30:.2f}" for b in sorted(peak_rss.values()))
     print(
-        f"{method} {scanlines} scanlines: {wall:.0f} s, most held {held_gib:.2f} GiB, "
+        f"{method} ({writer}) {scanlines} scanlines: {wall:.0f} s, most held {held_gib:.2f} GiB, "
         f"worker peak RSS {rss} GiB",
         flush=True,
     )
     return {
         "method": method,
         "scanlines": scanlines,
+        "writer": writer,
         "wall_s": wall,
         "most_held_bytes": total,
         "worker_peak_rss_bytes": sorted(peak_rss.values()),

@@ -411,19 +411,22 @@ def record_report(
         The attributes added (empty when the report was in memory or absent: its numbers are
         then in ``ds.attrs`` already).
 
-    The data and the per-window numbers are computed by one ``dask.compute`` call, so the
-    settings windows they share run once; the HR sums read the written blocks back, so no
+    The data and the per-window numbers are computed in one pass
+    (:func:`xr_s5sr.write_graph.compute_write`, every store task a leaf), so the settings
+    windows they share run once; the HR sums read the written blocks back, so no
     block is held for them while the data are computed.
     """
     import dask
 
+    from xr_s5sr.write_graph import compute_write
+
     pending = lazy_report(ds)
     attrs: dict[str, Any] = {}
+    # The stores run as leaves of their own, so dask releases each block once it is written
+    # (xr_s5sr.write_graph); the report's per-window numbers share that pass.
+    _, values = compute_write(write(False), pending)
     if pending:
-        _, values = dask.compute(write(False), pending)
         attrs = report_attrs(values)
-    else:
-        write(True)
     if lr is not None and not all(k in ds.attrs for k in SCALARS):
         with reopen() as back:
             (values,) = dask.compute({k: v.data for k, v in hr_report(back, lr).items()})

@@ -86,6 +86,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "block-memory-held": performance.block_memory_held,
     "distributed-held": performance.distributed_held,
     "graph-order": performance.graph_order,
+    "targets": performance.targets,
+    "orbit-estimate": performance.orbit_estimate,
     "orbit": performance.orbit,
     "allocator": performance.allocator,
     "finetune-test-summary": finetune.finetune_test_summary,
