@@ -41,6 +41,7 @@ import multiprocessing
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,6 @@ def held_bytes(method: str, n_scan: int, ground_pixels: int = 48) -> int:
     every task: the graph's own memory, without the interpreter, torch or allocator slack.
     ``ground_pixels`` narrows the orbit so that long granules run in minutes."""
     import dask
-    from dask.callbacks import Callback
 
     from xr_s5sr.engine import super_resolve_array
     from xr_s5sr.orbit import make_orbit
@@ -114,6 +114,14 @@ def held_bytes(method: str, n_scan: int, ground_pixels: int = 48) -> int:
 
     lr = make_orbit(3, n_scan, ground_pixels, seed=0, chunks=64).radiance.data
     out = super_resolve_array(lr, model_spec(band=3, device="cpu", **METHODS[method])).sum()
+    return most_held_bytes(lambda: dask.compute(out, scheduler="sync"))
+
+
+def most_held_bytes(run: Callable[[], Any]) -> int:
+    """Most bytes of task results a dask local scheduler holds at once while ``run()``
+    computes (a callback sums the scheduler's cache after every task)."""
+    from dask.callbacks import Callback
+
     most = [0]
 
     class Held(Callback):  # type: ignore[misc]
@@ -122,7 +130,7 @@ def held_bytes(method: str, n_scan: int, ground_pixels: int = 48) -> int:
             most[0] = max(most[0], cached)
 
     with Held():
-        dask.compute(out, scheduler="sync")
+        run()
     return most[0]
 
 

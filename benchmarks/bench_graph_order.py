@@ -38,6 +38,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 #: Task-name prefixes of the writer's reducers over every store of a variable.
 FINALIZE_PREFIXES = ("finalize-", "finalize_store")
@@ -70,20 +71,11 @@ def network_blocks_alive(graph: Mapping[Any, Any]) -> tuple[int, int]:
 
 def held_bytes(graph: Mapping[Any, Any], keys: list[Any]) -> int:
     """Most bytes of task results the synchronous scheduler holds at once computing ``keys``
-    of ``graph`` (a callback sums its cache after every task)."""
+    of ``graph`` (:func:`bench_block_memory.most_held_bytes`)."""
     import dask
-    from dask.callbacks import Callback
+    from bench_block_memory import most_held_bytes
 
-    most = [0]
-
-    class Held(Callback):  # type: ignore[misc]
-        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, id: Any) -> None:
-            cached = sum(getattr(value, "nbytes", 0) for value in state["cache"].values())
-            most[0] = max(most[0], cached)
-
-    with Held():
-        dask.get(graph, keys)
-    return most[0]
+    return most_held_bytes(lambda: dask.get(graph, keys))
 
 
 def leaves(graph: Mapping[Any, Any]) -> list[Any]:
