@@ -293,15 +293,19 @@ def graph_order() -> str:
         f"{result['input_chunks']} scanlines; graphs only (`dask.order.order`), commit "
         f"`{short_commit(result['record']['commit'])}`.",
     ]
-    for run in result["held"]:
-        xarray_writer = run["held_bytes_xarray_writer"] / 2**30
-        leaves = run["held_bytes_stores_as_leaves"] / 2**30
+    if result["held"]:
+        held = "; ".join(
+            f"{run['scanlines']:,} scanlines at {run['ground_pixels']} ground pixels "
+            f"{run['held_bytes_xarray_writer'] / 2**30:.2f} and "
+            f"{run['held_bytes_stores_as_leaves'] / 2**30:.2f} GiB"
+            for run in result["held"]
+        )
         lines += [
             "",
-            f"Computed on the synchronous scheduler ({run['scanlines']} scanlines narrowed to "
-            f"{run['ground_pixels']} ground pixels), the two graphs held at most "
-            f"{xarray_writer:.2f} GiB and {leaves:.2f} GiB of task results (a scheduler runs "
-            "what a finished task has just made ready first, not strictly in rank).",
+            "Computed on the synchronous scheduler, the two graphs held at most (xarray's, "
+            f"stores as leaves): {held} of task results. A scheduler runs what a finished task "
+            "has just made ready first, not strictly in rank, so it holds far less than the "
+            "ranks suggest, but in both graphs more for a longer granule.",
         ]
     return "\n".join(lines)
 
