@@ -110,6 +110,12 @@ def test_a_lazy_extra_value_costs_what_it_costs_in_one_dask_compute(tmp_path: Pa
     assert counts[1] == counts[0]
 
 
+def test_a_graph_without_the_writers_closing_tasks_is_computed_as_it_is() -> None:
+    written, values = compute_write(dask.delayed(sum)([1, 2]), {"n": da.ones(3, chunks=1).sum()})
+    assert written == 3
+    assert values["n"] == pytest.approx(3.0)
+
+
 @pytest.mark.slow
 def test_distributed_cluster_writes_with_stores_as_leaves(tmp_path: Path) -> None:
     """On a dask.distributed client the stores run on the cluster and the file is whole."""

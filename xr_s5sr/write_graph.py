@@ -60,6 +60,8 @@ def compute_write(write: Any, extra: Mapping[str, Any]) -> tuple[Any, dict[str, 
     for collection in optimised:
         graph.update(collection.__dask_graph__())
     reducers = {k for k in graph if key_split(k).startswith(REDUCER_PREFIXES)}
+    if not reducers:  # a writer graph of another shape: nothing to take apart
+        return dask.compute(write, dict(extra))  # type: ignore[no-any-return]
     stored = {d for k in reducers for d in get_dependencies(graph, k)} - reducers
     wanted = [*stored, *(k for c in optimised[1:] for k in flatten(c.__dask_keys__()))]
     schedule = get_scheduler(collections=[write])
@@ -69,7 +71,10 @@ def compute_write(write: Any, extra: Mapping[str, Any]) -> tuple[Any, dict[str, 
     # xarray's compute=True closes its store here too once the data are written. No
     # callbacks: a progress bar has counted the write's tasks already.
     closing = {**{k: done[k] for k in stored}, **{k: graph[k] for k in reducers}}
-    (written,) = dask.get(closing, [optimised[0].key], callbacks=())
+    keys = optimised[0].__dask_keys__()
+    results = dask.get(closing, list(flatten(keys)), callbacks=())
+    finalize, args = optimised[0].__dask_postcompute__()
+    written = finalize(_nested(keys, dict(zip(flatten(keys), results, strict=True))), *args)
     values = dict(extra)
     for name, collection in zip(lazy, optimised[1:], strict=True):
         finalize, args = collection.__dask_postcompute__()
