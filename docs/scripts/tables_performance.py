@@ -342,6 +342,17 @@ def orbit() -> str:
             "time of the same network without them (`s5dscr` over `s5dscr_network_only`, same "
             "length and commit; target ≤ 15 %)."
         )
+    time_run = result.get("time_granules")
+    if time_run:
+        one = result["runs"][time_run["label"]]
+        peaks = ", ".join(f"{b / 2**30:.2f}" for b in time_run["worker_peak_rss_bytes"])
+        caption += (
+            f" {time_run['granules']} granules of {time_run['scanlines']} scanlines along "
+            f"`time` in one graph (`{time_run['label']}`): "
+            f"{time_run['wall_s'] / 60:.1f} min, {time_run['wall_over_one_granule']:.2f}× one "
+            f"granule ({one['wall_s'] / 60:.1f} min; target ≈ {time_run['granules']}×), worker "
+            f"peak RSS {peaks} GiB, commit `{short_commit(result['record']['commit'])}`."
+        )
     lines.append(caption)
     return "\n".join(lines)
 
