@@ -87,6 +87,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "distributed-held": performance.distributed_held,
     "graph-order": performance.graph_order,
     "targets": performance.targets,
+    "run-all-results": performance.run_all_results,
     "orbit-estimate": performance.orbit_estimate,
     "orbit": performance.orbit,
     "allocator": performance.allocator,
