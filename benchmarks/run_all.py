@@ -124,12 +124,6 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"min_s": min(values), "median_s": statistics.median(values)}
 
 
-def macs_per_hr_pixel(net: S5DSCR) -> int:
-    """Multiply-adds per HR pixel of the residual stack: L · (k²·m·C + m·C·C)."""
-    c = net.config
-    return c.layers * (c.kernel_size**2 * c.multiplier * c.channels + c.multiplier * c.channels**2)
-
-
 def randomise_batchnorm(model: S5DSCR, seed: int = 0) -> S5DSCR:
     """Give every BatchNorm non-trivial running statistics and affine parameters."""
     generator = torch.Generator().manual_seed(seed)
@@ -244,7 +238,7 @@ def _bench_model(name: str, lr: np.ndarray, rounds: int) -> dict[str, Any]:
     rows, cols, channels = lr.shape
     hr_pixels = 16 * rows * cols
     net, source = make_network(name, channels, lr)
-    macs = macs_per_hr_pixel(net)
+    macs = net.config.macs_per_hr_pixel
     if channels == 497:
         assert macs == SPEC_MACS[name], (name, macs)
     flop = 2 * macs * hr_pixels

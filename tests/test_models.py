@@ -301,3 +301,13 @@ def test_compose_and_detail_reject_what_they_cannot_compute() -> None:
         compose(None, y)
     with pytest.raises(S5SRArgumentError, match="has no such detail"):
         S5DSCR(4, 1, 3, 1).detail(y, torch.ones(6, 6))
+
+
+def test_multiply_adds_per_hr_pixel_follow_the_architecture() -> None:
+    """L · (k²·m·C + m·C²): S5-DSCR (L=5, k=5, m=3) and S5-DSCR-S (L=1, k=3, m=1) at C = 497,
+    the counts docs/performance.md rates the engine by."""
+    from xr_s5sr.models import build_model
+
+    assert build_model("s5dscr", 497).config.macs_per_hr_pixel == 5 * (25 * 3 * 497 + 3 * 497**2)
+    assert build_model("s5dscr", 497).config.macs_per_hr_pixel == 3_891_510
+    assert build_model("s5dscr_s", 497).config.macs_per_hr_pixel == 251_482

@@ -326,8 +326,8 @@ def choose_window() -> dict[str, Any]:
     source = ROOT / "docs" / "scripts" / "settings_window.json"
     record = json.loads(source.read_text())
     bound = record["reads_for_64_hr_rows_max"]
-    within = [r["window"] for r in record["lengths"] if r["reads_for_64_hr_rows"] <= bound]
-    beyond = [r for r in record["lengths"] if r["reads_for_64_hr_rows"] > bound]
+    within = record["admitted"]  # the study's lengths whose reads stay within the bound
+    beyond = [r for r in record["lengths"] if r["window"] not in within]
     reads = [r["reads_for_64_hr_rows"] for r in record["lengths"] if r["window"] in within]
     choice: dict[str, Any] = {
         "source": "docs/scripts/settings_window.py -> settings_window.json",

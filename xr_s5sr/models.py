@@ -136,6 +136,13 @@ class ModelConfig:
         """Plain dict, e.g. for JSON model cards."""
         return asdict(self)
 
+    @property
+    def macs_per_hr_pixel(self) -> int:
+        """Multiply-adds per HR pixel of the residual stack: L · (k²·m·C + m·C·C) (the
+        depthwise and pointwise convolutions; the bicubic and the normalisation not counted)."""
+        depthwise = self.kernel_size**2 * self.multiplier * self.channels
+        return self.layers * (depthwise + self.multiplier * self.channels**2)
+
 
 #: Named architectures of the paper: S5-DSCR (L=5, k=5, m=3) and S5-DSCR-S (L=1, k=3, m=1).
 PRESETS: dict[str, dict[str, int]] = {

@@ -12,16 +12,17 @@ from typing import Any
 from tables_core import ROOT, dB, short_commit, span
 
 from xr_s5sr.bands import get_band
+from xr_s5sr.models import ModelConfig
 
 BLOCK_MEMORY = ROOT / "benchmarks" / "results-block-memory.json"
 DISTRIBUTED_HELD = ROOT / "benchmarks" / "results-distributed-held.json"
 ORBIT = ROOT / "benchmarks" / "results-orbit.json"
 ALLOCATOR = ROOT / "benchmarks" / "results-allocator.json"
 GRAPH_ORDER = ROOT / "benchmarks" / "results-graph-order.json"
-#: ``benchmarks/run_all.py`` with torch's own threads (two here) and with one thread.
+#: ``benchmarks/run_all.py`` with one torch thread and with two, in the page's order.
 RUN_ALL = {
-    "2 threads": ROOT / "benchmarks" / "results.json",
     "1 thread": ROOT / "benchmarks" / "results-1thread.json",
+    "2 threads": ROOT / "benchmarks" / "results.json",
 }
 
 
@@ -107,11 +108,15 @@ VARIANT_LABELS = {
 }
 
 
+def _run_all() -> dict[str, dict[str, Any]]:
+    """The ``run_all.py`` results by thread count (:data:`RUN_ALL`)."""
+    return {label: json.loads(path.read_text()) for label, path in RUN_ALL.items()}
+
+
 def run_all_results() -> str:
     """docs/performance.md: the machine, each model's variants on one thread, the two-thread
     rates and the tiling, bf16, memory and degradation figures of ``run_all.py``."""
-    # The table's columns: one thread, then two.
-    runs = {label: json.loads(RUN_ALL[label].read_text()) for label in ("1 thread", "2 threads")}
+    runs = _run_all()
     one, two = runs["1 thread"], runs["2 threads"]
     machine = one["machine"]
     versions = machine["versions"]
@@ -245,7 +250,7 @@ def _verdict(values: dict[str, float], met: Callable[[float], bool]) -> str:
 def targets() -> str:
     """docs/performance.md: the page's targets, measured by ``benchmarks/run_all.py`` with
     two torch threads and with one (``results.json``, ``results-1thread.json``)."""
-    runs = {label: json.loads(path.read_text()) for label, path in RUN_ALL.items()}
+    runs = _run_all()
 
     def each(read: Callable[[dict[str, Any]], float], fmt: str) -> tuple[dict[str, float], str]:
         values = {label: read(run) for label, run in runs.items()}
@@ -356,18 +361,17 @@ ORBIT_BAND_GROUPS = ((2, 5, 6), (3, 4), (7, 8))
 
 
 def _macs_per_hr_pixel(model: str, band: int) -> int:
-    """Multiply-adds per HR pixel of a shipped network's residual stack (its model card's
-    architecture): L · (k²·m·C + m·C²), as ``benchmarks/run_all.py`` counts them."""
+    """Multiply-adds per HR pixel of a shipped network's residual stack, from its model card's
+    architecture (:attr:`xr_s5sr.models.ModelConfig.macs_per_hr_pixel`, as
+    ``benchmarks/run_all.py`` counts them)."""
     card = json.loads((ROOT / "weights" / f"{model}_band{band}.json").read_text())
-    a = card["architecture"]
-    per_layer = a["kernel_size"] ** 2 * a["multiplier"] * a["channels"]
-    return int(a["layers"] * (per_layer + a["multiplier"] * a["channels"] ** 2))
+    return ModelConfig(**card["architecture"]).macs_per_hr_pixel
 
 
 def orbit_estimate() -> str:
     """docs/performance.md: time to super-resolve a whole orbit per band group, from the
     one-thread rates of ``results-1thread.json`` and the tiling overhead measured there."""
-    run = json.loads(RUN_ALL["1 thread"].read_text())
+    run = _run_all()["1 thread"]
     models = run["models"]
     measured = 1 / run["tiling"]["s5dscr"]["tiled_over_single_throughput"]
     halo = max(1.0, measured)  # a halo adds work: a measured speed-up is timing noise
