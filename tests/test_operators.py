@@ -37,6 +37,37 @@ def test_numpy_direct_form_equals_the_matrix_products(name: str, axis: int) -> N
     np.testing.assert_allclose(direct, products, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("name", sorted(AXIS_OPERATORS))
+def test_sparse_matrix_is_the_operator_applied_to_each_unit_input(name: str) -> None:
+    # Columns of the identity through apply(): the matrix with edges as apply treats them
+    # (zero or clamped), which sparse_matrix must reproduce tap for tap.
+    operator = AXIS_OPERATORS[name]()
+    n_in = 37
+    n_out = _n_out(operator, n_in)
+    columns = operator.apply(torch.eye(n_in, dtype=torch.float64), 0, n_out).numpy()
+    matrix = operator.sparse_matrix(n_in, n_out).toarray()
+    assert matrix.shape == (n_out, n_in)
+    np.testing.assert_allclose(matrix, columns, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("band", [3, 7])
+@pytest.mark.parametrize("spill", [0, 6])
+def test_degrade_of_the_nonzero_values_equals_the_dense_degradation(band: int, spill: int) -> None:
+    rng = np.random.default_rng(band + spill)
+    x = np.zeros((96, 80, 5), np.float32)
+    chosen = rng.random(x.shape) < 0.01
+    x[chosen] = rng.normal(size=int(chosen.sum()))
+    x[:3, :, 2] = -1.0  # nonzero values at the block's first scanlines reach into the spill
+    padded = np.pad(x, ((4 * spill, 4 * spill), (0, 0), (0, 0)))
+    dense = operators.degrade(padded, band)
+    summed = operators.degrade_nonzero(x, band, spill)
+    assert summed.dtype == np.float32
+    assert summed.shape == dense.shape == (24 + 2 * spill, 20, 5)
+    np.testing.assert_allclose(summed, dense, rtol=0, atol=2e-6 * np.abs(dense).max())
+    # The spilled rows carry the edge values' contribution: not a test of zeros.
+    assert spill == 0 or np.abs(summed[:spill]).max() > 1e-3
+
+
 def test_direct_form_keeps_the_input_dtype_and_float32_accuracy() -> None:
     operator = operators.degrade_operator(3, 0)
     x = np.random.default_rng(2).random((64, 5)).astype(np.float32)

@@ -195,6 +195,29 @@ def test_degrade_with_spill_sums_to_the_whole_degradation(smooth_hr: np.ndarray)
     np.testing.assert_allclose(total[spill:-spill], degrade_array(smooth_hr, band), atol=5e-7)
 
 
+def test_degrade_with_spill_of_a_mostly_zero_block_takes_the_sparse_sum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The negative part of the non-negative step: a few per mille of the block nonzero.
+    rng = np.random.default_rng(5)
+    x = np.zeros((64, 48, 3), np.float32)
+    chosen = rng.random(x.shape) < 0.002
+    x[chosen] = -rng.random(int(chosen.sum()))
+    calls: list[int] = []
+    sparse_sum = physics.degrade_nonzero
+    monkeypatch.setattr(physics, "degrade_nonzero", lambda *a: calls.append(1) or sparse_sum(*a))
+    summed = physics.degrade_with_spill(x, 7)
+    assert calls == [1]
+    monkeypatch.setattr(physics, "SPARSE_SHARE", 0.0)
+    dense = physics.degrade_with_spill(x, 7)
+    assert calls == [1]
+    np.testing.assert_allclose(summed, dense, rtol=0, atol=1e-6 * np.abs(dense).max())
+    # A NaN keeps the dense path (a NaN's reach is the matrix products' there).
+    x[0, 0, 0] = np.nan
+    physics.degrade_with_spill(x, 7)
+    assert calls == [1]
+
+
 def test_operators_are_differentiable_in_torch(smooth_hr: np.ndarray) -> None:
     x = torch.from_numpy(smooth_hr.copy()).requires_grad_()
     y = torch.from_numpy(degrade_array(smooth_hr, 3))

@@ -224,9 +224,12 @@ def hr_step(
     LR pixel's HR footprint.
     """
 
-    z = np.array(estimate, dtype=np.float32, copy=True)
-    if multipliers is not None:
-        z += _adjoint_rows(multipliers, band, estimate.shape[1])
+    if multipliers is None:
+        z = np.array(estimate, dtype=np.float32, copy=True)
+    else:
+        # Aᵀ λ is a new float32 array: add the estimate to it (one pass, no copy).
+        z = _adjoint_rows(multipliers, band, estimate.shape[1])
+        z += estimate
     # Non-negative data have a zero bound: no HR bound array then.
     bound = footprint(lower) if lower is not None and lower.any() else None
     if mode == "final":
@@ -234,10 +237,13 @@ def hr_step(
             np.maximum(z, 0.0 if bound is None else bound, out=z)
         return z
     if mode == "negative":
-        z = np.minimum(z if bound is None else z - bound, 0.0)
-    return np.asarray(
-        degrade_with_spill(np.nan_to_num(z, copy=False), band, DEGRADE_REACH), dtype=np.float32
-    )
+        if bound is not None:
+            z -= bound
+        # fmin: a missing (NaN) estimate has no negative part, as nan_to_num gives below.
+        np.fmin(z, 0.0, out=z)
+    else:
+        np.nan_to_num(z, copy=False)
+    return np.asarray(degrade_with_spill(z, band, DEGRADE_REACH), dtype=np.float32)
 
 
 def _adjoint_rows(lam: np.ndarray, band: int, width: int) -> np.ndarray:
