@@ -205,45 +205,30 @@ def coefficients_graph(
 
 
 # ------------------------------------------------------------------------------ HR, short reach
-def hr_step(
-    estimate: np.ndarray,
-    multipliers: np.ndarray | None,
-    lower: np.ndarray | None,
-    *,
-    mode: str,
-    band: int,
-) -> np.ndarray:
-    """One HR window's part of the consistency step (one channel group of it: the caller,
-    :func:`consistent_window`, cuts the channels).
+def hr_iterate(estimate: np.ndarray, multipliers: np.ndarray, band: int) -> np.ndarray:
+    """``z = x + Aᵀ λ`` of one HR window (one channel group of it: the caller,
+    :func:`consistent_window`, cuts the channels), with ``x`` the ``estimate`` and ``λ`` the
+    LR ``multipliers`` of its rows (zeros beyond them): a new float32 array."""
+    # Aᵀ λ is a new float32 array: add the estimate to it (one pass, no copy).
+    z = _adjoint_rows(multipliers, band, estimate.shape[1])
+    z += estimate
+    return z
 
-    ``z = x + Aᵀ λ``, with ``x`` the ``estimate`` and ``λ`` the LR ``multipliers`` of its rows
-    (zeros beyond them); then, by ``mode``: ``"degrade"``: ``A z`` with spill
-    (:func:`xr_s5sr.physics.degrade_with_spill`, ``n + 2·spill`` LR rows); ``"negative"``:
-    ``A min(z − lower, 0)`` with spill; ``"final"``: ``z``, or ``max(z, lower)``. ``lower``:
-    LR lower bound of the rows (:func:`xr_s5sr.constrained.lower_bound`), repeated over each
-    LR pixel's HR footprint.
-    """
 
-    if multipliers is None:
-        z = np.array(estimate, dtype=np.float32, copy=True)
-    else:
-        # Aᵀ λ is a new float32 array: add the estimate to it (one pass, no copy).
-        z = _adjoint_rows(multipliers, band, estimate.shape[1])
-        z += estimate
-    # Non-negative data have a zero bound: no HR bound array then.
-    bound = footprint(lower) if lower is not None and lower.any() else None
-    if mode == "final":
-        if lower is not None:
-            np.maximum(z, 0.0 if bound is None else bound, out=z)
-        return z
-    if mode == "negative":
-        if bound is not None:
-            z -= bound
-        # fmin: a missing (NaN) estimate has no negative part, as nan_to_num gives below.
-        np.fmin(z, 0.0, out=z)
-    else:
-        np.nan_to_num(z, copy=False)
+def degrade_rows(z: np.ndarray, band: int) -> np.ndarray:
+    """``A z`` of an HR window with spill (:func:`xr_s5sr.physics.degrade_with_spill`,
+    ``n + 2·spill`` LR rows), float32; a NaN of ``z`` (a missing estimate) counts as 0."""
+    if np.isnan(z).any():
+        z = np.nan_to_num(z)
     return np.asarray(degrade_with_spill(z, band, DEGRADE_REACH), dtype=np.float32)
+
+
+def negative_part(z: np.ndarray, bound: np.ndarray | None) -> np.ndarray:
+    """``min(z − lower, 0)`` in place of ``z`` (``bound``: the HR lower bound, None for 0); a
+    NaN (a missing estimate) has no negative part."""
+    if bound is not None:
+        z -= bound
+    return np.fmin(z, 0.0, out=z)
 
 
 def _adjoint_rows(lam: np.ndarray, band: int, width: int) -> np.ndarray:
@@ -329,31 +314,35 @@ def consistent_window(
 
     out = np.empty((SCALE * (last - first), SCALE * lr.shape[1], lr.shape[2]), np.float32)
     for group in channel_groups(lr.shape[2]):
-        estimate = estimate_of(group)
-        bound = None if lower is None else lower[..., group]
+        # One contiguous copy: every pass below reads it.
+        estimate = np.ascontiguousarray(estimate_of(group), dtype=np.float32)
+        # Non-negative data have a zero bound: no HR bound array then.
+        bound = None
+        if lower is not None and lower[..., group].any():
+            bound = footprint(lower[..., group])
 
-        def hr(mode: str, lam: np.ndarray | None) -> np.ndarray:
-            if lam is not None:
-                lam = np.pad(lam, ((before, after), (0, 0), (0, 0)))
-            return hr_step(estimate, lam, bound, mode=mode, band=band)  # noqa: B023
+        def z_of(lam: np.ndarray) -> np.ndarray:
+            lam = np.pad(lam, ((before, after), (0, 0), (0, 0)))
+            return hr_iterate(estimate, lam, band)  # noqa: B023
 
-        projected = solve(np.nan_to_num(lr[..., group]) - window_rows(hr("degrade", None)))
-        multipliers = projected
-        if iterations is not None:
-            # Where the projection leaves no value below the bound, the non-negative
-            # iterations keep its multipliers (their negative part is zero): skip them.
-            # Otherwise the iteration's first step reuses this negative part.
-            negative = window_rows(hr("negative", projected))
-            if negative.any():
+        projected = solve(np.nan_to_num(lr[..., group]) - window_rows(degrade_rows(estimate, band)))
+        z = z_of(projected)
+        # Where the projection leaves no value below the bound, the non-negative iterations
+        # keep its multipliers (their negative part is zero): its iterate is the result.
+        # Otherwise the iteration's first step reuses this iterate's negative part.
+        if iterations is not None and (z < (0.0 if bound is None else bound)).any():
+            first_negative = solve(window_rows(degrade_rows(negative_part(z, bound), band)))
 
-                def solve_negative(lam: np.ndarray) -> np.ndarray:
-                    if lam is projected:  # noqa: B023
-                        return solve(negative)  # noqa: B023
-                    return solve(window_rows(hr("negative", lam)))
+            def solve_negative(lam: np.ndarray) -> np.ndarray:
+                if lam is projected:  # noqa: B023
+                    return first_negative  # noqa: B023
+                negative = negative_part(z_of(lam), bound)  # noqa: B023
+                return solve(window_rows(degrade_rows(negative, band)))
 
-                multipliers = nonnegative_multipliers(projected, solve_negative, iterations)
-        final = hr("final", multipliers)
-        out[..., group] = final[SCALE * (before + first) : SCALE * (before + last)]
+            z = z_of(nonnegative_multipliers(projected, solve_negative, iterations))
+        if lower is not None:
+            np.maximum(z, 0.0 if bound is None else bound, out=z)
+        out[..., group] = z[SCALE * (before + first) : SCALE * (before + last)]
     return out
 
 
