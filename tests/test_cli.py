@@ -90,6 +90,10 @@ def test_nonnegative_and_spectral_prior_flags_reach_the_options() -> None:
     sharp = cli._options(parser.parse_args(["run", "in.nc", "out.nc", "--sharp-prior"]))
     assert sharp.sharp_prior
     assert options_spec(sharp.with_band(7)).sharp_prior
+    composed = cli._options(parser.parse_args(["run", "in.nc", "out.nc", "--spectral-composition"]))
+    assert not default.spectral_composition
+    assert composed.spectral_composition
+    assert options_spec(composed.with_band(7)).composes_spectra
 
 
 def test_progress_in_logs_is_one_line_per_tenth(

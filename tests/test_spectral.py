@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xr_s5sr import spectral
 from xr_s5sr.errors import DimensionError
 from xr_s5sr.spectral import (
     line_depth_error,
@@ -94,3 +95,31 @@ def test_cubes_must_be_three_dimensional() -> None:
         spectral_angle(np.ones((4, 3)), np.ones((4, 3)))
     with pytest.raises(DimensionError, match="window must be a positive number"):
         subspace_denoise(np.ones((4, 3, 2)), 0.0, window=0)
+
+
+def test_composition_gives_the_reference_shape_the_estimates_intensity() -> None:
+    rng = np.random.default_rng(3)
+    reference = rng.uniform(0.5, 2.0, size=(6, 5, 8))
+    estimate = reference * rng.uniform(0.5, 1.5, size=(6, 5, 1)) + rng.normal(0, 0.2, (6, 5, 8))
+    estimate[0, 0] = -1.0  # no positive intensity: kept as it is
+    gain = spectral.intensity_gain(estimate, reference.sum(-1, keepdims=True))
+    composed = spectral.compose_intensity(estimate, reference, gain)
+    np.testing.assert_array_equal(composed[0, 0], estimate[0, 0])
+    rest = (slice(1, None),)
+    np.testing.assert_allclose(composed[rest].sum(-1), estimate[rest].sum(-1), rtol=1e-6, atol=1e-9)
+    # Every spectrum is a multiple of the reference's: its angle to it is zero.
+    assert spectral.spectral_angle(reference[rest], composed[rest]) < 1e-3
+    assert spectral.spectral_angle(reference[rest], estimate[rest]) > 1.0
+    # Channel groups with the whole spectrum's gain give the same values.
+    halves = [
+        spectral.compose_intensity(estimate[..., g], reference[..., g], gain)
+        for g in (slice(0, 4), slice(4, 8))
+    ]
+    np.testing.assert_allclose(np.concatenate(halves, axis=-1), composed, rtol=0, atol=1e-12)
+    # Homogeneous: a brightness factor scales the result.
+    scaled = spectral.compose_intensity(
+        7.0 * estimate,
+        7.0 * reference,
+        spectral.intensity_gain(7.0 * estimate, 7.0 * reference.sum(-1, keepdims=True)),
+    )
+    np.testing.assert_allclose(scaled, 7.0 * composed, rtol=1e-5, atol=1e-9)

@@ -213,6 +213,7 @@ class S5SRAccessor(Generic[T]):
         nonnegative: bool = True,
         spectral_prior: bool = True,
         sharp_prior: bool = False,
+        spectral_composition: bool = False,
     ) -> T:
         """Super-resolve ×4, lazily over scanline blocks without seams.
 
@@ -273,6 +274,12 @@ class S5SRAccessor(Generic[T]):
             denoised data and their lower noise rather than for the data as given. Sharper
             (+1.6 dB on the dim band-7 ``continuum`` scene of ``docs/physics.md``), but the
             spectral angle can then exceed bicubic's; the default keeps it at or below.
+        spectral_composition : bool, default False
+            Networks with ``consistency``: before the consistency step, each HR spectrum of
+            the network's estimate takes the shape of the interpolated data's spectrum there,
+            scaled to the estimate's intensity (:func:`xr_s5sr.spectral.compose_intensity`):
+            a lower spectral angle at about equal PSNR, a larger misfit χ² on noisy scenes
+            with edges (``docs/physics.md``). False: the network's spectra as they are.
 
         Returns
         -------
@@ -312,6 +319,7 @@ class S5SRAccessor(Generic[T]):
             nonnegative=nonnegative,
             spectral_prior=spectral_prior,
             sharp_prior=sharp_prior,
+            spectral_composition=spectral_composition,
         )
         # Not through super_resolve_with: warnings point at the caller (a fixed stack depth).
         return self._apply(*_super_resolve_call(self._obj, options))

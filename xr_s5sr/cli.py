@@ -184,7 +184,7 @@ def _options(args: argparse.Namespace) -> SuperResolveOptions:
     """The one options object of ``--band``, the method flags (:func:`_add_model_options`,
     same names as the options) and, where the command has them, ``--dtype``/``--threads``."""
     named = ("band", "model", "weights", "device", "consistency", "regularisation", "missing")
-    flags = ("nonnegative", "spectral_prior", "sharp_prior")
+    flags = ("nonnegative", "spectral_prior", "sharp_prior", "spectral_composition")
     return SuperResolveOptions(
         **{name: getattr(args, name) for name in (*named, *flags)},
         torch_threads=getattr(args, "threads", None),
@@ -369,6 +369,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         ("--spectral-prior", "the granule's own spectral subspace as a prior (default: on)"),
     ):  # fmt: skip
         parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=True, help=text)
+    parser.add_argument(
+        "--spectral-composition",
+        action="store_true",
+        help="networks: the estimate's spectra take the interpolated data's shape before the "
+        "consistency step: a lower spectral angle, a larger misfit (docs/physics.md)",
+    )
     parser.add_argument(
         "--sharp-prior",
         action="store_true",

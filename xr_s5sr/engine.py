@@ -87,6 +87,7 @@ from xr_s5sr.spec import (
     model_spec,
     resolve_device,
 )
+from xr_s5sr.spectral import compose_intensity, intensity_gain
 from xr_s5sr.subspace import prior_and_statistics
 
 if TYPE_CHECKING:
@@ -546,7 +547,22 @@ def _process_block(
         if spec.gates_detail:
             gate = detail_gate(block, 0.0 if settings is None else row_variance(settings))
         run_tiles(block, before, n_core, out, spec, activation_budget, torch_threads, gate)
+    if spec.composes_spectra:
+        _compose_spectra(out, cast(np.ndarray, block), before, n_core)
     return out
+
+
+def _compose_spectra(out: np.ndarray, block: np.ndarray, before: int, n_core: int) -> None:
+    """:func:`xr_s5sr.spectral.compose_intensity` of the estimate ``out`` (HR rows of the
+    block's core) in place, with the cubic interpolation ``U`` of the (prior-denoised) LR block
+    as the reference. ``U`` acts on each channel alike, so the reference intensity is ``U`` of
+    the LR intensity; the reference itself is interpolated one channel group at a time."""
+    intensity = block.sum(axis=-1, keepdims=True, dtype=np.float64).astype(np.float32)
+    reference_intensity = physics_graph.upsample_rows(intensity, before, before + n_core)
+    gain = intensity_gain(out, reference_intensity)
+    for group in physics_graph.channel_groups(block.shape[2]):
+        reference = physics_graph.upsample_rows(block[..., group], before, before + n_core)
+        out[..., group] = compose_intensity(out[..., group], reference, gain)
 
 
 __all__ = [

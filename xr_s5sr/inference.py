@@ -154,7 +154,9 @@ def _upscale_dataset(
         model=spec.name if report else None,
         consistency=spec.consistency if report else None,
         regularisation=spec.regularisation if spec.uses_regularisation else None,
-        **options.changed(("missing", "nonnegative", "spectral_prior", "sharp_prior")),
+        **options.changed(
+            ("missing", "nonnegative", "spectral_prior", "sharp_prior", "spectral_composition")
+        ),
     )
     return add_provenance(out, history_line(call, weights_sha256=spec.key or None))
 

@@ -129,6 +129,9 @@ class SuperResolveOptions:
     sharp_prior : bool
         With ``spectral_prior``: the automatic settings read the denoised data (sharper, a
         spectral angle that may exceed bicubic's; ``docs/physics.md``).
+    spectral_composition : bool
+        Networks with consistency: the estimate's spectra take the interpolated data's shape
+        before the consistency step (:func:`xr_s5sr.spectral.compose_intensity`).
 
     Examples
     --------
@@ -155,6 +158,7 @@ class SuperResolveOptions:
     nonnegative: bool = True
     spectral_prior: bool = True
     sharp_prior: bool = False
+    spectral_composition: bool = False
 
     def __post_init__(self) -> None:
         check_choice("model", self.model, MODELS)
@@ -165,6 +169,7 @@ class SuperResolveOptions:
         check_flag("nonnegative", self.nonnegative)
         check_flag("spectral_prior", self.spectral_prior)
         check_flag("sharp_prior", self.sharp_prior)
+        check_flag("spectral_composition", self.spectral_composition)
         if self.device is not None and not isinstance(self.device, str):
             raise S5SRArgumentError(
                 f"device must be 'cpu', 'cuda', 'cuda:<n>' or None, got {self.device!r}."

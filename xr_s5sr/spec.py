@@ -107,6 +107,10 @@ class ModelSpec:
         With the spectral prior: the automatic settings read the denoised cube and its noise
         instead of the original data (sharper; higher PSNR and larger spectral angle on dim
         scenes, :func:`xr_s5sr.subspace.prior_and_statistics`).
+    spectral_composition : bool
+        Networks with the consistency step: before it, every HR spectrum of the estimate takes
+        the shape of the interpolated data's spectrum at that pixel, scaled to the estimate's
+        intensity (:func:`xr_s5sr.spectral.compose_intensity`, :attr:`composes_spectra`).
     """
 
     name: str
@@ -130,6 +134,7 @@ class ModelSpec:
     nonnegative: bool = True
     spectral_prior: bool = True
     sharp_prior: bool = False
+    spectral_composition: bool = False
 
     @property
     def is_network(self) -> bool:
@@ -171,6 +176,13 @@ class ModelSpec:
         and the method has a physics step (back-projection or the consistency projection) and
         a band; bicubic and networks run alone never are."""
         return self.spectral_prior and self.uses_regularisation and self.band is not None
+
+    @property
+    def composes_spectra(self) -> bool:
+        """True when the network's estimate takes the spectral shape of the interpolated data
+        before the consistency step (:func:`xr_s5sr.spectral.compose_intensity`): the flag is
+        on, and the method is a network followed by the consistency step."""
+        return self.spectral_composition and self.is_network and self.consistency
 
     @property
     def fixed_regularisation(self) -> float:
@@ -232,6 +244,7 @@ class ModelSpec:
             self.nonnegative,
             self.spectral_prior,
             self.sharp_prior,
+            self.spectral_composition,
         )
 
 
@@ -248,6 +261,7 @@ def model_spec(
     nonnegative: bool = True,
     spectral_prior: bool = True,
     sharp_prior: bool = False,
+    spectral_composition: bool = False,
 ) -> ModelSpec:
     """Resolve a method choice into a :class:`ModelSpec`, loading and validating it eagerly.
 
@@ -295,6 +309,16 @@ def model_spec(
         data and their (lower) noise rather than for the data as given: sharper, +1.6 dB on
         the dim band-7 ``continuum`` scene of ``docs/physics.md`` but a spectral angle above
         bicubic's there; the default keeps the angle at or below bicubic's.
+    spectral_composition : bool, default False
+        Networks followed by the consistency step: before that step, the spectrum of every HR
+        pixel of the estimate is replaced by the interpolated data's spectrum there, scaled to
+        the estimate's intensity (a Brovey-type composition,
+        :func:`xr_s5sr.spectral.compose_intensity`): the network sharpens the intensity, the
+        consistency step restores what the data demand channel by channel. A lower spectral
+        angle, at the cost of a larger misfit χ² on noisy scenes with edges
+        (``docs/physics.md``). False: the network's spectra as they are. Inference only:
+        the formula that training and fine-tuning differentiate
+        (:func:`xr_s5sr.models.compose`) does not include it.
 
     Returns
     -------
@@ -314,6 +338,9 @@ def model_spec(
         spec = replace(spec, nonnegative=False)
     if not spectral_prior or sharp_prior:
         spec = replace(spec, spectral_prior=spectral_prior, sharp_prior=sharp_prior)
+    check_flag("spectral_composition", spectral_composition)
+    if spectral_composition:
+        spec = replace(spec, spectral_composition=True)
     if regularisation and spec.uses_regularisation:
         spec = replace(spec, regularisation=regularisation)
     return spec
@@ -339,6 +366,7 @@ def options_spec(options: SuperResolveOptions) -> ModelSpec:
         nonnegative=options.nonnegative,
         spectral_prior=options.spectral_prior,
         sharp_prior=options.sharp_prior,
+        spectral_composition=options.spectral_composition,
     )
 
 

@@ -17,6 +17,13 @@ Signal subspace (HySime-style identification)
     the window shows. Windows are fixed in absolute scanline index (:data:`WINDOW`), so a
     result never depends on how a granule is cut into blocks.
 
+Spectral composition
+    A network and the physics inverse sharpen each channel on its own, and their errors at
+    dark absorption channels distort the spectra. :func:`compose_intensity` keeps their
+    intensity (the sum over channels) and gives every HR pixel the spectral shape of the
+    interpolated data there (a Brovey-type composition); the consistency step that follows
+    restores, channel by channel, what the data demand.
+
 Spectral checks
     :func:`spectral_angle` (mean angle between reference and estimate spectra, degrees) and
     :func:`line_depth_error` (how well the depth of the strongest absorption lines is kept).
@@ -158,6 +165,42 @@ def subspace_denoise(
     return out, ranks
 
 
+def intensity_gain(estimate: np.ndarray, reference_intensity: np.ndarray) -> np.ndarray:
+    """Per-pixel ratio of the estimate's intensity (sum over channels) to the reference's.
+
+    ``estimate``: (..., channel) cube; ``reference_intensity``: its pixels' reference
+    intensity (..., 1). Returns (..., 1) float32, NaN where either intensity is not positive
+    (dark or negative data: :func:`compose_intensity` keeps the estimate there). Homogeneous
+    of degree 0: a brightness factor cancels.
+    """
+    estimate_intensity = estimate.sum(axis=-1, keepdims=True, dtype=np.float64)
+    valid = (estimate_intensity > 0) & (reference_intensity > 0)
+    gain = np.full(estimate_intensity.shape, np.nan)
+    np.divide(estimate_intensity, reference_intensity, out=gain, where=valid)
+    return gain.astype(np.float32)
+
+
+def compose_intensity(estimate: np.ndarray, reference: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """The reference spectra scaled to the estimate's intensity: ``reference · gain``, with
+    ``gain`` of :func:`intensity_gain` (computed over all channels), the estimate where the
+    gain is NaN. ``estimate`` and ``reference``: (..., channel) cubes of the same pixels (a
+    channel group of them is fine: the gain carries the whole spectrum's intensities).
+
+    A spectrum of the result is a multiple of the reference's, so its angle to the truth is
+    the reference's; the intensity, where sharpening gains, is the estimate's.
+
+    Examples
+    --------
+    >>> estimate = np.array([[[3.0, 1.0]]])  # intensity 4, shape (0.75, 0.25)
+    >>> reference = np.array([[[1.0, 1.0]]])  # intensity 2, shape (0.5, 0.5)
+    >>> gain = intensity_gain(estimate, reference.sum(-1, keepdims=True))
+    >>> compose_intensity(estimate, reference, gain)
+    array([[[2., 2.]]])
+    """
+    composed = reference * gain
+    return np.where(np.isnan(gain), estimate, composed).astype(estimate.dtype, copy=False)
+
+
 def spectral_angle(reference: np.ndarray, estimate: np.ndarray) -> float:
     """Mean angle (degrees) between the reference and estimate spectra of every pixel.
 
@@ -232,6 +275,8 @@ def line_depth_error(reference: np.ndarray, estimate: np.ndarray, count: int = L
 __all__ = [
     "KEEP_RATIO",
     "WINDOW",
+    "compose_intensity",
+    "intensity_gain",
     "line_depth_error",
     "project_spectra",
     "signal_subspace",

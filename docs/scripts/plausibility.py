@@ -17,10 +17,12 @@ Methods per scene
     before issue 26); ``default_before``: the same with the non-negative consistency step (the
     default before the spectral prior); ``default``: the default (non-negative step and the
     spectral prior of :mod:`xr_s5sr.subspace`: the LR spectra projected onto each 64-scanline
-    window's signal subspace, settings and noise from the original data); ``prior_sharp``:
-    the alternative of the trade-off, ``sharp_prior=True`` (the settings read the denoised cube
-    and its noise σ̂² · K / C: they fit the denoised data closely, sharper and noisier in
-    angle).
+    window's signal subspace, settings and noise from the original data); ``composed``: the
+    default with ``spectral_composition=True`` (the network's spectra take the interpolated
+    data's shape before the consistency step, :func:`xr_s5sr.spectral.compose_intensity`);
+    ``prior_sharp``: the alternative of the trade-off, ``sharp_prior=True`` (the settings read
+    the denoised cube and its noise σ̂² · K / C: they fit the denoised data closely, sharper
+    and noisier in angle).
 """
 
 from __future__ import annotations
@@ -55,7 +57,15 @@ FAMILIES = ("solar", "edges", "smooth")
 #: (label, brightness factor on the band's mean radiance, LR noise of the band or none).
 CONDITIONS = (("clean", 1.0, None), ("noisy", 1.0, "lr"), ("dim_noisy", 0.03, "lr"))
 SEED = 5
-METHODS = ("bicubic", "physics", "projection_only", "default_before", "default", "prior_sharp")
+METHODS = (
+    "bicubic",
+    "physics",
+    "projection_only",
+    "default_before",
+    "default",
+    "composed",
+    "prior_sharp",
+)
 
 
 def misfit(sr: np.ndarray, lr: np.ndarray, band: int, noise: float) -> dict[str, float]:
@@ -99,6 +109,7 @@ def run_scene(band: int, family: str, brightness: float, noise_kind: str | None)
         "projection_only": replace(before, nonnegative=False),
         "default_before": before,
         "default": default,
+        "composed": replace(default, spectral_composition=True),
     }
     result: dict[str, Any] = {"noise_variance": noise}
     for name, spec in specs.items():
