@@ -484,6 +484,7 @@ __all__ = [
     "bicubic_x4",
     "degrade",
     "degrade_adjoint",
+    "degrade_nonzero",
     "degrade_operator",
     "degrade_tensor",
     "interpolation_operator",

@@ -411,6 +411,7 @@ def backprojection_halo(band: int, iterations: int = BACKPROJECTION_ITERATIONS) 
 
 __all__ = [
     "BACKPROJECTION_ITERATIONS",
+    "SPARSE_SHARE",
     "backproject",
     "backprojection_coefficients",
     "backprojection_halo",
