@@ -5,6 +5,11 @@ Run from the repository root, on a clean checkout, after the methods are settled
     python weights/evaluate_test.py --jobs 2          # -> weights/test_evaluation.json
     python weights/evaluate_test.py --quick --out weights/test_evaluation_quick.json
 
+Bands beyond the release's set are scored afterwards by the same protocol into a JSON of their
+own, never into the release's::
+
+    python weights/evaluate_test.py --jobs 2 --bands 6,8 --out weights/test_evaluation_more.json
+
 ``--quick`` is a smoke run of the same code (band 7, ``continuum``, 1 seed): its JSON is marked
 ``"quick": true`` and is never quoted. The full run is resumable (an interrupted run continues
 from ``<out>.partial.jsonl``) and refuses a checkout with uncommitted changes to tracked
@@ -221,15 +226,28 @@ def main() -> None:
         metavar="N",
         help="N more scenes per cell at full width",
     )
+    parser.add_argument(
+        "--bands",
+        default=",".join(map(str, BANDS)),
+        help="comma-separated bands (default: the release's set); others need their own --out",
+    )
     parser.add_argument("--allow-dirty", action="store_true")
     args = parser.parse_args()
+    chosen = tuple(int(b) for b in args.bands.split(","))
+    release = Path(args.out).resolve() == (ROOT / "weights" / "test_evaluation.json").resolve()
+    if release and set(chosen) != set(BANDS):
+        raise SystemExit(
+            f"weights/test_evaluation.json holds the release's pre-registered bands {BANDS}; "
+            f"write bands {chosen} to a JSON of their own (--out "
+            "weights/test_evaluation_more.json)."
+        )
     if args.width < 24:
         raise SystemExit(
             f"--width must be at least 24 LR pixels (the automatic settings leave "
             f"8 out at each edge), got {args.width}."
         )
     commit = clean_commit(args.allow_dirty)
-    wanted = QUICK["bands"] if args.quick else BANDS
+    wanted = QUICK["bands"] if args.quick else chosen
     bands = [b for b in shipped_bands() if b in wanted]
     families = QUICK["families"] if args.quick else FAMILIES_SCORED
     seeds = QUICK["seeds"] if args.quick else SEEDS
