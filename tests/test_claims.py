@@ -119,6 +119,26 @@ def test_losses_name_every_losing_cell(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert "In band 3 the default equals the physics inverse" in text
 
 
+def test_bands_scored_after_the_release_have_their_own_table(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The later bands' block reads its own JSON, in the summary's form (the release's JSON
+    stands in for it here), and says "not scored" without one."""
+    monkeypatch.setattr(tables_evaluation, "TEST_MORE", tmp_path / "test_evaluation_more.json")
+    assert "Not scored yet" in tables_evaluation.test_evaluation_more()
+    result = json.loads(tables_evaluation.TEST.read_text())
+    scene = next(s for s in result["scenes"] if s["width"] == "narrow")
+    scene["metrics"]["noisy"]["s5dscr"]["psnr"] = scene["metrics"]["noisy"]["bicubic"]["psnr"] - 1
+    path = tmp_path / "test_evaluation_more.json"
+    path.write_text(json.dumps(result))
+    monkeypatch.setattr(tables_evaluation, "TEST_MORE", path)
+    text = tables_evaluation.test_evaluation_more()
+    narrow = sum(s["width"] == "narrow" for s in result["scenes"])
+    assert text.startswith("Test set of `weights/test_evaluation_more.json`")
+    assert f"On these {2 * narrow} observations the default is below bicubic's PSNR on 1." in text
+    assert "| 7 | noisy |" in text
+
+
 def test_the_test_set_scored_the_shipped_weights() -> None:
     """The quoted test set is that of the weights in weights/: new weights need a new score."""
     from xr_s5sr.weightsfile import file_sha256

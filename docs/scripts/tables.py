@@ -72,6 +72,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "test-evaluation-summary": evaluation.test_evaluation_summary,
     "test-evaluation-headline": evaluation.test_evaluation_headline,
     "test-evaluation-cells": evaluation.test_evaluation_cells,
+    "test-evaluation-more": evaluation.test_evaluation_more,
     "test-evaluation-scope": evaluation.test_evaluation_scope,
     "test-evaluation-physics": evaluation.test_evaluation_physics,
     "test-evaluation-losses": evaluation.test_evaluation_losses,
