@@ -240,6 +240,14 @@ def test_evaluation_scope() -> str:
     digests = ", ".join(
         f"`{name}` `{digest[:12]}`" for name, digest in sorted(p["weights_file_sha256"].items())
     )
+    more = load_run(TEST_MORE)
+    later = (
+        ""
+        if more is None
+        else f" Bands {and_list(more['set']['bands'])} were scored afterwards by the same "
+        "protocol, outside these claims ([Evaluation](docs/evaluation.md#bands-scored-after-"
+        "the-releases-set))."
+    )
     return (
         f"**Covered:** bands {and_list(s['bands'])} of the {len(SUPPORTED_BANDS)} bands xr_s5sr "
         f"super-resolves; {len(s['families'])} synthetic S5P-like scene families "
@@ -249,7 +257,7 @@ def test_evaluation_scope() -> str:
         f"{s['lr_rows']} × {s['lr_width']} LR pixels (scanlines × ground pixels), {width}. "
         f"**Not covered:** bands {and_list(untested)}, full-swath granules, real L1B radiance. "
         f"Scored once, at commit `{p['commit'][:12]}` ({p['date']}), with the weights files "
-        f"(sha256) {digests}."
+        f"(sha256) {digests}.{later}"
     )
 
 
