@@ -273,6 +273,31 @@ def test_compose_is_the_engine_formula_for_every_method(offset: float) -> None:
         np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * level)
 
 
+def test_compose_with_the_spectral_composition_is_the_engine_formula() -> None:
+    from xr_s5sr.engine import super_resolve_array
+    from xr_s5sr.spec import model_spec
+
+    lr = np.random.default_rng(2).uniform(0.5, 2.0, (20, 12, 6)).astype(np.float32)
+    lr[3, 4] = -0.5  # a pixel of no positive intensity keeps the network's spectrum
+    y = torch.from_numpy(lr).permute(2, 0, 1)[None]
+    torch.manual_seed(0)
+    local = S5DSCR(6, 1, 3, 1, residual="signed", scaling="local", band=7, detail_gate=False)
+    local.set_output_scale(0.3)
+    common = {"band": 7, "device": "cpu", "regularisation": 0.5, "spectral_prior": False}
+    spec = model_spec(weights=local.eval(), spectral_composition=True, **common)
+    assert spec.composes_spectra
+    expected = super_resolve_array(lr, spec)
+    plain = super_resolve_array(lr, model_spec(weights=local, **common))
+    got = compose(local, y.requires_grad_(), 7, regularisation=0.5, composition=True)
+    level = float(np.abs(expected).max())
+    result = got.detach()[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(result, expected, rtol=0, atol=2e-5 * level)
+    assert np.abs(expected - plain).max() > 1e-3 * level  # the composition changed it
+    got.sum().backward()  # differentiable, no NaN from the pixels it leaves alone
+    assert y.grad is not None
+    assert torch.isfinite(y.grad).all()
+
+
 def test_detail_gate_weighs_the_detail_and_gradients_pass_the_nonnegative_step() -> None:
     torch.manual_seed(0)
     model = S5DSCR(6, 1, 3, 1, residual="signed", scaling="local", band=7)

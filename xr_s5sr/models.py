@@ -58,6 +58,7 @@ from xr_s5sr.constrained import NONNEGATIVE_ITERATIONS, lower_bound, nonnegative
 from xr_s5sr.errors import S5SRArgumentError, WeightsError
 from xr_s5sr.operators import bicubic_x4, upsample
 from xr_s5sr.physics import BACKPROJECTION_ITERATIONS, backproject, project
+from xr_s5sr.spectral import compose_intensity, intensity_gain
 
 Residual = Literal["paper", "signed"]
 Scaling = Literal["zscore", "local"]
@@ -434,6 +435,7 @@ def compose(
     gate: torch.Tensor | None = None,
     consistency: Consistency = "nonnegative",
     iterations: int = BACKPROJECTION_ITERATIONS,
+    composition: bool = False,
 ) -> torch.Tensor:
     """THE super-resolution formula, in torch: what ``super_resolve`` outputs.
 
@@ -465,6 +467,10 @@ def compose(
         The data-consistency step (see above); "none" returns the unprojected estimate.
     iterations : int, default 8
         Back-projection iterations.
+    composition : bool, default False
+        A network's estimate takes the spectral shape of ``U y`` before the consistency step
+        (:func:`xr_s5sr.spectral.compose_intensity`; the engine's
+        ``spectral_composition=True``). Fine-tuning trains without it.
 
     Returns
     -------
@@ -492,6 +498,9 @@ def compose(
         x = model.detail(y, gate)
     if consistency == "none":
         return x
+    if composition and model is not None:
+        reference = upsample(y, axes=(2, 3))
+        x = compose_intensity(x, reference, intensity_gain(x, reference.sum(1, keepdim=True), 1))
     lr = y.permute(0, 2, 3, 1)
     nothing = torch.zeros_like(lr)
 

@@ -316,9 +316,9 @@ def model_spec(
         :func:`xr_s5sr.spectral.compose_intensity`): the network sharpens the intensity, the
         consistency step restores what the data demand channel by channel. A lower spectral
         angle, at the cost of a larger misfit χ² on noisy scenes with edges
-        (``docs/physics.md``). False: the network's spectra as they are. Inference only:
-        the formula that training and fine-tuning differentiate
-        (:func:`xr_s5sr.models.compose`) does not include it.
+        (``docs/physics.md``). False: the network's spectra as they are.
+        :func:`xr_s5sr.models.compose` computes it with ``composition=True``; fine-tuning
+        trains without it.
 
     Returns
     -------

@@ -1,9 +1,11 @@
 """The granule's own spectra as a prior, and spectral checks of a result.
 
-Boundary: numpy only, cubes with axes (scanline, ground_pixel, spectral_channel); no xarray,
-no dask, no torch. The engine (or a caller) decides where the functions run; everything here is
-homogeneous in the radiance (``f(a·y) = a·f(y)`` for the projections, ``f(a·y) = f(y)`` for the
-ranks and the scores), so scale equivariance of the super-resolution is kept.
+Boundary: numpy, cubes with axes (scanline, ground_pixel, spectral_channel); no xarray, no
+dask; the composition also takes torch tensors (the trained formula,
+:func:`xr_s5sr.models.compose`). The engine (or a caller) decides where the functions run;
+everything here is homogeneous in the radiance (``f(a·y) = a·f(y)`` for the projections,
+``f(a·y) = f(y)`` for the ranks and the scores), so scale equivariance of the
+super-resolution is kept.
 
 Signal subspace (HySime-style identification)
     The few hundred channels of a band share a few spectral shapes: the LR spectra of a granule
@@ -32,6 +34,7 @@ Spectral checks
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -165,26 +168,34 @@ def subspace_denoise(
     return out, ranks
 
 
-def intensity_gain(estimate: np.ndarray, reference_intensity: np.ndarray) -> np.ndarray:
+def intensity_gain(estimate: Any, reference_intensity: Any, axis: int = -1) -> Any:
     """Per-pixel ratio of the estimate's intensity (sum over channels) to the reference's.
 
-    ``estimate``: (..., channel) cube; ``reference_intensity``: its pixels' reference
-    intensity (..., 1). Returns (..., 1) float32, NaN where either intensity is not positive
-    (dark or negative data: :func:`compose_intensity` keeps the estimate there). Homogeneous
-    of degree 0: a brightness factor cancels.
+    ``estimate``: cube with its channels along ``axis`` (numpy array or torch tensor);
+    ``reference_intensity``: its pixels' reference intensity (size 1 along ``axis``). Returns
+    the gain like ``reference_intensity`` (float32 for numpy), NaN where either intensity is
+    not positive (dark or negative data: :func:`compose_intensity` keeps the estimate there).
+    Homogeneous of degree 0: a brightness factor cancels.
     """
-    estimate_intensity = estimate.sum(axis=-1, keepdims=True, dtype=np.float64)
+    if not isinstance(estimate, np.ndarray):
+        # torch (xr_s5sr.models.compose): the same formula, differentiable.
+        intensity = estimate.sum(axis, keepdim=True)
+        valid = (intensity > 0) & (reference_intensity > 0)
+        safe = reference_intensity.where(valid, reference_intensity.new_ones(()))
+        return (intensity / safe).where(valid, intensity.new_tensor(math.nan))
+    estimate_intensity = estimate.sum(axis=axis, keepdims=True, dtype=np.float64)
     valid = (estimate_intensity > 0) & (reference_intensity > 0)
     gain = np.full(estimate_intensity.shape, np.nan)
     np.divide(estimate_intensity, reference_intensity, out=gain, where=valid)
     return gain.astype(np.float32)
 
 
-def compose_intensity(estimate: np.ndarray, reference: np.ndarray, gain: np.ndarray) -> np.ndarray:
+def compose_intensity(estimate: Any, reference: Any, gain: Any) -> Any:
     """The reference spectra scaled to the estimate's intensity: ``reference · gain``, with
     ``gain`` of :func:`intensity_gain` (computed over all channels), the estimate where the
-    gain is NaN. ``estimate`` and ``reference``: (..., channel) cubes of the same pixels (a
-    channel group of them is fine: the gain carries the whole spectrum's intensities).
+    gain is NaN. ``estimate`` and ``reference``: cubes of the same pixels (numpy arrays or
+    torch tensors; a channel group of them is fine: the gain carries the whole spectrum's
+    intensities).
 
     A spectrum of the result is a multiple of the reference's, so its angle to the truth is
     the reference's; the intensity, where sharpening gains, is the estimate's.
@@ -197,6 +208,9 @@ def compose_intensity(estimate: np.ndarray, reference: np.ndarray, gain: np.ndar
     >>> compose_intensity(estimate, reference, gain)
     array([[[2., 2.]]])
     """
+    if not isinstance(estimate, np.ndarray):
+        # NaN out of the product, so that no NaN reaches a gradient through the unused branch.
+        return (reference * gain.nan_to_num()).where(~gain.isnan(), estimate)
     composed = reference * gain
     return np.where(np.isnan(gain), estimate, composed).astype(estimate.dtype, copy=False)
 
