@@ -50,6 +50,7 @@ from xr_s5sr.errors import (
 from xr_s5sr.options import (
     AUTO,
     COMPUTE_DTYPES,
+    METHOD_FLAGS,
     MISSING_POLICIES,
     MODELS,
     SuperResolveOptions,
@@ -184,9 +185,8 @@ def _options(args: argparse.Namespace) -> SuperResolveOptions:
     """The one options object of ``--band``, the method flags (:func:`_add_model_options`,
     same names as the options) and, where the command has them, ``--dtype``/``--threads``."""
     named = ("band", "model", "weights", "device", "consistency", "regularisation", "missing")
-    flags = ("nonnegative", "spectral_prior", "sharp_prior", "spectral_composition")
     return SuperResolveOptions(
-        **{name: getattr(args, name) for name in (*named, *flags)},
+        **{name: getattr(args, name) for name in (*named, *METHOD_FLAGS)},
         torch_threads=getattr(args, "threads", None),
         dtype=getattr(args, "dtype", "float32"),
     )

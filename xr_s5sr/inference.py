@@ -20,7 +20,7 @@ from xr_s5sr.errors import DimensionError
 from xr_s5sr.grid import hr_coordinates
 from xr_s5sr.missing import Missing
 from xr_s5sr.noise import sigma_from_error, sigma_from_snr_db
-from xr_s5sr.options import SuperResolveOptions
+from xr_s5sr.options import METHOD_FLAGS, SuperResolveOptions
 from xr_s5sr.plausibility import WINDOW_DIM, report_attrs, report_variables
 from xr_s5sr.provenance import add_provenance, format_call, history_line
 from xr_s5sr.spec import ModelSpec, model_spec, options_spec
@@ -154,9 +154,7 @@ def _upscale_dataset(
         model=spec.name if report else None,
         consistency=spec.consistency if report else None,
         regularisation=spec.regularisation if spec.uses_regularisation else None,
-        **options.changed(
-            ("missing", "nonnegative", "spectral_prior", "sharp_prior", "spectral_composition")
-        ),
+        **options.changed(("missing", *METHOD_FLAGS)),
     )
     return add_provenance(out, history_line(call, weights_sha256=spec.key or None))
 

@@ -398,11 +398,7 @@ def degrade_nonzero(x: np.ndarray, band: int, spill: int = 0) -> np.ndarray:
     from scipy import sparse
 
     n_rows, n_pixels, n_channels = x.shape
-    pad = SCALE * spill
-    along_scanline = degrade_operator(band, 0).sparse_matrix(
-        n_rows + 2 * pad, n_rows // SCALE + 2 * spill
-    )[:, pad : pad + n_rows]
-    along_pixel = degrade_operator(band, 1).sparse_matrix(n_pixels, n_pixels // SCALE)
+    along_scanline, along_pixel = _degrade_matrices(band, n_rows, n_pixels, spill)
     flat = x.reshape(n_rows, n_pixels * n_channels)
     # A boolean mask's flatnonzero: ~10x faster than np.nonzero of the float block.
     rows, columns = np.divmod(np.flatnonzero(flat != 0), flat.shape[1])
@@ -418,8 +414,21 @@ def degrade_nonzero(x: np.ndarray, band: int, spill: int = 0) -> np.ndarray:
         (blurred.data, (blurred.row * n_channels + channel, pixel)),
         shape=(n_out * n_channels, n_pixels),
     )
-    lr = (regrouped @ along_pixel.T).toarray().reshape(n_out, n_channels, -1)
+    lr = (regrouped @ along_pixel).toarray().reshape(n_out, n_channels, -1)
     return np.ascontiguousarray(lr.transpose(0, 2, 1), dtype=x.dtype)
+
+
+@lru_cache(maxsize=16)
+def _degrade_matrices(band: int, n_rows: int, n_pixels: int, spill: int) -> tuple[Any, Any]:
+    """The sparse matrices of :func:`degrade_nonzero` (read-only; kept, as the iterations of a
+    window call it with the same shape): along scanline with ``spill`` LR rows each side, and
+    along ground_pixel transposed."""
+    pad = SCALE * spill
+    along_scanline = degrade_operator(band, 0).sparse_matrix(
+        n_rows + 2 * pad, n_rows // SCALE + 2 * spill
+    )[:, pad : pad + n_rows]
+    along_pixel = degrade_operator(band, 1).sparse_matrix(n_pixels, n_pixels // SCALE)
+    return along_scanline.tocsr(), along_pixel.T.tocsr()
 
 
 def degrade_adjoint(

@@ -33,6 +33,8 @@ COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 MISSING_POLICIES = ("fill", "strict")
 #: Methods accepted as ``model=``: the shipped network presets, then the training-free methods.
 MODELS = ("s5dscr", "s5dscr_s", "backprojection", "bicubic")
+#: The method's on/off switches (booleans): the same names as options, CLI flags and history.
+METHOD_FLAGS = ("nonnegative", "spectral_prior", "sharp_prior", "spectral_composition")
 
 
 def check_regularisation(regularisation: object) -> float | str:
@@ -166,10 +168,8 @@ class SuperResolveOptions:
         check_choice("missing", self.missing, MISSING_POLICIES)
         check_torch_threads(self.torch_threads)
         check_flag("consistency", self.consistency, optional=True)
-        check_flag("nonnegative", self.nonnegative)
-        check_flag("spectral_prior", self.spectral_prior)
-        check_flag("sharp_prior", self.sharp_prior)
-        check_flag("spectral_composition", self.spectral_composition)
+        for flag in METHOD_FLAGS:
+            check_flag(flag, getattr(self, flag))
         if self.device is not None and not isinstance(self.device, str):
             raise S5SRArgumentError(
                 f"device must be 'cpu', 'cuda', 'cuda:<n>' or None, got {self.device!r}."
@@ -212,6 +212,7 @@ class SuperResolveOptions:
 __all__ = [
     "AUTO",
     "COMPUTE_DTYPES",
+    "METHOD_FLAGS",
     "MISSING_POLICIES",
     "MODELS",
     "SuperResolveOptions",

@@ -216,10 +216,8 @@ def hr_iterate(estimate: np.ndarray, multipliers: np.ndarray, band: int) -> np.n
 
 
 def degrade_rows(z: np.ndarray, band: int) -> np.ndarray:
-    """``A z`` of an HR window with spill (:func:`xr_s5sr.physics.degrade_with_spill`,
-    ``n + 2·spill`` LR rows), float32; a NaN of ``z`` (a missing estimate) counts as 0."""
-    if np.isnan(z).any():
-        z = np.nan_to_num(z)
+    """``A z`` of a finite HR window with spill (:func:`xr_s5sr.physics.degrade_with_spill`,
+    ``n + 2·spill`` LR rows), float32."""
     return np.asarray(degrade_with_spill(z, band, DEGRADE_REACH), dtype=np.float32)
 
 
@@ -325,7 +323,9 @@ def consistent_window(
             lam = np.pad(lam, ((before, after), (0, 0), (0, 0)))
             return hr_iterate(estimate, lam, band)  # noqa: B023
 
-        projected = solve(np.nan_to_num(lr[..., group]) - window_rows(degrade_rows(estimate, band)))
+        # A missing (NaN) estimate counts as 0 in A x; negative parts never hold a NaN.
+        finite = np.nan_to_num(estimate) if np.isnan(estimate).any() else estimate
+        projected = solve(np.nan_to_num(lr[..., group]) - window_rows(degrade_rows(finite, band)))
         z = z_of(projected)
         # Where the projection leaves no value below the bound, the non-negative iterations
         # keep its multipliers (their negative part is zero): its iterate is the result.
